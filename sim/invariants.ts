@@ -1,0 +1,207 @@
+import type { RaftNode } from '../src/raft/node.js';
+import type { Entry, Message, NodeId, Role, Term } from '../src/raft/types.js';
+import type { SimDisk } from './disk.js';
+
+export type Property =
+  | 'election-safety'
+  | 'leader-append-only'
+  | 'log-matching'
+  | 'leader-completeness'
+  | 'state-machine-safety'
+  | 'apply-in-order'
+  | 'monotonic-commit'
+  | 'persist-before-send'
+  | 'acknowledged-write-lost'
+  | 'liveness';
+
+export class InvariantViolation extends Error {
+  constructor(
+    readonly property: Property,
+    readonly nodes: readonly NodeId[],
+    readonly detail: string,
+    readonly step: number,
+  ) {
+    super(`${property} violated at step ${step} (nodes ${nodes.join(', ')}): ${detail}`);
+  }
+}
+
+const FNV_PRIME = 0x01000193;
+
+function hashBytes(h: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, FNV_PRIME);
+  return h >>> 0;
+}
+
+/** Hash of an entry chained to the hash of everything before it: equal chains mean equal prefixes. */
+function chainHash(prev: number, e: Entry): number {
+  let h = Math.imul(prev ^ e.index, FNV_PRIME);
+  h = Math.imul(h ^ e.term, FNV_PRIME);
+  h = Math.imul(h ^ (e.kind === 'noop' ? 1 : 2), FNV_PRIME);
+  return hashBytes(h, e.data);
+}
+
+interface NodeView {
+  /** chain[i] = chain hash of the node's in-memory log up to index i (chain[0] = 0). */
+  chain: number[];
+  lastCommit: number;
+  lastApplied: number;
+  leaderTermSeen: number;
+}
+
+/**
+ * Raft's safety properties, checked incrementally as the simulator runs: each hook
+ * looks only at what changed, so checking every step stays cheap. Log prefixes are
+ * compared by chained hashes, so "same hash at index i" means "same entries 1..i".
+ */
+export class InvariantChecker {
+  step = 0;
+  private readonly views = new Map<NodeId, NodeView>();
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** Chain hash of the committed log at each index, as first observed by any node. */
+  private readonly committed: number[] = [0];
+  /** Term of the node that first revealed each committed index. */
+  private readonly committedSeenAtTerm: number[] = [0];
+  /** Indexes whose proposal a client saw acknowledged. */
+  private readonly acknowledged = new Map<number, number>();
+  electionsWon = 0;
+
+  private fail(property: Property, nodes: readonly NodeId[], detail: string): never {
+    throw new InvariantViolation(property, nodes, detail, this.step);
+  }
+
+  /** A node started (first time or after a crash) with `entries` recovered from its disk. */
+  onStart(id: NodeId, entries: readonly Entry[], commit: number): void {
+    const chain = [0];
+    for (const e of entries) chain.push(chainHash(chain[chain.length - 1]!, e));
+    this.views.set(id, { chain, lastCommit: commit, lastApplied: 0, leaderTermSeen: 0 });
+    this.checkChainAgainstCommitted(id, chain, Math.min(commit, this.committed.length - 1), 'state-machine-safety');
+  }
+
+  /** The node's in-memory log changed: `entries` were appended or overwrote the log from entries[0].index. */
+  onLogWrite(id: NodeId, role: Role, entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const v = this.views.get(id)!;
+    const first = entries[0]!.index;
+    if (first > v.chain.length) this.fail('log-matching', [id], `log write at ${first} leaves a gap after ${v.chain.length - 1}`);
+    if (role === 'leader' && first < v.chain.length) {
+      this.fail('leader-append-only', [id], `leader overwrote its log from index ${first} (last was ${v.chain.length - 1})`);
+    }
+    if (first <= v.lastCommit) this.fail('state-machine-safety', [id], `overwrote committed index ${first} (commit ${v.lastCommit})`);
+    v.chain.length = first;
+    for (const e of entries) v.chain.push(chainHash(v.chain[v.chain.length - 1]!, e));
+    this.checkLogMatching(id, entries, v.chain);
+  }
+
+  private readonly chainAt = new Map<string, { hash: number; node: NodeId }>();
+
+  private checkLogMatching(id: NodeId, entries: readonly Entry[], chain: readonly number[]): void {
+    for (const e of entries) {
+      const key = `${e.index}:${e.term}`;
+      const h = chain[e.index]!;
+      const seen = this.chainAt.get(key);
+      if (seen === undefined) this.chainAt.set(key, { hash: h, node: id });
+      else if (seen.hash !== h) this.fail('log-matching', [seen.node, id], `entries at index ${e.index} term ${e.term} have different prefixes`);
+    }
+  }
+
+  private checkChainAgainstCommitted(id: NodeId, chain: readonly number[], upTo: number, property: Property): void {
+    if (upTo <= 0) return;
+    if (chain[upTo] !== this.committed[upTo]) this.fail(property, [id], `log differs from the committed log at or before index ${upTo}`);
+  }
+
+  /** A node applied entries to its state machine. */
+  onApply(id: NodeId, entries: readonly Entry[], nodes: ReadonlyMap<NodeId, RaftNode>): void {
+    const v = this.views.get(id)!;
+    const node = nodes.get(id)!;
+    const s = node.status();
+    // Applying reveals the node's commit index even before the step's end-of-step check.
+    if (s.commitIndex > v.lastCommit) this.onCommit(id, s.term, v, s.commitIndex, nodes);
+    for (const e of entries) {
+      if (e.index !== v.lastApplied + 1) this.fail('apply-in-order', [id], `applied ${e.index} after ${v.lastApplied}`);
+      v.lastApplied = e.index;
+      if (e.index >= this.committed.length) this.fail('state-machine-safety', [id], `applied ${e.index} beyond its commit index`);
+      if (v.chain[e.index] !== this.committed[e.index]) this.fail('state-machine-safety', [id], `applied a different entry at index ${e.index}`);
+    }
+  }
+
+  /** Checked after every simulator step over every running node. */
+  afterStep(nodes: ReadonlyMap<NodeId, RaftNode>): void {
+    for (const [id, node] of nodes) {
+      const s = node.status();
+      const v = this.views.get(id)!;
+      if (s.role === 'leader') this.onLeader(id, s.term, v);
+      if (s.commitIndex < v.lastCommit) this.fail('monotonic-commit', [id], `commit went from ${v.lastCommit} back to ${s.commitIndex}`);
+      if (s.commitIndex > v.lastCommit) this.onCommit(id, s.term, v, s.commitIndex, nodes);
+    }
+  }
+
+  private onLeader(id: NodeId, t: Term, v: NodeView): void {
+    if (v.leaderTermSeen === t) return;
+    v.leaderTermSeen = t;
+    const other = this.leaderOfTerm.get(t);
+    if (other !== undefined && other !== id) this.fail('election-safety', [other, id], `two leaders in term ${t}`);
+    this.leaderOfTerm.set(t, id);
+    this.electionsWon++;
+    // Leader Completeness: a new leader holds every entry committed so far.
+    const upTo = this.committed.length - 1;
+    if (upTo > 0 && v.chain[upTo] !== this.committed[upTo]) {
+      this.fail('leader-completeness', [id], `leader of term ${t} lacks committed entries up to ${upTo}`);
+    }
+  }
+
+  private onCommit(id: NodeId, t: Term, v: NodeView, commit: number, nodes: ReadonlyMap<NodeId, RaftNode>): void {
+    const upTo = Math.min(commit, this.committed.length - 1);
+    this.checkChainAgainstCommitted(id, v.chain, upTo, 'state-machine-safety');
+    for (let i = this.committed.length; i <= commit; i++) {
+      this.committed.push(v.chain[i]!);
+      this.committedSeenAtTerm.push(t);
+    }
+    v.lastCommit = commit;
+    // Leaders of later terms must hold what was just found committed.
+    for (const [other, node] of nodes) {
+      const s = node.status();
+      if (s.role === 'leader' && s.term > t) this.checkChainAgainstCommitted(other, this.views.get(other)!.chain, commit, 'leader-completeness');
+    }
+  }
+
+  /** A message is about to leave `from`; what it promises must already be on `from`'s disk. */
+  onSend(m: Message, disk: SimDisk, sender: RaftNode): void {
+    if (m.type === 'requestVoteResponse' && m.granted && !m.preVote) {
+      const hs = disk.durableHardState();
+      if (hs.term < m.term || (hs.term === m.term && hs.votedFor !== m.to)) {
+        this.fail('persist-before-send', [m.from, m.to], `vote for ${m.to} in term ${m.term} sent before it was durable`);
+      }
+    } else if (m.type === 'appendEntriesResponse' && m.success) {
+      const durable = m.matchIndex === 0 ? null : disk.durableEntry(m.matchIndex);
+      // While the sender is still in the message's term its log cannot have been rewritten since.
+      const stillSameTerm = sender.status().term === m.term;
+      const durableIsAcked = durable === null || (durable !== undefined && (!stillSameTerm || durable.term === sender.log.term(m.matchIndex)));
+      if (!durableIsAcked || disk.durableHardState().term < m.term) {
+        this.fail('persist-before-send', [m.from, m.to], `acknowledged index ${m.matchIndex} in term ${m.term} before it was durable`);
+      }
+    }
+  }
+
+  /** A client saw the proposal at `index` acknowledged. */
+  onAcknowledged(index: number): void {
+    this.acknowledged.set(index, this.committed[index]!);
+  }
+
+  /** At the end of a run: every acknowledged write is in every node's log, as acknowledged. */
+  checkAcknowledgedKept(): void {
+    for (const [index, hash] of this.acknowledged) {
+      if (this.committed[index] !== hash) this.fail('acknowledged-write-lost', [], `acknowledged write at ${index} changed`);
+      for (const [id, v] of this.views) {
+        if (v.chain[index] !== hash) this.fail('acknowledged-write-lost', [id], `log lacks acknowledged write at ${index}`);
+      }
+    }
+  }
+
+  committedCount(): number {
+    return this.committed.length - 1;
+  }
+
+  failLiveness(detail: string): never {
+    this.fail('liveness', [], detail);
+  }
+}

@@ -1,0 +1,29 @@
+/** Timing and flow-control settings of the Raft core, all in milliseconds, entries or bytes. */
+export interface RaftConfig {
+  /** The election timeout is drawn uniformly from [electionTimeoutMs, 2 * electionTimeoutMs). */
+  readonly electionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  /** Appends in flight to one follower before the leader waits for acknowledgements. */
+  readonly inflightAppendsMax: number;
+  readonly appendEntriesMax: number;
+  readonly appendBytesMax: number;
+  /** Proposals accepted but not yet committed, past which the leader refuses new ones. */
+  readonly uncommittedEntriesMax: number;
+}
+
+export const defaultRaftConfig: RaftConfig = {
+  electionTimeoutMs: 1000,
+  heartbeatIntervalMs: 100,
+  inflightAppendsMax: 64,
+  appendEntriesMax: 256,
+  appendBytesMax: 1 << 20,
+  uncommittedEntriesMax: 10_000,
+};
+
+export function validateRaftConfig(c: RaftConfig): string | null {
+  for (const [k, v] of Object.entries(c)) {
+    if (!Number.isInteger(v) || v <= 0) return `${k} must be a positive integer, got ${String(v)}`;
+  }
+  if (c.heartbeatIntervalMs * 2 > c.electionTimeoutMs) return 'heartbeatIntervalMs must be at most half of electionTimeoutMs';
+  return null;
+}

@@ -1,0 +1,30 @@
+import type { Entry, Message } from './types.js';
+
+/** Canonical one-line renderings, shared by logs, simulator traces and tests. */
+
+export function describeEntries(entries: readonly Entry[]): string {
+  if (entries.length === 0) return '[]';
+  const first = entries[0]!;
+  const last = entries[entries.length - 1]!;
+  return first === last ? `[${first.index}@${first.term}]` : `[${first.index}@${first.term}..${last.index}@${last.term}]`;
+}
+
+export function describeMessage(m: Message): string {
+  const head = `${m.from}->${m.to} t${m.term}`;
+  switch (m.type) {
+    case 'requestVote':
+      return `${head} ${m.preVote ? 'PreVote' : 'Vote'} last=${m.lastLogIndex}@${m.lastLogTerm}`;
+    case 'requestVoteResponse':
+      return `${head} ${m.preVote ? 'PreVoteResp' : 'VoteResp'} ${m.granted ? 'granted' : 'rejected'}`;
+    case 'appendEntries':
+      return `${head} App prev=${m.prevLogIndex}@${m.prevLogTerm} ${describeEntries(m.entries)} commit=${m.leaderCommit}`;
+    case 'appendEntriesResponse':
+      return m.success
+        ? `${head} AppResp ok match=${m.matchIndex}`
+        : `${head} AppResp reject at=${m.rejectedIndex} hint=${m.hint.index}@${m.hint.term ?? '-'}`;
+    case 'heartbeat':
+      return `${head} Heartbeat commit=${m.commit}`;
+    case 'heartbeatResponse':
+      return `${head} HeartbeatResp`;
+  }
+}

@@ -1,0 +1,150 @@
+import { createActor, type Actor } from 'xstate';
+import { raftMachine, type ProposeResult } from '../../machines/raft.machine.js';
+import type { RaftConfig } from './config.js';
+import type { RaftEnv } from './env.js';
+import { RaftLog } from './log.js';
+import { Outbox } from './outbox.js';
+import type { Entry, HardState, LogIndex, Message, NodeId, Role, Term } from './types.js';
+import { logIndex, term as toTerm } from './types.js';
+
+export type { ProposeResult };
+
+/** XState's scheduler interface: the host decides what time is. */
+export interface Clock {
+  setTimeout(fn: () => void, timeoutMs: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+/** What a node recovers from its disk when it starts. */
+export interface PersistedState {
+  readonly hardState: HardState;
+  readonly entries: readonly Entry[];
+}
+
+export const emptyPersistedState: PersistedState = {
+  hardState: { term: toTerm(0), votedFor: null, commit: logIndex(0) },
+  entries: [],
+};
+
+/**
+ * Everything the host must do after the core handled some events, in this order:
+ * persist `hardState` and `entries` (entries overwrite the log from their first
+ * index), send `messages` (they need not wait for the write), and once the write is
+ * durable send `messagesAfterPersist` (those addressed to this node go back into
+ * `step`); apply `committed` in order.
+ */
+export interface Ready {
+  readonly hardState: HardState | null;
+  readonly entries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly messagesAfterPersist: readonly Message[];
+  readonly committed: readonly Entry[];
+}
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly config: RaftConfig;
+  readonly env: RaftEnv;
+  readonly clock: Clock;
+  readonly persisted: PersistedState;
+  /** Called after a timer fired inside the core, so the host knows a Ready may be waiting. */
+  readonly onTimer: () => void;
+}
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: Term;
+  readonly votedFor: NodeId | null;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: LogIndex;
+  readonly appliedIndex: LogIndex;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+}
+
+/** One Raft node's core: the role machine running on an injected clock, fed events, drained as Readys. */
+export class RaftNode {
+  readonly id: NodeId;
+  readonly log: RaftLog;
+  private readonly outbox = new Outbox();
+  private readonly actor: Actor<typeof raftMachine>;
+  private persistedHardState: HardState;
+
+  constructor(opts: RaftNodeOptions) {
+    if (!opts.voters.includes(opts.id)) throw new Error(`RaftNode: ${opts.id} is not among the voters`);
+    this.id = opts.id;
+    const hs = opts.persisted.hardState;
+    this.persistedHardState = hs;
+    this.log = new RaftLog(opts.persisted.entries, hs.commit);
+    const clock: Clock = {
+      setTimeout: (fn, ms) =>
+        opts.clock.setTimeout(() => {
+          fn();
+          opts.onTimer();
+        }, ms),
+      clearTimeout: (id) => opts.clock.clearTimeout(id),
+    };
+    this.actor = createActor(raftMachine, {
+      clock,
+      input: { id: opts.id, voters: opts.voters, config: opts.config, env: opts.env, log: this.log, outbox: this.outbox, term: hs.term, votedFor: hs.votedFor },
+    });
+    this.actor.start();
+  }
+
+  step(msg: Message): void {
+    this.actor.send({ type: 'message', msg });
+  }
+
+  /** Appends commands to the log if this node leads; the result says where, or who leads. */
+  propose(commands: readonly Uint8Array[]): ProposeResult {
+    this.actor.send({ type: 'propose', commands });
+    return this.actor.getSnapshot().context.lastProposal!;
+  }
+
+  stop(): void {
+    this.actor.stop();
+  }
+
+  role(): Role {
+    const v = this.actor.getSnapshot().value;
+    return (typeof v === 'string' ? v : Object.keys(v)[0]) as Role;
+  }
+
+  status(): RaftStatus {
+    const c = this.actor.getSnapshot().context;
+    return {
+      id: this.id,
+      role: this.role(),
+      term: c.term,
+      votedFor: c.votedFor,
+      leaderId: c.leaderId,
+      commitIndex: this.log.committed(),
+      appliedIndex: this.log.applied(),
+      lastLogIndex: this.log.lastIndex(),
+      lastLogTerm: this.log.lastTerm(),
+    };
+  }
+
+  /** Drains the effects produced since the last call. */
+  takeReady(): Ready {
+    const c = this.actor.getSnapshot().context;
+    const prev = this.persistedHardState;
+    let hardState: HardState | null = null;
+    if (c.term !== prev.term || c.votedFor !== prev.votedFor || this.log.committed() !== prev.commit) {
+      hardState = { term: c.term, votedFor: c.votedFor, commit: this.log.committed() };
+      this.persistedHardState = hardState;
+    }
+    const ready: Ready = {
+      hardState,
+      entries: this.log.takeUnpersisted(),
+      messages: this.outbox.messages,
+      messagesAfterPersist: this.outbox.afterPersist,
+      committed: this.log.takeCommitted(),
+    };
+    this.outbox.messages = [];
+    this.outbox.afterPersist = [];
+    return ready;
+  }
+}

@@ -1,0 +1,101 @@
+// The vocabulary of the Raft core: identifiers, log entries, hard state and the
+// peer messages. Branded number/string types keep terms, indexes and node ids
+// from being mixed up; they cost nothing at run time.
+
+export type NodeId = string & { readonly __brand: 'NodeId' };
+export type Term = number & { readonly __brand: 'Term' };
+export type LogIndex = number & { readonly __brand: 'LogIndex' };
+
+export const nodeId = (s: string): NodeId => s as NodeId;
+export const term = (n: number): Term => n as Term;
+export const logIndex = (n: number): LogIndex => n as LogIndex;
+
+export type EntryKind = 'noop' | 'command';
+
+export interface Entry {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly kind: EntryKind;
+  readonly data: Uint8Array;
+}
+
+/** What must survive a crash before a vote or an append acknowledgement is sent. */
+export interface HardState {
+  readonly term: Term;
+  readonly votedFor: NodeId | null;
+  readonly commit: LogIndex;
+}
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+/**
+ * A conflict hint from a follower that rejected an append (Raft paper §5.3, the
+ * "fast backup" optimisation): the term of its entry at the rejected index and the
+ * first index it holds of that term, or, when its log is too short, only the index
+ * after its last entry. The leader then skips a whole term per round trip.
+ */
+export interface ConflictHint {
+  readonly index: LogIndex;
+  readonly term: Term | null;
+}
+
+interface MessageBase {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+}
+
+export interface RequestVote extends MessageBase {
+  readonly type: 'requestVote';
+  /** A pre-vote asks "would you vote for me at `term`?" without anyone changing term. */
+  readonly preVote: boolean;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+}
+
+export interface RequestVoteResponse extends MessageBase {
+  readonly type: 'requestVoteResponse';
+  readonly preVote: boolean;
+  readonly granted: boolean;
+}
+
+export interface AppendEntries extends MessageBase {
+  readonly type: 'appendEntries';
+  readonly prevLogIndex: LogIndex;
+  readonly prevLogTerm: Term;
+  readonly entries: readonly Entry[];
+  readonly leaderCommit: LogIndex;
+}
+
+export type AppendEntriesResponse = MessageBase & {
+  readonly type: 'appendEntriesResponse';
+} & (
+    | { readonly success: true; readonly matchIndex: LogIndex }
+    | {
+        readonly success: false;
+        /** The prevLogIndex of the rejected append, so stale rejections can be recognised. */
+        readonly rejectedIndex: LogIndex;
+        readonly hint: ConflictHint;
+      }
+  );
+
+/** Keeps followers from campaigning and carries the commit index to them. */
+export interface Heartbeat extends MessageBase {
+  readonly type: 'heartbeat';
+  /** min(follower's match, leader's commit): never ahead of what the follower holds. */
+  readonly commit: LogIndex;
+}
+
+export interface HeartbeatResponse extends MessageBase {
+  readonly type: 'heartbeatResponse';
+}
+
+export type Message =
+  | RequestVote
+  | RequestVoteResponse
+  | AppendEntries
+  | AppendEntriesResponse
+  | Heartbeat
+  | HeartbeatResponse;
+
+export type MessageType = Message['type'];
