@@ -17,6 +17,7 @@ import type {
   NodeId,
   RequestVote,
   RequestVoteResponse,
+  MessageType,
   Term,
 } from '../src/raft/types.js';
 import { logIndex, term as toTerm } from '../src/raft/types.js';
@@ -68,17 +69,14 @@ export type ProposeResult =
   | { readonly ok: false; readonly reason: 'not_leader'; readonly leaderId: NodeId | null }
   | { readonly ok: false; readonly reason: 'overloaded'; readonly leaderId: NodeId };
 
-export type RaftEvent =
-  | { readonly type: 'message'; readonly msg: Message }
-  | { readonly type: 'propose'; readonly commands: readonly Uint8Array[] }
-  | { readonly type: 'requestVote'; readonly msg: RequestVote }
-  | { readonly type: 'requestVoteResponse'; readonly msg: RequestVoteResponse }
-  | { readonly type: 'appendEntries'; readonly msg: AppendEntries }
-  | { readonly type: 'appendEntriesResponse'; readonly msg: AppendEntriesResponse }
-  | { readonly type: 'heartbeat'; readonly msg: Heartbeat }
-  | { readonly type: 'heartbeatResponse'; readonly msg: HeartbeatResponse };
+export type RaftEvent = { readonly type: 'message'; readonly msg: Message } | { readonly type: 'propose'; readonly commands: readonly Uint8Array[] };
 
 type MessageEvent = Extract<RaftEvent, { type: 'message' }>;
+
+/** The message carried by a `message` event, as the type a guard has already established. */
+function msgOf<T extends MessageType>(event: RaftEvent): Extract<Message, { type: T }> {
+  return (event as MessageEvent).msg as Extract<Message, { type: T }>;
+}
 
 const isLeaderMessage = (m: Message): m is AppendEntries | Heartbeat => m.type === 'appendEntries' || m.type === 'heartbeat';
 
@@ -134,6 +132,11 @@ export const raftMachine = setup({
     heartbeatInterval: ({ context }) => context.config.heartbeatIntervalMs,
   },
   guards: {
+    /** A message of the given type at our current term: what role states handle. */
+    isCurrent: ({ context, event }, params: { type: MessageType }) => {
+      const m = (event as MessageEvent).msg;
+      return m.type === params.type && m.term === context.term;
+    },
     termIsStale: ({ context, event }) => (event as MessageEvent).msg.term < context.term,
     /** Leader stickiness: while a leader is known to be alive, requests to replace it are ignored. */
     voteRequestInLease: ({ context, event }) => {
@@ -148,19 +151,21 @@ export const raftMachine = setup({
       if (m.type === 'requestVoteResponse' && m.preVote && m.granted) return false;
       return true;
     },
+    leaderHeardRecently: ({ context }) => context.env.nowMs() - context.leaderHeardAtMs < context.config.electionTimeoutMs,
+    isVoteRequest: ({ event }) => (event as MessageEvent).msg.type === 'requestVote',
     canGrantVote: ({ context, event }, params: { preVote: boolean }) => {
-      const req = (event as Extract<RaftEvent, { type: 'requestVote' }>).msg;
-      return req.preVote === params.preVote && canGrantVote(context, req);
+      const m = (event as MessageEvent).msg;
+      return m.type === 'requestVote' && m.preVote === params.preVote && canGrantVote(context, m);
     },
     electionWon: ({ context }) => voteOutcome(context.voters, context.votes) === 'won',
     electionLost: ({ context }) => voteOutcome(context.voters, context.votes) === 'lost',
     isPreVoteAnswerToUs: ({ context, event }) => {
-      const m = (event as Extract<RaftEvent, { type: 'requestVoteResponse' }>).msg;
-      return m.preVote && m.term === context.term + 1;
+      const m = (event as MessageEvent).msg;
+      return m.type === 'requestVoteResponse' && m.preVote && m.term === context.term + 1;
     },
     isVoteAnswerToUs: ({ context, event }) => {
-      const m = (event as Extract<RaftEvent, { type: 'requestVoteResponse' }>).msg;
-      return !m.preVote && m.term === context.term;
+      const m = (event as MessageEvent).msg;
+      return m.type === 'requestVoteResponse' && !m.preVote && m.term === context.term;
     },
     quorumActive: ({ context }) => {
       let active = 0;
@@ -180,26 +185,24 @@ export const raftMachine = setup({
       const m = (event as MessageEvent).msg;
       return { term: m.term, votedFor: null, leaderId: isLeaderMessage(m) ? m.from : null, votes: new Map() };
     }),
-    deliverToRole: raise(({ event }) => {
-      const m = (event as MessageEvent).msg;
-      return { type: m.type, msg: m } as RaftEvent;
-    }),
+    /** After adopting a newer term, the message is handled again, now by the role at that term. */
+    redeliver: raise(({ event }) => event),
 
     grantVote: assign(({ context, event }) => {
-      const req = (event as Extract<RaftEvent, { type: 'requestVote' }>).msg;
+      const req = msgOf<'requestVote'>(event);
       context.outbox.send(voteResponse(context, req, true));
       return req.preVote ? {} : { votedFor: req.from };
     }),
     rejectVote: ({ context, event }) => {
-      context.outbox.send(voteResponse(context, (event as Extract<RaftEvent, { type: 'requestVote' }>).msg, false));
+      context.outbox.send(voteResponse(context, msgOf<'requestVote'>(event), false));
     },
 
     followLeader: assign(({ context, event }) => {
-      const m = (event as Extract<RaftEvent, { type: 'appendEntries' | 'heartbeat' }>).msg;
+      const m = msgOf<'appendEntries' | 'heartbeat'>(event);
       return { leaderId: m.from, leaderHeardAtMs: context.env.nowMs() };
     }),
     acceptAppend: ({ context, event }) => {
-      const m = (event as Extract<RaftEvent, { type: 'appendEntries' }>).msg;
+      const m = msgOf<'appendEntries'>(event);
       const r = context.log.maybeAppend(m.prevLogIndex, m.prevLogTerm, m.entries);
       if (!r.ok) {
         context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: m.from, term: context.term, success: false, rejectedIndex: m.prevLogIndex, hint: r.hint });
@@ -210,7 +213,7 @@ export const raftMachine = setup({
       context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: m.from, term: context.term, success: true, matchIndex: r.lastNewIndex });
     },
     acceptHeartbeat: ({ context, event }) => {
-      const m = (event as Extract<RaftEvent, { type: 'heartbeat' }>).msg;
+      const m = msgOf<'heartbeat'>(event);
       context.log.commitTo(logIndex(Math.min(m.commit, context.log.lastIndex())));
       context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term });
     },
@@ -233,7 +236,7 @@ export const raftMachine = setup({
       return { term: t, votedFor: context.id, leaderId: null, votes: new Map<NodeId, boolean>() };
     }),
     recordVote: assign(({ context, event }) => {
-      const m = (event as Extract<RaftEvent, { type: 'requestVoteResponse' }>).msg;
+      const m = msgOf<'requestVoteResponse'>(event);
       const votes = new Map(context.votes);
       if (!votes.has(m.from)) votes.set(m.from, m.granted);
       return { votes };
@@ -255,7 +258,7 @@ export const raftMachine = setup({
       for (const peer of context.peers) context.outbox.send(heartbeatFor(context, peer, context.progress.get(peer)!));
     },
     handleAppendResponse: ({ context, event }) => {
-      const m = (event as Extract<RaftEvent, { type: 'appendEntriesResponse' }>).msg;
+      const m = msgOf<'appendEntriesResponse'>(event);
       const pr = context.progress.get(m.from)!;
       pr.recentActive = true;
       if (m.from === context.id) {
@@ -277,7 +280,7 @@ export const raftMachine = setup({
       }
     },
     handleHeartbeatResponse: ({ context, event }) => {
-      const m = (event as Extract<RaftEvent, { type: 'heartbeatResponse' }>).msg;
+      const m = msgOf<'heartbeatResponse'>(event);
       const pr = context.progress.get(m.from)!;
       pr.recentActive = true;
       pr.probeSent = false;
@@ -324,32 +327,38 @@ export const raftMachine = setup({
     lastProposal: null,
   }),
   initial: 'follower',
+  // Role states take the messages of the current term they expect; whatever they
+  // leave falls through to these rules, shared by every role.
   on: {
     message: [
       { guard: 'termIsStale', actions: 'answerStaleTerm' },
       { guard: 'voteRequestInLease' },
-      { guard: 'termIsNewer', target: '.follower', actions: ['adoptNewerTerm', 'deliverToRole'] },
-      { actions: 'deliverToRole' },
-    ],
-    requestVote: [
+      { guard: 'termIsNewer', target: '.follower', actions: ['adoptNewerTerm', 'redeliver'] },
       { guard: { type: 'canGrantVote', params: { preVote: true } }, actions: 'grantVote' },
       { guard: { type: 'canGrantVote', params: { preVote: false } }, actions: 'grantVote' },
-      { actions: 'rejectVote' },
+      { guard: 'isVoteRequest', actions: 'rejectVote' },
+      // Anything else is a late or duplicate answer this role no longer needs.
     ],
     propose: { actions: 'refuseProposals' },
   },
   states: {
     follower: {
-      after: { randomizedElectionTimeout: { target: 'preCandidate' } },
-      on: {
-        // Granting a vote, like hearing from the leader, restarts the election timer; a pre-vote does not.
-        requestVote: [
-          { guard: { type: 'canGrantVote', params: { preVote: false } }, target: 'follower', reenter: true, actions: 'grantVote' },
-          { guard: { type: 'canGrantVote', params: { preVote: true } }, actions: 'grantVote' },
-          { actions: 'rejectVote' },
+      // Hearing from the leader does not re-arm the timer on every message (that would
+      // cost a timer cancel and schedule per append); instead the timer re-arms itself
+      // when it fires if the leader was heard from within the election timeout.
+      after: {
+        randomizedElectionTimeout: [
+          { guard: 'leaderHeardRecently', target: 'follower', reenter: true },
+          { target: 'preCandidate' },
         ],
-        appendEntries: { target: 'follower', reenter: true, actions: ['followLeader', 'acceptAppend'] },
-        heartbeat: { target: 'follower', reenter: true, actions: ['followLeader', 'acceptHeartbeat'] },
+      },
+      on: {
+        message: [
+          { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, actions: ['followLeader', 'acceptAppend'] },
+          { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, actions: ['followLeader', 'acceptHeartbeat'] },
+          // Granting a vote restarts the election timer; a pre-vote does not.
+          { guard: { type: 'canGrantVote', params: { preVote: false } }, target: 'follower', reenter: true, actions: 'grantVote' },
+        ],
       },
     },
     preCandidate: {
@@ -360,9 +369,11 @@ export const raftMachine = setup({
       ],
       after: { randomizedElectionTimeout: { target: 'preCandidate', reenter: true } },
       on: {
-        requestVoteResponse: { guard: 'isPreVoteAnswerToUs', actions: 'recordVote' },
-        appendEntries: { target: 'follower', actions: ['followLeader', 'acceptAppend'] },
-        heartbeat: { target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
+        message: [
+          { guard: 'isPreVoteAnswerToUs', actions: 'recordVote' },
+          { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, target: 'follower', actions: ['followLeader', 'acceptAppend'] },
+          { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
+        ],
       },
     },
     candidate: {
@@ -373,17 +384,21 @@ export const raftMachine = setup({
         { guard: 'electionLost', target: 'follower' },
       ],
       on: {
-        requestVoteResponse: { guard: 'isVoteAnswerToUs', actions: 'recordVote' },
-        appendEntries: { target: 'follower', actions: ['followLeader', 'acceptAppend'] },
-        heartbeat: { target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
+        message: [
+          { guard: 'isVoteAnswerToUs', actions: 'recordVote' },
+          { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, target: 'follower', actions: ['followLeader', 'acceptAppend'] },
+          { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
+        ],
       },
     },
     leader: {
       entry: ['becomeLeader', 'broadcastAppends'],
       type: 'parallel',
       on: {
-        appendEntriesResponse: { actions: 'handleAppendResponse' },
-        heartbeatResponse: { actions: 'handleHeartbeatResponse' },
+        message: [
+          { guard: { type: 'isCurrent', params: { type: 'appendEntriesResponse' } }, actions: 'handleAppendResponse' },
+          { guard: { type: 'isCurrent', params: { type: 'heartbeatResponse' } }, actions: 'handleHeartbeatResponse' },
+        ],
         propose: { actions: 'appendProposals' },
       },
       states: {

@@ -36,6 +36,11 @@ export class SimClock {
     return this.heap.length > 0 ? this.heap[0]!.at : null;
   }
 
+  /** Moves time forward to `t` (never back) without running anything. */
+  advanceTo(t: number): void {
+    if (t > this.nowMs) this.nowMs = t;
+  }
+
   /** Runs the next live callback; false when none is left. */
   runNext(): boolean {
     while (this.heap.length > 0) {

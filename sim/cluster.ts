@@ -1,5 +1,4 @@
 import { defaultRaftConfig, type RaftConfig } from '../src/raft/config.js';
-import { describeMessage } from '../src/raft/describe.js';
 import { ReadyExecutor } from '../src/raft/executor.js';
 import { RaftNode, type ProposeResult } from '../src/raft/node.js';
 import type { Entry, Message, NodeId } from '../src/raft/types.js';
@@ -74,7 +73,7 @@ export class SimCluster {
       clock: this.clock,
       persisted,
       onTimer: () => {
-        this.trace.record(this.clock.now(), `${n.id} timer`);
+        this.trace.note(this.clock.now(), `${n.id} timer`);
         n.dirty = true;
       },
     });
@@ -89,7 +88,7 @@ export class SimCluster {
           this.checker.onLogWrite(n.id, raft.role(), entries);
           disk.write(hs, entries, () => {
             if (n.raft !== raft) return;
-            this.trace.record(this.clock.now(), `${n.id} durable`);
+            this.trace.note(this.clock.now(), `${n.id} durable`);
             durable();
             this.checkStep();
           });
@@ -121,7 +120,7 @@ export class SimCluster {
   private deliver(m: Message): void {
     const n = this.nodes.get(m.to)!;
     if (n.raft === null) return;
-    this.trace.record(this.clock.now(), describeMessage(m));
+    this.trace.message(this.clock.now(), m);
     n.raft.step(m);
     n.dirty = true;
   }
@@ -148,7 +147,10 @@ export class SimCluster {
   runUntil(done: () => boolean, deadlineMs: number): boolean {
     while (!done()) {
       const next = this.clock.peekTime();
-      if (next === null || next > deadlineMs) return false;
+      if (next === null || next > deadlineMs) {
+        this.clock.advanceTo(deadlineMs);
+        return false;
+      }
       this.step();
     }
     return true;
@@ -203,7 +205,7 @@ export class SimCluster {
   crash(id: NodeId): void {
     const n = this.nodes.get(id)!;
     if (n.raft === null) return;
-    this.trace.record(this.clock.now(), `${id} CRASH`);
+    this.trace.note(this.clock.now(), `${id} CRASH`);
     n.raft.stop();
     n.raft = null;
     n.executor = null;
@@ -216,13 +218,13 @@ export class SimCluster {
   restart(id: NodeId): void {
     const n = this.nodes.get(id)!;
     if (n.raft !== null) return;
-    this.trace.record(this.clock.now(), `${id} RESTART`);
+    this.trace.note(this.clock.now(), `${id} RESTART`);
     this.start(n);
   }
 
   /** Cuts `id` off from every other node, both ways. */
   isolate(id: NodeId): void {
-    this.trace.record(this.clock.now(), `${id} ISOLATED`);
+    this.trace.note(this.clock.now(), `${id} ISOLATED`);
     for (const other of this.ids) {
       if (other === id) continue;
       this.network.cutLink(id, other);
@@ -232,7 +234,7 @@ export class SimCluster {
 
   /** Splits the cluster: nodes in `group` hear only each other. */
   partition(group: readonly NodeId[]): void {
-    this.trace.record(this.clock.now(), `PARTITION ${group.join(',')} | rest`);
+    this.trace.note(this.clock.now(), `PARTITION ${group.join(',')} | rest`);
     for (const a of this.ids) {
       for (const b of this.ids) {
         if (group.includes(a) !== group.includes(b)) this.network.cutLink(a, b);
@@ -241,12 +243,23 @@ export class SimCluster {
   }
 
   cutLink(from: NodeId, to: NodeId): void {
-    this.trace.record(this.clock.now(), `CUT ${from}->${to}`);
+    this.trace.note(this.clock.now(), `CUT ${from}->${to}`);
     this.network.cutLink(from, to);
   }
 
+  /** Leaves exactly the links between nodes of `group` open (the lab harness's connect/disconnect). */
+  connectOnly(group: ReadonlySet<NodeId>): void {
+    this.trace.note(this.clock.now(), `CONNECTED ${[...group].join(',')}`);
+    for (const a of this.ids) {
+      for (const b of this.ids) {
+        if (group.has(a) && group.has(b)) this.network.healLink(a, b);
+        else this.network.cutLink(a, b);
+      }
+    }
+  }
+
   heal(): void {
-    this.trace.record(this.clock.now(), 'HEAL');
+    this.trace.note(this.clock.now(), 'HEAL');
     this.network.healAll();
   }
 }

@@ -113,9 +113,8 @@ export class InvariantChecker {
   onApply(id: NodeId, entries: readonly Entry[], nodes: ReadonlyMap<NodeId, RaftNode>): void {
     const v = this.views.get(id)!;
     const node = nodes.get(id)!;
-    const s = node.status();
     // Applying reveals the node's commit index even before the step's end-of-step check.
-    if (s.commitIndex > v.lastCommit) this.onCommit(id, s.term, v, s.commitIndex, nodes);
+    if (node.log.committed() > v.lastCommit) this.onCommit(id, node.term(), v, node.log.committed(), nodes);
     for (const e of entries) {
       if (e.index !== v.lastApplied + 1) this.fail('apply-in-order', [id], `applied ${e.index} after ${v.lastApplied}`);
       v.lastApplied = e.index;
@@ -127,11 +126,11 @@ export class InvariantChecker {
   /** Checked after every simulator step over every running node. */
   afterStep(nodes: ReadonlyMap<NodeId, RaftNode>): void {
     for (const [id, node] of nodes) {
-      const s = node.status();
       const v = this.views.get(id)!;
-      if (s.role === 'leader') this.onLeader(id, s.term, v);
-      if (s.commitIndex < v.lastCommit) this.fail('monotonic-commit', [id], `commit went from ${v.lastCommit} back to ${s.commitIndex}`);
-      if (s.commitIndex > v.lastCommit) this.onCommit(id, s.term, v, s.commitIndex, nodes);
+      if (node.role() === 'leader') this.onLeader(id, node.term(), v);
+      const commit = node.log.committed();
+      if (commit < v.lastCommit) this.fail('monotonic-commit', [id], `commit went from ${v.lastCommit} back to ${commit}`);
+      if (commit > v.lastCommit) this.onCommit(id, node.term(), v, commit, nodes);
     }
   }
 
@@ -159,8 +158,7 @@ export class InvariantChecker {
     v.lastCommit = commit;
     // Leaders of later terms must hold what was just found committed.
     for (const [other, node] of nodes) {
-      const s = node.status();
-      if (s.role === 'leader' && s.term > t) this.checkChainAgainstCommitted(other, this.views.get(other)!.chain, commit, 'leader-completeness');
+      if (node.role() === 'leader' && node.term() > t) this.checkChainAgainstCommitted(other, this.views.get(other)!.chain, commit, 'leader-completeness');
     }
   }
 
@@ -174,7 +172,7 @@ export class InvariantChecker {
     } else if (m.type === 'appendEntriesResponse' && m.success) {
       const durable = m.matchIndex === 0 ? null : disk.durableEntry(m.matchIndex);
       // While the sender is still in the message's term its log cannot have been rewritten since.
-      const stillSameTerm = sender.status().term === m.term;
+      const stillSameTerm = sender.term() === m.term;
       const durableIsAcked = durable === null || (durable !== undefined && (!stillSameTerm || durable.term === sender.log.term(m.matchIndex)));
       if (!durableIsAcked || disk.durableHardState().term < m.term) {
         this.fail('persist-before-send', [m.from, m.to], `acknowledged index ${m.matchIndex} in term ${m.term} before it was durable`);

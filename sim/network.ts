@@ -44,6 +44,10 @@ export class SimNetwork {
     return this.cut.size > 0 && this.cut.has(`${from}>${to}`);
   }
 
+  healLink(from: NodeId, to: NodeId): void {
+    this.cut.delete(`${from}>${to}`);
+  }
+
   healAll(): void {
     this.cut.clear();
   }

@@ -112,6 +112,10 @@ export class RaftNode {
     return (typeof v === 'string' ? v : Object.keys(v)[0]) as Role;
   }
 
+  term(): Term {
+    return this.actor.getSnapshot().context.term;
+  }
+
   status(): RaftStatus {
     const c = this.actor.getSnapshot().context;
     return {

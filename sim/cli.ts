@@ -1,0 +1,43 @@
+import { performance } from 'node:perf_hooks';
+import { parseSimArgs } from './options.js';
+import { describeSummary, runSimulation, SimFailure, type SimSummary } from './run.js';
+
+/**
+ * npm run sim -- --seed S --nodes N --steps T [--ops K] [--faults none|all|net,partition,crash]
+ *                [--clients C] [--duration-ms D] [--check-determinism]
+ * Prints one summary line; on a violation prints the property, the nodes and the
+ * trace leading to it, and exits 1.
+ */
+function main(): number {
+  const parsed = parseSimArgs(process.argv.slice(2));
+  if ('error' in parsed) {
+    console.error(`sim: ${parsed.error}`);
+    return 2;
+  }
+  const { options, checkDeterminism } = parsed;
+  const started = performance.now();
+  let summary: SimSummary;
+  try {
+    summary = runSimulation(options);
+  } catch (e) {
+    if (!(e instanceof SimFailure)) throw e;
+    console.error(`VIOLATION ${e.violation.property} at step ${e.violation.step}, nodes ${e.violation.nodes.join(',') || '-'}: ${e.violation.detail}`);
+    console.error(`replay: npm run sim -- ${process.argv.slice(2).join(' ')}`);
+    console.error('trace before the violation:');
+    for (const line of e.recentTrace) console.error(`  ${line}`);
+    return 1;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`${describeSummary(summary)} msgs_per_s=${Math.round(summary.messages / seconds)} wall_s=${seconds.toFixed(2)}`);
+  if (checkDeterminism) {
+    const again = runSimulation(options);
+    if (again.traceHash !== summary.traceHash) {
+      console.error(`NONDETERMINISTIC: trace ${summary.traceHash} then ${again.traceHash}`);
+      return 1;
+    }
+    console.log(`deterministic: second run trace=${again.traceHash}`);
+  }
+  return 0;
+}
+
+process.exitCode = main();

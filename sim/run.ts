@@ -1,0 +1,124 @@
+import type { RaftConfig } from '../src/raft/config.js';
+import { Workload } from './clients.js';
+import { SimCluster } from './cluster.js';
+import { describeFault, scheduleFaults, type FaultEvent } from './faults.js';
+import { InvariantViolation } from './invariants.js';
+import type { NetworkFaults } from './network.js';
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  /** The faulty phase ends after this many steps or this much simulated time, whichever comes first. */
+  readonly steps: number;
+  readonly durationMs: number;
+  /** Clients stop issuing operations after this many have completed. */
+  readonly ops: number;
+  readonly clients: number;
+  readonly faults: readonly FaultEvent[];
+  readonly network?: NetworkFaults;
+  readonly raft?: Partial<RaftConfig>;
+  /** After faults stop, a healthy cluster must converge within this much simulated time. */
+  readonly livenessMs?: number;
+}
+
+export interface SimSummary {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly steps: number;
+  readonly simulatedMs: number;
+  readonly elections: number;
+  readonly commits: number;
+  readonly acknowledged: number;
+  readonly failed: number;
+  readonly indeterminate: number;
+  readonly messages: number;
+  readonly faults: number;
+  readonly traceHash: string;
+}
+
+/** A run that broke an invariant: the violation and the trace lines leading to it. */
+export class SimFailure extends Error {
+  constructor(
+    readonly violation: InvariantViolation,
+    readonly recentTrace: readonly string[],
+    readonly traceHash: string,
+  ) {
+    super(violation.message);
+  }
+}
+
+/**
+ * One simulator run: a faulty phase (clients and faults on), then a liveness phase
+ * (every fault healed, every node up, clients finishing) in which the cluster must
+ * converge on one leader and one committed log. Throws SimFailure on any violation.
+ */
+export function runSimulation(opts: SimOptions): SimSummary {
+  const cluster = new SimCluster({ seed: opts.seed, nodes: opts.nodes, ...(opts.raft ? { raft: opts.raft } : {}) });
+  if (opts.network) cluster.network.faults = opts.network;
+  const electionMs = cluster.raftConfig.electionTimeoutMs;
+  const workload = new Workload(cluster, cluster.rng.fork('clients'), {
+    clients: opts.clients,
+    opTimeoutMs: 3 * electionMs,
+    thinkMaxMs: 20,
+    opsMax: opts.ops,
+  });
+  let faults = 0;
+  scheduleFaults(cluster, opts.faults, (f) => {
+    faults++;
+    cluster.trace.note(cluster.clock.now(), `FAULT ${describeFault(f, cluster.ids)}`);
+  });
+  const baseNetwork = cluster.network.faults;
+  try {
+    workload.start();
+    let steps = 0;
+    cluster.runUntil(() => ++steps > opts.steps || workload.completed >= opts.ops, opts.durationMs);
+
+    // Liveness: faults off, everyone up, and the cluster must settle.
+    cluster.trace.note(cluster.clock.now(), 'LIVENESS');
+    cluster.heal();
+    cluster.network.faults = baseNetwork;
+    for (const id of cluster.ids) cluster.restart(id);
+    workload.stop();
+    const deadline = cluster.clock.now() + (opts.livenessMs ?? 30 * electionMs);
+    const settled = (): boolean => {
+      const leader = cluster.leader();
+      if (leader === null || !workload.quiescent()) return false;
+      const last = cluster.node(leader)!.status().lastLogIndex;
+      return cluster.ids.every((id) => {
+        const s = cluster.node(id)!.status();
+        return s.commitIndex === last && s.lastLogIndex === last && cluster.appliedIndex(id) === last;
+      });
+    };
+    if (!cluster.runUntil(settled, deadline)) {
+      const states = cluster.ids.map((id) => JSON.stringify(cluster.node(id)!.status())).join(' ');
+      cluster.checker.failLiveness(`no convergence within ${deadline}ms after faults stopped: ${states}`);
+    }
+    cluster.checker.checkAcknowledgedKept();
+    const counts = workload.counts();
+    return {
+      seed: opts.seed,
+      nodes: opts.nodes,
+      steps: cluster.checker.step,
+      simulatedMs: cluster.clock.now(),
+      elections: cluster.checker.electionsWon,
+      commits: cluster.checker.committedCount(),
+      acknowledged: counts.ok,
+      failed: counts.failed,
+      indeterminate: counts.indeterminate,
+      messages: cluster.network.counters.sent,
+      faults,
+      traceHash: cluster.trace.hash(),
+    };
+  } catch (e) {
+    if (e instanceof InvariantViolation) throw new SimFailure(e, cluster.trace.recent(), cluster.trace.hash());
+    throw e;
+  }
+}
+
+export function describeSummary(s: SimSummary): string {
+  return (
+    `seed=${s.seed} nodes=${s.nodes} steps=${s.steps} simulated_ms=${s.simulatedMs} elections=${s.elections} ` +
+    `commits=${s.commits} acked=${s.acknowledged} failed=${s.failed} indeterminate=${s.indeterminate} ` +
+    `messages=${s.messages} faults=${s.faults} trace=${s.traceHash}`
+  );
+}
