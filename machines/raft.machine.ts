@@ -11,7 +11,6 @@ import type {
   AppendEntriesResponse,
   Entry,
   Heartbeat,
-  HeartbeatResponse,
   LogIndex,
   Message,
   NodeId,

@@ -232,6 +232,15 @@ export class SimCluster {
     }
   }
 
+  /** Undoes `isolate(id)`. */
+  reconnect(id: NodeId): void {
+    this.trace.note(this.clock.now(), `${id} RECONNECTED`);
+    for (const other of this.ids) {
+      this.network.healLink(id, other);
+      this.network.healLink(other, id);
+    }
+  }
+
   /** Splits the cluster: nodes in `group` hear only each other. */
   partition(group: readonly NodeId[]): void {
     this.trace.note(this.clock.now(), `PARTITION ${group.join(',')} | rest`);

@@ -3,80 +3,104 @@ import type { SimCluster } from './cluster.js';
 import type { Prng } from './prng.js';
 
 /**
- * Fault schedules as plain data, so fast-check can generate and shrink them. Nodes
- * are named by position modulo the cluster size, so one schedule fits any size.
+ * Fault schedules as plain data, so fast-check can generate and shrink them. Every
+ * fault undoes itself after its duration. A target is a node position (modulo the
+ * cluster size, so one schedule fits any size) or 'leader': whoever leads when the
+ * fault strikes, the most disruptive choice.
  */
+export type FaultTarget = number | 'leader';
+
 export type FaultEvent =
-  | { readonly atMs: number; readonly kind: 'crash'; readonly node: number }
-  | { readonly atMs: number; readonly kind: 'restart'; readonly node: number }
-  | { readonly atMs: number; readonly kind: 'crashAll' }
-  | { readonly atMs: number; readonly kind: 'restartAll' }
-  | { readonly atMs: number; readonly kind: 'isolate'; readonly node: number }
-  | { readonly atMs: number; readonly kind: 'partition'; readonly group: readonly number[] }
-  | { readonly atMs: number; readonly kind: 'cutLink'; readonly from: number; readonly to: number }
-  | { readonly atMs: number; readonly kind: 'heal' }
-  | { readonly atMs: number; readonly kind: 'network'; readonly lossPerMille: number; readonly duplicatePerMille: number; readonly delayMaxMs: number };
+  | { readonly atMs: number; readonly kind: 'crash'; readonly target: FaultTarget; readonly forMs: number }
+  | { readonly atMs: number; readonly kind: 'crashAll'; readonly forMs: number }
+  | { readonly atMs: number; readonly kind: 'isolate'; readonly target: FaultTarget; readonly forMs: number }
+  | { readonly atMs: number; readonly kind: 'partition'; readonly group: readonly number[]; readonly forMs: number }
+  | { readonly atMs: number; readonly kind: 'cutLink'; readonly from: number; readonly to: number; readonly forMs: number }
+  | {
+      readonly atMs: number;
+      readonly kind: 'network';
+      readonly lossPerMille: number;
+      readonly duplicatePerMille: number;
+      readonly delayMaxMs: number;
+      readonly forMs: number;
+    };
 
 export type FaultKind = FaultEvent['kind'];
 
 /** Groups of fault kinds the CLI accepts in `--faults a,b,c`. */
 export const faultClasses = {
   net: ['network'],
-  partition: ['isolate', 'partition', 'cutLink', 'heal'],
-  crash: ['crash', 'restart', 'crashAll', 'restartAll'],
+  partition: ['isolate', 'partition', 'cutLink'],
+  crash: ['crash', 'crashAll'],
 } as const satisfies Record<string, readonly FaultKind[]>;
 
 export type FaultClass = keyof typeof faultClasses;
 
-export function describeFault(f: FaultEvent, ids: readonly NodeId[]): string {
-  const n = (k: number): NodeId => ids[k % ids.length]!;
+function resolve(cluster: SimCluster, t: FaultTarget): NodeId | null {
+  return t === 'leader' ? cluster.leader() : cluster.ids[t % cluster.ids.length]!;
+}
+
+export function describeFault(f: FaultEvent): string {
+  const t = (x: FaultTarget): string => (x === 'leader' ? 'leader' : `#${x}`);
   switch (f.kind) {
     case 'crash':
-    case 'restart':
     case 'isolate':
-      return `${f.kind} ${n(f.node)}`;
-    case 'partition':
-      return `partition ${[...new Set(f.group.map(n))].join(',')} | rest`;
-    case 'cutLink':
-      return `cut ${n(f.from)}->${n(f.to)}`;
-    case 'network':
-      return `network loss=${f.lossPerMille}/1000 dup=${f.duplicatePerMille}/1000 delay<=${f.delayMaxMs}ms`;
+      return `${f.kind} ${t(f.target)} for ${f.forMs}ms`;
     case 'crashAll':
-    case 'restartAll':
-    case 'heal':
-      return f.kind;
+      return `crash all for ${f.forMs}ms`;
+    case 'partition':
+      return `partition {${f.group.map(t).join(',')}} | rest for ${f.forMs}ms`;
+    case 'cutLink':
+      return `cut ${t(f.from)}->${t(f.to)} for ${f.forMs}ms`;
+    case 'network':
+      return `network loss=${f.lossPerMille}/1000 dup=${f.duplicatePerMille}/1000 delay<=${f.delayMaxMs}ms for ${f.forMs}ms`;
   }
 }
 
-/** Puts every fault of the schedule on the cluster's clock. */
+/** Puts every fault of the schedule, and its undoing, on the cluster's clock. */
 export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEvent[], onFault: (f: FaultEvent) => void): void {
   const ids = cluster.ids;
-  const n = (k: number): NodeId => ids[k % ids.length]!;
+  const later = (ms: number, fn: () => void): void => void cluster.clock.setTimeout(fn, ms);
   for (const f of schedule) {
-    cluster.clock.setTimeout(() => {
+    later(f.atMs, () => {
       onFault(f);
       switch (f.kind) {
-        case 'crash':
-          return cluster.crash(n(f.node));
-        case 'restart':
-          return cluster.restart(n(f.node));
-        case 'crashAll':
-          return ids.forEach((id) => cluster.crash(id));
-        case 'restartAll':
-          return ids.forEach((id) => cluster.restart(id));
-        case 'isolate':
-          return cluster.isolate(n(f.node));
-        case 'partition':
-          return cluster.partition([...new Set(f.group.map(n))]);
-        case 'cutLink':
-          return f.from % ids.length === f.to % ids.length ? undefined : cluster.cutLink(n(f.from), n(f.to));
-        case 'heal':
-          return cluster.heal();
-        case 'network':
+        case 'crash': {
+          const id = resolve(cluster, f.target);
+          if (id === null || !cluster.isUp(id)) return;
+          cluster.crash(id);
+          return later(f.forMs, () => cluster.restart(id));
+        }
+        case 'crashAll': {
+          const down = ids.filter((id) => cluster.isUp(id));
+          down.forEach((id) => cluster.crash(id));
+          return later(f.forMs, () => down.forEach((id) => cluster.restart(id)));
+        }
+        case 'isolate': {
+          const id = resolve(cluster, f.target);
+          if (id === null) return;
+          cluster.isolate(id);
+          return later(f.forMs, () => cluster.reconnect(id));
+        }
+        case 'partition': {
+          const group = [...new Set(f.group.map((k) => ids[k % ids.length]!))];
+          cluster.partition(group);
+          return later(f.forMs, () => cluster.heal());
+        }
+        case 'cutLink': {
+          const from = ids[f.from % ids.length]!;
+          const to = ids[f.to % ids.length]!;
+          if (from === to) return;
+          cluster.cutLink(from, to);
+          return later(f.forMs, () => cluster.network.healLink(from, to));
+        }
+        case 'network': {
+          const before = cluster.network.faults;
           cluster.network.faults = { lossPerMille: f.lossPerMille, duplicatePerMille: f.duplicatePerMille, delayMinMs: 1, delayMaxMs: f.delayMaxMs };
-          return;
+          return later(f.forMs, () => (cluster.network.faults = before));
+        }
       }
-    }, f.atMs);
+    });
   }
 }
 
@@ -86,27 +110,25 @@ export function randomFaultSchedule(rng: Prng, kinds: readonly FaultKind[], dura
   if (kinds.length === 0) return out;
   for (let k = 0; k < count; k++) {
     const atMs = rng.int(durationMs);
+    const forMs = rng.range(100, 5000);
+    const target: FaultTarget = rng.chance(1, 2) ? 'leader' : rng.int(8);
     const kind = rng.pick(kinds);
-    const node = rng.int(8);
     switch (kind) {
       case 'crash':
-      case 'restart':
       case 'isolate':
-        out.push({ atMs, kind, node });
-        break;
-      case 'partition':
-        out.push({ atMs, kind, group: [rng.int(8), rng.int(8)] });
-        break;
-      case 'cutLink':
-        out.push({ atMs, kind, from: node, to: rng.int(8) });
-        break;
-      case 'network':
-        out.push({ atMs, kind, lossPerMille: rng.int(200), duplicatePerMille: rng.int(100), delayMaxMs: rng.range(2, 50) });
+        out.push({ atMs, kind, target, forMs });
         break;
       case 'crashAll':
-      case 'restartAll':
-      case 'heal':
-        out.push({ atMs, kind });
+        out.push({ atMs, kind, forMs });
+        break;
+      case 'partition':
+        out.push({ atMs, kind, group: [rng.int(8), rng.int(8)], forMs });
+        break;
+      case 'cutLink':
+        out.push({ atMs, kind, from: rng.int(8), to: rng.int(8), forMs });
+        break;
+      case 'network':
+        out.push({ atMs, kind, lossPerMille: rng.int(300), duplicatePerMille: rng.int(200), delayMaxMs: rng.range(2, 80), forMs });
         break;
     }
   }

@@ -65,7 +65,7 @@ export function runSimulation(opts: SimOptions): SimSummary {
   let faults = 0;
   scheduleFaults(cluster, opts.faults, (f) => {
     faults++;
-    cluster.trace.note(cluster.clock.now(), `FAULT ${describeFault(f, cluster.ids)}`);
+    cluster.trace.note(cluster.clock.now(), `FAULT ${describeFault(f)}`);
   });
   const baseNetwork = cluster.network.faults;
   try {
