@@ -94,6 +94,8 @@ function voteResponse(ctx: RaftContext, req: RequestVote, granted: boolean): Req
 function canGrantVote(ctx: RaftContext, req: RequestVote): boolean {
   if (!ctx.log.isUpToDate(req.lastLogIndex, req.lastLogTerm)) return false;
   if (req.preVote) return req.term > ctx.term;
+  // A vote request of a newer term is granted only after the root adopted that term.
+  if (req.term !== ctx.term) return false;
   return ctx.votedFor === req.from || (ctx.votedFor === null && ctx.leaderId === null);
 }
 
