@@ -162,7 +162,10 @@ export const raftMachine = setup({
     electionLost: ({ context }) => voteOutcome(context.voters, context.votes) === 'lost',
     isPreVoteAnswerToUs: ({ context, event }) => {
       const m = (event as MessageEvent).msg;
-      return m.type === 'requestVoteResponse' && m.preVote && m.term === context.term + 1;
+      // A grant comes back at the term we asked about; a refusal at the voter's term. A
+      // refusal from a newer term is left to the root, which adopts that term: a
+      // pre-candidate that only counted it as "no" could never win again.
+      return m.type === 'requestVoteResponse' && m.preVote && (m.granted ? m.term === context.term + 1 : m.term === context.term);
     },
     isVoteAnswerToUs: ({ context, event }) => {
       const m = (event as MessageEvent).msg;
