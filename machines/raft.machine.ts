@@ -120,7 +120,7 @@ function maybeCommit(ctx: RaftContext): boolean {
   return ctx.log.commitTo(n);
 }
 
-export const raftMachine = setup({
+const raftSetup = setup({
   types: {
     context: {} as RaftContext,
     events: {} as RaftEvent,
@@ -312,7 +312,15 @@ export const raftMachine = setup({
     }),
     refuseProposals: assign(({ context }) => ({ lastProposal: { ok: false, reason: 'not_leader', leaderId: context.leaderId } as const })),
   },
-}).createMachine({
+});
+
+/** A (pre-)candidate that hears from a leader of its own term becomes its follower. */
+const followCurrentLeader = [
+  { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, target: 'follower', actions: ['followLeader', 'acceptAppend'] },
+  { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
+] as const;
+
+export const raftMachine = raftSetup.createMachine({
   id: 'raft',
   context: ({ input }) => ({
     id: input.id,
@@ -375,8 +383,7 @@ export const raftMachine = setup({
       on: {
         message: [
           { guard: 'isPreVoteAnswerToUs', actions: 'recordVote' },
-          { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, target: 'follower', actions: ['followLeader', 'acceptAppend'] },
-          { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
+          ...followCurrentLeader,
         ],
       },
     },
@@ -390,8 +397,7 @@ export const raftMachine = setup({
       on: {
         message: [
           { guard: 'isVoteAnswerToUs', actions: 'recordVote' },
-          { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, target: 'follower', actions: ['followLeader', 'acceptAppend'] },
-          { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
+          ...followCurrentLeader,
         ],
       },
     },
