@@ -14,7 +14,8 @@ function main(): number {
     console.error(`sim: ${parsed.error}`);
     return 2;
   }
-  const { options, checkDeterminism } = parsed;
+  const { checkDeterminism } = parsed;
+  const options = { ...parsed.options, traceCheckpoints: checkDeterminism };
   const started = performance.now();
   let summary: SimSummary;
   try {
@@ -32,7 +33,11 @@ function main(): number {
   if (checkDeterminism) {
     const again = runSimulation(options);
     if (again.traceHash !== summary.traceHash) {
-      console.error(`NONDETERMINISTIC: trace ${summary.traceHash} then ${again.traceHash}`);
+      const a = summary.checkpoints!;
+      const b = again.checkpoints!;
+      let k = 0;
+      while (k < a.length && k < b.length && a[k] === b[k]) k++;
+      console.error(`NONDETERMINISTIC: trace ${summary.traceHash} then ${again.traceHash}; the runs first differ at trace event ${k}`);
       return 1;
     }
     console.log(`deterministic: second run trace=${again.traceHash}`);

@@ -16,6 +16,8 @@ export interface ClusterOptions {
   readonly raft?: Partial<RaftConfig>;
   /** Size of the ring of recent trace lines printed when an invariant fails. */
   readonly traceLines?: number;
+  /** Keep the trace hash after every event (for --check-determinism). */
+  readonly traceCheckpoints?: boolean;
 }
 
 interface SimNode {
@@ -52,7 +54,7 @@ export class SimCluster {
   constructor(opts: ClusterOptions) {
     this.rng = new Prng(opts.seed);
     this.raftConfig = { ...defaultRaftConfig, ...opts.raft };
-    this.trace = new Trace(opts.traceLines ?? 64);
+    this.trace = new Trace(opts.traceLines ?? 64, opts.traceCheckpoints ?? false);
     this.ids = Array.from({ length: opts.nodes }, (_, k) => nodeId(`n${k + 1}`));
     this.network = new SimNetwork(this.clock, this.rng.fork('network'), (m) => this.deliver(m));
     for (const id of this.ids) {

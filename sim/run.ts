@@ -19,6 +19,8 @@ export interface SimOptions {
   readonly raft?: Partial<RaftConfig>;
   /** After faults stop, a healthy cluster must converge within this much simulated time. */
   readonly livenessMs?: number;
+  /** Keep the trace hash after every event, returned as `checkpoints`. */
+  readonly traceCheckpoints?: boolean;
 }
 
 export interface SimSummary {
@@ -34,6 +36,7 @@ export interface SimSummary {
   readonly messages: number;
   readonly faults: number;
   readonly traceHash: string;
+  readonly checkpoints: readonly number[] | null;
 }
 
 /** A run that broke an invariant: the violation and the trace lines leading to it. */
@@ -53,7 +56,7 @@ export class SimFailure extends Error {
  * converge on one leader and one committed log. Throws SimFailure on any violation.
  */
 export function runSimulation(opts: SimOptions): SimSummary {
-  const cluster = new SimCluster({ seed: opts.seed, nodes: opts.nodes, ...(opts.raft ? { raft: opts.raft } : {}) });
+  const cluster = new SimCluster({ seed: opts.seed, nodes: opts.nodes, traceCheckpoints: opts.traceCheckpoints ?? false, ...(opts.raft ? { raft: opts.raft } : {}) });
   if (opts.network) cluster.network.faults = opts.network;
   const electionMs = cluster.raftConfig.electionTimeoutMs;
   const workload = new Workload(cluster, cluster.rng.fork('clients'), {
@@ -108,6 +111,7 @@ export function runSimulation(opts: SimOptions): SimSummary {
       messages: cluster.network.counters.sent,
       faults,
       traceHash: cluster.trace.hash(),
+      checkpoints: cluster.trace.checkpoints,
     };
   } catch (e) {
     if (e instanceof InvariantViolation) throw new SimFailure(e, cluster.trace.recent(), cluster.trace.hash());

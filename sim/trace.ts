@@ -15,8 +15,14 @@ export class Trace {
   private readonly times: Float64Array;
   private readonly events: TraceEvent[];
   private next = 0;
+  /** With --check-determinism: the hash after every event, to find where two runs part. */
+  readonly checkpoints: number[] | null;
 
-  constructor(private readonly capacity: number) {
+  constructor(
+    private readonly capacity: number,
+    keepCheckpoints = false,
+  ) {
+    this.checkpoints = keepCheckpoints ? [] : null;
     this.times = new Float64Array(capacity);
     this.events = new Array<TraceEvent>(capacity);
   }
@@ -81,6 +87,7 @@ export class Trace {
     this.times[k] = timeMs;
     this.events[k] = e;
     this.next++;
+    if (this.checkpoints !== null) this.checkpoints.push(this.h1 >>> 0);
   }
 
   count(): number {
