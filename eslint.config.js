@@ -2,7 +2,8 @@
 //
 // Besides the usual typescript-eslint checks, this file enforces the
 // determinism rule from CONVENTIONS.md §4: the Raft core (machines/,
-// src/raft/) and the simulator (sim/) never read the wall clock, never use
+// src/raft/), the key-value state machine (src/kv/) and the simulator (sim/)
+// never read the wall clock, never use
 // ambient randomness, never schedule real timers and never do I/O. Time,
 // randomness and I/O are injected, so one seed reproduces a whole run.
 //
@@ -149,8 +150,9 @@ export default defineConfig([
     },
   },
   {
-    // The Raft core: deterministic, and independent of sim/ and test/.
-    files: ["machines/**/*.ts", "src/raft/**/*.ts"],
+    // The Raft core and the state machine it applies to: deterministic, and
+    // independent of sim/ and test/.
+    files: ["machines/**/*.ts", "src/raft/**/*.ts", "src/kv/**/*.ts"],
     rules: deterministicRules({ forbidSimAndTestImports: true }),
   },
   {

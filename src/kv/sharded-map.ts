@@ -1,0 +1,246 @@
+import { bytesToBinary } from './bytes.js';
+
+/** A key's bytes as a latin1 ("binary") string: one char per byte, codes 0..255. */
+export type BinaryKey = string & { readonly __brand: 'BinaryKey' };
+
+export const binaryKey = (key: Uint8Array): BinaryKey => bytesToBinary(key) as BinaryKey;
+
+/** What the store holds per key. Immutable: shards are cloned by reference. */
+export interface KvEntry {
+  readonly value: Uint8Array;
+  /** The log index of the command that last wrote the key. */
+  readonly revision: number;
+}
+
+export interface ShardedMapOptions {
+  /**
+   * A shard is rebuilt once its deletions since the last rebuild exceed
+   * max(reclaimDeletionsMin, its live size).
+   */
+  readonly reclaimDeletionsMin: number;
+}
+
+export const shardedMapDefaults: ShardedMapOptions = { reclaimDeletionsMin: 1024 };
+
+export const shardCountMax = 1 << 16;
+
+/** FNV-1a, 32 bits, over the key's bytes (the binary string's char codes). */
+export function fnv1a32(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** An incremental rebuild of one shard: `fresh` fills from `cursor` over `old`. */
+interface Rebuild {
+  readonly shard: number;
+  readonly old: Map<BinaryKey, KvEntry>;
+  readonly fresh: Map<BinaryKey, KvEntry>;
+  readonly cursor: Iterator<[BinaryKey, KvEntry]>;
+}
+
+/**
+ * The key space split by hash into a fixed power-of-two number of shards, each a
+ * Map. Shards bound the cost of the two whole-shard operations:
+ *
+ * - Reclamation. A shard with many deletions since it was last rebuilt is copied
+ *   into a fresh Map, at most `budgetEntries` entries per `reclaimStep`, so the host
+ *   can interleave the work with events. V8 already shrinks a Map's table inside
+ *   `delete` once it is less than half full (MapPrototypeDelete in V8's
+ *   builtins-collections-gen.cc), so most memory comes back without this; a
+ *   rebuild only drops the slack left above that (bench/memory.ts: 36.3 -> 32.9
+ *   MiB of heap for the 100k keys left after deleting 900k of 1M).
+ * - Pinning, for snapshots. `pinShards` hands out the current Map of every shard;
+ *   a pinned Map is never mutated again: the first write to its shard clones it
+ *   (copy-on-write, O(shard size)) and the writer continues on the clone.
+ *
+ * Invariants:
+ *   size() === sum of the shards' sizes
+ *   a Map with pins[s] > 0 is shards[s] and is not mutated until it is replaced
+ *   during a rebuild of shard s: rebuild.old === shards[s], and every entry of
+ *     rebuild.fresh equals the entry under the same key in rebuild.old
+ */
+export class ShardedMap {
+  readonly shardCount: number;
+  private readonly mask: number;
+  private readonly shards: Map<BinaryKey, KvEntry>[] = [];
+  private readonly deletions: number[] = [];
+  /** Readers holding shards[s] (not an older Map of shard s). */
+  private readonly pins: number[] = [];
+  private liveSize = 0;
+  private readonly reclaimDeletionsMin: number;
+  private rebuild: Rebuild | null = null;
+  /** Shards that crossed the deletion threshold, FIFO; `queued[s]` marks membership. */
+  private readonly reclaimQueue: number[] = [];
+  private readonly queued: boolean[] = [];
+
+  constructor(shardCount: number, options: ShardedMapOptions = shardedMapDefaults) {
+    if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > shardCountMax || (shardCount & (shardCount - 1)) !== 0) {
+      throw new Error(`ShardedMap: shard count ${shardCount} is not a power of two in 1..${shardCountMax}`);
+    }
+    if (!Number.isSafeInteger(options.reclaimDeletionsMin) || options.reclaimDeletionsMin < 0) {
+      throw new Error(`ShardedMap: reclaimDeletionsMin ${options.reclaimDeletionsMin} is not a non-negative integer`);
+    }
+    this.shardCount = shardCount;
+    this.mask = shardCount - 1;
+    this.reclaimDeletionsMin = options.reclaimDeletionsMin;
+    for (let s = 0; s < shardCount; s++) {
+      this.shards.push(new Map());
+      this.deletions.push(0);
+      this.pins.push(0);
+      this.queued.push(false);
+    }
+  }
+
+  shardOf(key: BinaryKey): number {
+    return fnv1a32(key) & this.mask;
+  }
+
+  size(): number {
+    return this.liveSize;
+  }
+
+  shardSize(shard: number): number {
+    return this.shard(shard).size;
+  }
+
+  deletionsSinceRebuild(shard: number): number {
+    this.shard(shard);
+    return this.deletions[shard]!;
+  }
+
+  get(key: BinaryKey): KvEntry | undefined {
+    return this.shards[this.shardOf(key)]!.get(key);
+  }
+
+  set(key: BinaryKey, entry: KvEntry): void {
+    const s = this.shardOf(key);
+    const map = this.writable(s);
+    const before = map.size;
+    map.set(key, entry);
+    this.liveSize += map.size - before;
+    if (this.rebuild !== null && this.rebuild.shard === s) this.rebuild.fresh.set(key, entry);
+  }
+
+  delete(key: BinaryKey): boolean {
+    const s = this.shardOf(key);
+    const map = this.writable(s);
+    if (!map.delete(key)) return false;
+    this.liveSize--;
+    if (this.rebuild !== null && this.rebuild.shard === s) this.rebuild.fresh.delete(key);
+    this.deletions[s]!++;
+    if (this.rebuild?.shard !== s) this.queueIfOverThreshold(s);
+    return true;
+  }
+
+  forEachInShard(shard: number, fn: (key: BinaryKey, entry: KvEntry) => void): void {
+    for (const [key, entry] of this.shard(shard)) fn(key, entry);
+  }
+
+  /**
+   * Every shard's current Map, each pinned: none of them will be mutated again.
+   * Release each with `unpinShard` when done with it; a Map never released only
+   * costs its shard one extra clone on the next write.
+   */
+  pinShards(): ReadonlyMap<BinaryKey, KvEntry>[] {
+    for (let s = 0; s < this.shardCount; s++) this.pins[s]!++;
+    return [...this.shards];
+  }
+
+  unpinShard(shard: number, map: ReadonlyMap<BinaryKey, KvEntry>): void {
+    // A Map already replaced (cloned or rebuilt) no longer counts pins.
+    if (this.shard(shard) === map && this.pins[shard]! > 0) this.pins[shard]!--;
+  }
+
+  /**
+   * Copies at most `budgetEntries` entries into fresh Maps for shards over the
+   * deletion threshold, swapping each in when complete. Returns whether work remains.
+   *
+   * Why writes during a rebuild stay correct: the old Map stays authoritative (all
+   * reads go to it) and every write goes to both Maps, so each entry of `fresh`
+   * equals the old Map's entry under the same key (the copy reads the old Map's
+   * current entry; a set writes both; a delete removes from both). When the old
+   * Map's iterator is exhausted it has visited every key present in the old Map
+   * that was not added after being passed (Map iterators are live: entries added
+   * during iteration are visited, deleted ones are skipped), and a key added during
+   * the rebuild was written to `fresh` as well. So at the swap `fresh` holds exactly
+   * the old Map's entries. A write to a pinned shard clones it first; the clone is
+   * itself a compact rebuild, so that cancels the rebuild of that shard.
+   */
+  reclaimStep(budgetEntries: number): boolean {
+    if (!Number.isSafeInteger(budgetEntries) || budgetEntries < 1) throw new Error(`reclaimStep budget ${budgetEntries}`);
+    let budget = budgetEntries;
+    while (budget > 0) {
+      if (this.rebuild === null && !this.startRebuild()) break;
+      const r = this.rebuild!;
+      for (;;) {
+        if (budget === 0) return true;
+        const step = r.cursor.next();
+        if (step.done === true) break;
+        r.fresh.set(step.value[0], step.value[1]);
+        budget--;
+      }
+      this.shards[r.shard] = r.fresh;
+      this.pins[r.shard] = 0;
+      this.rebuild = null;
+      this.queueIfOverThreshold(r.shard);
+    }
+    return this.reclaimPending();
+  }
+
+  /** Whether `reclaimStep` has work: a rebuild in progress or a shard over the threshold. */
+  reclaimPending(): boolean {
+    if (this.rebuild !== null) return true;
+    this.dropStaleCandidates();
+    return this.reclaimQueue.length > 0;
+  }
+
+  private startRebuild(): boolean {
+    this.dropStaleCandidates();
+    const s = this.reclaimQueue.shift();
+    if (s === undefined) return false;
+    this.queued[s] = false;
+    const old = this.shards[s]!;
+    // Deletions from here on leave garbage in `fresh` too, so they count toward the next rebuild.
+    this.deletions[s] = 0;
+    this.rebuild = { shard: s, old, fresh: new Map(), cursor: old.entries() };
+    return true;
+  }
+
+  /** Candidates whose shard fell back under the threshold (it grew, or a clone compacted it). */
+  private dropStaleCandidates(): void {
+    while (this.reclaimQueue.length > 0 && !this.overThreshold(this.reclaimQueue[0]!)) {
+      this.queued[this.reclaimQueue.shift()!] = false;
+    }
+  }
+
+  private queueIfOverThreshold(s: number): void {
+    if (this.queued[s] || !this.overThreshold(s)) return;
+    this.queued[s] = true;
+    this.reclaimQueue.push(s);
+  }
+
+  private overThreshold(s: number): boolean {
+    return this.deletions[s]! > Math.max(this.reclaimDeletionsMin, this.shards[s]!.size);
+  }
+
+  /** Shard s's Map, cloned first if a reader holds it. */
+  private writable(s: number): Map<BinaryKey, KvEntry> {
+    if (this.pins[s] === 0) return this.shards[s]!;
+    const clone = new Map(this.shards[s]!);
+    this.shards[s] = clone;
+    this.pins[s] = 0;
+    this.deletions[s] = 0;
+    if (this.rebuild !== null && this.rebuild.shard === s) this.rebuild = null;
+    return clone;
+  }
+
+  private shard(s: number): Map<BinaryKey, KvEntry> {
+    const map = this.shards[s];
+    if (map === undefined || !Number.isInteger(s)) throw new Error(`ShardedMap: no shard ${s}`);
+    return map;
+  }
+}

@@ -1,0 +1,117 @@
+// Shared arbitraries and oracles for the key-value state machine tests.
+
+import fc from 'fast-check';
+import type { Condition, KvCommand, RequestTag } from '../../src/kv/command.js';
+import { encodeCommand } from '../../src/kv/command.js';
+import { parseSnapshot } from '../../src/kv/snapshot.js';
+import type { KvStateMachine } from '../../src/kv/state-machine.js';
+
+export const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+export function put(key: Uint8Array, value: Uint8Array, condition: Condition = { kind: 'none' }, tag: RequestTag | null = null): Uint8Array {
+  return encodeCommand({ op: 'put', key, value, condition, tag });
+}
+
+export function del(key: Uint8Array, condition: Exclude<Condition, { kind: 'absent' }> = { kind: 'none' }, tag: RequestTag | null = null): Uint8Array {
+  return encodeCommand({ op: 'delete', key, condition, tag });
+}
+
+/** Keys from a small alphabet, so sequences revisit keys; bytes chosen to be awkward as text. */
+export const smallKeyArb = fc
+  .uint8Array({ minLength: 1, maxLength: 2 })
+  .map((b) => b.map((x) => [0x00, 0x2f, 0x41, 0x80, 0x9f, 0xc3, 0xfe, 0xff][x & 7]!));
+
+export const anyKeyArb = fc.oneof(
+  { weight: 4, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 4096 }).map((n) => Uint8Array.from({ length: n }, (_, i) => (i * 131 + n) & 0xff)) },
+);
+
+const pattern = Uint8Array.from({ length: 1 << 20 }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
+
+/** Values: often empty or tiny, sometimes up to 1 MiB (a slice of a fixed pattern, to keep generation cheap). */
+export const valueArb = fc.oneof(
+  { weight: 6, arbitrary: fc.uint8Array({ maxLength: 24 }) },
+  { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 1 << 20 }).map((n) => pattern.slice(0, n)) },
+);
+
+const idArb = fc.string({ unit: 'binary', minLength: 1, maxLength: 64 });
+export const tagArb: fc.Arbitrary<RequestTag | null> = fc.option(
+  fc.record({ clientId: idArb, requestId: idArb }).map((t) => ({ ...t })),
+  { nil: null },
+);
+
+export const conditionArb: fc.Arbitrary<Condition> = fc.oneof(
+  fc.constant({ kind: 'none' } as const),
+  fc.constant({ kind: 'absent' } as const),
+  fc.oneof(fc.nat({ max: 40 }), fc.constant(Number.MAX_SAFE_INTEGER), fc.maxSafeNat()).map((revision) => ({ kind: 'revision', revision }) as const),
+);
+
+export function commandArb(keyArb: fc.Arbitrary<Uint8Array>, valueArbitrary: fc.Arbitrary<Uint8Array>, tagArbitrary: fc.Arbitrary<RequestTag | null>): fc.Arbitrary<KvCommand> {
+  return fc.oneof(
+    fc.record({ op: fc.constant('put' as const), key: keyArb, value: valueArbitrary, condition: conditionArb, tag: tagArbitrary }),
+    fc.record({
+      op: fc.constant('delete' as const),
+      key: keyArb,
+      condition: conditionArb.map((c) => (c.kind === 'absent' ? ({ kind: 'none' } as const) : c)),
+      tag: tagArbitrary,
+    }),
+  ).map((c) => ({ ...c }));
+}
+
+/** Tags from a few clients and request ids, so retries and collisions happen. */
+export const smallTagArb: fc.Arbitrary<RequestTag | null> = fc.option(
+  fc.record({ clientId: fc.constantFrom('c1', 'c2', 'c3'), requestId: fc.constantFrom('r1', 'r2', 'r3', 'r4') }).map((t) => ({ ...t })),
+  { nil: null, freq: 2 },
+);
+
+/** Small-key commands whose revision conditions often name a recent index. */
+export function modelCommandArb(tagArbitrary: fc.Arbitrary<RequestTag | null>): fc.Arbitrary<KvCommand> {
+  return commandArb(smallKeyArb, fc.uint8Array({ maxLength: 6 }), tagArbitrary);
+}
+
+export interface StateDump {
+  readonly appliedIndex: number;
+  /** [key hex, revision, value hex], sorted by key. */
+  readonly entries: readonly (readonly [string, number, string])[];
+  readonly sessions: readonly (readonly [string, number, string])[];
+}
+
+/** A canonical rendering of a snapshot's content (entry order is not canonical in the bytes). */
+export function dumpChunks(chunks: Iterable<Uint8Array>): StateDump {
+  let appliedIndex = -1;
+  const entries: [string, number, string][] = [];
+  const sessions: [string, number, string][] = [];
+  const failure = parseSnapshot(chunks, {
+    header: (i) => {
+      appliedIndex = i;
+      return null;
+    },
+    entry: (key, e) => {
+      entries.push([Buffer.from(key, 'latin1').toString('hex'), e.revision, hex(e.value)]);
+      return null;
+    },
+    session: (clientId, s) => {
+      sessions.push([clientId, s.lastSeenIndex, JSON.stringify(s.results)]);
+      return null;
+    },
+  });
+  if (failure !== null) throw new Error(failure.error);
+  entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return { appliedIndex, entries, sessions };
+}
+
+export function readAll(sm: KvStateMachine, maxBytes = 1 << 16): Uint8Array[] {
+  const reader = sm.snapshot();
+  const chunks: Uint8Array[] = [];
+  for (let c = reader.next(maxBytes); c !== null; c = reader.next(maxBytes)) chunks.push(c);
+  return chunks;
+}
+
+export const dump = (sm: KvStateMachine): StateDump => dumpChunks(readAll(sm));
+
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  return Uint8Array.from(Buffer.concat(chunks));
+}
