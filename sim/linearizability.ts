@@ -1,0 +1,678 @@
+/**
+ * Linearizability checking for key-value client histories, in the style of Wing & Gong
+ * and Porcupine (anishathalye/porcupine `checkSingle`): a depth-first search over
+ * linearization orders on a doubly linked list of call/return events, with Lowe's
+ * memoisation of (set of linearized ops, model state) so that no configuration is
+ * explored twice — extended so that one dead end also rules out the same
+ * configuration with more indeterminate ops linearized (see `searchKey`).
+ *
+ * Keys are independent objects, so by P-compositionality a KV history is
+ * linearizable iff each key's sub-history is; each key is searched on its own.
+ *
+ * Ops whose outcome is `indeterminate` never returned: their return is at +infinity,
+ * so they may be linearized anywhere after their call. The model's step for them is
+ * total (the write applies if its precondition may hold, and is a no-op otherwise), so
+ * "it never happened" is the same as "it happened last"; the search therefore stops
+ * as soon as every op that did return is linearized. It tries indeterminate ops only
+ * after the ops that returned, so that a write nobody observed is not placed early
+ * and then backtracked over at every later step.
+ */
+
+export type KvOperation =
+  | { readonly kind: 'get'; readonly key: string }
+  | {
+      readonly kind: 'put';
+      readonly key: string;
+      readonly value: string;
+      readonly ifRevision?: number;
+      readonly ifAbsent?: boolean;
+    }
+  | { readonly kind: 'delete'; readonly key: string; readonly ifRevision?: number };
+
+export type KvOutput =
+  | { readonly kind: 'get'; readonly found: false }
+  | { readonly kind: 'get'; readonly found: true; readonly value: string; readonly revision: number }
+  | { readonly kind: 'put'; readonly revision: number }
+  | { readonly kind: 'delete'; readonly deleted: boolean; readonly revision: number }
+  | { readonly kind: 'precondition_failed'; readonly currentRevision: number | null };
+
+export type Outcome =
+  | { readonly status: 'ok'; readonly output: KvOutput; readonly returnAt: number }
+  /** Definitely had no effect (e.g. refused before reaching the log). */
+  | { readonly status: 'failed' }
+  /** May have taken effect at any point after callAt, or never. */
+  | { readonly status: 'indeterminate' };
+
+export interface HistoryOp {
+  readonly id: number;
+  readonly client: number;
+  readonly input: KvOperation;
+  /** A logical timestamp (a global counter, not wall time): A precedes B iff A.returnAt < B.callAt. */
+  readonly callAt: number;
+  readonly outcome: Outcome;
+}
+
+/**
+ * On failure, `ops` is the offending key's sub-history as checked: sorted by call
+ * time, without `failed` ops and indeterminate reads (which cannot matter).
+ */
+export type CheckResult =
+  | { readonly ok: true; readonly keysChecked: number; readonly opsChecked: number }
+  | { readonly ok: false; readonly key: string; readonly ops: readonly HistoryOp[]; readonly explanation: string }
+  | {
+      readonly ok: false;
+      readonly key: string;
+      readonly timedOut: true;
+      readonly ops: readonly HistoryOp[];
+      readonly explanation: string;
+    };
+
+/** Default bound on the (linearized set, state) configurations the search enters for one key. */
+export const maxStatesPerKeyDefault = 2_000_000;
+
+/** How many ops of the longest linearizable prefix an explanation lists (the last ones). */
+const explainPrefixOpsMax = 12;
+
+// ---------------------------------------------------------------------------------
+// Rendering
+
+export function describeKvOperation(input: KvOperation): string {
+  switch (input.kind) {
+    case 'get':
+      return `get(${input.key})`;
+    case 'put': {
+      const conditions =
+        (input.ifRevision === undefined ? '' : `,ifRevision=${input.ifRevision}`) +
+        (input.ifAbsent === true ? ',ifAbsent' : '');
+      return `put(${input.key},${JSON.stringify(input.value)}${conditions})`;
+    }
+    case 'delete':
+      return `delete(${input.key}${input.ifRevision === undefined ? '' : `,ifRevision=${input.ifRevision}`})`;
+  }
+}
+
+export function describeKvOutput(output: KvOutput): string {
+  switch (output.kind) {
+    case 'get':
+      return output.found ? `${JSON.stringify(output.value)} rev ${output.revision}` : 'not found';
+    case 'put':
+      return `rev ${output.revision}`;
+    case 'delete':
+      return `${output.deleted ? 'deleted' : 'not deleted'} rev ${output.revision}`;
+    case 'precondition_failed':
+      return `precondition failed, current ${output.currentRevision === null ? 'absent' : `rev ${output.currentRevision}`}`;
+  }
+}
+
+/** One line per op, e.g. `c3 put(k1,"v7") -> rev 42 [t 10..15]`. */
+export function describeHistoryOp(op: HistoryOp): string {
+  const call = `c${op.client} ${describeKvOperation(op.input)}`;
+  switch (op.outcome.status) {
+    case 'ok':
+      return `${call} -> ${describeKvOutput(op.outcome.output)} [t ${op.callAt}..${op.outcome.returnAt}]`;
+    case 'failed':
+      return `${call} -> failed [t ${op.callAt}..]`;
+    case 'indeterminate':
+      return `${call} -> ? [t ${op.callAt}..]`;
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The sequential model of one key
+
+/**
+ * One key's state. `floor` is a revision every later write to the key must exceed:
+ * revisions are global Raft log indexes, and writes linearize in log order.
+ * Invariant: when present with a known revision, revision === floor; `revision` is
+ * null (unknown) only when an indeterminate put wrote the key and nobody has observed
+ * the revision it got (it is then known only to exceed `floor`). States are interned,
+ * so equal states are the same object with the same `id`.
+ */
+interface KeyState {
+  readonly id: number;
+  readonly present: boolean;
+  /** '' when absent. */
+  readonly value: string;
+  readonly revision: number | null;
+  readonly floor: number;
+}
+
+class KeyStates {
+  private readonly byCanonical = new Map<string, KeyState>();
+  readonly initial: KeyState = this.absent(0);
+
+  absent(floor: number): KeyState {
+    return this.intern(false, '', null, floor);
+  }
+
+  present(value: string, revision: number | null, floor: number): KeyState {
+    return this.intern(true, value, revision, floor);
+  }
+
+  private intern(present: boolean, value: string, revision: number | null, floor: number): KeyState {
+    const canonical = present ? `p${revision ?? '?'}/${floor}/${value}` : `a/${floor}`;
+    let state = this.byCanonical.get(canonical);
+    if (state === undefined) {
+      state = { id: this.byCanonical.size, present, value, revision, floor };
+      this.byCanonical.set(canonical, state);
+    }
+    return state;
+  }
+}
+
+function describeKeyState(s: KeyState): string {
+  if (!s.present) return s.floor > 0 ? `absent (last written at rev ${s.floor})` : 'absent';
+  return s.revision === null
+    ? `${JSON.stringify(s.value)} at an unobserved rev above ${s.floor}`
+    : `${JSON.stringify(s.value)} rev ${s.revision}`;
+}
+
+/** 'unknown': the key holds an unobserved revision, which may be the one required. */
+type Precondition = 'holds' | 'fails' | 'unknown';
+
+function ifRevisionOf(input: KvOperation): number | undefined {
+  return input.kind === 'get' ? undefined : input.ifRevision;
+}
+
+function precondition(s: KeyState, input: KvOperation): Precondition {
+  if (input.kind === 'put' && input.ifAbsent === true && s.present) return 'fails';
+  const required = ifRevisionOf(input);
+  if (required === undefined) return 'holds';
+  if (!s.present) return 'fails';
+  if (s.revision !== null) return s.revision === required ? 'holds' : 'fails';
+  return required > s.floor ? 'unknown' : 'fails';
+}
+
+/** Why a step is impossible: constant codes, so that the hot path allocates nothing. */
+type Rejection =
+  | 'key_present'
+  | 'key_absent'
+  | 'other_value'
+  | 'other_revision'
+  | 'revision_not_increasing'
+  | 'precondition_fails'
+  | 'precondition_holds'
+  | 'not_deleted_while_present';
+
+const rejectionText: Record<Rejection, string> = {
+  key_present: 'the key is present',
+  key_absent: 'the key is absent',
+  other_value: 'the key holds another value',
+  other_revision: 'the key is at another revision',
+  revision_not_increasing: 'revisions must increase in log order',
+  precondition_fails: 'its precondition does not hold',
+  precondition_holds: 'its precondition holds, so it cannot have failed',
+  not_deleted_while_present: 'the key is present, so the delete must have deleted it',
+};
+
+/** The revision a write that applies in state `s` must exceed (binding an unobserved revision to `ifRevision`). */
+function revisionToExceed(s: KeyState, input: KvOperation, pre: Precondition): number {
+  return pre === 'unknown' ? (ifRevisionOf(input) ?? s.floor) : s.floor;
+}
+
+/** A read of revision `observed` on a present key: equal to the known one, or binding an unobserved one. */
+function observeRevision(states: KeyStates, s: KeyState, observed: number): KeyState | Rejection {
+  if (s.revision !== null) return s.revision === observed ? s : 'other_revision';
+  return observed > s.floor ? states.present(s.value, observed, observed) : 'revision_not_increasing';
+}
+
+/**
+ * Linearizes `input` with `output` (null: indeterminate) in state `s`: the next state,
+ * or why that is impossible. Total for indeterminate writes.
+ */
+function step(states: KeyStates, s: KeyState, input: KvOperation, output: KvOutput | null): KeyState | Rejection {
+  const pre = precondition(s, input);
+  if (output === null) {
+    if (pre === 'fails') return s;
+    switch (input.kind) {
+      case 'put':
+        return states.present(input.value, null, s.floor);
+      case 'delete':
+        return s.present ? states.absent(s.floor) : s;
+      case 'get':
+        return s;
+    }
+  }
+  switch (output.kind) {
+    case 'get':
+      if (!output.found) return s.present ? 'key_present' : s;
+      if (!s.present) return 'key_absent';
+      if (s.value !== output.value) return 'other_value';
+      return observeRevision(states, s, output.revision);
+    case 'put':
+      if (input.kind !== 'put') throw new Error('unreachable: output kind validated');
+      if (pre === 'fails') return 'precondition_fails';
+      if (output.revision <= revisionToExceed(s, input, pre)) return 'revision_not_increasing';
+      return states.present(input.value, output.revision, output.revision);
+    case 'delete':
+      if (!output.deleted) return s.present && pre === 'holds' ? 'not_deleted_while_present' : s;
+      if (!s.present) return 'key_absent';
+      if (pre === 'fails') return 'precondition_fails';
+      if (output.revision <= revisionToExceed(s, input, pre)) return 'revision_not_increasing';
+      return states.absent(output.revision);
+    case 'precondition_failed': {
+      if (pre === 'holds') return 'precondition_holds';
+      const current = output.currentRevision;
+      if (!s.present) return current === null ? s : 'key_absent';
+      if (current === null) return 'key_present';
+      if (s.revision !== null) return current === s.revision ? s : 'other_revision';
+      // The unobserved revision was not the one required, since the precondition failed.
+      if (current === ifRevisionOf(input)) return 'precondition_holds';
+      return observeRevision(states, s, current);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The search over one key's sub-history
+
+interface CheckedOp {
+  readonly op: HistoryOp;
+  /** null when indeterminate. */
+  readonly output: KvOutput | null;
+  /** +Infinity when indeterminate. */
+  readonly returnAt: number;
+}
+
+interface KeySearch {
+  readonly verdict: 'linearizable' | 'not_linearizable' | 'gave_up';
+  readonly statesExplored: number;
+  /** Indexes into the key's ops of the longest linearizable prefix found, in order. */
+  readonly prefix: readonly number[];
+  readonly stateAfterPrefix: KeyState;
+}
+
+/**
+ * A configuration the search left without finding a linearization: which of the ops
+ * that returned were linearized (the canonical window of their bitset), which of the
+ * indeterminate ones, the state, and whether the last op linearized was indeterminate.
+ */
+interface DeadEnd {
+  readonly stateId: number;
+  readonly lo: number;
+  readonly returned: Uint32Array;
+  readonly indeterminate: Uint32Array;
+  readonly afterIndeterminate: boolean;
+}
+
+const FULL_WORD = 0xffffffff;
+
+/** splitmix32: deterministic per-op hash words for the Zobrist hash of a linearized set. */
+function zobristWords(n: number, salt: number): Uint32Array {
+  const words = new Uint32Array(n);
+  let x = salt >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x + 0x9e3779b9) >>> 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    words[i] = (z ^ (z >>> 16)) >>> 0;
+  }
+  return words;
+}
+
+/**
+ * The linearized ops among those that returned, as a bitset indexed in call order,
+ * with a Zobrist hash. Invariant: every word below `lo` is full and every word from
+ * `hi` on is zero. Since ops are indexed in call order and only a few are concurrent,
+ * this canonical window — all a dead end stores — is small however long the history.
+ */
+class ReturnedSet {
+  private readonly words: Uint32Array;
+  private readonly zobrist1: Uint32Array;
+  private readonly zobrist2: Uint32Array;
+  lo = 0;
+  hi = 0;
+  hash1 = 0;
+  hash2 = 0;
+
+  constructor(n: number) {
+    this.words = new Uint32Array((n + 31) >>> 5);
+    this.zobrist1 = zobristWords(n, 0x243f6a88);
+    this.zobrist2 = zobristWords(n, 0x85a308d3);
+  }
+
+  add(i: number): void {
+    const w = i >>> 5;
+    this.words[w] = this.words[w]! | (1 << (i & 31));
+    if (w >= this.hi) this.hi = w + 1;
+    while (this.lo < this.hi && this.words[this.lo] === FULL_WORD) this.lo++;
+    this.hash1 ^= this.zobrist1[i]!;
+    this.hash2 ^= this.zobrist2[i]!;
+  }
+
+  remove(i: number): void {
+    const w = i >>> 5;
+    this.words[w] = this.words[w]! & ~(1 << (i & 31));
+    if (w < this.lo) this.lo = w;
+    while (this.hi > this.lo && this.words[this.hi - 1] === 0) this.hi--;
+    this.hash1 ^= this.zobrist1[i]!;
+    this.hash2 ^= this.zobrist2[i]!;
+  }
+
+  window(): Uint32Array {
+    return this.words.slice(this.lo, this.hi);
+  }
+
+  hasWindow(lo: number, window: Uint32Array): boolean {
+    if (lo !== this.lo || window.length !== this.hi - this.lo) return false;
+    for (let w = 0; w < window.length; w++) if (window[w] !== this.words[lo + w]) return false;
+    return true;
+  }
+}
+
+/**
+ * Porcupine's `checkSingle` on arrays. List nodes: 0 is the head, 1 + 2i is op i's
+ * call and 2 + 2i its return; nodes are linked in time order (calls before returns at
+ * equal times, since A precedes B only if A.returnAt < B.callAt). Linearizing op i
+ * "lifts" both its nodes out of the list; backtracking "unlifts" them.
+ *
+ * Handled naively, indeterminate ops make the search exponential: k of them pending
+ * can be linearized in 2^k subsets and orders at every position. But a linearization
+ * stays valid when an indeterminate op is moved to the end (it constrains no other
+ * op's position, and its step is total), so the search looks only for linearizations
+ * in a canonical form, which any linearization reaches by such moves:
+ * - no indeterminate op is linearized where it leaves the state unchanged;
+ * - none is linearized right before an op that overwrites the key whatever its state
+ *   (an unconditional put, or an indeterminate unconditional delete): nothing sees it.
+ * Memoisation records dead ends, and skips a configuration when a dead end has the
+ * same state, the same linearized ops that returned, a subset of its linearized
+ * indeterminate ops (the extra ones can move to the end), and no more freedom for the
+ * next op (an indeterminate op last forbids an overwrite next).
+ */
+function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: number): KeySearch {
+  const n = ops.length;
+  const HEAD = 0;
+  const time = (node: number): number => {
+    const op = ops[(node - 1) >> 1]!;
+    return (node & 1) === 1 ? op.op.callAt : op.returnAt;
+  };
+  const order: number[] = [];
+  for (let node = 1; node <= 2 * n; node++) order.push(node);
+  order.sort((a, b) => time(a) - time(b) || (b & 1) - (a & 1) || a - b);
+
+  const next = new Int32Array(2 * n + 1).fill(-1);
+  const prev = new Int32Array(2 * n + 1).fill(-1);
+  let last = HEAD;
+  for (const node of order) {
+    next[last] = node;
+    prev[node] = last;
+    last = node;
+  }
+  const lift = (call: number): void => {
+    const ret = call + 1;
+    next[prev[call]!] = next[call]!;
+    prev[next[call]!] = prev[call]!;
+    next[prev[ret]!] = next[ret]!;
+    if (next[ret]! !== -1) prev[next[ret]!] = prev[ret]!;
+  };
+  const unlift = (call: number): void => {
+    const ret = call + 1;
+    next[prev[ret]!] = ret;
+    if (next[ret]! !== -1) prev[next[ret]!] = ret;
+    next[prev[call]!] = call;
+    prev[next[call]!] = call;
+  };
+
+  // Each op's index among the ops that returned, or among the indeterminate ones.
+  const indexInKind = new Int32Array(n);
+  let returnedCount = 0;
+  let indeterminateCount = 0;
+  ops.forEach((op, i) => {
+    indexInKind[i] = op.output === null ? indeterminateCount++ : returnedCount++;
+  });
+  const returned = new ReturnedSet(returnedCount);
+  const indeterminate = new Uint32Array((indeterminateCount + 31) >>> 5);
+  const flipIndeterminate = (j: number): void => {
+    indeterminate[j >>> 5] = indeterminate[j >>> 5]! ^ (1 << (j & 31));
+  };
+  const add = (i: number): void => {
+    if (ops[i]!.output === null) flipIndeterminate(indexInKind[i]!);
+    else returned.add(indexInKind[i]!);
+  };
+  const remove = (i: number): void => {
+    if (ops[i]!.output === null) flipIndeterminate(indexInKind[i]!);
+    else returned.remove(indexInKind[i]!);
+  };
+
+  // 1 for the ops that overwrite the key whatever its state, so are never linearized
+  // right after an indeterminate op.
+  const overwrites = new Uint8Array(n);
+  ops.forEach((op, i) => {
+    const input = op.op.input;
+    const unconditional = ifRevisionOf(input) === undefined && !(input.kind === 'put' && input.ifAbsent === true);
+    overwrites[i] = unconditional && (input.kind === 'put' || (input.kind === 'delete' && op.output === null)) ? 1 : 0;
+  });
+  let afterIndeterminate = false;
+
+  const deadEnds = new Map<number, DeadEnd[]>();
+  const deadEndKey = (stateId: number): number => {
+    const k1 = (returned.hash1 ^ Math.imul(stateId, 0x9e3779b1)) >>> 0;
+    const k2 = (returned.hash2 ^ Math.imul(stateId, 0x85ebca77)) & 0x1fffff;
+    return k1 * 0x200000 + k2;
+  };
+  const isDeadEnd = (stateId: number): boolean => {
+    const bucket = deadEnds.get(deadEndKey(stateId));
+    if (bucket === undefined) return false;
+    for (const end of bucket) {
+      if (end.stateId !== stateId || (end.afterIndeterminate && !afterIndeterminate)) continue;
+      if (!returned.hasWindow(end.lo, end.returned)) continue;
+      let subset = true;
+      for (let w = 0; w < indeterminate.length && subset; w++) {
+        subset = (end.indeterminate[w]! & ~indeterminate[w]!) === 0;
+      }
+      if (subset) return true;
+    }
+    return false;
+  };
+  const recordDeadEnd = (stateId: number): void => {
+    const key = deadEndKey(stateId);
+    const end: DeadEnd = {
+      stateId,
+      lo: returned.lo,
+      returned: returned.window(),
+      indeterminate: indeterminate.slice(),
+      afterIndeterminate,
+    };
+    const bucket = deadEnds.get(key);
+    if (bucket === undefined) deadEnds.set(key, [end]);
+    else bucket.push(end);
+  };
+
+  const stackNodes: number[] = [];
+  const stackStates: KeyState[] = [];
+  let state = states.initial;
+  let returnedLeft = returnedCount;
+  let explored = 0;
+
+  let best: number[] = [];
+  let bestState = state;
+  let bestIsCurrent = true;
+  const captureBest = (): void => {
+    if (!bestIsCurrent) return;
+    best = stackNodes.map((node) => (node - 1) >> 1);
+    bestState = state;
+    bestIsCurrent = false;
+  };
+  const result = (verdict: KeySearch['verdict']): KeySearch => {
+    captureBest();
+    return { verdict, statesExplored: explored, prefix: best, stateAfterPrefix: bestState };
+  };
+
+  // Each level of the search tries the ops that returned first, then (`trying
+  // indeterminate`) the indeterminate ones, each among the calls before the list's
+  // first return. Once every op that returned is linearized, the indeterminate ones
+  // left can all go last.
+  let node = next[HEAD]!;
+  let tryingIndeterminate = false;
+  while (returnedLeft > 0) {
+    if ((node & 1) === 1) {
+      const i = (node - 1) >> 1;
+      const op = ops[i]!;
+      const isIndeterminate = op.output === null;
+      if (isIndeterminate !== tryingIndeterminate || (afterIndeterminate && overwrites[i] === 1)) {
+        node = next[node]!;
+        continue;
+      }
+      const after = step(states, state, op.op.input, op.output);
+      if (typeof after !== 'string' && !(isIndeterminate && after === state)) {
+        // The dead-end check is of the configuration after this step.
+        const wasAfterIndeterminate = afterIndeterminate;
+        afterIndeterminate = isIndeterminate;
+        add(i);
+        if (!isDeadEnd(after.id)) {
+          if (++explored > maxStates) return result('gave_up');
+          stackNodes.push(node);
+          stackStates.push(state);
+          state = after;
+          lift(node);
+          if (!isIndeterminate) returnedLeft--;
+          if (stackNodes.length > best.length) bestIsCurrent = true;
+          node = next[HEAD]!;
+          tryingIndeterminate = false;
+          continue;
+        }
+        remove(i);
+        afterIndeterminate = wasAfterIndeterminate;
+      }
+      node = next[node]!;
+    } else if (!tryingIndeterminate) {
+      tryingIndeterminate = true;
+      node = next[HEAD]!;
+    } else {
+      // The op returning here cannot be linearized before its return: backtrack.
+      captureBest();
+      const call = stackNodes.pop();
+      if (call === undefined) return result('not_linearizable');
+      recordDeadEnd(state.id);
+      const i = (call - 1) >> 1;
+      state = stackStates.pop()!;
+      remove(i);
+      unlift(call);
+      const wasIndeterminate = ops[i]!.output === null;
+      if (!wasIndeterminate) returnedLeft++;
+      tryingIndeterminate = wasIndeterminate;
+      const below = stackNodes[stackNodes.length - 1];
+      afterIndeterminate = below !== undefined && ops[(below - 1) >> 1]!.output === null;
+      node = next[call]!;
+    }
+  }
+  return result('linearizable');
+}
+
+// ---------------------------------------------------------------------------------
+// Explanations
+
+function explainKey(
+  key: string,
+  ops: readonly CheckedOp[],
+  states: KeyStates,
+  search: KeySearch,
+  maxStates: number,
+): string {
+  const lines: string[] = [];
+  if (search.verdict === 'gave_up') {
+    lines.push(
+      `key ${JSON.stringify(key)}: gave up after exploring ${search.statesExplored} states ` +
+        `(maxStatesPerKey ${maxStates}) without deciding whether its ${ops.length} ops are linearizable.`,
+    );
+  } else {
+    lines.push(
+      `key ${JSON.stringify(key)} is not linearizable: no order of its ${ops.length} ops agrees with both ` +
+        `their real-time order and a single copy of the key (${search.statesExplored} states explored).`,
+    );
+  }
+  lines.push(
+    `Longest linearizable prefix found: ${search.prefix.length} of ${ops.length} ops, ` +
+      `leaving the key ${describeKeyState(search.stateAfterPrefix)}:`,
+  );
+  const shownFrom = Math.max(0, search.prefix.length - explainPrefixOpsMax);
+  if (shownFrom > 0) lines.push(`  (${shownFrom} earlier ops)`);
+  for (const i of search.prefix.slice(shownFrom)) lines.push(`  ${describeHistoryOp(ops[i]!.op)}`);
+
+  // The ops that could come next: not yet linearized, and called before the first
+  // return among those not yet linearized.
+  const linearized = new Set(search.prefix);
+  const pending = ops.filter((_, i) => !linearized.has(i));
+  let firstReturn = Number.POSITIVE_INFINITY;
+  for (const op of pending) firstReturn = Math.min(firstReturn, op.returnAt);
+  const candidates = pending.filter((op) => op.op.callAt <= firstReturn);
+  lines.push(
+    search.verdict === 'gave_up'
+      ? 'Ops that could come next:'
+      : 'None of the ops that could come next can be linearized there:',
+  );
+  for (const op of candidates) {
+    const after = step(states, search.stateAfterPrefix, op.op.input, op.output);
+    const why =
+      typeof after === 'string'
+        ? rejectionText[after]
+        : 'allowed here, but no linearization of the remaining ops continues from there';
+    lines.push(`  ${describeHistoryOp(op.op)}: ${why}`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------
+// Entry point
+
+function validate(history: readonly HistoryOp[]): void {
+  const ids = new Set<number>();
+  for (const op of history) {
+    const where = `malformed history: op ${op.id} (${describeHistoryOp(op)})`;
+    if (ids.has(op.id)) throw new Error(`${where}: duplicate id`);
+    ids.add(op.id);
+    if (!Number.isFinite(op.callAt)) throw new Error(`${where}: callAt is not finite`);
+    if (op.outcome.status !== 'ok') continue;
+    const { output, returnAt } = op.outcome;
+    if (!Number.isFinite(returnAt) || returnAt < op.callAt) throw new Error(`${where}: returns before its call`);
+    const conditional =
+      op.input.kind !== 'get' &&
+      (op.input.ifRevision !== undefined || (op.input.kind === 'put' && op.input.ifAbsent === true));
+    const fits = output.kind === op.input.kind || (output.kind === 'precondition_failed' && conditional);
+    if (!fits) throw new Error(`${where}: output does not fit the operation`);
+  }
+}
+
+/**
+ * Checks that `history` is linearizable against a single-copy key-value store whose
+ * revisions are Raft log indexes (see `step` for the model). Keys are checked in
+ * sorted order; the first key found non-linearizable is reported. A key whose search
+ * exceeds `maxStatesPerKey` memoised states is reported as timed out, unless another
+ * key is definitely non-linearizable.
+ */
+export function checkLinearizable(
+  history: readonly HistoryOp[],
+  opts: { readonly maxStatesPerKey?: number } = {},
+): CheckResult {
+  validate(history);
+  const maxStates = opts.maxStatesPerKey ?? maxStatesPerKeyDefault;
+  const byKey = new Map<string, CheckedOp[]>();
+  for (const op of history) {
+    const { outcome } = op;
+    if (outcome.status === 'failed') continue;
+    if (outcome.status === 'indeterminate' && op.input.kind === 'get') continue;
+    const checked: CheckedOp =
+      outcome.status === 'ok'
+        ? { op, output: outcome.output, returnAt: outcome.returnAt }
+        : { op, output: null, returnAt: Number.POSITIVE_INFINITY };
+    const ops = byKey.get(op.input.key);
+    if (ops === undefined) byKey.set(op.input.key, [checked]);
+    else ops.push(checked);
+  }
+
+  let opsChecked = 0;
+  let timedOut: CheckResult | undefined;
+  for (const key of [...byKey.keys()].sort()) {
+    const ops = byKey.get(key)!.sort((a, b) => a.op.callAt - b.op.callAt || a.op.id - b.op.id);
+    opsChecked += ops.length;
+    const states = new KeyStates();
+    const search = searchKey(ops, states, maxStates);
+    if (search.verdict === 'linearizable') continue;
+    const explanation = explainKey(key, ops, states, search, maxStates);
+    const keyOps = ops.map((op) => op.op);
+    if (search.verdict === 'not_linearizable') return { ok: false, key, ops: keyOps, explanation };
+    timedOut ??= { ok: false, key, timedOut: true, ops: keyOps, explanation };
+  }
+  return timedOut ?? { ok: true, keysChecked: byKey.size, opsChecked };
+}
