@@ -4,19 +4,23 @@ import type { RaftEnv } from '../src/raft/env.js';
 import { RaftLog } from '../src/raft/log.js';
 import type { Outbox } from '../src/raft/outbox.js';
 import { Progress } from '../src/raft/progress.js';
-import { committedIndex, voteOutcome } from '../src/raft/quorum.js';
+import { committedIndex, quorumValue, voteOutcome } from '../src/raft/quorum.js';
+import { ReadIndexTracker, type ReadState } from '../src/raft/read-index.js';
+import { SnapshotReceiver } from '../src/raft/snapshot-receiver.js';
 import { appendsFor, heartbeatFor } from '../src/raft/replication.js';
 import type {
   AppendEntries,
   AppendEntriesResponse,
   Entry,
   Heartbeat,
+  InstallSnapshot,
   LogIndex,
   Message,
   NodeId,
   RequestVote,
   RequestVoteResponse,
   MessageType,
+  Snapshot,
   Term,
 } from '../src/raft/types.js';
 import { logIndex, term as toTerm } from '../src/raft/types.js';
@@ -40,6 +44,7 @@ export interface RaftInput {
   readonly outbox: Outbox;
   readonly term: Term;
   readonly votedFor: NodeId | null;
+  readonly snapshot: Snapshot | null;
 }
 
 export interface RaftContext {
@@ -61,14 +66,29 @@ export interface RaftContext {
   readonly progress: ReadonlyMap<NodeId, Progress>;
   /** The outcome of the last `propose` event, read back synchronously by the host. */
   readonly lastProposal: ProposeResult | null;
+  /** Leader only: linearizable reads waiting for confirmation of leadership. */
+  readonly reads: ReadIndexTracker;
+  /** The outcome of the last `readIndex` event, read back synchronously by the host. */
+  readonly lastRead: ReadResult | null;
+  /** The latest snapshot the log was compacted behind (taken here or installed from a leader). */
+  readonly snapshot: Snapshot | null;
+  /** A snapshot arriving from the leader, chunk by chunk. */
+  readonly receiver: SnapshotReceiver;
 }
+
+/** Accepted reads are answered later, as ReadStates in a Ready; refused ones at once. */
+export type ReadResult = { readonly ok: true } | { readonly ok: false; readonly reason: 'not_leader'; readonly leaderId: NodeId | null };
 
 export type ProposeResult =
   | { readonly ok: true; readonly term: Term; readonly firstIndex: LogIndex }
   | { readonly ok: false; readonly reason: 'not_leader'; readonly leaderId: NodeId | null }
   | { readonly ok: false; readonly reason: 'overloaded'; readonly leaderId: NodeId };
 
-export type RaftEvent = { readonly type: 'message'; readonly msg: Message } | { readonly type: 'propose'; readonly commands: readonly Uint8Array[] };
+export type RaftEvent =
+  | { readonly type: 'message'; readonly msg: Message }
+  | { readonly type: 'snapshotTaken'; readonly snapshot: Snapshot }
+  | { readonly type: 'propose'; readonly commands: readonly Uint8Array[] }
+  | { readonly type: 'readIndex'; readonly requestId: number; readonly lease: boolean };
 
 type MessageEvent = Extract<RaftEvent, { type: 'message' }>;
 
@@ -77,12 +97,35 @@ function msgOf<T extends MessageType>(event: RaftEvent): Extract<Message, { type
   return (event as MessageEvent).msg as Extract<Message, { type: T }>;
 }
 
-const isLeaderMessage = (m: Message): m is AppendEntries | Heartbeat => m.type === 'appendEntries' || m.type === 'heartbeat';
+const isLeaderMessage = (m: Message): m is AppendEntries | Heartbeat | InstallSnapshot => m.type === 'appendEntries' || m.type === 'heartbeat' || m.type === 'installSnapshot';
 
-/** A leader, or a follower that heard from its leader within the (minimum) election timeout. */
+/**
+ * A leader, or a node that heard from a leader within the (minimum) election timeout.
+ * A node counts its own start as hearing from a leader, so a restarted node cannot
+ * help elect a rival while the leader's lease may still hold.
+ */
 function inLease(ctx: RaftContext): boolean {
   if (ctx.leaderId === ctx.id) return true;
-  return ctx.leaderId !== null && ctx.env.nowMs() - ctx.leaderHeardAtMs < ctx.config.electionTimeoutMs;
+  return ctx.env.nowMs() - ctx.leaderHeardAtMs < ctx.config.electionTimeoutMs;
+}
+
+/** Has an entry of the leader's own term been committed? Until then its commit index may lag. */
+function committedInTerm(ctx: RaftContext): boolean {
+  return ctx.log.term(ctx.log.committed()) === ctx.term;
+}
+
+function broadcastHeartbeats(ctx: RaftContext): void {
+  const seq = ctx.reads.broadcast(ctx.env.nowMs());
+  for (const peer of ctx.peers) ctx.outbox.send(heartbeatFor(ctx, peer, ctx.progress.get(peer)!, seq));
+  releaseReads(ctx);
+}
+
+/** Serves the reads a majority's acknowledgements now allow, and starts the next round if reads wait for one. */
+function releaseReads(ctx: RaftContext): void {
+  const seq = quorumValue(ctx.voters, (id) => (id === ctx.id ? ctx.reads.lastSeq() : ctx.progress.get(id)!.heartbeatAcked));
+  const ready: ReadState[] = ctx.reads.quorumAcknowledged(seq);
+  for (const r of ready) ctx.outbox.readStates.push(r);
+  if (ctx.reads.needsBroadcast() && !ctx.reads.broadcastInFlight()) broadcastHeartbeats(ctx);
 }
 
 function voteResponse(ctx: RaftContext, req: RequestVote, granted: boolean): RequestVoteResponse {
@@ -106,7 +149,21 @@ function rejectAppend(ctx: RaftContext, msg: AppendEntries): AppendEntriesRespon
 function sendAppends(ctx: RaftContext, to: NodeId, sendIfEmpty: boolean): void {
   if (to === ctx.id) return;
   const pr = ctx.progress.get(to)!;
+  // The entries this follower needs next are compacted away: it gets the snapshot instead.
+  if (pr.state !== 'snapshot' && pr.next <= ctx.log.base().index) pr.becomeSnapshot(ctx.snapshot!.meta.index);
+  if (pr.state === 'snapshot') return sendSnapshotChunks(ctx, to, pr);
   for (const m of appendsFor(ctx, to, pr, sendIfEmpty)) ctx.outbox.send(m);
+}
+
+function sendSnapshotChunks(ctx: RaftContext, to: NodeId, pr: Progress): void {
+  const snap = ctx.snapshot!;
+  // A newer snapshot replaced the one in transfer: start over with it.
+  if (pr.snapshotIndex !== snap.meta.index) pr.becomeSnapshot(snap.meta.index);
+  const count = snap.chunks.length;
+  while (pr.snapshotNextChunk < count && pr.snapshotNextChunk - pr.snapshotAckedChunk < ctx.config.snapshotChunksInflightMax) {
+    const chunk = pr.snapshotNextChunk++;
+    ctx.outbox.send({ type: 'installSnapshot', from: ctx.id, to, term: ctx.term, meta: snap.meta, chunk, chunkCount: count, data: snap.chunks[chunk]! });
+  }
 }
 
 function broadcastAppends(ctx: RaftContext, sendIfEmpty: boolean): void {
@@ -117,7 +174,13 @@ function broadcastAppends(ctx: RaftContext, sendIfEmpty: boolean): void {
 function maybeCommit(ctx: RaftContext): boolean {
   const n = committedIndex(ctx.voters, (id) => ctx.progress.get(id)!.match);
   if (n <= ctx.log.committed() || ctx.log.term(n) !== ctx.term) return false;
-  return ctx.log.commitTo(n);
+  const first = !committedInTerm(ctx);
+  ctx.log.commitTo(n);
+  if (first) {
+    ctx.reads.firstCommitInTerm(n);
+    releaseReads(ctx);
+  }
+  return true;
 }
 
 const raftSetup = setup({
@@ -182,8 +245,11 @@ const raftSetup = setup({
       const m = (event as MessageEvent).msg;
       // Tell an old leader or candidate about the newer term so it steps down; drop stale answers.
       if (m.type === 'appendEntries') context.outbox.send(rejectAppend(context, m));
-      else if (m.type === 'heartbeat') context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term });
+      else if (m.type === 'heartbeat') context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term, seq: m.seq });
       else if (m.type === 'requestVote') context.outbox.send(voteResponse(context, m, false));
+      else if (m.type === 'installSnapshot') {
+        context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: m.from, term: context.term, snapshotIndex: m.meta.index, done: false, nextChunk: 0 });
+      }
     },
     adoptNewerTerm: assign(({ event }) => {
       const m = (event as MessageEvent).msg;
@@ -202,7 +268,7 @@ const raftSetup = setup({
     },
 
     followLeader: assign(({ context, event }) => {
-      const m = msgOf<'appendEntries' | 'heartbeat'>(event);
+      const m = msgOf<'appendEntries' | 'heartbeat' | 'installSnapshot'>(event);
       return { leaderId: m.from, leaderHeardAtMs: context.env.nowMs() };
     }),
     acceptAppend: ({ context, event }) => {
@@ -219,7 +285,7 @@ const raftSetup = setup({
     acceptHeartbeat: ({ context, event }) => {
       const m = msgOf<'heartbeat'>(event);
       context.log.commitTo(logIndex(Math.min(m.commit, context.log.lastIndex())));
-      context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term });
+      context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term, seq: m.seq });
     },
 
     startPreVote: assign(({ context }) => {
@@ -255,12 +321,10 @@ const raftSetup = setup({
       const noop: Entry = { index: next, term: context.term, kind: 'noop', data: new Uint8Array(0) };
       context.log.append([noop]);
       context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: noop.index });
-      return { progress, leaderId: context.id, votes: new Map<NodeId, boolean>() };
+      return { progress, leaderId: context.id, votes: new Map<NodeId, boolean>(), reads: new ReadIndexTracker() };
     }),
     broadcastAppends: ({ context }) => broadcastAppends(context, true),
-    broadcastHeartbeats: ({ context }) => {
-      for (const peer of context.peers) context.outbox.send(heartbeatFor(context, peer, context.progress.get(peer)!));
-    },
+    broadcastHeartbeats: ({ context }) => broadcastHeartbeats(context),
     handleAppendResponse: ({ context, event }) => {
       const m = msgOf<'appendEntriesResponse'>(event);
       const pr = context.progress.get(m.from)!;
@@ -276,7 +340,7 @@ const raftSetup = setup({
       }
       const wasPaused = pr.isPaused();
       if (pr.maybeUpdate(m.matchIndex)) {
-        if (pr.state === 'probe') pr.becomeReplicate();
+        if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex)) pr.becomeReplicate();
         maybeCommit(context);
         sendAppends(context, m.from, false);
       } else if (wasPaused && !pr.isPaused()) {
@@ -288,11 +352,53 @@ const raftSetup = setup({
       const pr = context.progress.get(m.from)!;
       pr.recentActive = true;
       pr.probeSent = false;
+      if (m.seq > pr.heartbeatAcked) {
+        pr.heartbeatAcked = m.seq;
+        releaseReads(context);
+      }
       // Acknowledgements may have been lost: let one more append through so the window cannot stay shut.
       if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+      // Snapshot chunks may have been lost: resume from the last one the follower confirmed.
+      if (pr.state === 'snapshot') pr.snapshotNextChunk = pr.snapshotAckedChunk;
       // A follower behind us may have lost an append: an (empty) append finds out where it stands.
       if (pr.match < context.log.lastIndex()) sendAppends(context, m.from, true);
     },
+    handleSnapshotResponse: ({ context, event }) => {
+      const m = msgOf<'installSnapshotResponse'>(event);
+      const pr = context.progress.get(m.from)!;
+      pr.recentActive = true;
+      if (m.done) {
+        if (pr.state === 'snapshot' && m.snapshotIndex >= pr.snapshotIndex) {
+          pr.snapshotInstalled(m.snapshotIndex);
+          sendAppends(context, m.from, true);
+        }
+        return;
+      }
+      if (pr.state !== 'snapshot' || m.snapshotIndex !== pr.snapshotIndex) return;
+      if (m.nextChunk > pr.snapshotAckedChunk) pr.snapshotAckedChunk = m.nextChunk;
+      // The follower asks for an earlier chunk than we sent next: one went missing.
+      if (m.nextChunk < pr.snapshotNextChunk && m.nextChunk === pr.snapshotAckedChunk) pr.snapshotNextChunk = m.nextChunk;
+      sendSnapshotChunks(context, m.from, pr);
+    },
+    acceptSnapshotChunk: ({ context, event }) => {
+      const m = msgOf<'installSnapshot'>(event);
+      const reply = (done: boolean, nextChunk: number): void =>
+        context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: m.from, term: context.term, snapshotIndex: m.meta.index, done, nextChunk });
+      // Already hold everything it covers (the committed prefix matches the leader's).
+      if (m.meta.index <= context.log.committed()) return reply(true, m.chunkCount);
+      const r = context.receiver.receive(m);
+      if ('nextChunk' in r) return reply(false, r.nextChunk);
+      context.log.restore(r.complete.meta.index, r.complete.meta.term);
+      context.outbox.installSnapshot = r.complete;
+      reply(true, m.chunkCount);
+    },
+    /** The host compacted the log behind a snapshot of its state machine. */
+    compactLog: assign(({ context, event }) => {
+      const { snapshot } = event as Extract<RaftEvent, { type: 'snapshotTaken' }>;
+      if (context.snapshot !== null && snapshot.meta.index <= context.snapshot.meta.index) return {};
+      context.log.compact(snapshot.meta.index);
+      return { snapshot };
+    }),
     forgetLeader: assign({ leaderId: null }),
     resetRecentActive: ({ context }) => {
       for (const pr of context.progress.values()) pr.recentActive = false;
@@ -311,6 +417,24 @@ const raftSetup = setup({
       return { lastProposal: { ok: true, term: context.term, firstIndex } as const };
     }),
     refuseProposals: assign(({ context }) => ({ lastProposal: { ok: false, reason: 'not_leader', leaderId: context.leaderId } as const })),
+    refuseRead: assign(({ context }) => ({ lastRead: { ok: false, reason: 'not_leader', leaderId: context.leaderId } as const })),
+    acceptRead: assign(({ context, event }) => {
+      const { requestId, lease } = event as Extract<RaftEvent, { type: 'readIndex' }>;
+      const now = context.env.nowMs();
+      if (!committedInTerm(context)) context.reads.add(requestId, null);
+      else if (lease && now < context.reads.leaseExpiryMs(context.config.electionTimeoutMs, context.config.leaseClockDriftMs)) {
+        // Lease read: no other leader can exist yet, so our commit index is current.
+        context.outbox.readStates.push({ requestId, index: context.log.committed() });
+      } else {
+        context.reads.add(requestId, context.log.committed());
+        releaseReads(context);
+      }
+      return { lastRead: { ok: true } as const };
+    }),
+    /** Leadership ended: reads still waiting cannot be confirmed any more. */
+    failReads: ({ context }) => {
+      for (const requestId of context.reads.drain()) context.outbox.readFailures.push(requestId);
+    },
   },
 });
 
@@ -318,6 +442,7 @@ const raftSetup = setup({
 const followCurrentLeader = [
   { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, target: 'follower', actions: ['followLeader', 'acceptAppend'] },
   { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
+  { guard: { type: 'isCurrent', params: { type: 'installSnapshot' } }, target: 'follower', actions: ['followLeader', 'acceptSnapshotChunk'] },
 ] as const;
 
 export const raftMachine = raftSetup.createMachine({
@@ -333,10 +458,14 @@ export const raftMachine = raftSetup.createMachine({
     term: input.term,
     votedFor: input.votedFor,
     leaderId: null,
-    leaderHeardAtMs: Number.NEGATIVE_INFINITY,
+    leaderHeardAtMs: input.env.nowMs(),
     votes: new Map(),
     progress: new Map(),
     lastProposal: null,
+    reads: new ReadIndexTracker(),
+    lastRead: null,
+    snapshot: input.snapshot,
+    receiver: new SnapshotReceiver(),
   }),
   initial: 'follower',
   // Role states take the messages of the current term they expect; whatever they
@@ -352,6 +481,8 @@ export const raftMachine = raftSetup.createMachine({
       // Anything else is a late or duplicate answer this role no longer needs.
     ],
     propose: { actions: 'refuseProposals' },
+    readIndex: { actions: 'refuseRead' },
+    snapshotTaken: { actions: 'compactLog' },
   },
   states: {
     follower: {
@@ -368,6 +499,7 @@ export const raftMachine = raftSetup.createMachine({
         message: [
           { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, actions: ['followLeader', 'acceptAppend'] },
           { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, actions: ['followLeader', 'acceptHeartbeat'] },
+          { guard: { type: 'isCurrent', params: { type: 'installSnapshot' } }, actions: ['followLeader', 'acceptSnapshotChunk'] },
           // Granting a vote restarts the election timer; a pre-vote does not.
           { guard: { type: 'canGrantVote', params: { preVote: false } }, target: 'follower', reenter: true, actions: 'grantVote' },
         ],
@@ -403,13 +535,16 @@ export const raftMachine = raftSetup.createMachine({
     },
     leader: {
       entry: ['becomeLeader', 'broadcastAppends'],
+      exit: 'failReads',
       type: 'parallel',
       on: {
         message: [
           { guard: { type: 'isCurrent', params: { type: 'appendEntriesResponse' } }, actions: 'handleAppendResponse' },
           { guard: { type: 'isCurrent', params: { type: 'heartbeatResponse' } }, actions: 'handleHeartbeatResponse' },
+          { guard: { type: 'isCurrent', params: { type: 'installSnapshotResponse' } }, actions: 'handleSnapshotResponse' },
         ],
         propose: { actions: 'appendProposals' },
+        readIndex: { actions: 'acceptRead' },
       },
       states: {
         heartbeat: {

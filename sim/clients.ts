@@ -1,48 +1,74 @@
+import { encodeCommand, type Condition, type KvCommand, type KvResult } from '../src/kv/command.js';
+import type { KvStateMachine } from '../src/kv/state-machine.js';
 import type { NodeId } from '../src/raft/types.js';
 import type { SimCluster } from './cluster.js';
+import type { HistoryOp, KvOperation, KvOutput, Outcome } from './linearizability.js';
 import type { Prng } from './prng.js';
 
-/** What a client saw of one proposal: acknowledged, definitely not applied, or unknown (it gave up waiting). */
-export type Outcome = 'ok' | 'failed' | 'indeterminate';
-
-export interface ClientOp {
-  readonly client: number;
-  readonly command: string;
-  readonly invokedAtMs: number;
-  outcome: Outcome | null;
-  completedAtMs: number | null;
-  index: number | null;
-}
-
-interface Pending {
-  readonly op: ClientOp;
-  readonly term: number;
-  readonly timer: unknown;
-}
+/** How a simulated client reads. Stale reads are served by any node and are not linearizable. */
+export type ReadMode = 'linearizable' | 'lease' | 'stale';
 
 export interface WorkloadOptions {
   readonly clients: number;
-  /** Give up on a proposal (outcome unknown) after this long. */
+  /** Keys the clients share; few keys make conflicts common. */
+  readonly keys: number;
+  /** Wait this long for one attempt before retrying (with the same idempotency tag). */
+  readonly attemptTimeoutMs: number;
+  /** Give up on an operation after this long: its outcome is then indeterminate. */
   readonly opTimeoutMs: number;
   readonly thinkMaxMs: number;
   /** Stop issuing new operations after this many have completed. */
   readonly opsMax: number;
+  /** Which read modes clients use (drawn uniformly per read). */
+  readonly readModes: readonly ReadMode[];
 }
 
+interface Attempt {
+  readonly term: number;
+  readonly index: number;
+}
+
+interface InFlight {
+  readonly id: number;
+  readonly client: number;
+  readonly input: KvOperation;
+  readonly callAt: number;
+  readonly startedMs: number;
+  readonly readMode: ReadMode | null;
+  readonly command: Uint8Array | null;
+  /** Did any attempt reach a log? If not, a give-up means "failed", not "indeterminate". */
+  reachedLog: boolean;
+  attempt: number;
+  done: boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /**
- * Simulated clients: each has one proposal outstanding at a time, sends it to the
- * node it believes leads (following not-leader hints), and records what it saw.
- * A proposal is acknowledged when its (index, term) is applied anywhere, and has
- * definitely failed when another entry is applied at its index.
+ * Simulated key-value clients. Each has one operation outstanding at a time: puts,
+ * deletes, compare-and-set, put-if-absent and conditional deletes on a few shared
+ * keys, and reads in the configured modes. A write carries an idempotency tag and is
+ * retried with it after a timeout or a lost leader, so it is applied at most once;
+ * it ends ok (with the state machine's answer), failed (never reached any log) or
+ * indeterminate (gave up without knowing). Everything is recorded as a history for
+ * the linearizability checker, with logical call/return timestamps.
  */
 export class Workload {
-  readonly history: ClientOp[] = [];
+  readonly history: HistoryOp[] = [];
   completed = 0;
   private stopped = false;
-  private readonly pendingByIndex = new Map<number, Pending[]>();
+  private clock = 0;
+  private nextId = 0;
+  private readonly inFlight = new Map<number, InFlight>();
+  /** Writes waiting for their (index, term) to be applied somewhere. */
+  private readonly byIndex = new Map<number, { op: InFlight; attempt: Attempt; attemptNo: number }[]>();
   private readonly leaderGuess: (NodeId | null)[];
   private readonly seq: number[];
+  /** The last revision each client saw per key: what its compare-and-sets expect. */
+  private readonly seenRevision: Map<string, number>[];
   private readonly idle = new Set<number>();
+  private readonly staleReads = new Set<number>();
 
   constructor(
     private readonly cluster: SimCluster,
@@ -51,25 +77,28 @@ export class Workload {
   ) {
     this.leaderGuess = new Array<NodeId | null>(opts.clients).fill(null);
     this.seq = new Array<number>(opts.clients).fill(0);
-    cluster.onApply((_node, e) => this.onApplied(e.index, e.term));
+    this.seenRevision = Array.from({ length: opts.clients }, () => new Map<string, number>());
+    cluster.onApply((_node, e, result) => {
+      if (result !== null && 'op' in result) this.onApplied(e.index, e.term, result);
+    });
   }
 
   start(): void {
     for (let c = 0; c < this.opts.clients; c++) this.scheduleNext(c);
   }
 
-  /** No new operations from now on; outstanding ones still complete or time out. */
+  /** No new operations from now on; outstanding ones still complete or give up. */
   stop(): void {
     this.stopped = true;
   }
 
   quiescent(): boolean {
-    return this.pendingByIndex.size === 0 && this.idle.size === this.opts.clients;
+    return this.inFlight.size === 0 && this.idle.size === this.opts.clients;
   }
 
-  counts(): Record<Outcome, number> {
-    const out: Record<Outcome, number> = { ok: 0, failed: 0, indeterminate: 0 };
-    for (const op of this.history) if (op.outcome !== null) out[op.outcome]++;
+  counts(): Record<Outcome['status'], number> {
+    const out = { ok: 0, failed: 0, indeterminate: 0 };
+    for (const op of this.history) out[op.outcome.status]++;
     return out;
   }
 
@@ -81,63 +110,164 @@ export class Workload {
     this.cluster.clock.setTimeout(() => this.invoke(c), this.rng.int(this.opts.thinkMaxMs + 1));
   }
 
+  private randomOperation(c: number): { input: KvOperation; command: KvCommand | null; readMode: ReadMode | null } {
+    const key = `k${this.rng.int(this.opts.keys)}`;
+    const keyBytes = encoder.encode(key);
+    const tag = { clientId: `c${c}`, requestId: String(this.seq[c]) };
+    const value = `c${c}-${this.seq[c]!++}`;
+    const seen = this.seenRevision[c]!.get(key);
+    const roll = this.rng.int(100);
+    if (roll < 40) return { input: { kind: 'get', key }, command: null, readMode: this.rng.pick(this.opts.readModes) };
+    if (roll < 65) return { input: { kind: 'put', key, value }, command: { op: 'put', key: keyBytes, value: encoder.encode(value), condition: { kind: 'none' }, tag }, readMode: null };
+    if (roll < 80 && seen !== undefined) {
+      const condition: Condition = { kind: 'revision', revision: seen };
+      return { input: { kind: 'put', key, value, ifRevision: seen }, command: { op: 'put', key: keyBytes, value: encoder.encode(value), condition, tag }, readMode: null };
+    }
+    if (roll < 88) {
+      return { input: { kind: 'put', key, value, ifAbsent: true }, command: { op: 'put', key: keyBytes, value: encoder.encode(value), condition: { kind: 'absent' }, tag }, readMode: null };
+    }
+    if (roll < 94 && seen !== undefined) {
+      return { input: { kind: 'delete', key, ifRevision: seen }, command: { op: 'delete', key: keyBytes, condition: { kind: 'revision', revision: seen }, tag }, readMode: null };
+    }
+    return { input: { kind: 'delete', key }, command: { op: 'delete', key: keyBytes, condition: { kind: 'none' }, tag }, readMode: null };
+  }
+
   private invoke(c: number): void {
     if (this.stopped) {
       this.idle.add(c);
       return;
     }
-    const command = `c${c}:${this.seq[c]!++}`;
-    const op: ClientOp = { client: c, command, invokedAtMs: this.cluster.clock.now(), outcome: null, completedAtMs: null, index: null };
-    this.history.push(op);
-    this.attempt(c, op, 0);
+    const { input, command, readMode } = this.randomOperation(c);
+    const op: InFlight = {
+      id: this.nextId++,
+      client: c,
+      input,
+      callAt: this.clock++,
+      startedMs: this.cluster.clock.now(),
+      readMode,
+      command: command === null ? null : encodeCommand(command),
+      reachedLog: false,
+      attempt: 0,
+      done: false,
+    };
+    this.inFlight.set(op.id, op);
+    if (readMode === 'stale') this.staleReads.add(op.id);
+    this.attempt(op);
   }
 
-  private attempt(c: number, op: ClientOp, tries: number): void {
-    const now = this.cluster.clock.now();
-    if (now - op.invokedAtMs > this.opts.opTimeoutMs) return this.complete(c, op, 'failed');
+  private attempt(op: InFlight): void {
+    if (op.done) return;
+    if (this.cluster.clock.now() - op.startedMs > this.opts.opTimeoutMs) {
+      return this.finish(op, op.reachedLog ? { status: 'indeterminate' } : { status: 'failed' });
+    }
+    const attemptNo = ++op.attempt;
+    const c = op.client;
+    if (op.readMode === 'stale') {
+      // Any running node answers from what it has applied.
+      const kv = this.cluster.stateMachine(this.rng.pick(this.cluster.ids));
+      if (kv === null) return this.retryLater(op, attemptNo, true);
+      return this.finishRead(op, kv);
+    }
     const target = this.leaderGuess[c] ?? this.rng.pick(this.cluster.ids);
-    const r = this.cluster.propose(target, [new TextEncoder().encode(op.command)]);
-    if (r === null || !r.ok) {
-      // Refused before reaching any log: safe to retry elsewhere.
-      this.leaderGuess[c] = r !== null && !r.ok && r.leaderId !== target ? r.leaderId : null;
-      const backoff = Math.min(100, 5 * (tries + 1));
-      this.cluster.clock.setTimeout(() => this.attempt(c, op, tries + 1), this.rng.range(1, backoff));
+    if (op.readMode !== null) {
+      const r = this.cluster.read(target, op.readMode === 'lease', {
+        serve: (kv) => {
+          if (op.attempt === attemptNo) this.finishRead(op, kv);
+        },
+        fail: () => {
+          if (op.attempt === attemptNo) this.retryLater(op, attemptNo, true);
+        },
+      });
+      if (r === null || !r.ok) return this.refused(op, attemptNo, target, r === null ? null : r.leaderId);
+      this.leaderGuess[c] = target;
+      this.cluster.clock.setTimeout(() => this.attemptTimedOut(op, attemptNo), this.opts.attemptTimeoutMs);
       return;
     }
+    const r = this.cluster.propose(target, [op.command!]);
+    if (r === null || !r.ok) return this.refused(op, attemptNo, target, r === null ? null : r.leaderId);
     this.leaderGuess[c] = target;
-    op.index = r.firstIndex;
-    const timer = this.cluster.clock.setTimeout(() => this.timeOut(c, op), this.opts.opTimeoutMs);
-    const list = this.pendingByIndex.get(r.firstIndex) ?? [];
-    list.push({ op, term: r.term, timer });
-    this.pendingByIndex.set(r.firstIndex, list);
+    op.reachedLog = true;
+    const list = this.byIndex.get(r.firstIndex) ?? [];
+    list.push({ op, attempt: { term: r.term, index: r.firstIndex }, attemptNo });
+    this.byIndex.set(r.firstIndex, list);
+    this.cluster.clock.setTimeout(() => this.attemptTimedOut(op, attemptNo), this.opts.attemptTimeoutMs);
   }
 
-  private onApplied(index: number, term: number): void {
-    const list = this.pendingByIndex.get(index);
+  /** Refused before reaching any log: safe to try again elsewhere. */
+  private refused(op: InFlight, attemptNo: number, target: NodeId, hint: NodeId | null): void {
+    this.leaderGuess[op.client] = hint !== null && hint !== target ? hint : null;
+    this.retryLater(op, attemptNo, false);
+  }
+
+  private retryLater(op: InFlight, attemptNo: number, forgetLeader: boolean): void {
+    if (forgetLeader) this.leaderGuess[op.client] = null;
+    const backoffMs = Math.min(100, 5 * attemptNo);
+    this.cluster.clock.setTimeout(() => {
+      if (op.attempt === attemptNo) this.attempt(op);
+    }, this.rng.range(1, backoffMs));
+  }
+
+  private attemptTimedOut(op: InFlight, attemptNo: number): void {
+    if (op.done || op.attempt !== attemptNo) return;
+    this.leaderGuess[op.client] = null;
+    this.attempt(op);
+  }
+
+  private onApplied(index: number, term: number, result: KvResult): void {
+    const list = this.byIndex.get(index);
     if (list === undefined) return;
-    this.pendingByIndex.delete(index);
-    for (const p of list) {
-      this.cluster.clock.clearTimeout(p.timer);
-      if (p.term === term) this.cluster.checker.onAcknowledged(index);
-      this.complete(p.op.client, p.op, p.term === term ? 'ok' : 'failed');
+    this.byIndex.delete(index);
+    for (const w of list) {
+      if (w.op.done || w.op.attempt !== w.attemptNo) continue;
+      if (w.attempt.term !== term) {
+        // Another entry took our index: this attempt is lost; the retry's tag keeps it exactly-once.
+        this.retryLater(w.op, w.attemptNo, true);
+        continue;
+      }
+      this.cluster.checker.onAcknowledged(index);
+      this.finish(w.op, { status: 'ok', output: this.toOutput(w.op, result), returnAt: this.clock++ });
     }
   }
 
-  private timeOut(c: number, op: ClientOp): void {
-    const list = this.pendingByIndex.get(op.index!);
-    if (list !== undefined) {
-      const rest = list.filter((p) => p.op !== op);
-      if (rest.length > 0) this.pendingByIndex.set(op.index!, rest);
-      else this.pendingByIndex.delete(op.index!);
+  private toOutput(op: InFlight, r: KvResult): KvOutput {
+    const key = op.input.key;
+    if (!r.ok) {
+      if (r.currentRevision !== null) this.seenRevision[op.client]!.set(key, r.currentRevision);
+      return { kind: 'precondition_failed', currentRevision: r.currentRevision };
     }
-    this.leaderGuess[c] = null;
-    this.complete(c, op, 'indeterminate');
+    if (r.op === 'put') {
+      this.seenRevision[op.client]!.set(key, r.revision);
+      return { kind: 'put', revision: r.revision };
+    }
+    this.seenRevision[op.client]!.delete(key);
+    return { kind: 'delete', deleted: r.deleted, revision: r.revision };
   }
 
-  private complete(c: number, op: ClientOp, outcome: Outcome): void {
-    op.outcome = outcome;
-    op.completedAtMs = this.cluster.clock.now();
+  private finishRead(op: InFlight, kv: KvStateMachine): void {
+    const key = op.input.key;
+    const got = kv.get(encoder.encode(key));
+    let output: KvOutput;
+    if (got === undefined) {
+      this.seenRevision[op.client]!.delete(key);
+      output = { kind: 'get', found: false };
+    } else {
+      this.seenRevision[op.client]!.set(key, got.revision);
+      output = { kind: 'get', found: true, value: decoder.decode(got.value), revision: got.revision };
+    }
+    this.finish(op, { status: 'ok', output, returnAt: this.clock++ });
+  }
+
+  private finish(op: InFlight, outcome: Outcome): void {
+    if (op.done) return;
+    op.done = true;
+    this.inFlight.delete(op.id);
+    this.history.push({ id: op.id, client: op.client, input: op.input, callAt: op.callAt, outcome });
     this.completed++;
-    this.scheduleNext(c);
+    this.scheduleNext(op.client);
+  }
+
+  /** The history, with stale reads left out: they are not meant to be linearizable. */
+  linearizableHistory(): HistoryOp[] {
+    return this.history.filter((op) => !this.staleReads.has(op.id));
   }
 }

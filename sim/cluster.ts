@@ -1,8 +1,10 @@
 import { defaultRaftConfig, type RaftConfig } from '../src/raft/config.js';
 import { ReadyExecutor } from '../src/raft/executor.js';
-import { RaftNode, type ProposeResult } from '../src/raft/node.js';
-import type { Entry, Message, NodeId } from '../src/raft/types.js';
-import { nodeId } from '../src/raft/types.js';
+import { KvStateMachine, kvStateMachineDefaults } from '../src/kv/state-machine.js';
+import type { KvResult } from '../src/kv/command.js';
+import { RaftNode, type ProposeResult, type ReadResult } from '../src/raft/node.js';
+import type { Entry, Message, NodeId, Snapshot } from '../src/raft/types.js';
+import { logIndex, nodeId } from '../src/raft/types.js';
 import { SimClock } from './clock.js';
 import { SimDisk } from './disk.js';
 import { InvariantChecker } from './invariants.js';
@@ -18,6 +20,18 @@ export interface ClusterOptions {
   readonly traceLines?: number;
   /** Keep the trace hash after every event (for --check-determinism). */
   readonly traceCheckpoints?: boolean;
+  /** Each node snapshots its state machine and compacts its log every this many applied entries. */
+  readonly snapshotEveryEntries?: number;
+}
+
+/** Small chunks, so that snapshot transfers span many messages in the simulator. */
+const SNAPSHOT_CHUNK_BYTES = 2048;
+
+function restoreStateMachine(snapshot: Snapshot): KvStateMachine {
+  const kv = KvStateMachine.restore(kvStateMachineDefaults, snapshot.chunks);
+  // The snapshot was made by a state machine of this very program: a bad one is a bug.
+  if ('error' in kv) throw new Error(`snapshot at ${snapshot.meta.index} does not restore: ${kv.error}`);
+  return kv;
 }
 
 interface SimNode {
@@ -26,11 +40,23 @@ interface SimNode {
   raft: RaftNode | null;
   executor: ReadyExecutor | null;
   dirty: boolean;
-  /** Commands applied by this node's state machine since it last started. */
-  appliedIndex: number;
+  /** This node's key-value state machine, rebuilt from the log when it restarts. */
+  kv: KvStateMachine;
+  /** Confirmed linearizable reads waiting for the state machine to reach their index. */
+  readsWaiting: { readonly index: number; readonly serve: (kv: KvStateMachine) => void }[];
+  /** Reads accepted by the core and not yet confirmed or failed, by request id. */
+  readsPending: Map<number, ReadCallbacks>;
 }
 
-export type ApplyListener = (node: NodeId, entry: Entry) => void;
+/** A node applied `entry`; `result` is what its state machine answered (null for a no-op). */
+export type ApplyListener = (node: NodeId, entry: Entry, result: KvResult | { readonly error: string } | null) => void;
+
+export interface ReadCallbacks {
+  /** Called with the state machine once it reflects every write committed before the read. */
+  readonly serve: (kv: KvStateMachine) => void;
+  /** The node stopped leading before it could confirm the read. */
+  readonly fail: () => void;
+}
 
 /**
  * A whole Raft cluster in one process: real RaftNodes (machines and core unchanged)
@@ -46,19 +72,33 @@ export class SimCluster {
   readonly trace: Trace;
   readonly ids: readonly NodeId[];
   readonly raftConfig: RaftConfig;
+  private readonly snapshotEveryEntries: number;
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly running = new Map<NodeId, RaftNode>();
   private readonly applyListeners: ApplyListener[] = [];
   crashes = 0;
+  /** Snapshots installed from a leader, across all nodes. */
+  snapshotsInstalled = 0;
+  private nextReadId = 1;
 
   constructor(opts: ClusterOptions) {
     this.rng = new Prng(opts.seed);
     this.raftConfig = { ...defaultRaftConfig, ...opts.raft };
+    this.snapshotEveryEntries = opts.snapshotEveryEntries ?? Number.POSITIVE_INFINITY;
     this.trace = new Trace(opts.traceLines ?? 64, opts.traceCheckpoints ?? false);
     this.ids = Array.from({ length: opts.nodes }, (_, k) => nodeId(`n${k + 1}`));
     this.network = new SimNetwork(this.clock, this.rng.fork('network'), (m) => this.deliver(m));
     for (const id of this.ids) {
-      const n: SimNode = { id, disk: new SimDisk(this.clock, this.rng.fork(`disk/${id}`)), raft: null, executor: null, dirty: false, appliedIndex: 0 };
+      const n: SimNode = {
+        id,
+        disk: new SimDisk(this.clock, this.rng.fork(`disk/${id}`)),
+        raft: null,
+        executor: null,
+        dirty: false,
+        kv: new KvStateMachine(kvStateMachineDefaults),
+        readsWaiting: [],
+        readsPending: new Map(),
+      };
       this.nodes.set(id, n);
       this.start(n);
     }
@@ -80,15 +120,18 @@ export class SimCluster {
       },
     });
     n.raft = raft;
-    n.appliedIndex = 0;
-    this.checker.onStart(n.id, persisted.entries, persisted.hardState.commit);
+    n.kv = persisted.snapshot === null ? new KvStateMachine(kvStateMachineDefaults) : restoreStateMachine(persisted.snapshot);
+    n.readsWaiting = [];
+    n.readsPending = new Map();
+    this.checker.onStart(n.id, persisted.snapshot?.meta.index ?? 0, persisted.entries, persisted.hardState.commit);
     const disk = n.disk;
     n.executor = new ReadyExecutor(
       raft,
       {
-        write: (hs, entries, durable) => {
-          this.checker.onLogWrite(n.id, raft.role(), entries);
-          disk.write(hs, entries, () => {
+        write: (w, durable) => {
+          if (w.snapshot !== null) this.checker.onSnapshotInstalled(n.id, raft.role(), w.snapshot.meta.index);
+          this.checker.onLogWrite(n.id, raft.role(), w.entries);
+          disk.write(w, () => {
             if (n.raft !== raft) return;
             this.trace.note(this.clock.now(), `${n.id} durable`);
             durable();
@@ -105,14 +148,89 @@ export class SimCluster {
         },
       },
       {
+        restore: (snapshot) => {
+          n.kv = restoreStateMachine(snapshot);
+          this.snapshotsInstalled++;
+          this.checker.onRestore(n.id, snapshot.meta.index);
+          this.trace.note(this.clock.now(), `${n.id} installed snapshot ${snapshot.meta.index}`);
+        },
         apply: (entries) => {
           this.checker.onApply(n.id, entries, this.running);
-          n.appliedIndex = entries[entries.length - 1]!.index;
-          for (const e of entries) for (const l of this.applyListeners) l(n.id, e);
+          for (const e of entries) {
+            const result = e.kind === 'command' ? n.kv.apply(e.index, e.data) : (n.kv.applyNoop(e.index), null);
+            for (const l of this.applyListeners) l(n.id, e, result);
+          }
+          this.serveWaitingReads(n);
+          this.maybeCompact(n, raft);
+        },
+      },
+      {
+        readsConfirmed: (reads) => {
+          for (const r of reads) {
+            const cb = n.readsPending.get(r.requestId)!;
+            n.readsPending.delete(r.requestId);
+            n.readsWaiting.push({ index: r.index, serve: cb.serve });
+          }
+          this.serveWaitingReads(n);
+        },
+        readsFailed: (ids) => {
+          for (const id of ids) {
+            const cb = n.readsPending.get(id)!;
+            n.readsPending.delete(id);
+            cb.fail();
+          }
         },
       },
     );
     this.running.set(n.id, raft);
+  }
+
+  /** Takes a snapshot of the state machine and compacts the log behind it, every `snapshotEveryEntries`. */
+  private maybeCompact(n: SimNode, raft: RaftNode): void {
+    const applied = n.kv.appliedIndex();
+    const last = raft.snapshot()?.meta.index ?? 0;
+    if (applied - last < this.snapshotEveryEntries) return;
+    const reader = n.kv.snapshot();
+    const chunks: Uint8Array[] = [];
+    for (let c = reader.next(SNAPSHOT_CHUNK_BYTES); c !== null; c = reader.next(SNAPSHOT_CHUNK_BYTES)) chunks.push(c);
+    const snapshot: Snapshot = { meta: { index: logIndex(applied), term: raft.log.term(logIndex(applied))!, voters: this.ids }, chunks };
+    this.trace.note(this.clock.now(), `${n.id} snapshot at ${applied} (${chunks.length} chunks)`);
+    n.disk.compact(snapshot, () => {});
+    raft.snapshotTaken(snapshot);
+    n.dirty = true;
+  }
+
+  private serveWaitingReads(n: SimNode): void {
+    if (n.readsWaiting.length === 0) return;
+    const applied = n.kv.appliedIndex();
+    const later: SimNode['readsWaiting'] = [];
+    for (const r of n.readsWaiting) {
+      if (r.index <= applied) r.serve(n.kv);
+      else later.push(r);
+    }
+    n.readsWaiting = later;
+  }
+
+  /**
+   * Starts a linearizable read at node `id` (by ReadIndex, or by the leader lease when
+   * `lease` and it holds). Returns null when the node is down, or the core's refusal.
+   */
+  read(id: NodeId, lease: boolean, cb: ReadCallbacks): ReadResult | null {
+    const n = this.nodes.get(id)!;
+    if (n.raft === null) return null;
+    const requestId = this.nextReadId++;
+    n.readsPending.set(requestId, cb);
+    const r = n.raft.readIndex(requestId, lease);
+    if (!r.ok) n.readsPending.delete(requestId);
+    n.dirty = true;
+    this.checkStep();
+    return r;
+  }
+
+  /** The state machine of a running node, for stale reads; null when it is down. */
+  stateMachine(id: NodeId): KvStateMachine | null {
+    const n = this.nodes.get(id)!;
+    return n.raft === null ? null : n.kv;
   }
 
   onApply(listener: ApplyListener): void {
@@ -177,7 +295,7 @@ export class SimCluster {
   }
 
   appliedIndex(id: NodeId): number {
-    return this.nodes.get(id)!.appliedIndex;
+    return this.nodes.get(id)!.kv.appliedIndex();
   }
 
   /** Proposes at node `id` (which may not lead); the result says where the commands went. */

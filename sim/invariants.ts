@@ -12,7 +12,8 @@ export type Property =
   | 'monotonic-commit'
   | 'persist-before-send'
   | 'acknowledged-write-lost'
-  | 'liveness';
+  | 'liveness'
+  | 'linearizability';
 
 export class InvariantViolation extends Error {
   constructor(
@@ -41,7 +42,7 @@ function chainHash(prev: number, e: Entry): number {
 }
 
 interface NodeView {
-  /** chain[i] = chain hash of the node's in-memory log up to index i (chain[0] = 0). */
+  /** chain[i] = chain hash of the node's in-memory log up to index i (chain[0] = 0), snapshots included. */
   chain: number[];
   lastCommit: number;
   lastApplied: number;
@@ -69,12 +70,29 @@ export class InvariantChecker {
     throw new InvariantViolation(property, nodes, detail, this.step);
   }
 
-  /** A node started (first time or after a crash) with `entries` recovered from its disk. */
-  onStart(id: NodeId, entries: readonly Entry[], commit: number): void {
-    const chain = [0];
+  /** A node started (first time or after a crash) with a snapshot up to `snapshotIndex` and `entries` after it recovered from its disk. */
+  onStart(id: NodeId, snapshotIndex: number, entries: readonly Entry[], commit: number): void {
+    if (snapshotIndex >= this.committed.length) this.fail('state-machine-safety', [id], `recovered a snapshot at ${snapshotIndex}, beyond anything committed`);
+    const chain = this.committed.slice(0, snapshotIndex + 1);
     for (const e of entries) chain.push(chainHash(chain[chain.length - 1]!, e));
-    this.views.set(id, { chain, lastCommit: commit, lastApplied: 0, leaderTermSeen: 0 });
+    this.views.set(id, { chain, lastCommit: Math.max(commit, snapshotIndex), lastApplied: snapshotIndex, leaderTermSeen: 0 });
     this.checkChainAgainstCommitted(id, chain, Math.min(commit, this.committed.length - 1), 'state-machine-safety');
+  }
+
+  /** A snapshot from the leader replaced the node's log up to `index` (its entries follow in onLogWrite). */
+  onSnapshotInstalled(id: NodeId, role: Role, index: number): void {
+    if (role === 'leader') this.fail('leader-append-only', [id], `a leader installed a snapshot at ${index}`);
+    if (index >= this.committed.length) this.fail('state-machine-safety', [id], `installed a snapshot at ${index}, beyond anything committed`);
+    const v = this.views.get(id)!;
+    v.chain = this.committed.slice(0, index + 1);
+    if (v.lastCommit < index) v.lastCommit = index;
+  }
+
+  /** The node's state machine was replaced by a snapshot's, applied up to `index`. */
+  onRestore(id: NodeId, index: number): void {
+    const v = this.views.get(id)!;
+    if (index < v.lastApplied) this.fail('apply-in-order', [id], `restored a snapshot at ${index} after applying ${v.lastApplied}`);
+    v.lastApplied = index;
   }
 
   /** The node's in-memory log changed: `entries` were appended or overwrote the log from entries[0].index. */
@@ -170,10 +188,12 @@ export class InvariantChecker {
         this.fail('persist-before-send', [m.from, m.to], `vote for ${m.to} in term ${m.term} sent before it was durable`);
       }
     } else if (m.type === 'appendEntriesResponse' && m.success) {
-      const durable = m.matchIndex === 0 ? null : disk.durableEntry(m.matchIndex);
+      const durable = m.matchIndex <= disk.durableSnapshotIndex() ? null : disk.durableEntry(m.matchIndex);
       // While the sender is still in the message's term its log cannot have been rewritten since.
       const stillSameTerm = sender.term() === m.term;
-      const durableIsAcked = durable === null || (durable !== undefined && (!stillSameTerm || durable.term === sender.log.term(m.matchIndex)));
+      // (An entry the sender compacted away since is committed, so any durable copy of it is the one acknowledged.)
+      const memoryTerm = sender.log.term(m.matchIndex);
+      const durableIsAcked = durable === null || (durable !== undefined && (!stillSameTerm || memoryTerm === null || durable.term === memoryTerm));
       if (!durableIsAcked || disk.durableHardState().term < m.term) {
         this.fail('persist-before-send', [m.from, m.to], `acknowledged index ${m.matchIndex} in term ${m.term} before it was durable`);
       }
@@ -201,5 +221,9 @@ export class InvariantChecker {
 
   failLiveness(detail: string): never {
     this.fail('liveness', [], detail);
+  }
+
+  failLinearizability(detail: string): never {
+    this.fail('linearizability', [], detail);
   }
 }

@@ -18,7 +18,7 @@ export function parseSimArgs(argv: readonly string[]): { options: SimOptions; ch
     flags.set(a.slice(2), v);
     i++;
   }
-  const known = new Set(['seed', 'nodes', 'steps', 'ops', 'faults', 'clients', 'duration-ms']);
+  const known = new Set(['seed', 'nodes', 'steps', 'ops', 'faults', 'clients', 'duration-ms', 'snapshot-every']);
   for (const k of flags.keys()) if (!known.has(k)) return { error: `unknown flag --${k} (known: ${[...known].map((x) => `--${x}`).join(' ')})` };
   const int = (k: string, dflt: number, min: number): number | string => {
     const v = flags.get(k);
@@ -32,7 +32,8 @@ export function parseSimArgs(argv: readonly string[]): { options: SimOptions; ch
   const ops = int('ops', 1_000_000, 1);
   const clients = int('clients', 5, 0);
   const durationMs = int('duration-ms', 60_000, 1);
-  for (const v of [seed, nodes, steps, ops, clients, durationMs]) if (typeof v === 'string') return { error: v };
+  const snapshotEvery = int('snapshot-every', 500, 1);
+  for (const v of [seed, nodes, steps, ops, clients, durationMs, snapshotEvery]) if (typeof v === 'string') return { error: v };
   const classes = (flags.get('faults') ?? 'all').split(',').filter((s) => s !== '');
   const kinds: FaultKind[] = [];
   for (const c of classes) {
@@ -44,7 +45,16 @@ export function parseSimArgs(argv: readonly string[]): { options: SimOptions; ch
   const duration = durationMs as number;
   const schedule = randomFaultSchedule(new Prng(seed as number, 'faults'), kinds, duration, Math.ceil(duration / 1000));
   return {
-    options: { seed: seed as number, nodes: nodes as number, steps: steps as number, ops: ops as number, clients: clients as number, durationMs: duration, faults: schedule },
+    options: {
+      seed: seed as number,
+      nodes: nodes as number,
+      steps: steps as number,
+      ops: ops as number,
+      clients: clients as number,
+      durationMs: duration,
+      faults: schedule,
+      snapshotEveryEntries: snapshotEvery as number,
+    },
     checkDeterminism,
   };
 }

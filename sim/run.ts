@@ -1,8 +1,9 @@
 import type { RaftConfig } from '../src/raft/config.js';
-import { Workload } from './clients.js';
+import { Workload, type ReadMode } from './clients.js';
 import { SimCluster } from './cluster.js';
 import { describeFault, scheduleFaults, type FaultEvent } from './faults.js';
 import { InvariantViolation } from './invariants.js';
+import { checkLinearizable, type HistoryOp } from './linearizability.js';
 import type { NetworkFaults } from './network.js';
 
 export interface SimOptions {
@@ -21,6 +22,14 @@ export interface SimOptions {
   readonly livenessMs?: number;
   /** Keep the trace hash after every event, returned as `checkpoints`. */
   readonly traceCheckpoints?: boolean;
+  /** Read modes the clients use; stale reads are left out of the linearizability check. */
+  readonly readModes?: readonly ReadMode[];
+  /** Check stale reads for linearizability too (to show that the checker catches them). */
+  readonly checkStaleReads?: boolean;
+  /** Keys the clients share (default 3: conflicts are common). */
+  readonly keys?: number;
+  /** Each node snapshots and compacts its log every this many applied entries (default: never). */
+  readonly snapshotEveryEntries?: number;
 }
 
 export interface SimSummary {
@@ -35,8 +44,10 @@ export interface SimSummary {
   readonly indeterminate: number;
   readonly messages: number;
   readonly faults: number;
+  readonly snapshotsInstalled: number;
   readonly traceHash: string;
   readonly checkpoints: readonly number[] | null;
+  readonly history: readonly HistoryOp[];
 }
 
 /** A run that broke an invariant: the violation and the trace lines leading to it. */
@@ -56,14 +67,23 @@ export class SimFailure extends Error {
  * converge on one leader and one committed log. Throws SimFailure on any violation.
  */
 export function runSimulation(opts: SimOptions): SimSummary {
-  const cluster = new SimCluster({ seed: opts.seed, nodes: opts.nodes, traceCheckpoints: opts.traceCheckpoints ?? false, ...(opts.raft ? { raft: opts.raft } : {}) });
+  const cluster = new SimCluster({
+    seed: opts.seed,
+    nodes: opts.nodes,
+    traceCheckpoints: opts.traceCheckpoints ?? false,
+    ...(opts.raft ? { raft: opts.raft } : {}),
+    ...(opts.snapshotEveryEntries ? { snapshotEveryEntries: opts.snapshotEveryEntries } : {}),
+  });
   if (opts.network) cluster.network.faults = opts.network;
   const electionMs = cluster.raftConfig.electionTimeoutMs;
   const workload = new Workload(cluster, cluster.rng.fork('clients'), {
     clients: opts.clients,
-    opTimeoutMs: 3 * electionMs,
+    keys: opts.keys ?? 3,
+    attemptTimeoutMs: electionMs / 4,
+    opTimeoutMs: 5 * electionMs,
     thinkMaxMs: 20,
     opsMax: opts.ops,
+    readModes: opts.readModes ?? ['linearizable', 'lease', 'stale'],
   });
   let faults = 0;
   scheduleFaults(cluster, opts.faults, (f) => {
@@ -97,6 +117,9 @@ export function runSimulation(opts: SimOptions): SimSummary {
       cluster.checker.failLiveness(`no convergence within ${deadline}ms after faults stopped: ${states}`);
     }
     cluster.checker.checkAcknowledgedKept();
+    const history = opts.checkStaleReads ? workload.history : workload.linearizableHistory();
+    const lin = checkLinearizable(history);
+    if (!lin.ok) cluster.checker.failLinearizability(lin.explanation);
     const counts = workload.counts();
     return {
       seed: opts.seed,
@@ -110,8 +133,10 @@ export function runSimulation(opts: SimOptions): SimSummary {
       indeterminate: counts.indeterminate,
       messages: cluster.network.counters.sent,
       faults,
+      snapshotsInstalled: cluster.snapshotsInstalled,
       traceHash: cluster.trace.hash(),
       checkpoints: cluster.trace.checkpoints,
+      history: workload.history,
     };
   } catch (e) {
     if (e instanceof InvariantViolation) throw new SimFailure(e, cluster.trace.recent(), cluster.trace.hash());
@@ -123,6 +148,6 @@ export function describeSummary(s: SimSummary): string {
   return (
     `seed=${s.seed} nodes=${s.nodes} steps=${s.steps} simulated_ms=${s.simulatedMs} elections=${s.elections} ` +
     `commits=${s.commits} acked=${s.acknowledged} failed=${s.failed} indeterminate=${s.indeterminate} ` +
-    `messages=${s.messages} faults=${s.faults} trace=${s.traceHash}`
+    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} trace=${s.traceHash}`
   );
 }

@@ -75,8 +75,19 @@ export class Trace {
         break;
       case 'heartbeat':
         this.mix(m.commit);
+        this.mix(m.seq);
         break;
       case 'heartbeatResponse':
+        this.mix(m.seq);
+        break;
+      case 'installSnapshot':
+        this.mix(m.meta.index);
+        this.mix(m.chunk);
+        this.mix(m.chunkCount);
+        break;
+      case 'installSnapshotResponse':
+        this.mix(m.snapshotIndex);
+        this.mix(m.done ? -1 : m.nextChunk);
         break;
     }
     this.remember(timeMs, m);

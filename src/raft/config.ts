@@ -9,6 +9,13 @@ export interface RaftConfig {
   readonly appendBytesMax: number;
   /** Proposals accepted but not yet committed, past which the leader refuses new ones. */
   readonly uncommittedEntriesMax: number;
+  /**
+   * Lease reads assume clocks on different nodes advance at nearly the same rate: a
+   * lease lasts electionTimeoutMs minus this bound after the heartbeat that earned it.
+   */
+  readonly leaseClockDriftMs: number;
+  /** Snapshot chunks in flight to one follower before the leader waits for its answers. */
+  readonly snapshotChunksInflightMax: number;
 }
 
 export const defaultRaftConfig: RaftConfig = {
@@ -18,6 +25,8 @@ export const defaultRaftConfig: RaftConfig = {
   appendEntriesMax: 256,
   appendBytesMax: 1 << 20,
   uncommittedEntriesMax: 10_000,
+  leaseClockDriftMs: 100,
+  snapshotChunksInflightMax: 4,
 };
 
 export function validateRaftConfig(c: RaftConfig): string | null {
@@ -25,5 +34,6 @@ export function validateRaftConfig(c: RaftConfig): string | null {
     if (!Number.isInteger(v) || v <= 0) return `${k} must be a positive integer, got ${String(v)}`;
   }
   if (c.heartbeatIntervalMs * 2 > c.electionTimeoutMs) return 'heartbeatIntervalMs must be at most half of electionTimeoutMs';
+  if (c.leaseClockDriftMs >= c.electionTimeoutMs) return 'leaseClockDriftMs must be below electionTimeoutMs';
   return null;
 }

@@ -23,8 +23,12 @@ export function describeMessage(m: Message): string {
         ? `${head} AppResp ok match=${m.matchIndex}`
         : `${head} AppResp reject at=${m.rejectedIndex} hint=${m.hint.index}@${m.hint.term ?? '-'}`;
     case 'heartbeat':
-      return `${head} Heartbeat commit=${m.commit}`;
+      return `${head} Heartbeat commit=${m.commit} seq=${m.seq}`;
     case 'heartbeatResponse':
-      return `${head} HeartbeatResp`;
+      return `${head} HeartbeatResp seq=${m.seq}`;
+    case 'installSnapshot':
+      return `${head} Snap ${m.meta.index}@${m.meta.term} chunk ${m.chunk + 1}/${m.chunkCount}`;
+    case 'installSnapshotResponse':
+      return `${head} SnapResp ${m.snapshotIndex} ${m.done ? 'installed' : `next=${m.nextChunk}`}`;
   }
 }

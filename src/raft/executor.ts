@@ -1,15 +1,23 @@
-import type { RaftNode } from './node.js';
-import type { Entry, HardState, Message } from './types.js';
+import type { RaftNode, ReadState } from './node.js';
+import type { Entry, HardState, Message, Snapshot } from './types.js';
+
+/** One atomic write: any part may be empty. */
+export interface LogWrite {
+  readonly hardState: HardState | null;
+  /** A snapshot installed from the leader: it replaces the whole log. */
+  readonly snapshot: Snapshot | null;
+  /** Entries overwriting the log from entries[0].index on (after the snapshot, if any). */
+  readonly entries: readonly Entry[];
+}
 
 /** Durable storage of the Raft log and hard state, as the executor needs it. */
 export interface LogStorage {
   /**
-   * Starts a write of the hard state (when not null) and of entries (overwriting the
-   * log from entries[0].index on) and calls `durable` once it is synced. Writes become
+   * Starts an atomic write and calls `durable` once it is synced. Writes become
    * durable in the order they were started; an empty write is a barrier that becomes
    * "durable" when every earlier write has.
    */
-  write(hardState: HardState | null, entries: readonly Entry[], durable: () => void): void;
+  write(w: LogWrite, durable: () => void): void;
 }
 
 export interface MessageTransport {
@@ -17,7 +25,15 @@ export interface MessageTransport {
 }
 
 export interface Applier {
+  /** Replaces the state machine with the snapshot's state (it was installed from the leader). */
+  restore(snapshot: Snapshot): void;
   apply(entries: readonly Entry[]): void;
+}
+
+/** Where confirmed and failed linearizable reads go (served once applied >= index). */
+export interface ReadListener {
+  readsConfirmed(reads: readonly ReadState[]): void;
+  readsFailed(requestIds: readonly number[]): void;
 }
 
 /**
@@ -33,16 +49,20 @@ export class ReadyExecutor {
     private readonly storage: LogStorage,
     private readonly transport: MessageTransport,
     private readonly applier: Applier,
+    private readonly reads: ReadListener,
   ) {}
 
   run(): void {
     const rd = this.node.takeReady();
-    if (rd.hardState !== null || rd.entries.length > 0 || rd.messagesAfterPersist.length > 0) {
+    if (rd.hardState !== null || rd.snapshot !== null || rd.entries.length > 0 || rd.messagesAfterPersist.length > 0) {
       const after = rd.messagesAfterPersist;
-      this.storage.write(rd.hardState, rd.entries, () => this.persisted(after));
+      this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries }, () => this.persisted(after));
     }
     if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (rd.snapshot !== null) this.applier.restore(rd.snapshot);
     if (rd.committed.length > 0) this.applier.apply(rd.committed);
+    if (rd.readStates.length > 0) this.reads.readsConfirmed(rd.readStates);
+    if (rd.readFailures.length > 0) this.reads.readsFailed(rd.readFailures);
   }
 
   private persisted(after: readonly Message[]): void {

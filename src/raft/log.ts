@@ -2,8 +2,8 @@ import type { ConflictHint, Entry, LogIndex, Term } from './types.js';
 import { logIndex, term as toTerm } from './types.js';
 
 /**
- * The in-memory Raft log: every entry after the log's base (index 0 / term 0 until
- * snapshots compact it), plus the commit and apply cursors.
+ * The in-memory Raft log: every entry after the log's base (index 0 / term 0, or the
+ * last snapshot's index and term once compacted), plus the commit and apply cursors.
  *
  * Invariants, asserted where they can break:
  *   base <= applied <= committed <= lastIndex
@@ -13,8 +13,8 @@ import { logIndex, term as toTerm } from './types.js';
  */
 export class RaftLog {
   private entries: Entry[] = [];
-  private readonly baseIndex: LogIndex;
-  private readonly baseTerm: Term;
+  private baseIndex: LogIndex;
+  private baseTerm: Term;
   private commitIndex: LogIndex;
   private appliedIndex: LogIndex;
   private unpersistedFrom: LogIndex;
@@ -26,9 +26,43 @@ export class RaftLog {
     for (let k = 0; k < this.entries.length; k++) {
       if (this.entries[k]!.index !== this.baseIndex + 1 + k) throw new Error(`RaftLog: persisted entries are not contiguous at ${k}`);
     }
-    this.commitIndex = logIndex(Math.min(commit, this.lastIndex()));
+    this.commitIndex = logIndex(Math.max(this.baseIndex, Math.min(commit, this.lastIndex())));
     this.appliedIndex = this.baseIndex;
     this.unpersistedFrom = logIndex(this.lastIndex() + 1);
+  }
+
+  /** The index and term of the last entry the log no longer holds (covered by a snapshot). */
+  base(): { readonly index: LogIndex; readonly term: Term } {
+    return { index: this.baseIndex, term: this.baseTerm };
+  }
+
+  /**
+   * Drops the entries up to `index`, which a snapshot of the applied state now covers.
+   */
+  compact(index: LogIndex): void {
+    if (index <= this.baseIndex) return;
+    if (index > this.appliedIndex) throw new Error(`RaftLog.compact(${index}) beyond applied ${this.appliedIndex}`);
+    const t = this.term(index)!;
+    this.entries = this.entries.slice(index - this.baseIndex);
+    this.baseIndex = index;
+    this.baseTerm = t;
+    if (this.unpersistedFrom <= index) this.unpersistedFrom = logIndex(index + 1);
+  }
+
+  /**
+   * Installs a snapshot received from the leader (Raft §7): if we hold the entry it
+   * ends at, the entries after it stay; otherwise the whole log is replaced. The
+   * snapshot replaces the durable log, so whatever entries stay are handed to storage
+   * again after it.
+   */
+  restore(index: LogIndex, t: Term): void {
+    if (index <= this.commitIndex) throw new Error(`RaftLog.restore(${index}) at or below commit ${this.commitIndex}`);
+    this.entries = this.matchTerm(index, t) ? this.entries.slice(index - this.baseIndex) : [];
+    this.baseIndex = index;
+    this.baseTerm = t;
+    this.commitIndex = index;
+    this.appliedIndex = index;
+    this.unpersistedFrom = logIndex(index + 1);
   }
 
   firstIndex(): LogIndex {

@@ -1,13 +1,15 @@
 import { createActor, type Actor } from 'xstate';
-import { raftMachine, type ProposeResult } from '../../machines/raft.machine.js';
+import { raftMachine, type ProposeResult, type ReadResult } from '../../machines/raft.machine.js';
 import type { RaftConfig } from './config.js';
 import type { RaftEnv } from './env.js';
 import { RaftLog } from './log.js';
 import { Outbox } from './outbox.js';
-import type { Entry, HardState, LogIndex, Message, NodeId, Role, Term } from './types.js';
+import type { Entry, HardState, LogIndex, Message, NodeId, Role, Snapshot, Term } from './types.js';
 import { logIndex, term as toTerm } from './types.js';
 
-export type { ProposeResult };
+import type { ReadState } from './read-index.js';
+
+export type { ProposeResult, ReadResult, ReadState };
 
 /** XState's scheduler interface: the host decides what time is. */
 export interface Clock {
@@ -15,30 +17,37 @@ export interface Clock {
   clearTimeout(id: unknown): void;
 }
 
-/** What a node recovers from its disk when it starts. */
+/** What a node recovers from its disk when it starts: the entries follow the snapshot, if any. */
 export interface PersistedState {
   readonly hardState: HardState;
+  readonly snapshot: Snapshot | null;
   readonly entries: readonly Entry[];
 }
 
 export const emptyPersistedState: PersistedState = {
   hardState: { term: toTerm(0), votedFor: null, commit: logIndex(0) },
+  snapshot: null,
   entries: [],
 };
 
 /**
  * Everything the host must do after the core handled some events, in this order:
- * persist `hardState` and `entries` (entries overwrite the log from their first
- * index), send `messages` (they need not wait for the write), and once the write is
+ * persist `hardState`, `snapshot` (which replaces the whole log) and `entries`
+ * (which overwrite the log from their first index), restore the state machine from
+ * `snapshot` if there is one, send `messages` (they need not wait for the write), and once the write is
  * durable send `messagesAfterPersist` (those addressed to this node go back into
- * `step`); apply `committed` in order.
+ * `step`); apply `committed` in order. A read in `readStates` may be served once
+ * the node has applied its index; one in `readFailures` must be retried elsewhere.
  */
 export interface Ready {
   readonly hardState: HardState | null;
+  readonly snapshot: Snapshot | null;
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly messagesAfterPersist: readonly Message[];
   readonly committed: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+  readonly readFailures: readonly number[];
 }
 
 export interface RaftNodeOptions {
@@ -77,7 +86,8 @@ export class RaftNode {
     this.id = opts.id;
     const hs = opts.persisted.hardState;
     this.persistedHardState = hs;
-    this.log = new RaftLog(opts.persisted.entries, hs.commit);
+    const snap = opts.persisted.snapshot;
+    this.log = new RaftLog(opts.persisted.entries, hs.commit, snap === null ? undefined : { index: snap.meta.index, term: snap.meta.term });
     const clock: Clock = {
       setTimeout: (fn, ms) =>
         opts.clock.setTimeout(() => {
@@ -88,7 +98,7 @@ export class RaftNode {
     };
     this.actor = createActor(raftMachine, {
       clock,
-      input: { id: opts.id, voters: opts.voters, config: opts.config, env: opts.env, log: this.log, outbox: this.outbox, term: hs.term, votedFor: hs.votedFor },
+      input: { id: opts.id, voters: opts.voters, config: opts.config, env: opts.env, log: this.log, outbox: this.outbox, term: hs.term, votedFor: hs.votedFor, snapshot: snap },
     });
     this.actor.start();
   }
@@ -101,6 +111,28 @@ export class RaftNode {
   propose(commands: readonly Uint8Array[]): ProposeResult {
     this.actor.send({ type: 'propose', commands });
     return this.actor.getSnapshot().context.lastProposal!;
+  }
+
+  /**
+   * Asks to serve a linearizable read (ReadIndex; with `lease`, by the leader lease
+   * when it holds). An accepted read comes back as a ReadState in a later Ready.
+   */
+  readIndex(requestId: number, lease: boolean): ReadResult {
+    this.actor.send({ type: 'readIndex', requestId, lease });
+    return this.actor.getSnapshot().context.lastRead!;
+  }
+
+  /**
+   * The host took `snapshot` of its state machine (at an applied index) and made it
+   * durable: the log is compacted behind it, and lagging followers will be sent it.
+   */
+  snapshotTaken(snapshot: Snapshot): void {
+    this.actor.send({ type: 'snapshotTaken', snapshot });
+  }
+
+  /** The snapshot the log was last compacted behind, if any. */
+  snapshot(): Snapshot | null {
+    return this.actor.getSnapshot().context.snapshot;
   }
 
   stop(): void {
@@ -142,13 +174,19 @@ export class RaftNode {
     }
     const ready: Ready = {
       hardState,
+      snapshot: this.outbox.installSnapshot,
       entries: this.log.takeUnpersisted(),
       messages: this.outbox.messages,
       messagesAfterPersist: this.outbox.afterPersist,
       committed: this.log.takeCommitted(),
+      readStates: this.outbox.readStates,
+      readFailures: this.outbox.readFailures,
     };
     this.outbox.messages = [];
     this.outbox.afterPersist = [];
+    this.outbox.readStates = [];
+    this.outbox.readFailures = [];
+    this.outbox.installSnapshot = null;
     return ready;
   }
 }

@@ -9,16 +9,25 @@ import { logIndex } from './types.js';
  *   at a time (`probeSent`) and wait for its answer or the next heartbeat.
  * - `replicate`: the follower is known to match up to `match`; stream appends
  *   optimistically from `next`, at most `inflights.capacity` at a time.
+ * - `snapshot`: the entries the follower needs are compacted away; send it the
+ *   snapshot at `snapshotIndex` chunk by chunk, a bounded window at a time, resuming
+ *   from the last chunk it acknowledged.
  *
  * Invariant: match < next. `recentActive` is set by any message from the follower and
  * cleared by each CheckQuorum round.
  */
 export class Progress {
-  state: 'probe' | 'replicate' = 'probe';
+  state: 'probe' | 'replicate' | 'snapshot' = 'probe';
+  snapshotIndex: LogIndex = logIndex(0);
+  /** Snapshot chunks: the next one to send, and the next one the follower asked for. */
+  snapshotNextChunk = 0;
+  snapshotAckedChunk = 0;
   match: LogIndex = logIndex(0);
   next: LogIndex;
   probeSent = false;
   recentActive = false;
+  /** The newest heartbeat broadcast this follower acknowledged (see ReadIndexTracker). */
+  heartbeatAcked = 0;
   readonly inflights: Inflights;
 
   constructor(next: LogIndex, inflightMax: number) {
@@ -37,6 +46,21 @@ export class Progress {
     this.inflights.reset();
   }
 
+  becomeSnapshot(snapshotIndex: LogIndex): void {
+    this.state = 'snapshot';
+    this.snapshotIndex = snapshotIndex;
+    this.snapshotNextChunk = 0;
+    this.snapshotAckedChunk = 0;
+    this.probeSent = false;
+    this.inflights.reset();
+  }
+
+  /** The follower installed the snapshot at `index`: it now matches up to there. */
+  snapshotInstalled(index: LogIndex): void {
+    if (index > this.match) this.match = index;
+    this.becomeProbe();
+  }
+
   becomeReplicate(): void {
     this.state = 'replicate';
     this.next = logIndex(this.match + 1);
@@ -46,7 +70,14 @@ export class Progress {
 
   /** May we send an append now? */
   isPaused(): boolean {
-    return this.state === 'probe' ? this.probeSent : this.inflights.full();
+    switch (this.state) {
+      case 'probe':
+        return this.probeSent;
+      case 'replicate':
+        return this.inflights.full();
+      case 'snapshot':
+        return true;
+    }
   }
 
   /** Records an append carrying entries up to `lastIndex` (or an empty probe at next-1). */
@@ -80,6 +111,7 @@ export class Progress {
    * a stale rejection (a duplicate, or an answer to an append we have moved past).
    */
   maybeDecrTo(rejected: LogIndex, hintNext: LogIndex): boolean {
+    if (this.state === 'snapshot') return false;
     if (this.state === 'replicate') {
       if (rejected <= this.match) return false;
       this.becomeProbe();

@@ -7,17 +7,22 @@ export function majority(voterCount: number): number {
 }
 
 /**
- * The highest index that a majority of voters has reached: the value at position
- * majority-1 of the match indexes sorted in descending order.
+ * The highest value that a majority of voters has reached: the value at position
+ * majority-1 of the values sorted in descending order.
  */
-export function committedIndex(voters: readonly NodeId[], matchOf: (id: NodeId) => LogIndex): LogIndex {
+export function quorumValue(voters: readonly NodeId[], valueOf: (id: NodeId) => number): number {
   const n = voters.length;
-  if (n === 0) throw new Error('committedIndex with no voters');
-  const matches = new Float64Array(n);
-  for (let k = 0; k < n; k++) matches[k] = matchOf(voters[k]!);
-  matches.sort();
+  if (n === 0) throw new Error('quorumValue with no voters');
+  const values = new Float64Array(n);
+  for (let k = 0; k < n; k++) values[k] = valueOf(voters[k]!);
+  values.sort();
   // Ascending order: the majority-th largest sits at n - majority(n).
-  return matches[n - majority(n)]! as LogIndex;
+  return values[n - majority(n)]!;
+}
+
+/** The highest log index that a majority of voters holds. */
+export function committedIndex(voters: readonly NodeId[], matchOf: (id: NodeId) => LogIndex): LogIndex {
+  return quorumValue(voters, matchOf) as LogIndex;
 }
 
 export type VoteOutcome = 'won' | 'lost' | 'pending';

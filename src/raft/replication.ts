@@ -35,6 +35,6 @@ export function appendsFor(leader: Leader, to: NodeId, pr: Progress, sendIfEmpty
   return out;
 }
 
-export function heartbeatFor(leader: Leader, to: NodeId, pr: Progress): Heartbeat {
-  return { type: 'heartbeat', from: leader.id, to, term: leader.term, commit: logIndex(Math.min(pr.match, leader.log.committed())) };
+export function heartbeatFor(leader: Leader, to: NodeId, pr: Progress, seq: number): Heartbeat {
+  return { type: 'heartbeat', from: leader.id, to, term: leader.term, commit: logIndex(Math.min(pr.match, leader.log.committed())), seq };
 }

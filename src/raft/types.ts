@@ -84,10 +84,46 @@ export interface Heartbeat extends MessageBase {
   readonly type: 'heartbeat';
   /** min(follower's match, leader's commit): never ahead of what the follower holds. */
   readonly commit: LogIndex;
+  /** The broadcast's sequence number, echoed back: acknowledgements of it confirm leadership for reads. */
+  readonly seq: number;
 }
 
 export interface HeartbeatResponse extends MessageBase {
   readonly type: 'heartbeatResponse';
+  readonly seq: number;
+}
+
+/** Where a snapshot stands in the log, and who the voters were then. */
+export interface SnapshotMeta {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly voters: readonly NodeId[];
+}
+
+/**
+ * A state machine snapshot: immutable chunks produced by the host when it compacted
+ * the log at `meta.index`, sent to lagging followers chunk by chunk.
+ */
+export interface Snapshot {
+  readonly meta: SnapshotMeta;
+  readonly chunks: readonly Uint8Array[];
+}
+
+/** One chunk of a snapshot (chunks are numbered; the follower asks for the next one it needs). */
+export interface InstallSnapshot extends MessageBase {
+  readonly type: 'installSnapshot';
+  readonly meta: SnapshotMeta;
+  readonly chunk: number;
+  readonly chunkCount: number;
+  readonly data: Uint8Array;
+}
+
+export interface InstallSnapshotResponse extends MessageBase {
+  readonly type: 'installSnapshotResponse';
+  readonly snapshotIndex: LogIndex;
+  /** Installed (durably), or else the next chunk the follower needs. */
+  readonly done: boolean;
+  readonly nextChunk: number;
 }
 
 export type Message =
@@ -96,6 +132,8 @@ export type Message =
   | AppendEntries
   | AppendEntriesResponse
   | Heartbeat
-  | HeartbeatResponse;
+  | HeartbeatResponse
+  | InstallSnapshot
+  | InstallSnapshotResponse;
 
 export type MessageType = Message['type'];

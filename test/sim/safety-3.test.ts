@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { checkSafetyProperty } from './safety-property.js';
 
-test('all Raft invariants hold for 3-node clusters under random fault schedules (200 runs)', () => {
-  checkSafetyProperty(3, 200, 3003);
+test('all Raft invariants hold for 3-node clusters under random fault schedules (150 runs)', () => {
+  checkSafetyProperty(3, 150, 3003);
 });

@@ -609,6 +609,15 @@ function handNode(clock: ManualClock, persisted: PersistedState = emptyPersisted
   });
 }
 
+/**
+ * Moves the clock past a fresh node's startup quiet period without firing its timers:
+ * a node ignores vote requests of newer terms for an election timeout after it starts
+ * (it cannot know whether a leader's lease still holds), and these tests want its answer.
+ */
+function passStartupQuiet(clock: ManualClock): void {
+  clock.nowMs += defaultRaftConfig.electionTimeoutMs;
+}
+
 function voteRequest(from: NodeId, t: number, lastLogIndex = 0, lastLogTerm = 0): Message {
   return { type: 'requestVote', from, to: n1, term: toTerm(t), preVote: false, lastLogIndex: logIndex(lastLogIndex), lastLogTerm: toTerm(lastLogTerm) };
 }
@@ -625,13 +634,14 @@ function voteAnswer(rd: Ready, to: NodeId): { msg: RequestVoteResponse; afterPer
 test('votes survive restarts: a node that voted in term T refuses another candidate in T after a restart', () => {
   const clock = new ManualClock();
   const a = handNode(clock);
+  passStartupQuiet(clock);
   a.step(voteRequest(n2, 1));
   const rd = a.takeReady();
   assert.equal(voteAnswer(rd, n2).msg.granted, true);
   assert.deepEqual(rd.hardState, { term: 1, votedFor: n2, commit: 0 });
   // What a crash keeps: the hard state that was written before the vote went out.
   a.stop();
-  const b = handNode(clock, { hardState: rd.hardState!, entries: [] });
+  const b = handNode(clock, { hardState: rd.hardState!, snapshot: null, entries: [] });
   assert.equal(b.status().votedFor, n2);
 
   b.step(voteRequest(n3, 1));
@@ -641,7 +651,8 @@ test('votes survive restarts: a node that voted in term T refuses another candid
   // Its vote stands: the same candidate asking again (a retry) is granted again.
   b.step(voteRequest(n2, 1));
   assert.equal(voteAnswer(b.takeReady(), n2).msg.granted, true);
-  // A later term frees the vote.
+  // A later term frees the vote (once the restarted node's startup quiet period is over).
+  passStartupQuiet(clock);
   b.step(voteRequest(n3, 2));
   const rd3 = b.takeReady();
   assert.equal(voteAnswer(rd3, n3).msg.granted, true);
@@ -649,7 +660,7 @@ test('votes survive restarts: a node that voted in term T refuses another candid
   b.stop();
 
   // The control: had the vote not been restored, the same request would have been granted.
-  const amnesiac = handNode(new ManualClock(), { hardState: { term: toTerm(1), votedFor: null, commit: logIndex(0) }, entries: [] });
+  const amnesiac = handNode(new ManualClock(), { hardState: { term: toTerm(1), votedFor: null, commit: logIndex(0) }, snapshot: null, entries: [] });
   amnesiac.step(voteRequest(n3, 1));
   assert.equal(voteAnswer(amnesiac.takeReady(), n3).msg.granted, true);
   amnesiac.stop();
@@ -658,6 +669,7 @@ test('votes survive restarts: a node that voted in term T refuses another candid
 test('messages that promise durable state wait for the write: vote and append acknowledgements', () => {
   const clock = new ManualClock();
   const a = handNode(clock);
+  passStartupQuiet(clock);
 
   a.step(voteRequest(n2, 1));
   let rd = a.takeReady();
@@ -685,7 +697,7 @@ test('messages that promise durable state wait for the write: vote and append ac
   assert.equal(rd.messagesAfterPersist.filter((m) => m.type === 'appendEntriesResponse').length, 1);
 
   // A heartbeat answer promises nothing durable and goes at once.
-  a.step({ type: 'heartbeat', from: n2, to: n1, term: toTerm(1), commit: logIndex(2) });
+  a.step({ type: 'heartbeat', from: n2, to: n1, term: toTerm(1), commit: logIndex(2), seq: 1 });
   rd = a.takeReady();
   assert.deepEqual(rd.messages.map((m) => m.type), ['heartbeatResponse']);
   assert.equal(rd.messagesAfterPersist.length, 0);
@@ -736,7 +748,7 @@ test('PreVote: a pre-candidate rejected by a node of a newer term adopts that te
   const clock = new ManualClock();
   const e1: Entry = { index: logIndex(1), term: toTerm(1), kind: 'noop', data: new Uint8Array(0) };
   const e2: Entry = { index: logIndex(2), term: toTerm(1), kind: 'command', data: cmd('x') };
-  const a = handNode(clock, { hardState: { term: toTerm(1), votedFor: null, commit: logIndex(1) }, entries: [e1, e2] });
+  const a = handNode(clock, { hardState: { term: toTerm(1), votedFor: null, commit: logIndex(1) }, snapshot: null, entries: [e1, e2] });
   clock.advance(defaultRaftConfig.electionTimeoutMs);
   let rd = a.takeReady();
   assert.equal(a.role(), 'preCandidate');
