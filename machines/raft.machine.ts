@@ -375,28 +375,45 @@ const raftSetup = setup({
         return;
       }
       if (pr.state !== 'snapshot' || m.snapshotIndex !== pr.snapshotIndex) return;
-      if (m.nextChunk > pr.snapshotAckedChunk) pr.snapshotAckedChunk = m.nextChunk;
-      // The follower asks for an earlier chunk than we sent next: one went missing.
-      if (m.nextChunk < pr.snapshotNextChunk && m.nextChunk === pr.snapshotAckedChunk) pr.snapshotNextChunk = m.nextChunk;
+      if (m.nextChunk > pr.snapshotAckedChunk) {
+        pr.snapshotAckedChunk = m.nextChunk;
+        if (pr.snapshotNextChunk < m.nextChunk) pr.snapshotNextChunk = m.nextChunk;
+      } else if (m.nextChunk < pr.snapshotAckedChunk) {
+        // The follower lost what it had received (it restarted): start over from what it asks for.
+        pr.snapshotAckedChunk = m.nextChunk;
+        pr.snapshotNextChunk = m.nextChunk;
+      }
+      // The same request again means a gap (a chunk lost or overtaken): the next
+      // heartbeat answer resumes from it, rather than every report resending the window.
       sendSnapshotChunks(context, m.from, pr);
     },
-    acceptSnapshotChunk: ({ context, event }) => {
+    acceptSnapshotChunk: assign(({ context, event }) => {
       const m = msgOf<'installSnapshot'>(event);
       const reply = (done: boolean, nextChunk: number): void =>
         context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: m.from, term: context.term, snapshotIndex: m.meta.index, done, nextChunk });
       // Already hold everything it covers (the committed prefix matches the leader's).
-      if (m.meta.index <= context.log.committed()) return reply(true, m.chunkCount);
+      if (m.meta.index <= context.log.committed()) {
+        reply(true, m.chunkCount);
+        return {};
+      }
       const r = context.receiver.receive(m);
-      if ('nextChunk' in r) return reply(false, r.nextChunk);
+      if ('nextChunk' in r) {
+        reply(false, r.nextChunk);
+        return {};
+      }
       context.log.restore(r.complete.meta.index, r.complete.meta.term);
       context.outbox.installSnapshot = r.complete;
       reply(true, m.chunkCount);
-    },
+      // It is now our latest snapshot: the one we would send if we came to lead.
+      return { snapshot: r.complete };
+    }),
     /** The host compacted the log behind a snapshot of its state machine. */
     compactLog: assign(({ context, event }) => {
       const { snapshot } = event as Extract<RaftEvent, { type: 'snapshotTaken' }>;
       if (context.snapshot !== null && snapshot.meta.index <= context.snapshot.meta.index) return {};
-      context.log.compact(snapshot.meta.index);
+      // Keep a tail of entries behind the snapshot, so a follower just a little behind
+      // (a lost or overtaken append) catches up from the log instead of a whole snapshot.
+      context.log.compact(logIndex(Math.max(context.log.base().index, snapshot.meta.index - context.config.snapshotCatchUpEntries)));
       return { snapshot };
     }),
     forgetLeader: assign({ leaderId: null }),

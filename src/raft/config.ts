@@ -16,6 +16,8 @@ export interface RaftConfig {
   readonly leaseClockDriftMs: number;
   /** Snapshot chunks in flight to one follower before the leader waits for its answers. */
   readonly snapshotChunksInflightMax: number;
+  /** Entries kept in memory behind a new snapshot, for followers only slightly behind. */
+  readonly snapshotCatchUpEntries: number;
 }
 
 export const defaultRaftConfig: RaftConfig = {
@@ -27,11 +29,12 @@ export const defaultRaftConfig: RaftConfig = {
   uncommittedEntriesMax: 10_000,
   leaseClockDriftMs: 100,
   snapshotChunksInflightMax: 4,
+  snapshotCatchUpEntries: 1000,
 };
 
 export function validateRaftConfig(c: RaftConfig): string | null {
   for (const [k, v] of Object.entries(c)) {
-    if (!Number.isInteger(v) || v <= 0) return `${k} must be a positive integer, got ${String(v)}`;
+    if (!Number.isInteger(v) || v < 0 || (v === 0 && k !== 'snapshotCatchUpEntries')) return `${k} must be a positive integer, got ${String(v)}`;
   }
   if (c.heartbeatIntervalMs * 2 > c.electionTimeoutMs) return 'heartbeatIntervalMs must be at most half of electionTimeoutMs';
   if (c.leaseClockDriftMs >= c.electionTimeoutMs) return 'leaseClockDriftMs must be below electionTimeoutMs';

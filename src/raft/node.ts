@@ -92,6 +92,7 @@ export class RaftNode {
       setTimeout: (fn, ms) =>
         opts.clock.setTimeout(() => {
           fn();
+          this.throwIfFailed();
           opts.onTimer();
         }, ms),
       clearTimeout: (id) => opts.clock.clearTimeout(id),
@@ -100,16 +101,27 @@ export class RaftNode {
       clock,
       input: { id: opts.id, voters: opts.voters, config: opts.config, env: opts.env, log: this.log, outbox: this.outbox, term: hs.term, votedFor: hs.votedFor, snapshot: snap },
     });
+    // A broken invariant inside an action stops the actor; XState would report it
+    // later and out of band. Observing errors here and rethrowing them from the call
+    // that caused them makes a core bug fail loudly, where it happened.
+    this.actor.subscribe({ error: () => undefined });
     this.actor.start();
+  }
+
+  private throwIfFailed(): void {
+    const snap = this.actor.getSnapshot();
+    if (snap.status === 'error') throw snap.error;
   }
 
   step(msg: Message): void {
     this.actor.send({ type: 'message', msg });
+    this.throwIfFailed();
   }
 
   /** Appends commands to the log if this node leads; the result says where, or who leads. */
   propose(commands: readonly Uint8Array[]): ProposeResult {
     this.actor.send({ type: 'propose', commands });
+    this.throwIfFailed();
     return this.actor.getSnapshot().context.lastProposal!;
   }
 
@@ -119,6 +131,7 @@ export class RaftNode {
    */
   readIndex(requestId: number, lease: boolean): ReadResult {
     this.actor.send({ type: 'readIndex', requestId, lease });
+    this.throwIfFailed();
     return this.actor.getSnapshot().context.lastRead!;
   }
 
@@ -128,6 +141,7 @@ export class RaftNode {
    */
   snapshotTaken(snapshot: Snapshot): void {
     this.actor.send({ type: 'snapshotTaken', snapshot });
+    this.throwIfFailed();
   }
 
   /** The snapshot the log was last compacted behind, if any. */

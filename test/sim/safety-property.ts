@@ -20,6 +20,8 @@ export function checkSafetyProperty(nodes: number, runs: number, fcSeed: number)
     heartbeatIntervalMs: fc.constant(50),
     appendEntriesMax: fc.integer({ min: 1, max: 64 }),
     inflightAppendsMax: fc.integer({ min: 1, max: 16 }),
+    // A short catch-up tail sends lagging followers down the snapshot path often.
+    snapshotCatchUpEntries: fc.integer({ min: 0, max: 100 }),
   });
   let elections = 0;
   let commits = 0;
