@@ -1,10 +1,9 @@
 /**
  * Linearizability checking for key-value client histories, in the style of Wing & Gong
  * and Porcupine (anishathalye/porcupine `checkSingle`): a depth-first search over
- * linearization orders on a doubly linked list of call/return events, with Lowe's
- * memoisation of (set of linearized ops, model state) so that no configuration is
- * explored twice — extended so that one dead end also rules out the same
- * configuration with more indeterminate ops linearized (see `searchKey`).
+ * linearization orders on a doubly linked list of call/return events, memoising
+ * (set of linearized ops, model state) as Lowe does, so that no configuration is
+ * explored twice.
  *
  * Keys are independent objects, so by P-compositionality a KV history is
  * linearizable iff each key's sub-history is; each key is searched on its own.
@@ -12,10 +11,8 @@
  * Ops whose outcome is `indeterminate` never returned: their return is at +infinity,
  * so they may be linearized anywhere after their call. The model's step for them is
  * total (the write applies if its precondition may hold, and is a no-op otherwise), so
- * "it never happened" is the same as "it happened last"; the search therefore stops
- * as soon as every op that did return is linearized. It tries indeterminate ops only
- * after the ops that returned, so that a write nobody observed is not placed early
- * and then backtracked over at every later step.
+ * "it never happened" is the same as "it happened last". Handled naively they make
+ * the search exponential; `searchKey` explains how it avoids that.
  */
 
 export type KvOperation =
@@ -70,8 +67,8 @@ export type CheckResult =
 /** Default bound on the (linearized set, state) configurations the search enters for one key. */
 export const maxStatesPerKeyDefault = 2_000_000;
 
-/** How many ops of the longest linearizable prefix an explanation lists (the last ones). */
-const explainPrefixOpsMax = 12;
+/** How many ops an explanation lists: the last ones of the longest linearizable prefix, and candidates next. */
+const explainOpsMax = 12;
 
 // ---------------------------------------------------------------------------------
 // Rendering
@@ -125,14 +122,18 @@ export function describeHistoryOp(op: HistoryOp): string {
  * revisions are global Raft log indexes, and writes linearize in log order.
  * Invariant: when present with a known revision, revision === floor; `revision` is
  * null (unknown) only when an indeterminate put wrote the key and nobody has observed
- * the revision it got (it is then known only to exceed `floor`). States are interned,
- * so equal states are the same object with the same `id`.
+ * the revision it got (it is then known only to exceed `floor`, and to be no other
+ * write's revision). States are interned, so equal states are the same object with
+ * the same `id`.
  */
 interface KeyState {
   readonly id: number;
   readonly present: boolean;
-  /** '' when absent. */
-  readonly value: string;
+  /**
+   * null when absent, or when no read of the key returns the value written: such
+   * values need not be told apart, and merging them lets more configurations meet.
+   */
+  readonly value: string | null;
   readonly revision: number | null;
   readonly floor: number;
 }
@@ -141,16 +142,24 @@ class KeyStates {
   private readonly byCanonical = new Map<string, KeyState>();
   readonly initial: KeyState = this.absent(0);
 
+  /**
+   * @param takenRevisions the revisions of the writes that returned, on any key: log
+   *   indexes an unobserved revision cannot be. Without this, an indeterminate put
+   *   would match any revision a later op names, so every pending one would be
+   *   worth trying before every conditional op.
+   */
+  constructor(readonly takenRevisions: ReadonlySet<number>) {}
+
   absent(floor: number): KeyState {
-    return this.intern(false, '', null, floor);
+    return this.intern(false, null, null, floor);
   }
 
-  present(value: string, revision: number | null, floor: number): KeyState {
+  present(value: string | null, revision: number | null, floor: number): KeyState {
     return this.intern(true, value, revision, floor);
   }
 
-  private intern(present: boolean, value: string, revision: number | null, floor: number): KeyState {
-    const canonical = present ? `p${revision ?? '?'}/${floor}/${value}` : `a/${floor}`;
+  private intern(present: boolean, value: string | null, revision: number | null, floor: number): KeyState {
+    const canonical = present ? `p${revision ?? '?'}/${floor}/${value === null ? '!' : `=${value}`}` : `a/${floor}`;
     let state = this.byCanonical.get(canonical);
     if (state === undefined) {
       state = { id: this.byCanonical.size, present, value, revision, floor };
@@ -162,9 +171,8 @@ class KeyStates {
 
 function describeKeyState(s: KeyState): string {
   if (!s.present) return s.floor > 0 ? `absent (last written at rev ${s.floor})` : 'absent';
-  return s.revision === null
-    ? `${JSON.stringify(s.value)} at an unobserved rev above ${s.floor}`
-    : `${JSON.stringify(s.value)} rev ${s.revision}`;
+  const value = s.value === null ? 'a value no read returns' : JSON.stringify(s.value);
+  return s.revision === null ? `${value} at an unobserved rev above ${s.floor}` : `${value} rev ${s.revision}`;
 }
 
 /** 'unknown': the key holds an unobserved revision, which may be the one required. */
@@ -174,13 +182,13 @@ function ifRevisionOf(input: KvOperation): number | undefined {
   return input.kind === 'get' ? undefined : input.ifRevision;
 }
 
-function precondition(s: KeyState, input: KvOperation): Precondition {
+function precondition(states: KeyStates, s: KeyState, input: KvOperation): Precondition {
   if (input.kind === 'put' && input.ifAbsent === true && s.present) return 'fails';
   const required = ifRevisionOf(input);
   if (required === undefined) return 'holds';
   if (!s.present) return 'fails';
   if (s.revision !== null) return s.revision === required ? 'holds' : 'fails';
-  return required > s.floor ? 'unknown' : 'fails';
+  return required > s.floor && !states.takenRevisions.has(required) ? 'unknown' : 'fails';
 }
 
 /** Why a step is impossible: constant codes, so that the hot path allocates nothing. */
@@ -190,6 +198,7 @@ type Rejection =
   | 'other_value'
   | 'other_revision'
   | 'revision_not_increasing'
+  | 'revision_taken'
   | 'precondition_fails'
   | 'precondition_holds'
   | 'not_deleted_while_present';
@@ -200,6 +209,7 @@ const rejectionText: Record<Rejection, string> = {
   other_value: 'the key holds another value',
   other_revision: 'the key is at another revision',
   revision_not_increasing: 'revisions must increase in log order',
+  revision_taken: 'the key holds an unobserved revision, but this one belongs to another write',
   precondition_fails: 'its precondition does not hold',
   precondition_holds: 'its precondition holds, so it cannot have failed',
   not_deleted_while_present: 'the key is present, so the delete must have deleted it',
@@ -213,22 +223,45 @@ function revisionToExceed(s: KeyState, input: KvOperation, pre: Precondition): n
 /** A read of revision `observed` on a present key: equal to the known one, or binding an unobserved one. */
 function observeRevision(states: KeyStates, s: KeyState, observed: number): KeyState | Rejection {
   if (s.revision !== null) return s.revision === observed ? s : 'other_revision';
-  return observed > s.floor ? states.present(s.value, observed, observed) : 'revision_not_increasing';
+  if (observed <= s.floor) return 'revision_not_increasing';
+  if (states.takenRevisions.has(observed)) return 'revision_taken';
+  return states.present(s.value, observed, observed);
+}
+
+interface CheckedOp {
+  readonly op: HistoryOp;
+  /** null when indeterminate. */
+  readonly output: KvOutput | null;
+  /** +Infinity when indeterminate. */
+  readonly returnAt: number;
+  /** A put's value as the model keeps it (see KeyState.value); null for other ops. */
+  readonly value: string | null;
 }
 
 /**
- * Linearizes `input` with `output` (null: indeterminate) in state `s`: the next state,
- * or why that is impossible. Total for indeterminate writes.
+ * Linearizes `op` in state `s`: the next state, or why that is impossible. Total for
+ * indeterminate writes (null output).
+ *
+ * A read sees the key's value and revision; a write applies iff its precondition
+ * holds and then gets a revision above every earlier write's (revisions are log
+ * indexes); a `precondition_failed` needs the precondition not to hold and reports the
+ * key's revision (null when absent); a delete reports `deleted` iff it applied. An
+ * unobserved revision matches the first revision observed or required of it, as long
+ * as that exceeds `floor` and is no returned write's.
  */
-function step(states: KeyStates, s: KeyState, input: KvOperation, output: KvOutput | null): KeyState | Rejection {
-  const pre = precondition(s, input);
+function step(states: KeyStates, s: KeyState, op: CheckedOp): KeyState | Rejection {
+  const { input } = op.op;
+  const { output } = op;
+  const pre = precondition(states, s, input);
   if (output === null) {
     if (pre === 'fails') return s;
+    // Its own revision is unknown, but exceeds the one its precondition matched.
+    const floor = revisionToExceed(s, input, pre);
     switch (input.kind) {
       case 'put':
-        return states.present(input.value, null, s.floor);
+        return states.present(op.value, null, floor);
       case 'delete':
-        return s.present ? states.absent(s.floor) : s;
+        return s.present ? states.absent(floor) : s;
       case 'get':
         return s;
     }
@@ -240,10 +273,9 @@ function step(states: KeyStates, s: KeyState, input: KvOperation, output: KvOutp
       if (s.value !== output.value) return 'other_value';
       return observeRevision(states, s, output.revision);
     case 'put':
-      if (input.kind !== 'put') throw new Error('unreachable: output kind validated');
       if (pre === 'fails') return 'precondition_fails';
       if (output.revision <= revisionToExceed(s, input, pre)) return 'revision_not_increasing';
-      return states.present(input.value, output.revision, output.revision);
+      return states.present(op.value, output.revision, output.revision);
     case 'delete':
       if (!output.deleted) return s.present && pre === 'holds' ? 'not_deleted_while_present' : s;
       if (!s.present) return 'key_absent';
@@ -266,33 +298,11 @@ function step(states: KeyStates, s: KeyState, input: KvOperation, output: KvOutp
 // ---------------------------------------------------------------------------------
 // The search over one key's sub-history
 
-interface CheckedOp {
-  readonly op: HistoryOp;
-  /** null when indeterminate. */
-  readonly output: KvOutput | null;
-  /** +Infinity when indeterminate. */
-  readonly returnAt: number;
-}
-
 interface KeySearch {
   readonly verdict: 'linearizable' | 'not_linearizable' | 'gave_up';
   readonly statesExplored: number;
   /** Indexes into the key's ops of the longest linearizable prefix found, in order. */
   readonly prefix: readonly number[];
-  readonly stateAfterPrefix: KeyState;
-}
-
-/**
- * A configuration the search left without finding a linearization: which of the ops
- * that returned were linearized (the canonical window of their bitset), which of the
- * indeterminate ones, the state, and whether the last op linearized was indeterminate.
- */
-interface DeadEnd {
-  readonly stateId: number;
-  readonly lo: number;
-  readonly returned: Uint32Array;
-  readonly indeterminate: Uint32Array;
-  readonly afterIndeterminate: boolean;
 }
 
 const FULL_WORD = 0xffffffff;
@@ -318,7 +328,7 @@ function zobristWords(n: number, salt: number): Uint32Array {
  * this canonical window — all a dead end stores — is small however long the history.
  */
 class ReturnedSet {
-  private readonly words: Uint32Array;
+  readonly words: Uint32Array;
   private readonly zobrist1: Uint32Array;
   private readonly zobrist2: Uint32Array;
   lo = 0;
@@ -349,15 +359,79 @@ class ReturnedSet {
     this.hash1 ^= this.zobrist1[i]!;
     this.hash2 ^= this.zobrist2[i]!;
   }
+}
 
-  window(): Uint32Array {
-    return this.words.slice(this.lo, this.hi);
+/**
+ * The configurations a search left without finding a linearization: which of the ops
+ * that returned were linearized (the window of their set), which indeterminate ones,
+ * the state, and whether the last op linearized was indeterminate. Millions of them
+ * may be kept, so they are packed into one growing Uint32Array and chained from an
+ * open hash table. Entry layout, in words: next entry + 1 (0: none), hash, check,
+ * stateId, afterIndeterminate (0/1), lo, window length, the window, the indeterminate set.
+ */
+class DeadEnds {
+  private slots = new Int32Array(1 << 12);
+  private arena = new Uint32Array(1 << 16);
+  private used = 0;
+  private size = 0;
+
+  constructor(private readonly indeterminateWords: number) {}
+
+  /** Whether a dead end rules this configuration out (see `searchKey`). */
+  rulesOut(returned: ReturnedSet, indeterminate: Uint32Array, stateId: number, afterIndeterminate: boolean): boolean {
+    const hash = (returned.hash1 ^ Math.imul(stateId, 0x9e3779b1)) >>> 0;
+    const check = (returned.hash2 ^ Math.imul(stateId, 0x85ebca77)) >>> 0;
+    const a = this.arena;
+    const length = returned.hi - returned.lo;
+    for (let entry = this.slots[hash & (this.slots.length - 1)]! - 1; entry >= 0; entry = a[entry]! - 1) {
+      if (a[entry + 1] !== hash || a[entry + 2] !== check || a[entry + 3] !== stateId) continue;
+      if ((a[entry + 4] === 1 && !afterIndeterminate) || a[entry + 5] !== returned.lo || a[entry + 6] !== length) continue;
+      let match = true;
+      const window = entry + 7;
+      for (let w = 0; w < length && match; w++) match = a[window + w] === returned.words[returned.lo + w];
+      const set = window + length;
+      for (let w = 0; w < this.indeterminateWords && match; w++) match = (a[set + w]! & ~indeterminate[w]!) === 0;
+      if (match) return true;
+    }
+    return false;
   }
 
-  hasWindow(lo: number, window: Uint32Array): boolean {
-    if (lo !== this.lo || window.length !== this.hi - this.lo) return false;
-    for (let w = 0; w < window.length; w++) if (window[w] !== this.words[lo + w]) return false;
-    return true;
+  add(returned: ReturnedSet, indeterminate: Uint32Array, stateId: number, afterIndeterminate: boolean): void {
+    const length = returned.hi - returned.lo;
+    const words = 7 + length + this.indeterminateWords;
+    if (this.used + words > this.arena.length) {
+      const arena = new Uint32Array(Math.max(2 * this.arena.length, this.used + words));
+      arena.set(this.arena.subarray(0, this.used));
+      this.arena = arena;
+    }
+    if (4 * (this.size + 1) > 3 * this.slots.length) this.rehash();
+    const a = this.arena;
+    const entry = this.used;
+    const hash = (returned.hash1 ^ Math.imul(stateId, 0x9e3779b1)) >>> 0;
+    a[entry + 1] = hash;
+    a[entry + 2] = (returned.hash2 ^ Math.imul(stateId, 0x85ebca77)) >>> 0;
+    a[entry + 3] = stateId;
+    a[entry + 4] = afterIndeterminate ? 1 : 0;
+    a[entry + 5] = returned.lo;
+    a[entry + 6] = length;
+    a.set(returned.words.subarray(returned.lo, returned.hi), entry + 7);
+    a.set(indeterminate, entry + 7 + length);
+    this.link(entry, hash);
+    this.used += words;
+    this.size++;
+  }
+
+  private link(entry: number, hash: number): void {
+    const slot = hash & (this.slots.length - 1);
+    this.arena[entry] = this.slots[slot]!;
+    this.slots[slot] = entry + 1;
+  }
+
+  private rehash(): void {
+    this.slots = new Int32Array(2 * this.slots.length);
+    for (let entry = 0; entry < this.used; entry += 7 + this.arena[entry + 6]! + this.indeterminateWords) {
+      this.link(entry, this.arena[entry + 1]!);
+    }
   }
 }
 
@@ -371,10 +445,12 @@ class ReturnedSet {
  * can be linearized in 2^k subsets and orders at every position. But a linearization
  * stays valid when an indeterminate op is moved to the end (it constrains no other
  * op's position, and its step is total), so the search looks only for linearizations
- * in a canonical form, which any linearization reaches by such moves:
+ * in a canonical form, which any linearization reaches by such moves (or by swapping
+ * the identities of interchangeable ones):
  * - no indeterminate op is linearized where it leaves the state unchanged;
  * - none is linearized right before an op that overwrites the key whatever its state
- *   (an unconditional put, or an indeterminate unconditional delete): nothing sees it.
+ *   (an unconditional put, or an indeterminate unconditional delete): nothing sees it;
+ * - indeterminate ops with the same effect in every state are used in call order.
  * Memoisation records dead ends, and skips a configuration when a dead end has the
  * same state, the same linearized ops that returned, a subset of its linearized
  * indeterminate ops (the extra ones can move to the end), and no more freedom for the
@@ -445,39 +521,31 @@ function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: numb
   });
   let afterIndeterminate = false;
 
-  const deadEnds = new Map<number, DeadEnd[]>();
-  const deadEndKey = (stateId: number): number => {
-    const k1 = (returned.hash1 ^ Math.imul(stateId, 0x9e3779b1)) >>> 0;
-    const k2 = (returned.hash2 ^ Math.imul(stateId, 0x85ebca77)) & 0x1fffff;
-    return k1 * 0x200000 + k2;
-  };
-  const isDeadEnd = (stateId: number): boolean => {
-    const bucket = deadEnds.get(deadEndKey(stateId));
-    if (bucket === undefined) return false;
-    for (const end of bucket) {
-      if (end.stateId !== stateId || (end.afterIndeterminate && !afterIndeterminate)) continue;
-      if (!returned.hasWindow(end.lo, end.returned)) continue;
-      let subset = true;
-      for (let w = 0; w < indeterminate.length && subset; w++) {
-        subset = (end.indeterminate[w]! & ~indeterminate[w]!) === 0;
-      }
-      if (subset) return true;
+  // Indeterminate ops with the same effect in every state are interchangeable, so
+  // each class of them is used in call order: any linearization can be relabelled
+  // so, since by the time the j-th of a class is used, j of them have been called.
+  const classOf = new Int32Array(n);
+  const rankInClass = new Int32Array(n);
+  const classByEffect = new Map<string, number>();
+  const classSizes: number[] = [];
+  ops.forEach((op, i) => {
+    if (op.output !== null) return;
+    const input = op.op.input;
+    const ifAbsent = input.kind === 'put' && input.ifAbsent === true;
+    const effect = `${input.kind}/${ifRevisionOf(input) ?? ''}/${ifAbsent}/${op.value === null ? '!' : `=${op.value}`}`;
+    let c = classByEffect.get(effect);
+    if (c === undefined) {
+      c = classSizes.length;
+      classByEffect.set(effect, c);
+      classSizes.push(0);
     }
-    return false;
-  };
-  const recordDeadEnd = (stateId: number): void => {
-    const key = deadEndKey(stateId);
-    const end: DeadEnd = {
-      stateId,
-      lo: returned.lo,
-      returned: returned.window(),
-      indeterminate: indeterminate.slice(),
-      afterIndeterminate,
-    };
-    const bucket = deadEnds.get(key);
-    if (bucket === undefined) deadEnds.set(key, [end]);
-    else bucket.push(end);
-  };
+    classOf[i] = c;
+    rankInClass[i] = classSizes[c]!;
+    classSizes[c] = classSizes[c]! + 1;
+  });
+  const usedInClass = new Int32Array(classSizes.length);
+
+  const deadEnds = new DeadEnds(indeterminate.length);
 
   const stackNodes: number[] = [];
   const stackStates: KeyState[] = [];
@@ -486,17 +554,15 @@ function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: numb
   let explored = 0;
 
   let best: number[] = [];
-  let bestState = state;
   let bestIsCurrent = true;
   const captureBest = (): void => {
     if (!bestIsCurrent) return;
     best = stackNodes.map((node) => (node - 1) >> 1);
-    bestState = state;
     bestIsCurrent = false;
   };
   const result = (verdict: KeySearch['verdict']): KeySearch => {
     captureBest();
-    return { verdict, statesExplored: explored, prefix: best, stateAfterPrefix: bestState };
+    return { verdict, statesExplored: explored, prefix: best };
   };
 
   // Each level of the search tries the ops that returned first, then (`trying
@@ -510,23 +576,28 @@ function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: numb
       const i = (node - 1) >> 1;
       const op = ops[i]!;
       const isIndeterminate = op.output === null;
-      if (isIndeterminate !== tryingIndeterminate || (afterIndeterminate && overwrites[i] === 1)) {
+      if (
+        isIndeterminate !== tryingIndeterminate ||
+        (afterIndeterminate && overwrites[i] === 1) ||
+        (isIndeterminate && rankInClass[i] !== usedInClass[classOf[i]!])
+      ) {
         node = next[node]!;
         continue;
       }
-      const after = step(states, state, op.op.input, op.output);
+      const after = step(states, state, op);
       if (typeof after !== 'string' && !(isIndeterminate && after === state)) {
         // The dead-end check is of the configuration after this step.
         const wasAfterIndeterminate = afterIndeterminate;
         afterIndeterminate = isIndeterminate;
         add(i);
-        if (!isDeadEnd(after.id)) {
+        if (!deadEnds.rulesOut(returned, indeterminate, after.id, afterIndeterminate)) {
           if (++explored > maxStates) return result('gave_up');
           stackNodes.push(node);
           stackStates.push(state);
           state = after;
           lift(node);
-          if (!isIndeterminate) returnedLeft--;
+          if (isIndeterminate) usedInClass[classOf[i]!]!++;
+          else returnedLeft--;
           if (stackNodes.length > best.length) bestIsCurrent = true;
           node = next[HEAD]!;
           tryingIndeterminate = false;
@@ -544,13 +615,14 @@ function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: numb
       captureBest();
       const call = stackNodes.pop();
       if (call === undefined) return result('not_linearizable');
-      recordDeadEnd(state.id);
+      deadEnds.add(returned, indeterminate, state.id, afterIndeterminate);
       const i = (call - 1) >> 1;
       state = stackStates.pop()!;
       remove(i);
       unlift(call);
       const wasIndeterminate = ops[i]!.output === null;
-      if (!wasIndeterminate) returnedLeft++;
+      if (wasIndeterminate) usedInClass[classOf[i]!]!--;
+      else returnedLeft++;
       tryingIndeterminate = wasIndeterminate;
       const below = stackNodes[stackNodes.length - 1];
       afterIndeterminate = below !== undefined && ops[(below - 1) >> 1]!.output === null;
@@ -566,10 +638,21 @@ function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: numb
 function explainKey(
   key: string,
   ops: readonly CheckedOp[],
-  states: KeyStates,
+  takenRevisions: ReadonlySet<number>,
   search: KeySearch,
   maxStates: number,
 ): string {
+  // Replay the prefix keeping every value (the search forgets the ones no read
+  // returns), so that the state reads as a client would see it.
+  const states = new KeyStates(takenRevisions);
+  const withValues = ops.map((op): CheckedOp => ({ ...op, value: op.op.input.kind === 'put' ? op.op.input.value : null }));
+  let state = states.initial;
+  for (const i of search.prefix) {
+    const after = step(states, state, withValues[i]!);
+    if (typeof after === 'string') throw new Error(`unreachable: a linearizable prefix fails to replay (${after})`);
+    state = after;
+  }
+
   const lines: string[] = [];
   if (search.verdict === 'gave_up') {
     lines.push(
@@ -584,32 +667,35 @@ function explainKey(
   }
   lines.push(
     `Longest linearizable prefix found: ${search.prefix.length} of ${ops.length} ops, ` +
-      `leaving the key ${describeKeyState(search.stateAfterPrefix)}:`,
+      `leaving the key ${describeKeyState(state)}:`,
   );
-  const shownFrom = Math.max(0, search.prefix.length - explainPrefixOpsMax);
+  const shownFrom = Math.max(0, search.prefix.length - explainOpsMax);
   if (shownFrom > 0) lines.push(`  (${shownFrom} earlier ops)`);
   for (const i of search.prefix.slice(shownFrom)) lines.push(`  ${describeHistoryOp(ops[i]!.op)}`);
 
   // The ops that could come next: not yet linearized, and called before the first
-  // return among those not yet linearized.
+  // return among those not yet linearized. Indeterminate ones can always go later.
   const linearized = new Set(search.prefix);
-  const pending = ops.filter((_, i) => !linearized.has(i));
+  const pending = withValues.filter((_, i) => !linearized.has(i));
   let firstReturn = Number.POSITIVE_INFINITY;
   for (const op of pending) firstReturn = Math.min(firstReturn, op.returnAt);
-  const candidates = pending.filter((op) => op.op.callAt <= firstReturn);
+  const candidates = pending.filter((op) => op.output !== null && op.op.callAt <= firstReturn);
   lines.push(
     search.verdict === 'gave_up'
       ? 'Ops that could come next:'
       : 'None of the ops that could come next can be linearized there:',
   );
-  for (const op of candidates) {
-    const after = step(states, search.stateAfterPrefix, op.op.input, op.output);
+  for (const op of candidates.slice(0, explainOpsMax)) {
+    const after = step(states, state, op);
     const why =
       typeof after === 'string'
         ? rejectionText[after]
         : 'allowed here, but no linearization of the remaining ops continues from there';
     lines.push(`  ${describeHistoryOp(op.op)}: ${why}`);
   }
+  if (candidates.length > explainOpsMax) lines.push(`  (${candidates.length - explainOpsMax} more)`);
+  const indeterminate = pending.filter((op) => op.output === null).length;
+  if (indeterminate > 0) lines.push(`(${indeterminate} indeterminate ops not linearized, which may take effect later or never)`);
   return lines.join('\n');
 }
 
@@ -634,12 +720,30 @@ function validate(history: readonly HistoryOp[]): void {
   }
 }
 
+/** One key's ops as the search sees them, sorted by call. */
+function checkedOps(keyOps: readonly HistoryOp[]): CheckedOp[] {
+  const valuesRead = new Set<string>();
+  for (const { outcome } of keyOps) {
+    if (outcome.status === 'ok' && outcome.output.kind === 'get' && outcome.output.found) {
+      valuesRead.add(outcome.output.value);
+    }
+  }
+  return keyOps
+    .map((op): CheckedOp => {
+      const value = op.input.kind === 'put' && valuesRead.has(op.input.value) ? op.input.value : null;
+      return op.outcome.status === 'ok'
+        ? { op, output: op.outcome.output, returnAt: op.outcome.returnAt, value }
+        : { op, output: null, returnAt: Number.POSITIVE_INFINITY, value };
+    })
+    .sort((a, b) => a.op.callAt - b.op.callAt || a.op.id - b.op.id);
+}
+
 /**
  * Checks that `history` is linearizable against a single-copy key-value store whose
  * revisions are Raft log indexes (see `step` for the model). Keys are checked in
  * sorted order; the first key found non-linearizable is reported. A key whose search
- * exceeds `maxStatesPerKey` memoised states is reported as timed out, unless another
- * key is definitely non-linearizable.
+ * enters more than `maxStatesPerKey` configurations (each memoised once left) is
+ * reported as timed out, unless another key is definitely non-linearizable.
  */
 export function checkLinearizable(
   history: readonly HistoryOp[],
@@ -647,29 +751,31 @@ export function checkLinearizable(
 ): CheckResult {
   validate(history);
   const maxStates = opts.maxStatesPerKey ?? maxStatesPerKeyDefault;
-  const byKey = new Map<string, CheckedOp[]>();
+  const takenRevisions = new Set<number>();
+  for (const { outcome } of history) {
+    if (outcome.status !== 'ok') continue;
+    const { output } = outcome;
+    if (output.kind === 'put' || (output.kind === 'delete' && output.deleted)) takenRevisions.add(output.revision);
+  }
+  const byKey = new Map<string, HistoryOp[]>();
   for (const op of history) {
     const { outcome } = op;
     if (outcome.status === 'failed') continue;
     if (outcome.status === 'indeterminate' && op.input.kind === 'get') continue;
-    const checked: CheckedOp =
-      outcome.status === 'ok'
-        ? { op, output: outcome.output, returnAt: outcome.returnAt }
-        : { op, output: null, returnAt: Number.POSITIVE_INFINITY };
     const ops = byKey.get(op.input.key);
-    if (ops === undefined) byKey.set(op.input.key, [checked]);
-    else ops.push(checked);
+    if (ops === undefined) byKey.set(op.input.key, [op]);
+    else ops.push(op);
   }
 
   let opsChecked = 0;
   let timedOut: CheckResult | undefined;
   for (const key of [...byKey.keys()].sort()) {
-    const ops = byKey.get(key)!.sort((a, b) => a.op.callAt - b.op.callAt || a.op.id - b.op.id);
+    const ops = checkedOps(byKey.get(key)!);
     opsChecked += ops.length;
-    const states = new KeyStates();
+    const states = new KeyStates(takenRevisions);
     const search = searchKey(ops, states, maxStates);
     if (search.verdict === 'linearizable') continue;
-    const explanation = explainKey(key, ops, states, search, maxStates);
+    const explanation = explainKey(key, ops, takenRevisions, search, maxStates);
     const keyOps = ops.map((op) => op.op);
     if (search.verdict === 'not_linearizable') return { ok: false, key, ops: keyOps, explanation };
     timedOut ??= { ok: false, key, timedOut: true, ops: keyOps, explanation };
