@@ -245,7 +245,7 @@ const raftSetup = setup({
       const m = (event as MessageEvent).msg;
       // Tell an old leader or candidate about the newer term so it steps down; drop stale answers.
       if (m.type === 'appendEntries') context.outbox.send(rejectAppend(context, m));
-      else if (m.type === 'heartbeat') context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term, seq: m.seq });
+      else if (m.type === 'heartbeat') context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term, seq: m.seq, logEnd: null });
       else if (m.type === 'requestVote') context.outbox.send(voteResponse(context, m, false));
       else if (m.type === 'installSnapshot') {
         context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: m.from, term: context.term, snapshotIndex: m.meta.index, done: false, nextChunk: 0 });
@@ -284,8 +284,9 @@ const raftSetup = setup({
     },
     acceptHeartbeat: ({ context, event }) => {
       const m = msgOf<'heartbeat'>(event);
-      context.log.commitTo(logIndex(Math.min(m.commit, context.log.lastIndex())));
-      context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term, seq: m.seq });
+      const last = context.log.lastIndex();
+      context.log.commitTo(logIndex(Math.min(m.commit, last)));
+      context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term, seq: m.seq, logEnd: last < m.commit ? last : null });
     },
 
     startPreVote: assign(({ context }) => {
@@ -356,6 +357,7 @@ const raftSetup = setup({
         pr.heartbeatAcked = m.seq;
         releaseReads(context);
       }
+      if (m.logEnd !== null && m.logEnd < pr.match) pr.lostLog(m.logEnd);
       // Acknowledgements may have been lost: let one more append through so the window cannot stay shut.
       if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
       // Snapshot chunks may have been lost: resume from the last one the follower confirmed.

@@ -90,6 +90,14 @@ export class SimDisk implements LogStorage {
     this.generation++;
   }
 
+  /** The disk was replaced by an empty one (an operator wiped the data directory). */
+  wipe(): void {
+    this.crash();
+    this.hardState = emptyPersistedState.hardState;
+    this.snapshot = null;
+    this.entries = [];
+  }
+
   durableHardState(): HardState {
     return this.hardState;
   }

@@ -79,6 +79,7 @@ export class Trace {
         break;
       case 'heartbeatResponse':
         this.mix(m.seq);
+        this.mix(m.logEnd ?? -1);
         break;
       case 'installSnapshot':
         this.mix(m.meta.index);

@@ -25,7 +25,7 @@ export function describeMessage(m: Message): string {
     case 'heartbeat':
       return `${head} Heartbeat commit=${m.commit} seq=${m.seq}`;
     case 'heartbeatResponse':
-      return `${head} HeartbeatResp seq=${m.seq}`;
+      return `${head} HeartbeatResp seq=${m.seq}${m.logEnd === null ? '' : ` log ends at ${m.logEnd}`}`;
     case 'installSnapshot':
       return `${head} Snap ${m.meta.index}@${m.meta.term} chunk ${m.chunk + 1}/${m.chunkCount}`;
     case 'installSnapshotResponse':

@@ -61,6 +61,16 @@ export class Progress {
     this.becomeProbe();
   }
 
+  /**
+   * The follower no longer holds entries it acknowledged (it lost its log): forget
+   * them and probe from where its log ends.
+   */
+  lostLog(logEnd: LogIndex): void {
+    if (logEnd >= this.match) return;
+    this.match = logEnd;
+    this.becomeProbe();
+  }
+
   becomeReplicate(): void {
     this.state = 'replicate';
     this.next = logIndex(this.match + 1);

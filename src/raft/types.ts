@@ -91,6 +91,12 @@ export interface Heartbeat extends MessageBase {
 export interface HeartbeatResponse extends MessageBase {
   readonly type: 'heartbeatResponse';
   readonly seq: number;
+  /**
+   * Set when the follower's log ends before the heartbeat's commit index, which the
+   * leader only sends up to what the follower acknowledged: the follower lost its log
+   * (it restarted from an empty data directory) and must be repaired from here.
+   */
+  readonly logEnd: LogIndex | null;
 }
 
 /** Where a snapshot stands in the log, and who the voters were then. */
