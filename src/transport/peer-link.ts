@@ -1,0 +1,240 @@
+import WebSocket from 'ws';
+import type { Logger } from '../log.js';
+import type { Message, NodeId } from '../raft/types.js';
+import { CloseCode, isHandshakeRefusal } from './close-codes.js';
+import { decodeFrame, encodeFrame, FRAME_OVERHEAD_BYTES_MAX, messageBytesBound } from './codec.js';
+import { SendQueue } from './send-queue.js';
+import type { TransportMetrics } from './ws-transport.js';
+
+/** The dialer only ever receives one HandshakeAck, a few bytes: refuse anything bigger. */
+const DIALER_FRAME_BYTES_MAX = 1024;
+/** Caps the backoff exponent, so that 2^attempt stays a small exact number. */
+const BACKOFF_EXPONENT_MAX = 20;
+
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface PeerLinkOptions {
+  readonly selfId: NodeId;
+  readonly peerId: NodeId;
+  readonly clusterId: string;
+  /** The shared secret as UTF-8, empty when none is configured. */
+  readonly secret: Uint8Array;
+  readonly logger: Logger;
+  readonly metrics: TransportMetrics;
+  readonly queueMessagesMax: number;
+  readonly queueBytesMax: number;
+  readonly frameBytesMax: number;
+  readonly socketBufferedBytesMax: number;
+  readonly reconnectBaseMs: number;
+  readonly reconnectMaxMs: number;
+  readonly handshakeTimeoutMs: number;
+}
+
+/**
+ * The sending half of the connection to one peer: a WebSocket client that
+ * handshakes, then carries batches of messages from a bounded queue, and
+ * redials with capped, jittered exponential backoff whenever it drops.
+ *
+ * States: idle (no socket; a redial may be scheduled) -> dialing (socket, no ack)
+ * -> ready (ack received; frames flow) -> idle. Messages queue in every state and
+ * are flushed only when ready and the socket has drained below
+ * socketBufferedBytesMax, so a slow peer holds its own queue and nothing else.
+ */
+export class PeerLink {
+  private address: PeerAddress;
+  private readonly queue: SendQueue;
+  private readonly log: Logger;
+  private ws: WebSocket | null = null;
+  private ready = false;
+  private attempt = 0;
+  private redialTimer: NodeJS.Timeout | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
+  private flushImmediate: NodeJS.Immediate | null = null;
+  private started = false;
+  private stopped = false;
+
+  constructor(
+    private readonly o: PeerLinkOptions,
+    address: PeerAddress,
+  ) {
+    this.address = address;
+    this.queue = new SendQueue(o.queueMessagesMax, o.queueBytesMax);
+    this.log = o.logger.child({ peer: o.peerId });
+  }
+
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.dial();
+  }
+
+  enqueue(m: Message): void {
+    if (this.stopped) return;
+    const dropped = this.queue.push(m, messageBytesBound(m));
+    if (dropped > 0) this.o.metrics.messagesDropped(this.o.peerId, dropped);
+    this.scheduleFlush();
+  }
+
+  /** Points the link at a new address, redialling now if it changed. */
+  setAddress(address: PeerAddress): void {
+    if (address.host === this.address.host && address.port === this.address.port) return;
+    this.address = address;
+    this.attempt = 0;
+    if (!this.started || this.stopped) return;
+    this.cancelRedial();
+    if (this.ws === null) this.dial();
+    // Otherwise closing the socket to the old address redials through onClose.
+    else this.ws.terminate();
+  }
+
+  /** Closes the socket and cancels every timer; resolves once the socket is closed. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelRedial();
+    this.clearAckTimer();
+    if (this.flushImmediate !== null) clearImmediate(this.flushImmediate);
+    this.flushImmediate = null;
+    const ws = this.ws;
+    if (ws === null || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    ws.terminate();
+    return closed;
+  }
+
+  private dial(): void {
+    this.redialTimer = null;
+    if (this.stopped || this.address.port === 0) return;
+    const host = this.address.host.includes(':') ? `[${this.address.host}]` : this.address.host;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(`ws://${host}:${this.address.port}/`, {
+        maxPayload: DIALER_FRAME_BYTES_MAX,
+        perMessageDeflate: false,
+        handshakeTimeout: this.o.handshakeTimeoutMs,
+        followRedirects: false,
+      });
+    } catch (err) {
+      this.log.warn({ err, address: this.address }, 'cannot dial peer');
+      this.scheduleRedial();
+      return;
+    }
+    this.ws = ws;
+    ws.on('open', () => this.guard(() => this.onOpen(ws)));
+    ws.on('message', (data, isBinary) => this.guard(() => this.onFrame(ws, data, isBinary)));
+    // 'close' always follows 'error'; the redial happens there.
+    ws.on('error', (err) => this.log.debug({ err }, 'peer connection error'));
+    ws.on('close', (code, reason) => this.guard(() => this.onClose(ws, code, reason.toString('utf8'))));
+  }
+
+  private onOpen(ws: WebSocket): void {
+    if (ws !== this.ws) return;
+    ws.send(encodeFrame({ kind: 'handshake', handshake: { clusterId: this.o.clusterId, fromNode: this.o.selfId, toNode: this.o.peerId, secret: this.o.secret } }));
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      this.log.warn({ timeoutMs: this.o.handshakeTimeoutMs }, 'peer did not acknowledge the handshake');
+      ws.terminate();
+    }, this.o.handshakeTimeoutMs);
+  }
+
+  private onFrame(ws: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
+    // The listener sends exactly one frame, the HandshakeAck: anything else is a protocol error.
+    const decoded = isBinary && !this.ready && Buffer.isBuffer(data) ? decodeFrame(data) : null;
+    if (decoded === null || !decoded.ok || decoded.frame.kind !== 'handshakeAck') {
+      this.o.metrics.framesMalformed(this.o.peerId);
+      this.log.warn({ error: decoded?.ok === false ? decoded.error : 'unexpected frame' }, 'peer sent an unexpected frame');
+      ws.close(CloseCode.policyViolation, 'unexpected frame');
+      return;
+    }
+    this.clearAckTimer();
+    this.ready = true;
+    this.attempt = 0;
+    this.o.metrics.peerConnected(this.o.peerId, true);
+    this.log.info({ address: this.address }, 'connected to peer');
+    this.scheduleFlush();
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.clearAckTimer();
+    if (this.ready) {
+      this.ready = false;
+      this.o.metrics.peerConnected(this.o.peerId, false);
+      this.log.info({ code, reason }, 'disconnected from peer');
+    } else if (isHandshakeRefusal(code)) {
+      this.log.warn({ code, reason, address: this.address }, 'peer refused our handshake');
+    }
+    this.scheduleRedial();
+  }
+
+  private scheduleRedial(): void {
+    if (this.stopped || this.redialTimer !== null) return;
+    const ceilingMs = Math.min(this.o.reconnectMaxMs, this.o.reconnectBaseMs * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, BACKOFF_EXPONENT_MAX);
+    // "Equal jitter": at least half the ceiling, so peers restarting together spread out without dialling in a burst.
+    const delayMs = ceilingMs / 2 + Math.random() * (ceilingMs / 2);
+    this.redialTimer = setTimeout(() => this.guard(() => this.dial()), delayMs);
+  }
+
+  private cancelRedial(): void {
+    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
+    this.redialTimer = null;
+  }
+
+  private clearAckTimer(): void {
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+  }
+
+  /** Messages sent in one turn of the event loop go out together, as few frames as fit. */
+  private scheduleFlush(): void {
+    if (this.flushImmediate !== null || !this.ready || this.queue.length === 0) return;
+    this.flushImmediate = setImmediate(() => {
+      this.flushImmediate = null;
+      this.guard(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const ws = this.ws;
+    while (ws !== null && this.ready && this.queue.length > 0 && ws.bufferedAmount <= this.o.socketBufferedBytesMax) {
+      const batch: Message[] = [];
+      let frameBytesBound = FRAME_OVERHEAD_BYTES_MAX;
+      for (let size = this.queue.peekSize(); size !== undefined; size = this.queue.peekSize()) {
+        if (batch.length > 0 && frameBytesBound + size > this.o.frameBytesMax) break;
+        const m = this.queue.shift();
+        if (m === undefined) break;
+        batch.push(m);
+        frameBytesBound += size;
+      }
+      const frame = encodeFrame({ kind: 'batch', messages: batch });
+      if (frame.length > this.o.frameBytesMax) {
+        // Only a lone message can get here (a batch of several stays within its bound).
+        this.o.metrics.messagesDropped(this.o.peerId, batch.length);
+        this.log.error({ frameBytes: frame.length, frameBytesMax: this.o.frameBytesMax, type: batch[0]?.type }, 'message too large for one frame: dropped');
+        continue;
+      }
+      // The callback runs once the frame is handed to the kernel: the socket has drained a little, so look again.
+      ws.send(frame, { binary: true }, (err) => {
+        if (err === undefined || err === null) this.scheduleFlush();
+      });
+      this.o.metrics.framesSent(this.o.peerId);
+    }
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err }, 'peer link handler failed');
+    }
+  }
+}

@@ -1,0 +1,285 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { logIndex, nodeId, term, type Entry, type Message } from '../../src/raft/types.js';
+import { decodeFrame, encodeFrame, FRAME_OVERHEAD_BYTES_MAX, messageBytesBound, type DecodeResult, type Frame } from '../../src/transport/codec.js';
+import { kvstore } from '../../src/transport/generated/peer.js';
+
+const pb = kvstore.raft.v1;
+const MAX = Number.MAX_SAFE_INTEGER;
+
+// ---- arbitraries: valid messages of every type ----
+
+const idArb = fc.constantFrom('n1', 'n2', 'node-3', 'nœud-ü', '节点', 'x'.repeat(64)).map(nodeId);
+/** Mostly small numbers, sometimes the extremes. */
+const u64Arb = fc.oneof({ weight: 4, arbitrary: fc.nat(1_000) }, { weight: 1, arbitrary: fc.constantFrom(0, MAX) }, { weight: 1, arbitrary: fc.maxSafeNat() });
+const u32Arb = fc.oneof(fc.nat(100), fc.constant(0xffff_ffff));
+const bytesArb = fc.oneof({ weight: 4, arbitrary: fc.uint8Array({ maxLength: 64 }) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1000, maxLength: 5000 }) });
+const baseArb = fc.record({ from: idArb, to: idArb, term: u64Arb.map(term) });
+
+const requestVoteArb = fc
+  .record({ base: baseArb, preVote: fc.boolean(), lastLogIndex: u64Arb, lastLogTerm: u64Arb })
+  .map(({ base, ...r }): Message => ({ ...base, type: 'requestVote', preVote: r.preVote, lastLogIndex: logIndex(r.lastLogIndex), lastLogTerm: term(r.lastLogTerm) }));
+
+const requestVoteResponseArb = fc
+  .record({ base: baseArb, preVote: fc.boolean(), granted: fc.boolean() })
+  .map(({ base, ...r }): Message => ({ ...base, type: 'requestVoteResponse', ...r }));
+
+/** Entries contiguous from prevLogIndex + 1, terms rising from prevLogTerm, the message's term the highest. */
+const appendEntriesArb = fc
+  .record({
+    from: idArb,
+    to: idArb,
+    prevLogIndex: fc.oneof(fc.nat(1_000), fc.constant(MAX - 20)),
+    prevLogTerm: fc.nat(1_000),
+    entries: fc.array(fc.record({ termStep: fc.nat(3), kind: fc.constantFrom('noop' as const, 'command' as const), data: bytesArb }), { maxLength: 10 }),
+    termAbove: fc.nat(3),
+    leaderCommit: u64Arb,
+  })
+  .map((r): Message => {
+    let t = r.prevLogTerm;
+    const entries: Entry[] = r.entries.map((e, i) => {
+      t += e.termStep;
+      return { index: logIndex(r.prevLogIndex + 1 + i), term: term(t), kind: e.kind, data: e.data };
+    });
+    return {
+      type: 'appendEntries',
+      from: r.from,
+      to: r.to,
+      term: term(t + r.termAbove),
+      prevLogIndex: logIndex(r.prevLogIndex),
+      prevLogTerm: term(r.prevLogTerm),
+      entries,
+      leaderCommit: logIndex(r.leaderCommit),
+    };
+  });
+
+const appendEntriesResponseArb = fc.oneof(
+  fc.record({ base: baseArb, matchIndex: u64Arb }).map(({ base, matchIndex }): Message => ({ ...base, type: 'appendEntriesResponse', success: true, matchIndex: logIndex(matchIndex) })),
+  fc
+    .record({ base: baseArb, rejectedIndex: u64Arb, hintIndex: u64Arb, hintTerm: fc.option(u64Arb, { nil: null }) })
+    .map(({ base, ...r }): Message => ({
+      ...base,
+      type: 'appendEntriesResponse',
+      success: false,
+      rejectedIndex: logIndex(r.rejectedIndex),
+      hint: { index: logIndex(r.hintIndex), term: r.hintTerm === null ? null : term(r.hintTerm) },
+    })),
+);
+
+const heartbeatArb = fc
+  .record({ base: baseArb, commit: u64Arb, seq: u64Arb })
+  .map(({ base, commit, seq }): Message => ({ ...base, type: 'heartbeat', commit: logIndex(commit), seq }));
+
+const heartbeatResponseArb = fc
+  .record({ base: baseArb, seq: u64Arb, logEnd: fc.option(u64Arb, { nil: null }) })
+  .map(({ base, seq, logEnd }): Message => ({ ...base, type: 'heartbeatResponse', seq, logEnd: logEnd === null ? null : logIndex(logEnd) }));
+
+const installSnapshotArb = fc
+  .record({
+    base: baseArb,
+    index: u64Arb,
+    metaTerm: u64Arb,
+    voters: fc.uniqueArray(idArb, { minLength: 1, maxLength: 5 }),
+    chunkCount: fc.integer({ min: 1, max: 0xffff_ffff }),
+    chunkFraction: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+    data: bytesArb,
+  })
+  .map(({ base, ...r }): Message => ({
+    ...base,
+    type: 'installSnapshot',
+    meta: { index: logIndex(r.index), term: term(r.metaTerm), voters: r.voters },
+    chunk: Math.floor(r.chunkFraction * r.chunkCount),
+    chunkCount: r.chunkCount,
+    data: r.data,
+  }));
+
+const installSnapshotResponseArb = fc
+  .record({ base: baseArb, snapshotIndex: u64Arb, done: fc.boolean(), nextChunk: u32Arb })
+  .map(({ base, ...r }): Message => ({ ...base, type: 'installSnapshotResponse', snapshotIndex: logIndex(r.snapshotIndex), done: r.done, nextChunk: r.nextChunk }));
+
+const messageArb: fc.Arbitrary<Message> = fc.oneof(
+  requestVoteArb,
+  requestVoteResponseArb,
+  appendEntriesArb,
+  appendEntriesResponseArb,
+  heartbeatArb,
+  heartbeatResponseArb,
+  installSnapshotArb,
+  installSnapshotResponseArb,
+);
+
+const frameArb: fc.Arbitrary<Frame> = fc.oneof(
+  fc.array(messageArb, { maxLength: 6 }).map((messages): Frame => ({ kind: 'batch', messages })),
+  fc.constant<Frame>({ kind: 'handshakeAck' }),
+  fc
+    .record({ clusterId: fc.string({ minLength: 1, maxLength: 20 }), fromNode: idArb, toNode: idArb, secret: fc.uint8Array({ maxLength: 40 }) })
+    .map((handshake): Frame => ({ kind: 'handshake', handshake })),
+);
+
+/** Buffer and Uint8Array compare unequal under deepStrictEqual: compare bytes as hex. */
+function plain(x: unknown): unknown {
+  if (x instanceof Uint8Array) return `bytes:${Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('hex')}`;
+  if (Array.isArray(x)) return x.map(plain);
+  if (x !== null && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, plain(v)]));
+  return x;
+}
+
+function decodeOk(bytes: Uint8Array): Frame {
+  const r = decodeFrame(bytes);
+  if (!r.ok) assert.fail(`expected a frame, got error: ${r.error}`);
+  return r.frame;
+}
+
+function decodeError(bytes: Uint8Array, pattern: RegExp): void {
+  const r = decodeFrame(bytes);
+  assert.equal(r.ok, false, `expected an error matching ${pattern}`);
+  if (!r.ok) assert.match(r.error, pattern);
+}
+
+// ---- round trips ----
+
+test('every message type round-trips through a batch frame', () => {
+  const seen = new Set<string>();
+  fc.assert(
+    fc.property(fc.array(messageArb, { minLength: 1, maxLength: 6 }), (messages) => {
+      for (const m of messages) seen.add(m.type);
+      const frame: Frame = { kind: 'batch', messages };
+      assert.deepStrictEqual(plain(decodeOk(encodeFrame(frame))), plain(frame));
+    }),
+    { numRuns: 500 },
+  );
+  assert.equal(seen.size, 8, `types generated: ${[...seen].join(', ')}`);
+});
+
+test('handshake, handshake ack and empty batch frames round-trip', () => {
+  fc.assert(
+    fc.property(frameArb, (frame) => {
+      assert.deepStrictEqual(plain(decodeOk(encodeFrame(frame))), plain(frame));
+    }),
+  );
+});
+
+test('a heartbeat response without a log end stays distinct from one with log end 0', () => {
+  for (const logEnd of [null, logIndex(0), logIndex(7)]) {
+    const m: Message = { type: 'heartbeatResponse', from: nodeId('a'), to: nodeId('b'), term: term(3), seq: 5, logEnd };
+    assert.deepStrictEqual(decodeOk(encodeFrame({ kind: 'batch', messages: [m] })), { kind: 'batch', messages: [m] });
+  }
+});
+
+test('a conflict hint without a term stays distinct from one with term 0', () => {
+  const base = { type: 'appendEntriesResponse', from: nodeId('a'), to: nodeId('b'), term: term(3), success: false, rejectedIndex: logIndex(9) } as const;
+  for (const hintTerm of [null, term(0), term(2)]) {
+    const m: Message = { ...base, hint: { index: logIndex(4), term: hintTerm } };
+    assert.deepStrictEqual(decodeOk(encodeFrame({ kind: 'batch', messages: [m] })), { kind: 'batch', messages: [m] });
+  }
+});
+
+test('decoded bytes are views of the frame, not copies', () => {
+  const data = Uint8Array.from({ length: 100 }, (_, i) => i);
+  const m: Message = { type: 'installSnapshot', from: nodeId('a'), to: nodeId('b'), term: term(1), meta: { index: logIndex(5), term: term(1), voters: [nodeId('a')] }, chunk: 0, chunkCount: 1, data };
+  const bytes = encodeFrame({ kind: 'batch', messages: [m] });
+  const frame = decodeOk(bytes);
+  assert.equal(frame.kind, 'batch');
+  const got = frame.kind === 'batch' ? frame.messages[0] : undefined;
+  assert.equal(got?.type, 'installSnapshot');
+  if (got?.type === 'installSnapshot') assert.equal(got.data.buffer, bytes.buffer);
+});
+
+test('messageBytesBound bounds the encoded size of any batch', () => {
+  fc.assert(
+    fc.property(fc.array(messageArb, { maxLength: 8 }), (messages) => {
+      const bound = FRAME_OVERHEAD_BYTES_MAX + messages.reduce((n, m) => n + messageBytesBound(m), 0);
+      assert.ok(encodeFrame({ kind: 'batch', messages }).length <= bound);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+// ---- untrusted input ----
+
+function check(r: DecodeResult): void {
+  // Whatever decodes must be something we would encode the same way again.
+  if (r.ok) assert.deepStrictEqual(plain(decodeFrame(encodeFrame(r.frame))), plain(r));
+}
+
+test('decoding random bytes never throws', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
+      check(decodeFrame(bytes));
+    }),
+    { numRuns: 2_000 },
+  );
+});
+
+test('decoding corrupted or truncated valid frames never throws', () => {
+  fc.assert(
+    fc.property(
+      frameArb,
+      fc.array(fc.record({ at: fc.nat(), byte: fc.nat(255) }), { maxLength: 4 }),
+      fc.option(fc.nat(), { nil: null }),
+      (frame, flips, cut) => {
+        let bytes = encodeFrame(frame).slice();
+        for (const f of flips) if (bytes.length > 0) bytes[f.at % bytes.length] = f.byte;
+        if (cut !== null) bytes = bytes.subarray(0, cut % (bytes.length + 1));
+        check(decodeFrame(bytes));
+      },
+    ),
+    { numRuns: 2_000 },
+  );
+});
+
+const wire = (from = 'a', to = 'b', t = 5) => ({ from, to, term: t });
+const batchOf = (...messages: kvstore.raft.v1.RaftMessage.$Properties[]): Uint8Array => pb.Frame.encode({ batch: { messages } }).finish();
+const appendOf = (entries: kvstore.raft.v1.Entry.$Properties[], prevLogIndex = 10, prevLogTerm = 2, t = 5): Uint8Array =>
+  batchOf({ ...wire('a', 'b', t), appendEntries: { prevLogIndex, prevLogTerm, entries, leaderCommit: 0 } });
+const entry = (index: number, t: number, kind = pb.EntryKind.ENTRY_KIND_COMMAND) => ({ index, term: t, kind, data: new Uint8Array([1]) });
+const snapshotOf = (chunk: number, chunkCount: number, voters = ['a', 'b']): Uint8Array =>
+  batchOf({ ...wire(), installSnapshot: { meta: { index: 3, term: 1, voters }, chunk, chunkCount, data: new Uint8Array([1, 2]) } });
+
+test('malformed frames decode to errors', async (t) => {
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['an empty frame', new Uint8Array(0), /no kind/],
+    ['truncated protobuf', pb.Frame.encode({ handshake: { clusterId: 'c', fromNode: 'a', toNode: 'b' } }).finish().subarray(0, 5), /index out of range|offset|range/i],
+    ['a message without a body', batchOf(wire()), /no body/],
+    ['a message without from', batchOf({ ...wire(''), heartbeat: { commit: 1, seq: 1 } }), /from: empty/],
+    ['a handshake without a node', pb.Frame.encode({ handshake: { clusterId: 'c', fromNode: 'a' } }).finish(), /toNode: empty/],
+    ['an append response without a result', batchOf({ ...wire(), appendEntriesResponse: {} }), /no result/],
+    ['a rejection without a hint', batchOf({ ...wire(), appendEntriesResponse: { rejected: { rejectedIndex: 3 } } }), /hint: missing/],
+    ['a hint term without hasTerm', batchOf({ ...wire(), appendEntriesResponse: { rejected: { rejectedIndex: 3, hint: { index: 2, hasTerm: false, term: 4 } } } }), /without hasTerm/],
+    ['a log end without hasLogEnd', batchOf({ ...wire(), heartbeatResponse: { seq: 1, hasLogEnd: false, logEnd: 4 } }), /without hasLogEnd/],
+    ['an unspecified entry kind', appendOf([entry(11, 2, pb.EntryKind.ENTRY_KIND_UNSPECIFIED)]), /unknown entry kind 0/],
+    ['an unknown entry kind', appendOf([entry(11, 2, 7 as kvstore.raft.v1.EntryKind)]), /unknown entry kind 7/],
+    ['entries not starting at prevLogIndex + 1', appendOf([entry(12, 2)]), /index: 12, expected 11/],
+    ['entries with a gap', appendOf([entry(11, 2), entry(13, 2)]), /index: 13, expected 12/],
+    ['entries with decreasing terms', appendOf([entry(11, 3), entry(12, 2)]), /term: 2/],
+    ['an entry term below prevLogTerm', appendOf([entry(11, 1)]), /term: 1/],
+    ['an entry term above the leader term', appendOf([entry(11, 6)]), /term: 6/],
+    ['a chunk number equal to chunkCount', snapshotOf(2, 2), /chunk: 2/],
+    ['no chunks', snapshotOf(0, 0), /chunkCount: 0/],
+    ['a snapshot without voters', snapshotOf(0, 1, []), /voters: empty/],
+    ['a snapshot with a voter twice', snapshotOf(0, 1, ['a', 'a']), /listed twice/],
+    ['a snapshot without meta', batchOf({ ...wire(), installSnapshot: { chunk: 0, chunkCount: 1 } }), /meta: missing/],
+    ['a term of 2^53', batchOf({ ...wire('a', 'b', 2 ** 53), heartbeat: { commit: 1, seq: 1 } }), /term: .* beyond/],
+    ['an index of 2^64 - 2^11', appendOf([], 2 ** 64 - 2 ** 11), /prevLogIndex: .* beyond/],
+    ['a seq beyond 2^53', batchOf({ ...wire(), heartbeat: { commit: 1, seq: 2 ** 60 } }), /seq: .* beyond/],
+    ['a node id that is not UTF-8', Uint8Array.from([0x1a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xc3, 0x28]), /utf-?8|invalid/i],
+  ];
+  for (const [name, bytes, pattern] of cases) {
+    await t.test(name, () => decodeError(bytes, pattern));
+  }
+});
+
+test('the largest safe numbers decode exactly', () => {
+  const m: Message = { type: 'heartbeat', from: nodeId('a'), to: nodeId('b'), term: term(MAX), commit: logIndex(MAX), seq: MAX };
+  assert.deepStrictEqual(decodeOk(encodeFrame({ kind: 'batch', messages: [m] })), { kind: 'batch', messages: [m] });
+});
+
+test('unknown fields are skipped, for peers on a newer schema', () => {
+  const known = batchOf({ ...wire(), heartbeat: { commit: 1, seq: 2 } });
+  // Field 99 of the Frame, varint 1: appended after the batch.
+  const bytes = Uint8Array.from([...known, 0x98, 0x06, 0x01]);
+  const frame = decodeOk(bytes);
+  assert.equal(frame.kind, 'batch');
+  assert.deepStrictEqual(frame.kind === 'batch' ? frame.messages.map((m) => m.type) : [], ['heartbeat']);
+});

@@ -1,0 +1,201 @@
+// Shared pieces of the transport tests: message builders, recording metrics,
+// polling, and raw WebSocket clients that speak (or break) the peer protocol.
+
+import WebSocket, { WebSocketServer } from 'ws';
+import { silentLogger } from '../../src/log.js';
+import { logIndex, nodeId, term, type Message, type NodeId } from '../../src/raft/types.js';
+import { encodeFrame } from '../../src/transport/codec.js';
+import { WsTransport, type TransportMetrics, type TransportOptions } from '../../src/transport/ws-transport.js';
+
+export const HOST = '127.0.0.1';
+
+export function heartbeat(from: string, to: string, seq: number): Message {
+  return { type: 'heartbeat', from: nodeId(from), to: nodeId(to), term: term(1), commit: logIndex(0), seq };
+}
+
+/** An append of one entry of `bytes` bytes at `index`. */
+export function append(from: string, to: string, index: number, bytes: number): Message {
+  return {
+    type: 'appendEntries',
+    from: nodeId(from),
+    to: nodeId(to),
+    term: term(1),
+    prevLogIndex: logIndex(index - 1),
+    prevLogTerm: term(1),
+    entries: [{ index: logIndex(index), term: term(1), kind: 'command', data: new Uint8Array(bytes).fill(index & 0xff) }],
+    leaderCommit: logIndex(0),
+  };
+}
+
+/** Counts every metric call, keyed by its label. */
+export class RecordingMetrics implements TransportMetrics {
+  readonly malformed = new Map<string, number>();
+  readonly rejected = new Map<string, number>();
+  readonly connected = new Map<string, boolean>();
+  readonly dropped = new Map<string, number>();
+  readonly frames = new Map<string, number>();
+
+  framesMalformed(peer: string): void {
+    bump(this.malformed, peer, 1);
+  }
+  handshakeRejected(reason: string): void {
+    bump(this.rejected, reason, 1);
+  }
+  peerConnected(peer: string, up: boolean): void {
+    this.connected.set(peer, up);
+  }
+  messagesDropped(peer: string, n: number): void {
+    bump(this.dropped, peer, n);
+  }
+  framesSent(peer: string): void {
+    bump(this.frames, peer, 1);
+  }
+}
+
+function bump(m: Map<string, number>, key: string, n: number): void {
+  m.set(key, (m.get(key) ?? 0) + n);
+}
+
+/** A transport under test, with what it received (one array per onMessages call) and its metrics. */
+export interface TestNode {
+  readonly id: NodeId;
+  readonly transport: WsTransport;
+  readonly metrics: RecordingMetrics;
+  readonly received: (readonly Message[])[];
+  port: number;
+}
+
+export type NodeOverrides = Partial<Omit<TransportOptions, 'selfId' | 'onMessages' | 'logger' | 'metrics'>>;
+
+/** A transport for `id` whose peers are `peers` (at port 0, i.e. not yet known), started. */
+export async function startNode(id: string, peers: readonly string[], overrides: NodeOverrides = {}): Promise<TestNode> {
+  const metrics = new RecordingMetrics();
+  const received: (readonly Message[])[] = [];
+  const transport = new WsTransport({
+    selfId: nodeId(id),
+    clusterId: 'test-cluster',
+    sharedSecret: null,
+    listen: { host: HOST, port: 0 },
+    peers: new Map(peers.map((p) => [nodeId(p), { host: HOST, port: 0 }])),
+    onMessages: (messages) => received.push(messages),
+    logger: silentLogger(),
+    metrics,
+    reconnectBaseMs: 10,
+    reconnectMaxMs: 100,
+    ...overrides,
+  });
+  const { port } = await transport.start();
+  return { id: nodeId(id), transport, metrics, received, port };
+}
+
+/** Starts a fully connected cluster of `ids` and waits until every link is up. */
+export async function startCluster(ids: readonly string[], overrides: NodeOverrides = {}): Promise<TestNode[]> {
+  const nodes: TestNode[] = [];
+  try {
+    for (const id of ids) nodes.push(await startNode(id, ids.filter((p) => p !== id), overrides));
+    for (const n of nodes) for (const p of nodes) if (p !== n) n.transport.setPeerAddress(p.id, { host: HOST, port: p.port });
+    await waitFor(() => nodes.every((n) => n.transport.connectedPeers().length === ids.length - 1), 'every link up');
+    return nodes;
+  } catch (err) {
+    await stopAll(nodes);
+    throw err;
+  }
+}
+
+export async function stopAll(nodes: readonly TestNode[]): Promise<void> {
+  await Promise.all(nodes.map((n) => n.transport.stop()));
+}
+
+export function messagesReceived(n: TestNode): Message[] {
+  return n.received.flat();
+}
+
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A raw WebSocket client connected to a transport's listener, recording how it was closed. */
+export interface RawClient {
+  readonly ws: WebSocket;
+  /** Resolves with the close code and reason the server sent. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  /** Binary frames received so far. */
+  readonly frames: Buffer[];
+}
+
+export async function rawClient(port: number): Promise<RawClient> {
+  const ws = new WebSocket(`ws://${HOST}:${port}/`);
+  const frames: Buffer[] = [];
+  ws.on('message', (data) => {
+    if (Buffer.isBuffer(data)) frames.push(data);
+  });
+  ws.on('error', () => {});
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, closed, frames };
+}
+
+export function sendHandshake(c: RawClient, h: { clusterId?: string; from: string; to: string; secret?: string }): void {
+  c.ws.send(
+    encodeFrame({
+      kind: 'handshake',
+      handshake: { clusterId: h.clusterId ?? 'test-cluster', fromNode: nodeId(h.from), toNode: nodeId(h.to), secret: new TextEncoder().encode(h.secret ?? '') },
+    }),
+  );
+}
+
+/** A raw client that passed the handshake as `from`. */
+export async function handshaken(port: number, from: string, to: string, secret?: string): Promise<RawClient> {
+  const c = await rawClient(port);
+  sendHandshake(c, { from, to, ...(secret === undefined ? {} : { secret }) });
+  await waitFor(() => c.frames.length > 0, 'handshake ack');
+  return c;
+}
+
+export async function closeClient(c: RawClient): Promise<void> {
+  if (c.ws.readyState === WebSocket.CLOSED) return;
+  c.ws.terminate();
+  await c.closed;
+}
+
+/**
+ * A listener that speaks just enough of the protocol to misbehave: it counts
+ * connections, and either never acknowledges the handshake, or acknowledges it
+ * and then stops reading from the socket (a peer stuck in a long GC pause or on
+ * a saturated link).
+ */
+export interface FakePeer {
+  readonly port: number;
+  connections: number;
+  close(): Promise<void>;
+}
+
+export async function fakePeer(behaviour: 'neverAck' | 'stallAfterAck'): Promise<FakePeer> {
+  const wss = new WebSocketServer({ host: HOST, port: 0, maxPayload: 1 << 30 });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  const address = wss.address();
+  if (typeof address !== 'object' || address === null) throw new Error('fakePeer: no port');
+  const peer: FakePeer = {
+    port: address.port,
+    connections: 0,
+    close: async () => {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+  wss.on('connection', (ws, req) => {
+    peer.connections++;
+    ws.on('error', () => {});
+    if (behaviour === 'stallAfterAck') ws.once('message', () => ws.send(encodeFrame({ kind: 'handshakeAck' }), () => req.socket.pause()));
+  });
+  return peer;
+}
