@@ -1,0 +1,258 @@
+// The on-disk format of the Raft log store: LevelDB keys and checksummed binary
+// records, written by hand with DataView (no JSON).
+//
+// Key layout (the first byte says what a key holds; nothing else is stored):
+//
+//   0x01                        hard state (term, votedFor, commit)
+//   0x02                        snapshot metadata (index, term, chunk count, voters)
+//   0x03 ‖ chunk (u32 BE)       snapshot chunk
+//   0x04 ‖ index (u64 BE)       log entry
+//
+// Big-endian numbers make LevelDB's bytewise key order the numeric order, so the
+// entries of a log are one ordered range, scanned and deleted by index.
+//
+// Every value starts with a CRC-32 of the rest of the value:
+//
+//   hard state:    crc u32 ‖ term u64 ‖ commit u64 ‖ voted u8 (0 none, 1 some) ‖ votedFor UTF-8
+//   snapshot meta: crc u32 ‖ index u64 ‖ term u64 ‖ chunkCount u32 ‖ voterCount u16 ‖ (len u16 ‖ id UTF-8)*
+//   chunk:         crc u32 ‖ snapshot index u64 ‖ data
+//   entry:         crc u32 ‖ index u64 ‖ term u64 ‖ kind u8 (0 noop, 1 command) ‖ data
+//
+// A chunk carries its snapshot's index so a chunk of another snapshot is never
+// taken for one of this snapshot; an entry carries its index so a value stored
+// under the wrong key is recognised.
+
+import { crc32 } from 'node:zlib';
+import type { Entry, EntryKind, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
+import { logIndex, nodeId, term } from '../raft/types.js';
+
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+const keyHardState = 0x01;
+const keySnapshotMeta = 0x02;
+const keyChunk = 0x03;
+const keyEntry = 0x04;
+
+const crcBytes = 4;
+const u64Bytes = 8;
+const entryHeaderBytes = crcBytes + u64Bytes + u64Bytes + 1;
+const hardStateHeaderBytes = crcBytes + u64Bytes + u64Bytes + 1;
+const snapshotMetaHeaderBytes = crcBytes + u64Bytes + u64Bytes + 4 + 2;
+const chunkHeaderBytes = crcBytes + u64Bytes;
+/** Voter ids and their count are stored as u16. */
+const u16Max = 0xffff;
+const u32Max = 0xffffffff;
+const twoPow32 = 2 ** 32;
+
+export const hardStateKey = Uint8Array.of(keyHardState);
+export const snapshotMetaKey = Uint8Array.of(keySnapshotMeta);
+
+export function chunkKey(chunk: number): Uint8Array {
+  if (!Number.isInteger(chunk) || chunk < 0 || chunk > u32Max) throw new Error(`chunkKey: bad chunk number ${chunk}`);
+  const key = new Uint8Array(1 + 4);
+  key[0] = keyChunk;
+  view(key).setUint32(1, chunk);
+  return key;
+}
+
+export function entryKey(index: number): Uint8Array {
+  const key = new Uint8Array(1 + u64Bytes);
+  key[0] = keyEntry;
+  setU64(view(key), 1, index);
+  return key;
+}
+
+/** The key range holding every chunk: [chunksStart, chunksEnd). */
+export const chunksStart = Uint8Array.of(keyChunk);
+export const chunksEnd = Uint8Array.of(keyChunk + 1);
+/** The key range holding every log entry: [entriesStart, entriesEnd). */
+export const entriesStart = Uint8Array.of(keyEntry);
+export const entriesEnd = Uint8Array.of(keyEntry + 1);
+
+/** The chunk number in a key of the chunk range, or null when the key is malformed. */
+export function chunkOfKey(key: Uint8Array): number | null {
+  return key.length === 1 + 4 && key[0] === keyChunk ? view(key).getUint32(1) : null;
+}
+
+/** The index in a key of the entry range, or null when the key is malformed. */
+export function indexOfKey(key: Uint8Array): number | null {
+  return key.length === 1 + u64Bytes && key[0] === keyEntry ? getU64(view(key), 1) : null;
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+export function encodeEntry(e: Entry): Uint8Array {
+  const out = new Uint8Array(entryHeaderBytes + e.data.length);
+  const v = view(out);
+  setU64(v, 4, e.index);
+  setU64(v, 12, e.term);
+  out[20] = kindCode(e.kind);
+  out.set(e.data, entryHeaderBytes);
+  seal(out);
+  return out;
+}
+
+/** Decodes an entry value; its data is a view into `value`. */
+export function decodeEntry(value: Uint8Array): Decoded<Entry> {
+  if (value.length < entryHeaderBytes) return corrupt(`${value.length} bytes, shorter than an entry header`);
+  if (!sealed(value)) return corrupt('checksum mismatch');
+  const v = view(value);
+  const index = getU64(v, 4);
+  const t = getU64(v, 12);
+  const kind = kindOfCode(value[20]!);
+  if (index === null || t === null || kind === null) return corrupt('undecodable header');
+  return { ok: true, value: { index: logIndex(index), term: term(t), kind, data: value.subarray(entryHeaderBytes) } };
+}
+
+export function encodeHardState(hs: HardState): Uint8Array {
+  const voted = hs.votedFor === null ? new Uint8Array(0) : utf8.encode(hs.votedFor);
+  const out = new Uint8Array(hardStateHeaderBytes + voted.length);
+  const v = view(out);
+  setU64(v, 4, hs.term);
+  setU64(v, 12, hs.commit);
+  out[20] = hs.votedFor === null ? 0 : 1;
+  out.set(voted, hardStateHeaderBytes);
+  seal(out);
+  return out;
+}
+
+export function decodeHardState(value: Uint8Array): Decoded<HardState> {
+  if (value.length < hardStateHeaderBytes) return corrupt(`${value.length} bytes, shorter than a hard state`);
+  if (!sealed(value)) return corrupt('checksum mismatch');
+  const v = view(value);
+  const t = getU64(v, 4);
+  const commit = getU64(v, 12);
+  const voted = value[20];
+  if (t === null || commit === null || (voted !== 0 && voted !== 1)) return corrupt('undecodable');
+  if (voted === 0 && value.length !== hardStateHeaderBytes) return corrupt('trailing bytes');
+  const votedFor = voted === 0 ? null : decodeNodeId(value.subarray(hardStateHeaderBytes));
+  if (votedFor === undefined) return corrupt('votedFor is not UTF-8');
+  return { ok: true, value: { term: term(t), votedFor, commit: logIndex(commit) } };
+}
+
+export interface StoredSnapshotMeta {
+  readonly meta: SnapshotMeta;
+  readonly chunkCount: number;
+}
+
+export function encodeSnapshotMeta(meta: SnapshotMeta, chunkCount: number): Uint8Array {
+  if (chunkCount > u32Max) throw new Error(`encodeSnapshotMeta: ${chunkCount} chunks`);
+  if (meta.voters.length > u16Max) throw new Error(`encodeSnapshotMeta: ${meta.voters.length} voters`);
+  const voters = meta.voters.map((id) => utf8.encode(id));
+  let length = snapshotMetaHeaderBytes;
+  for (const id of voters) {
+    if (id.length > u16Max) throw new Error(`encodeSnapshotMeta: a voter id of ${id.length} bytes`);
+    length += 2 + id.length;
+  }
+  const out = new Uint8Array(length);
+  const v = view(out);
+  setU64(v, 4, meta.index);
+  setU64(v, 12, meta.term);
+  v.setUint32(20, chunkCount);
+  v.setUint16(24, voters.length);
+  let at = snapshotMetaHeaderBytes;
+  for (const id of voters) {
+    v.setUint16(at, id.length);
+    out.set(id, at + 2);
+    at += 2 + id.length;
+  }
+  seal(out);
+  return out;
+}
+
+export function decodeSnapshotMeta(value: Uint8Array): Decoded<StoredSnapshotMeta> {
+  if (value.length < snapshotMetaHeaderBytes) return corrupt(`${value.length} bytes, shorter than snapshot metadata`);
+  if (!sealed(value)) return corrupt('checksum mismatch');
+  const v = view(value);
+  const index = getU64(v, 4);
+  const t = getU64(v, 12);
+  if (index === null || t === null) return corrupt('undecodable');
+  const chunkCount = v.getUint32(20);
+  const voterCount = v.getUint16(24);
+  const voters: NodeId[] = [];
+  let at = snapshotMetaHeaderBytes;
+  for (let k = 0; k < voterCount; k++) {
+    if (at + 2 > value.length) return corrupt('truncated voter list');
+    const len = v.getUint16(at);
+    if (at + 2 + len > value.length) return corrupt('truncated voter id');
+    const id = decodeNodeId(value.subarray(at + 2, at + 2 + len));
+    if (id === undefined) return corrupt('a voter id is not UTF-8');
+    voters.push(id);
+    at += 2 + len;
+  }
+  if (at !== value.length) return corrupt('trailing bytes');
+  return { ok: true, value: { meta: { index: logIndex(index), term: term(t), voters }, chunkCount } };
+}
+
+export function encodeChunk(snapshotIndex: number, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(chunkHeaderBytes + data.length);
+  setU64(view(out), 4, snapshotIndex);
+  out.set(data, chunkHeaderBytes);
+  seal(out);
+  return out;
+}
+
+/** Decodes a chunk value: its snapshot's index and its data (a view into `value`). */
+export function decodeChunk(value: Uint8Array): Decoded<{ readonly snapshotIndex: number; readonly data: Uint8Array }> {
+  if (value.length < chunkHeaderBytes) return corrupt(`${value.length} bytes, shorter than a chunk header`);
+  if (!sealed(value)) return corrupt('checksum mismatch');
+  const snapshotIndex = getU64(view(value), 4);
+  if (snapshotIndex === null) return corrupt('undecodable header');
+  return { ok: true, value: { snapshotIndex, data: value.subarray(chunkHeaderBytes) } };
+}
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+function decodeNodeId(bytes: Uint8Array): NodeId | undefined {
+  try {
+    return nodeId(utf8Strict.decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+function corrupt<T>(reason: string): Decoded<T> {
+  return { ok: false, reason };
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Writes the CRC-32 of bytes 4.. into bytes 0..3. */
+function seal(record: Uint8Array): void {
+  view(record).setUint32(0, crc32(record.subarray(crcBytes)));
+}
+
+function sealed(record: Uint8Array): boolean {
+  return view(record).getUint32(0) === crc32(record.subarray(crcBytes));
+}
+
+function setU64(v: DataView, at: number, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`codec: ${n} is not a non-negative safe integer`);
+  v.setUint32(at, Math.floor(n / twoPow32));
+  v.setUint32(at + 4, n >>> 0);
+}
+
+/** A u64 as a number, or null when it exceeds 2^53 - 1 (never written, so corrupt). */
+function getU64(v: DataView, at: number): number | null {
+  const hi = v.getUint32(at);
+  if (hi > 0x1fffff) return null;
+  return hi * twoPow32 + v.getUint32(at + 4);
+}
+
+function kindCode(kind: EntryKind): number {
+  switch (kind) {
+    case 'noop':
+      return 0;
+    case 'command':
+      return 1;
+  }
+}
+
+function kindOfCode(code: number): EntryKind | null {
+  return code === 0 ? 'noop' : code === 1 ? 'command' : null;
+}

@@ -1,0 +1,449 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ClassicLevel } from 'classic-level';
+import type { LogWrite } from '../../src/raft/executor.js';
+import type { PersistedState } from '../../src/raft/node.js';
+import type { Entry, EntryKind, HardState, Snapshot } from '../../src/raft/types.js';
+import { logIndex, nodeId, term } from '../../src/raft/types.js';
+import { chunkKey, entriesEnd, entriesStart, entryKey, hardStateKey } from '../../src/storage/codec.js';
+import { LogStore, type StorageMetrics } from '../../src/storage/log-store.js';
+
+type RawDb = ClassicLevel<Uint8Array, Uint8Array>;
+
+/** Runs `body` with a fresh directory, removed afterwards whatever happens. */
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kvstore-log-store-'));
+  try {
+    await body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function openOk(dir: string, metrics?: StorageMetrics, onFatal?: (e: Error) => void) {
+  const r = await LogStore.open(dir, metrics, onFatal);
+  assert.ok(r.ok, r.ok ? '' : r.error);
+  return r;
+}
+
+/** Opens, reads what was recovered, closes. */
+async function reopen(dir: string): Promise<{ state: PersistedState; warnings: readonly string[] }> {
+  const r = await openOk(dir);
+  await r.store.close();
+  return { state: r.recovered, warnings: r.warnings };
+}
+
+/** A raw handle on the store's LevelDB, for tampering with it while the store is closed. */
+async function withRaw(dir: string, body: (db: RawDb) => Promise<void>): Promise<void> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  try {
+    await body(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function flipByte(db: RawDb, key: Uint8Array, at: number): Promise<void> {
+  const value = await db.get(key);
+  assert.ok(value !== undefined);
+  const copy = Uint8Array.from(value);
+  copy[at]! ^= 0x40;
+  await db.put(key, copy);
+}
+
+async function storedEntryIndexes(db: RawDb): Promise<number[]> {
+  const out: number[] = [];
+  for await (const key of db.keys({ gte: entriesStart, lt: entriesEnd })) out.push(Number(Buffer.from(key).readBigUInt64BE(1)));
+  return out;
+}
+
+function ent(index: number, t: number, kind: EntryKind = 'command', data: Uint8Array = Uint8Array.of(index & 0xff, t & 0xff)): Entry {
+  return { index: logIndex(index), term: term(t), kind, data };
+}
+
+function range(from: number, to: number, t: number): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) out.push(ent(i, t));
+  return out;
+}
+
+function hs(t: number, votedFor: string | null, commit: number): HardState {
+  return { term: term(t), votedFor: votedFor === null ? null : nodeId(votedFor), commit: logIndex(commit) };
+}
+
+function snap(index: number, t: number, chunks: readonly Uint8Array[]): Snapshot {
+  return { meta: { index: logIndex(index), term: term(t), voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')] }, chunks };
+}
+
+const write = (w: Partial<LogWrite>): LogWrite => ({ hardState: null, snapshot: null, entries: [], ...w });
+
+/** Resolves once the write is durable. */
+function durably(store: LogStore, w: Partial<LogWrite>): Promise<void> {
+  return new Promise((resolve) => store.write(write(w), resolve));
+}
+
+function compacted(store: LogStore, s: Snapshot): Promise<void> {
+  return new Promise((resolve) => store.compact(s, resolve));
+}
+
+/** Entries and snapshots hold views (Buffers) after recovery: compare them as plain data. */
+function plainEntries(entries: readonly Entry[]): unknown[] {
+  return entries.map((e) => ({ ...e, data: [...e.data] }));
+}
+
+function plainSnapshot(s: Snapshot | null): unknown {
+  return s === null ? null : { meta: { ...s.meta, voters: [...s.meta.voters] }, chunks: s.chunks.map((c) => [...c]) };
+}
+
+function recordingMetrics(): StorageMetrics & { readonly syncs: number[]; readonly seconds: number[] } {
+  const syncs: number[] = [];
+  const seconds: number[] = [];
+  return {
+    syncs,
+    seconds,
+    onSync(entries, s) {
+      assert.ok(s >= 0);
+      syncs.push(entries);
+      seconds.push(s);
+    },
+  };
+}
+
+const meanMs = (seconds: readonly number[]): string => ((seconds.reduce((a, b) => a + b, 0) / seconds.length) * 1000).toFixed(2);
+
+test('LogStore: a new store recovers the empty state', async () => {
+  await withDir(async (dir) => {
+    const { state, warnings } = await reopen(dir);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(state, { hardState: hs(0, null, 0), snapshot: null, entries: [] });
+  });
+});
+
+test('LogStore: hard state, entries and a snapshot of several chunks survive close and open', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    const entries = [ent(1, 1, 'noop', new Uint8Array(0)), ent(2, 1), ent(3, 2, 'command', new Uint8Array(70_000).fill(7)), ent(4, 2), ent(5, 3)];
+    await durably(r.store, { hardState: hs(3, 'n2', 2), entries });
+    await r.store.close();
+
+    let back = await reopen(dir);
+    assert.deepEqual(back.warnings, []);
+    assert.deepEqual(back.state.hardState, hs(3, 'n2', 2));
+    assert.equal(back.state.snapshot, null);
+    assert.deepEqual(plainEntries(back.state.entries), plainEntries(entries));
+
+    const s = snap(3, 2, [Uint8Array.of(1, 2, 3), new Uint8Array(0), new Uint8Array(300_000).fill(0xa5), Uint8Array.of(9)]);
+    const r2 = await openOk(dir);
+    await durably(r2.store, { hardState: hs(4, null, 5) });
+    await compacted(r2.store, s);
+    await r2.store.close();
+
+    back = await reopen(dir);
+    assert.deepEqual(back.warnings, []);
+    assert.deepEqual(back.state.hardState, hs(4, null, 5));
+    assert.deepEqual(plainSnapshot(back.state.snapshot), plainSnapshot(s));
+    assert.deepEqual(plainEntries(back.state.entries), plainEntries(entries.slice(3)));
+  });
+});
+
+test('LogStore: entries overwrite the log from the first conflicting index on', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    await durably(r.store, { entries: range(1, 6, 1) });
+    await durably(r.store, { entries: [ent(4, 2), ent(5, 2)] });
+    await r.store.close();
+    const { state } = await reopen(dir);
+    assert.deepEqual(plainEntries(state.entries), plainEntries([...range(1, 3, 1), ent(4, 2), ent(5, 2)]));
+  });
+});
+
+test('LogStore: a snapshot install replaces the whole log, and its old chunks', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    await durably(r.store, { entries: range(1, 10, 1) });
+    const first = snap(5, 2, [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)]);
+    await durably(r.store, { hardState: hs(2, null, 5), snapshot: first });
+    await r.store.close();
+    let back = await reopen(dir);
+    assert.deepEqual(plainSnapshot(back.state.snapshot), plainSnapshot(first));
+    assert.deepEqual(back.state.entries, []);
+
+    // A second install with fewer chunks, and entries after it in the same write.
+    const r2 = await openOk(dir);
+    const second = snap(8, 3, [Uint8Array.of(4)]);
+    await durably(r2.store, { hardState: hs(3, null, 8), snapshot: second, entries: [ent(9, 3), ent(10, 3)] });
+    await r2.store.close();
+    back = await reopen(dir);
+    assert.deepEqual(plainSnapshot(back.state.snapshot), plainSnapshot(second));
+    assert.deepEqual(plainEntries(back.state.entries), plainEntries([ent(9, 3), ent(10, 3)]));
+    await withRaw(dir, async (db) => {
+      assert.equal(await db.get(chunkKey(1)), undefined);
+      assert.deepEqual(await storedEntryIndexes(db), [9, 10]);
+    });
+  });
+});
+
+test('LogStore: compaction deletes the entries the snapshot covers and keeps later ones', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    await durably(r.store, { hardState: hs(1, null, 8), entries: range(1, 10, 1) });
+    await compacted(r.store, snap(6, 1, [Uint8Array.of(6)]));
+    // An older snapshot changes nothing.
+    await compacted(r.store, snap(4, 1, [Uint8Array.of(4)]));
+    await r.store.close();
+    const { state, warnings } = await reopen(dir);
+    assert.deepEqual(warnings, []);
+    assert.equal(state.snapshot?.meta.index, 6);
+    assert.deepEqual(plainEntries(state.entries), plainEntries(range(7, 10, 1)));
+    await withRaw(dir, async (db) => assert.deepEqual(await storedEntryIndexes(db), [7, 8, 9, 10]));
+  });
+});
+
+test('LogStore: group commit puts the writes of one tick into one synced batch, durable in call order', async (t) => {
+  await withDir(async (dir) => {
+    const metrics = recordingMetrics();
+    const r = await openOk(dir, metrics);
+    const writes = 200;
+    const order: number[] = [];
+    const all: Promise<void>[] = [];
+    for (let i = 1; i <= writes; i++) {
+      all.push(new Promise((resolve) => r.store.write(write({ entries: [ent(i, 1)] }), () => (order.push(i), resolve()))));
+    }
+    await Promise.all(all);
+    t.diagnostic(`${writes} writes in one tick: ${metrics.syncs.length} sync(s), entries per sync ${metrics.syncs.join(',')}, mean fsync ${meanMs(metrics.seconds)} ms`);
+    assert.ok(metrics.syncs.length < writes);
+    assert.ok(Math.max(...metrics.syncs) > 1);
+    assert.equal(metrics.syncs.reduce((a, b) => a + b, 0), writes);
+    assert.deepEqual(
+      order,
+      Array.from({ length: writes }, (_, k) => k + 1),
+    );
+    await r.store.close();
+    assert.equal((await reopen(dir)).state.entries.length, writes);
+  });
+});
+
+test('LogStore: group commit collects the writes made while a sync is in flight into the next batch', async (t) => {
+  await withDir(async (dir) => {
+    const metrics = recordingMetrics();
+    const r = await openOk(dir, metrics);
+    const order: number[] = [];
+    const first = durably(r.store, { entries: [ent(1, 1)] }).then(() => order.push(1));
+    await Promise.resolve(); // the first batch is now being synced
+    const rest: Promise<unknown>[] = [];
+    for (let i = 2; i <= 101; i++) rest.push(durably(r.store, { entries: [ent(i, 1)] }).then(() => order.push(i)));
+    await Promise.all([first, ...rest]);
+    t.diagnostic(`1 write, then 100 during its sync: entries per sync ${metrics.syncs.join(',')}, mean fsync ${meanMs(metrics.seconds)} ms`);
+    assert.deepEqual(metrics.syncs, [1, 100]);
+    assert.deepEqual(
+      order,
+      Array.from({ length: 101 }, (_, k) => k + 1),
+    );
+    await r.store.close();
+  });
+});
+
+test('LogStore: group commit batches closed-loop writers that each wait for their last write', async (t) => {
+  await withDir(async (dir) => {
+    const metrics = recordingMetrics();
+    const r = await openOk(dir, metrics);
+    const writers = 8;
+    const writesEach = 50;
+    let next = 1;
+    const run = (left: number, done: () => void): void => {
+      if (left === 0) return done();
+      r.store.write(write({ entries: [ent(next++, 1)] }), () => run(left - 1, done));
+    };
+    await Promise.all(Array.from({ length: writers }, () => new Promise<void>((resolve) => run(writesEach, resolve))));
+    const total = writers * writesEach;
+    t.diagnostic(`${writers} closed-loop writers x ${writesEach}: ${total} writes, ${metrics.syncs.length} syncs, max ${Math.max(...metrics.syncs)} entries per sync, mean fsync ${meanMs(metrics.seconds)} ms`);
+    assert.equal(metrics.syncs.reduce((a, b) => a + b, 0), total);
+    assert.ok(metrics.syncs.length <= writesEach);
+    await r.store.close();
+  });
+});
+
+test('LogStore: a barrier write becomes durable in order, without a sync of its own', async () => {
+  await withDir(async (dir) => {
+    const metrics = recordingMetrics();
+    const r = await openOk(dir, metrics);
+    const order: string[] = [];
+    const a = new Promise<void>((resolve) => r.store.write(write({ entries: [ent(1, 1)] }), () => (order.push('a'), resolve())));
+    await Promise.resolve(); // a's batch is being synced: the barrier waits for it
+    const barrier = new Promise<void>((resolve) => r.store.write(write({}), () => (order.push('barrier'), resolve())));
+    const c = new Promise<void>((resolve) => r.store.write(write({ entries: [ent(2, 1)] }), () => (order.push('c'), resolve())));
+    await Promise.all([a, barrier, c]);
+    assert.deepEqual(order, ['a', 'barrier', 'c']);
+
+    // On an idle store a barrier needs no fsync, and still fires asynchronously.
+    const syncsBefore = metrics.syncs.length;
+    let fired = false;
+    const alone = new Promise<void>((resolve) => r.store.write(write({}), () => ((fired = true), resolve())));
+    assert.equal(fired, false);
+    await alone;
+    assert.equal(metrics.syncs.length, syncsBefore);
+    await r.store.close();
+  });
+});
+
+test('LogStore: close flushes pending writes first, and a write after close throws', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    let durable = false;
+    r.store.write(write({ hardState: hs(1, 'n1', 0), entries: [ent(1, 1)] }), () => (durable = true));
+    await r.store.close();
+    assert.equal(durable, true);
+    assert.throws(() => r.store.write(write({}), () => {}), /after close/);
+    const { state } = await reopen(dir);
+    assert.deepEqual(state.hardState, hs(1, 'n1', 0));
+    assert.equal(state.entries.length, 1);
+  });
+});
+
+test('LogStore: a write that does not fit the log throws and changes nothing', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    await durably(r.store, { entries: range(1, 3, 1) });
+    assert.throws(() => r.store.write(write({ hardState: hs(9, null, 0), entries: [ent(5, 1)] }), () => {}), /do not fit/);
+    assert.throws(() => r.store.write(write({ entries: [ent(4, 1), ent(6, 1)] }), () => {}), /not contiguous/);
+    await durably(r.store, { entries: [ent(4, 1)] });
+    await r.store.close();
+    const { state } = await reopen(dir);
+    assert.deepEqual(state.hardState, hs(0, null, 0));
+    assert.deepEqual(plainEntries(state.entries), plainEntries(range(1, 4, 1)));
+  });
+});
+
+test('LogStore: a failed synced write calls onFatal and never reports durable', async () => {
+  await withDir(async (dir) => {
+    let onFatal: (e: Error) => void = () => {};
+    const fatal = new Promise<Error>((resolve) => (onFatal = resolve));
+    const r = await openOk(dir, undefined, onFatal);
+    // Pull the database out from under the store so that its next batch fails.
+    await (r.store as unknown as { db: RawDb }).db.close();
+    let durable = false;
+    r.store.write(write({ entries: [ent(1, 1)] }), () => (durable = true));
+    assert.match((await fatal).message, /synced write failed/);
+    // Nothing becomes durable any more, not even a barrier.
+    r.store.write(write({}), () => (durable = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(durable, false);
+    await r.store.close();
+  });
+});
+
+/** A store with entries 1..5 and commit 3, closed. */
+async function fiveEntriesCommitThree(dir: string): Promise<void> {
+  const r = await openOk(dir);
+  await durably(r.store, { hardState: hs(1, 'n1', 3), entries: range(1, 5, 1) });
+  await r.store.close();
+}
+
+test('LogStore: a torn uncommitted last entry is deleted with a warning, the rest intact', async () => {
+  await withDir(async (dir) => {
+    await fiveEntriesCommitThree(dir);
+    await withRaw(dir, (db) => flipByte(db, entryKey(5), 22));
+    const { state, warnings } = await reopen(dir);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /log entry 5 is corrupt \(checksum mismatch\) and uncommitted/);
+    assert.deepEqual(plainEntries(state.entries), plainEntries(range(1, 4, 1)));
+    // The repair is durable: the next start is clean.
+    const again = await reopen(dir);
+    assert.deepEqual(again.warnings, []);
+    assert.equal(again.state.entries.length, 4);
+  });
+});
+
+test('LogStore: a truncated last entry is deleted with a warning', async () => {
+  await withDir(async (dir) => {
+    await fiveEntriesCommitThree(dir);
+    await withRaw(dir, async (db) => {
+      const value = await db.get(entryKey(5));
+      await db.put(entryKey(5), value!.slice(0, 7));
+    });
+    const { state, warnings } = await reopen(dir);
+    assert.match(warnings.join('\n'), /log entry 5 is corrupt \(7 bytes, shorter than an entry header\)/);
+    assert.equal(state.entries.length, 4);
+  });
+});
+
+test('LogStore: a corrupt uncommitted entry takes the entries after it with it', async () => {
+  await withDir(async (dir) => {
+    await fiveEntriesCommitThree(dir);
+    await withRaw(dir, (db) => flipByte(db, entryKey(4), 0));
+    const { state, warnings } = await reopen(dir);
+    assert.match(warnings.join('\n'), /log entry 4 is corrupt .* deleted 2 stored entries/);
+    assert.deepEqual(plainEntries(state.entries), plainEntries(range(1, 3, 1)));
+  });
+});
+
+test('LogStore: corruption in the committed prefix refuses to start, naming the entry', async () => {
+  await withDir(async (dir) => {
+    await fiveEntriesCommitThree(dir);
+    await withRaw(dir, (db) => flipByte(db, entryKey(2), 21));
+    const r = await LogStore.open(dir);
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? '' : r.error, /refusing to start: log entry 2 is corrupt \(checksum mismatch\) and it is committed/);
+    // Nothing was repaired: the entry is still there, still refused.
+    assert.equal((await LogStore.open(dir)).ok, false);
+  });
+});
+
+test('LogStore: a missing committed entry refuses to start', async () => {
+  await withDir(async (dir) => {
+    await fiveEntriesCommitThree(dir);
+    await withRaw(dir, async (db) => {
+      await db.del(entryKey(3));
+      await db.del(entryKey(4));
+      await db.del(entryKey(5));
+    });
+    const r = await LogStore.open(dir);
+    assert.match(r.ok ? '' : r.error, /log entry 3 is missing and it is committed/);
+  });
+});
+
+test('LogStore: a corrupt hard state refuses to start', async () => {
+  await withDir(async (dir) => {
+    await fiveEntriesCommitThree(dir);
+    await withRaw(dir, (db) => flipByte(db, hardStateKey, 10));
+    const r = await LogStore.open(dir);
+    assert.match(r.ok ? '' : r.error, /refusing to start: the hard state \(key 01\) is corrupt \(checksum mismatch\)/);
+  });
+});
+
+test('LogStore: a corrupt or missing snapshot chunk refuses to start', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    await durably(r.store, { hardState: hs(1, null, 4), entries: range(1, 5, 1) });
+    await compacted(r.store, snap(4, 1, [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)]));
+    await r.store.close();
+    await withRaw(dir, (db) => flipByte(db, chunkKey(1), 12));
+    let bad = await LogStore.open(dir);
+    assert.match(bad.ok ? '' : bad.error, /snapshot chunk 1 of 3 .* is corrupt \(checksum mismatch\)/);
+    await withRaw(dir, (db) => db.del(chunkKey(1)));
+    bad = await LogStore.open(dir);
+    assert.match(bad.ok ? '' : bad.error, /snapshot chunk 1 of 3 .* is missing/);
+  });
+});
+
+test('LogStore: entries found behind the snapshot are ignored and deleted', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    await durably(r.store, { hardState: hs(1, null, 4), entries: range(1, 6, 1) });
+    await compacted(r.store, snap(4, 1, [Uint8Array.of(1)]));
+    await r.store.close();
+    // An entry behind the snapshot, as a compaction deleting out of band could leave.
+    await withRaw(dir, async (db) => {
+      const other = await db.get(entryKey(5));
+      await db.put(entryKey(2), other!);
+    });
+    const { state, warnings } = await reopen(dir);
+    assert.match(warnings.join('\n'), /deleted 1 log entries left behind the snapshot at 4/);
+    assert.deepEqual(plainEntries(state.entries), plainEntries(range(5, 6, 1)));
+    await withRaw(dir, async (db) => assert.deepEqual(await storedEntryIndexes(db), [5, 6]));
+  });
+});
