@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { loadConfig, type NodeConfig } from './config/config.js';
+import { createHttpApp, listen } from './http/server.js';
+import { createLogger, type Logger } from './log.js';
+import { RaftMetrics } from './metrics/raft-metrics.js';
+import { KvNode } from './node/kv-node.js';
+import { defaultRaftConfig, type RaftConfig } from './raft/config.js';
+import type { NodeId } from './raft/types.js';
+import { LogStore } from './storage/log-store.js';
+import { WsTransport } from './transport/ws-transport.js';
+
+const EXIT_BAD_CONFIG = 2;
+const EXIT_CANNOT_START = 1;
+
+function raftConfigOf(c: NodeConfig): RaftConfig {
+  return {
+    ...defaultRaftConfig,
+    electionTimeoutMs: c.raft.electionTimeoutMs,
+    heartbeatIntervalMs: c.raft.heartbeatIntervalMs,
+    leaseClockDriftMs: c.raft.leaseClockDriftMs,
+    snapshotCatchUpEntries: c.raft.snapshotCatchUpEntries,
+  };
+}
+
+function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"only /metrics is served here"}');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+/** Runs one node until SIGTERM/SIGINT; returns the exit code. */
+async function runNode(config: NodeConfig, log: Logger): Promise<number> {
+  const dataDir = config.node.dataDir;
+  mkdirSync(dataDir, { recursive: true });
+  const metrics = new RaftMetrics();
+  const opened = await LogStore.open(join(dataDir, 'raft'), metrics.storage, (e) => {
+    log.fatal({ err: e }, 'storage failed; stopping');
+    process.exit(EXIT_CANNOT_START);
+  });
+  if (!opened.ok) {
+    log.fatal(opened.error);
+    return EXIT_CANNOT_START;
+  }
+  for (const w of opened.warnings) log.warn(w);
+  const store = opened.store;
+
+  const others = new Map(config.raft.peers.filter((p) => p.id !== config.node.id).map((p) => [p.id, p.raftAddr]));
+  let node: KvNode | null = null;
+  const transport = new WsTransport({
+    selfId: config.node.id,
+    clusterId: config.raft.clusterId,
+    sharedSecret: config.raft.sharedSecret,
+    listen: config.raft.addr,
+    peers: others,
+    onMessages: (messages) => node?.receive(messages),
+    logger: log,
+    metrics: metrics.transport,
+  });
+  node = new KvNode({
+    id: config.node.id,
+    voters: config.raft.peers.map((p) => p.id as NodeId),
+    raft: raftConfigOf(config),
+    storage: store,
+    recovered: opened.recovered,
+    transport,
+    logger: log,
+    snapshotEveryEntries: config.raft.snapshotEveryEntries,
+    snapshotEveryBytes: config.raft.snapshotEveryBytes,
+    requestTimeoutMs: 5 * config.raft.electionTimeoutMs,
+    hooks: {
+      onRoleChange: (s) => metrics.observe(s),
+      onApplied: () => metrics.observe(node!.status()),
+      onSnapshot: () => metrics.snapshotTaken(),
+    },
+  });
+  await transport.start();
+
+  const apiRegistry = new Registry();
+  collectDefaultMetrics({ register: apiRegistry, prefix: 'kvstore_' });
+  const app = createHttpApp(config, node, log, apiRegistry);
+  const http = await listen(app, config.http.addr.host, config.http.addr.port);
+  const raftMetrics = await serveMetrics(metrics.registry, config.raft.metricsAddr.host, config.raft.metricsAddr.port);
+  log.info({ http: config.http.addr, raft: config.raft.addr, dataDir }, 'node started');
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info('stopping');
+  // Stop accepting, fail what is in flight, flush storage, close peers.
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+  http.closeAllConnections();
+  node.stop();
+  await transport.stop();
+  await store.close();
+  raftMetrics.close();
+  await closed;
+  log.info('stopped');
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const loaded = loadConfig(process.argv.slice(2), process.env);
+  if (!loaded.ok) {
+    process.stderr.write(`${loaded.error}\n`);
+    return EXIT_BAD_CONFIG;
+  }
+  const log = createLogger(loaded.config.node.id, loaded.config.log.level);
+  try {
+    return await runNode(loaded.config, log);
+  } catch (e) {
+    log.fatal({ err: e }, 'cannot start');
+    return EXIT_CANNOT_START;
+  }
+}
+
+main().then((code) => process.exit(code));

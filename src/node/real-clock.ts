@@ -1,0 +1,7 @@
+import type { Clock } from '../raft/node.js';
+
+/** The core's clock in a real node: Node's timers. */
+export const realClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+};

@@ -1,0 +1,243 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+const POLL_MS = 25;
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leader_id: string | null;
+  readonly commit_index: number;
+  readonly applied_index: number;
+  readonly last_log_index: number;
+}
+
+interface ProcessNode {
+  readonly id: string;
+  readonly httpPort: number;
+  readonly raftPort: number;
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly dataDir: string;
+  readonly cfgPath: string;
+  proc: ChildProcess | null;
+  exited: Promise<number | null> | null;
+  output: string[];
+}
+
+/** Free TCP ports on 127.0.0.1, found by binding port 0. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const s = createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/**
+ * A real cluster of node processes on 127.0.0.1 with temporary data directories,
+ * for end-to-end tests: start, kill -9, pause, restart, and talk to them over HTTP.
+ * `stop()` always kills every process and removes the directories.
+ */
+export class ProcessCluster {
+  readonly dir: string;
+  readonly nodes: ProcessNode[];
+
+  private constructor(dir: string, nodes: ProcessNode[]) {
+    this.dir = dir;
+    this.nodes = nodes;
+  }
+
+  static async start(size: number, electionTimeoutMs = 500): Promise<ProcessCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'kvstore-e2e-'));
+    const ports = await freePorts(size * 4);
+    const nodes: ProcessNode[] = [];
+    for (let k = 0; k < size; k++) {
+      const id = `n${k + 1}`;
+      nodes.push({
+        id,
+        httpPort: ports[4 * k]!,
+        raftPort: ports[4 * k + 1]!,
+        grpcPort: ports[4 * k + 2]!,
+        metricsPort: ports[4 * k + 3]!,
+        dataDir: join(dir, id),
+        cfgPath: join(dir, `${id}.yml`),
+        proc: null,
+        exited: null,
+        output: [],
+      });
+    }
+    const peers = nodes
+      .map((n) => `    - { id: ${n.id}, raft_addr: "127.0.0.1:${n.raftPort}", http_addr: "127.0.0.1:${n.httpPort}", grpc_addr: "127.0.0.1:${n.grpcPort}" }`)
+      .join('\n');
+    for (const n of nodes) {
+      writeFileSync(
+        n.cfgPath,
+        [
+          'node:',
+          `  id: ${n.id}`,
+          `  data_dir: ${JSON.stringify(n.dataDir)}`,
+          'http:',
+          `  addr: "127.0.0.1:${n.httpPort}"`,
+          'grpc:',
+          `  addr: "127.0.0.1:${n.grpcPort}"`,
+          'raft:',
+          `  addr: "127.0.0.1:${n.raftPort}"`,
+          `  metrics_addr: "127.0.0.1:${n.metricsPort}"`,
+          `  election_timeout_ms: ${electionTimeoutMs}`,
+          `  heartbeat_interval_ms: ${Math.floor(electionTimeoutMs / 10)}`,
+          '  peers:',
+          peers,
+          'log:',
+          `  level: ${process.env['E2E_LOG_LEVEL'] ?? 'warn'}`,
+          '',
+        ].join('\n'),
+      );
+    }
+    const cluster = new ProcessCluster(dir, nodes);
+    for (const n of nodes) cluster.spawn(n);
+    return cluster;
+  }
+
+  node(id: string): ProcessNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  private spawn(n: ProcessNode): void {
+    const proc = spawn(process.execPath, [MAIN, '--cfg_path', n.cfgPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    n.proc = proc;
+    n.output = [];
+    const keep = (b: Buffer): void => {
+      n.output.push(b.toString());
+      if (n.output.length > 200) n.output.shift();
+    };
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
+    n.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+  }
+
+  /** Kills a node's process (SIGKILL by default) and waits until it is gone. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const n = this.node(id);
+    if (n.proc === null) return null;
+    n.proc.kill(signal);
+    const code = await n.exited;
+    n.proc = null;
+    return code;
+  }
+
+  pause(id: string): void {
+    this.node(id).proc?.kill('SIGSTOP');
+  }
+
+  resume(id: string): void {
+    this.node(id).proc?.kill('SIGCONT');
+  }
+
+  restart(id: string): void {
+    const n = this.node(id);
+    if (n.proc !== null) throw new Error(`${id} is still running`);
+    this.spawn(n);
+  }
+
+  wipe(id: string): void {
+    rmSync(this.node(id).dataDir, { recursive: true, force: true });
+  }
+
+  url(id: string, path: string): string {
+    return `http://127.0.0.1:${this.node(id).httpPort}${path}`;
+  }
+
+  async status(id: string): Promise<NodeStatus | null> {
+    try {
+      const r = await fetch(this.url(id, '/v1/status'), { signal: AbortSignal.timeout(1000) });
+      return r.ok ? ((await r.json()) as NodeStatus) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
+  async waitFor<T>(what: string | (() => string), timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await check();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}\n${this.logs()}`);
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
+  /** Waits until exactly one running node leads and every running node follows it; returns it. */
+  async waitForLeader(timeoutMs: number, among: readonly string[] = this.nodes.filter((n) => n.proc !== null).map((n) => n.id)): Promise<string> {
+    let last: (NodeStatus | null)[] = [];
+    const describe = (): string => last.map((s, k) => (s === null ? `${among[k]}: no answer` : `${s.id}: ${s.role} term ${s.term} leader ${s.leader_id}`)).join('; ');
+    return this.waitFor(() => `one leader among ${among.join(',')} (last seen: ${describe()})`, timeoutMs, async () => {
+      const statuses = await Promise.all(among.map((id) => this.status(id)));
+      last = statuses;
+      if (statuses.some((s) => s === null)) return undefined;
+      const leaders = statuses.filter((s) => s!.role === 'leader');
+      if (leaders.length !== 1) return undefined;
+      const leader = leaders[0]!;
+      return statuses.every((s) => s!.leader_id === leader.id && s!.term === leader.term) ? leader.id : undefined;
+    });
+  }
+
+  /** PUT through the given node, following one redirect to the leader. */
+  async put(id: string, key: string, value: string, headers: Record<string, string> = {}): Promise<Response> {
+    const r = await fetch(this.url(id, `/v1/kv/${encodeURIComponent(key)}`), { method: 'PUT', body: value, headers, redirect: 'manual' });
+    if (r.status !== 307) return r;
+    return fetch(r.headers.get('location')!, { method: 'PUT', body: value, headers });
+  }
+
+  async get(id: string, key: string, consistency: 'linearizable' | 'lease' | 'stale' = 'linearizable'): Promise<Response> {
+    return fetch(this.url(id, `/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`), { redirect: 'follow' });
+  }
+
+  /** Waits until `id` serves `key` = `value` from its own applied state. */
+  async waitForValue(id: string, key: string, value: string, timeoutMs: number): Promise<void> {
+    await this.waitFor(`${id} to apply ${key}=${value}`, timeoutMs, async () => {
+      try {
+        const r = await this.get(id, key, 'stale');
+        return r.status === 200 && (await r.text()) === value ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+  }
+
+  logs(): string {
+    return this.nodes.map((n) => `--- ${n.id}\n${n.output.join('').slice(-3000)}`).join('\n');
+  }
+
+  /** Kills every process (resuming paused ones first) and removes the data. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        if (n.proc === null) return;
+        n.proc.kill('SIGCONT');
+        n.proc.kill('SIGKILL');
+        await n.exited;
+        n.proc = null;
+      }),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
