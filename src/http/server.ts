@@ -7,18 +7,20 @@ import type { Condition, KvResult } from '../kv/command.js';
 import type { Logger } from '../log.js';
 import type { KvNode, RequestError } from '../node/kv-node.js';
 import type { NodeId } from '../raft/types.js';
+import { codeOfRequestError, errorCatalog, type ErrorCode } from '../errors.js';
 
 const KV_PREFIX = '/v1/kv/';
 const KEY_BYTES_MAX = 4096;
 
 class HttpError extends Error {
+  readonly status: number;
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
+    this.status = errorCatalog[code].http;
   }
 }
 
@@ -47,12 +49,12 @@ function roleName(role: string): string {
 
 async function readBody(ctx: Koa.Context, limit: number): Promise<Uint8Array> {
   const declared = ctx.request.length;
-  if (declared !== undefined && declared > limit) throw new HttpError(413, 'value_too_large', `value is ${declared} bytes; the limit is ${limit}`);
+  if (declared !== undefined && declared > limit) throw new HttpError('value_too_large', `value is ${declared} bytes; the limit is ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new HttpError(413, 'value_too_large', `value exceeds the limit of ${limit} bytes`);
+    if (size > limit) throw new HttpError('value_too_large', `value exceeds the limit of ${limit} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);
@@ -72,11 +74,13 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
       if (leader !== undefined) {
         ctx.set('X-Raft-Leader', error.leaderId);
         ctx.set('Location', `http://${formatHostPort(leader.httpAddr)}${ctx.originalUrl}`);
-        throw new HttpError(307, 'not_leader', `${error.leaderId} is the leader`, {});
+        throw new HttpError('not_leader', `${error.leaderId} is the leader`, {});
       }
     }
-    if (error.kind === 'outcome_unknown') throw new HttpError(504, 'outcome_unknown', 'the request may or may not have been applied');
-    throw new HttpError(503, error.kind === 'overloaded' ? 'overloaded' : 'no_leader', 'no leader can take the request now; retry', { 'Retry-After': '1' });
+    const code = codeOfRequestError(error);
+    if (code === 'outcome_unknown') throw new HttpError(code, 'the request may or may not have been applied');
+    // A not_leader whose leader we cannot name is, to the client, no leader.
+    throw new HttpError(code === 'not_leader' ? 'no_leader' : code, 'no leader can take the request now; retry', { 'Retry-After': '1' });
   };
 
   app.use(async (ctx, next) => {
@@ -121,15 +125,15 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
       return;
     }
     if (path === '/readyz' && ctx.method === 'GET') {
-      if (!node.ready()) throw new HttpError(503, 'not_ready', 'no leader known yet, or still applying what is committed', { 'Retry-After': '1' });
+      if (!node.ready()) throw new HttpError('not_ready', 'no leader known yet, or still applying what is committed', { 'Retry-After': '1' });
       ctx.body = { status: 'ready' };
       return;
     }
     if (!path.startsWith(KV_PREFIX)) return next();
     const rawPath = ctx.URL.pathname;
     const key = decodePathBytes(rawPath.slice(KV_PREFIX.length));
-    if (key === null) throw new HttpError(400, 'bad_key', 'the key has a malformed percent escape');
-    if (key.length < 1 || key.length > KEY_BYTES_MAX) throw new HttpError(400, 'bad_key', `keys are 1 to ${KEY_BYTES_MAX} bytes`);
+    if (key === null) throw new HttpError('bad_key', 'the key has a malformed percent escape');
+    if (key.length < 1 || key.length > KEY_BYTES_MAX) throw new HttpError('bad_key', `keys are 1 to ${KEY_BYTES_MAX} bytes`);
     switch (ctx.method) {
       case 'GET':
         return getKey(ctx, key);
@@ -139,25 +143,25 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
         return deleteKey(ctx, key);
       default:
         ctx.set('Allow', 'GET, PUT, DELETE');
-        throw new HttpError(405, 'method_not_allowed', `${ctx.method} is not supported on keys`);
+        throw new HttpError('method_not_allowed', `${ctx.method} is not supported on keys`);
     }
   });
 
   app.use((ctx) => {
-    throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+    throw new HttpError('not_found', `no route for ${ctx.method} ${ctx.path}`);
   });
 
   const condition = (ctx: Koa.Context): Condition => {
     const ifMatch = ctx.get('If-Match');
     const ifNoneMatch = ctx.get('If-None-Match');
-    if (ifMatch !== '' && ifNoneMatch !== '') throw new HttpError(400, 'bad_precondition', 'use If-Match or If-None-Match, not both');
+    if (ifMatch !== '' && ifNoneMatch !== '') throw new HttpError('bad_precondition', 'use If-Match or If-None-Match, not both');
     if (ifNoneMatch !== '') {
-      if (ifNoneMatch.trim() !== '*') throw new HttpError(400, 'bad_precondition', 'If-None-Match supports only *');
+      if (ifNoneMatch.trim() !== '*') throw new HttpError('bad_precondition', 'If-None-Match supports only *');
       return { kind: 'absent' };
     }
     if (ifMatch !== '') {
       const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(ifMatch);
-      if (m === null) throw new HttpError(400, 'bad_precondition', 'If-Match must be a revision, like "42"');
+      if (m === null) throw new HttpError('bad_precondition', 'If-Match must be a revision, like "42"');
       return { kind: 'revision', revision: Number(m[1]) };
     }
     return { kind: 'none' };
@@ -166,14 +170,14 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
   const tag = (ctx: Koa.Context): { clientId: string; requestId: string } | null => {
     const key = ctx.get('Idempotency-Key');
     if (key === '') return null;
-    if (key.length > 256) throw new HttpError(400, 'bad_idempotency_key', 'Idempotency-Key is at most 256 characters');
+    if (key.length > 256) throw new HttpError('bad_request', 'Idempotency-Key is at most 256 characters');
     return { clientId: 'http', requestId: key };
   };
 
   const answer = (ctx: Koa.Context, r: KvResult): void => {
     if (!r.ok) {
       if (r.currentRevision !== null) ctx.set('ETag', `"${r.currentRevision}"`);
-      throw new HttpError(412, 'revision_mismatch', `the key's revision is ${r.currentRevision ?? 'none (absent)'}`);
+      throw new HttpError('revision_mismatch', `the key's revision is ${r.currentRevision ?? 'none (absent)'}`);
     }
     ctx.body = r.op === 'put' ? { revision: r.revision } : { deleted: r.deleted, revision: r.revision };
   };
@@ -189,7 +193,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
 
   async function deleteKey(ctx: Koa.Context, key: Uint8Array): Promise<void> {
     const cond = condition(ctx);
-    if (cond.kind === 'absent') throw new HttpError(400, 'bad_precondition', 'If-None-Match does not apply to DELETE');
+    if (cond.kind === 'absent') throw new HttpError('bad_precondition', 'If-None-Match does not apply to DELETE');
     const o = await node.propose({ op: 'delete', key, condition: cond, tag: tag(ctx) });
     if (!o.ok) return redirectOrUnavailable(ctx, o.error);
     answer(ctx, o.value);
@@ -198,7 +202,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
   async function getKey(ctx: Koa.Context, key: Uint8Array): Promise<void> {
     const consistency = ctx.query['consistency'] ?? 'linearizable';
     if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
-      throw new HttpError(400, 'bad_consistency', 'consistency is linearizable, lease or stale');
+      throw new HttpError('bad_request', 'consistency is linearizable, lease or stale');
     }
     let state;
     if (consistency === 'stale') state = node.staleState();
@@ -208,7 +212,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
       state = o.value;
     }
     const got = state.get(key);
-    if (got === undefined) throw new HttpError(404, 'key_not_found', 'no such key');
+    if (got === undefined) throw new HttpError('key_not_found', 'no such key');
     ctx.set('ETag', `"${got.revision}"`);
     ctx.type = 'application/octet-stream';
     ctx.body = Buffer.from(got.value.buffer, got.value.byteOffset, got.value.byteLength);

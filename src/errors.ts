@@ -1,0 +1,41 @@
+import type { RequestError } from './node/kv-node.js';
+
+/**
+ * The one catalog of client-facing errors: a stable code, its HTTP status and its
+ * gRPC status code. REST and gRPC both map from here; the README's error table
+ * lists the same rows (a test checks that).
+ */
+export const errorCatalog = {
+  bad_request: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'malformed request (bad JSON, bad header, bad query)' },
+  bad_key: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'the key is empty, longer than 4096 bytes or badly percent-encoded' },
+  bad_precondition: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'If-Match / If-None-Match malformed or combined' },
+  key_not_found: { http: 404, grpc: 'NOT_FOUND', retry: 'never', meaning: 'no such key' },
+  not_found: { http: 404, grpc: 'NOT_FOUND', retry: 'never', meaning: 'no such route' },
+  method_not_allowed: { http: 405, grpc: 'UNIMPLEMENTED', retry: 'never', meaning: 'method not supported on this route (see Allow)' },
+  length_required: { http: 411, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'a PUT without Content-Length or chunked body' },
+  revision_mismatch: { http: 412, grpc: 'FAILED_PRECONDITION', retry: 'never', meaning: 'the key is not at the expected revision (or exists, for create-only)' },
+  value_too_large: { http: 413, grpc: 'RESOURCE_EXHAUSTED', retry: 'never', meaning: 'the value exceeds http.value_bytes_max' },
+  unsupported_media_type: { http: 415, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'a body type the route does not take' },
+  not_leader: { http: 307, grpc: 'UNAVAILABLE', retry: 'at the leader', meaning: 'this node does not lead: Location / X-Raft-Leader name the leader' },
+  no_leader: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'no leader known now; the write was not applied' },
+  overloaded: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'too many uncommitted proposals; the write was not applied' },
+  not_ready: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'readiness: no leader known or still applying' },
+  outcome_unknown: { http: 504, grpc: 'DEADLINE_EXCEEDED', retry: 'only if idempotent', meaning: 'the write may or may not have been applied' },
+  internal: { http: 500, grpc: 'INTERNAL', retry: 'never', meaning: 'a bug: reported, never caused by client input' },
+} as const satisfies Record<string, { http: number; grpc: string; retry: string; meaning: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+/** The catalog code for a request the node could not take. */
+export function codeOfRequestError(e: RequestError): ErrorCode {
+  switch (e.kind) {
+    case 'not_leader':
+      return e.leaderId === null ? 'no_leader' : 'not_leader';
+    case 'overloaded':
+      return 'overloaded';
+    case 'outcome_unknown':
+      return 'outcome_unknown';
+    case 'stopped':
+      return 'no_leader';
+  }
+}
