@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { checkLinearizable, type HistoryOp, type KvOperation, type KvOutput, type Outcome } from '../../sim/linearizability.js';
+import { Prng } from '../../sim/prng.js';
+import { ProcessCluster } from './process-cluster.js';
+
+const ELECTION_MS = 500;
+const KEYS = ['a', 'b', 'c'];
+const CLIENTS = 6;
+const RUN_MS = 12_000;
+const ATTEMPT_TIMEOUT_MS = 2_000;
+const OP_DEADLINE_MS = 8_000;
+
+/** Logical time: call and return events of all clients, in the order this process saw them. */
+let clock = 0;
+
+interface Attempted {
+  /** Some attempt may have reached a log: giving up then means "maybe applied". */
+  reached: boolean;
+}
+
+/** One HTTP attempt at a node, following a redirect to the leader once. */
+async function send(url: string, init: RequestInit): Promise<Response> {
+  const r = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+  if (r.status !== 307) return r;
+  await r.arrayBuffer();
+  return fetch(r.headers.get('location')!, { ...init, redirect: 'manual', signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+}
+
+/**
+ * Runs one operation to an outcome the checker understands: ok with the answer;
+ * failed when no attempt can have been applied (refused, 503, 4xx before the log);
+ * indeterminate when the client gave up after an attempt that may have been applied.
+ * Writes are retried with the same Idempotency-Key, so a retry never applies twice.
+ */
+async function run(c: ProcessCluster, home: string, input: KvOperation, idempotencyKey: string): Promise<{ outcome: Outcome } > {
+  const started = Date.now();
+  const state: Attempted = { reached: false };
+  let target = home;
+  const ids = c.nodes.map((n) => n.id);
+  while (Date.now() - started < OP_DEADLINE_MS) {
+    const path = `/v1/kv/${encodeURIComponent(input.key)}`;
+    try {
+      let r: Response;
+      if (input.kind === 'get') {
+        r = await send(c.url(target, `${path}?consistency=linearizable`), { method: 'GET' });
+      } else {
+        const headers: Record<string, string> = { 'Idempotency-Key': idempotencyKey };
+        if (input.ifRevision !== undefined) headers['If-Match'] = `"${input.ifRevision}"`;
+        if (input.kind === 'put' && input.ifAbsent) headers['If-None-Match'] = '*';
+        state.reached = true;
+        r = await send(c.url(target, path), { method: input.kind === 'put' ? 'PUT' : 'DELETE', headers, ...(input.kind === 'put' ? { body: input.value } : {}) });
+      }
+      const text = await r.text();
+      const ok = (output: KvOutput): { outcome: Outcome } => ({ outcome: { status: 'ok', output, returnAt: clock++ } });
+      if (input.kind === 'get') {
+        if (r.status === 200) return ok({ kind: 'get', found: true, value: text, revision: Number(/"(\d+)"/.exec(r.headers.get('etag')!)![1]) });
+        if (r.status === 404) return ok({ kind: 'get', found: false });
+      } else {
+        if (r.status === 200) {
+          const body = JSON.parse(text) as { revision: number; deleted?: boolean };
+          return ok(input.kind === 'put' ? { kind: 'put', revision: body.revision } : { kind: 'delete', deleted: body.deleted!, revision: body.revision });
+        }
+        if (r.status === 412) {
+          const etag = r.headers.get('etag');
+          return ok({ kind: 'precondition_failed', currentRevision: etag === null ? null : Number(/"(\d+)"/.exec(etag)![1]) });
+        }
+      }
+      // 503 (not applied), 504 (maybe applied; retried with the same key): try again, maybe elsewhere.
+    } catch {
+      // Connection refused, reset or timed out: the node may be down or paused.
+    }
+    target = ids[(ids.indexOf(target) + 1) % ids.length]!;
+    await delay(50);
+  }
+  return { outcome: input.kind !== 'get' && state.reached ? { status: 'indeterminate' } : { status: 'failed' } };
+}
+
+let cluster: ProcessCluster | null = null;
+after(async () => {
+  await cluster?.stop();
+});
+
+test('linearizability on a real cluster: concurrent clients on every node while the leader is killed and a follower paused', async () => {
+  const c = await ProcessCluster.start(3, ELECTION_MS);
+  cluster = c;
+  await c.waitForLeader(20 * ELECTION_MS);
+  const rng = new Prng(20261125, 'e2e-linearizability');
+  const history: HistoryOp[] = [];
+  const seenRevision = new Map<string, number>();
+  let nextId = 0;
+  const deadline = Date.now() + RUN_MS;
+
+  const client = async (k: number): Promise<void> => {
+    const home = c.nodes[k % c.nodes.length]!.id;
+    let seq = 0;
+    while (Date.now() < deadline) {
+      const key = KEYS[rng.int(KEYS.length)]!;
+      const value = `c${k}-${seq++}`;
+      const roll = rng.int(100);
+      const seen = seenRevision.get(key);
+      const input: KvOperation =
+        roll < 40
+          ? { kind: 'get', key }
+          : roll < 70
+            ? { kind: 'put', key, value }
+            : roll < 82 && seen !== undefined
+              ? { kind: 'put', key, value, ifRevision: seen }
+              : roll < 90
+                ? { kind: 'put', key, value, ifAbsent: true }
+                : { kind: 'delete', key };
+      const callAt = clock++;
+      const { outcome } = await run(c, home, input, `e2e-${value}`);
+      history.push({ id: nextId++, client: k, input, callAt, outcome });
+      if (outcome.status === 'ok') {
+        const o = outcome.output;
+        if (o.kind === 'get' && o.found) seenRevision.set(key, o.revision);
+        if (o.kind === 'put') seenRevision.set(key, o.revision);
+      }
+    }
+  };
+
+  const faults = async (): Promise<void> => {
+    await delay(2_000);
+    const leader = await c.waitForLeader(20 * ELECTION_MS);
+    await c.kill(leader);
+    await delay(2_500);
+    c.restart(leader);
+    await delay(2_000);
+    const now = await c.waitForLeader(20 * ELECTION_MS);
+    const follower = c.nodes.map((n) => n.id).find((id) => id !== now)!;
+    c.pause(follower);
+    await delay(2_000);
+    c.resume(follower);
+  };
+
+  await Promise.all([...Array.from({ length: CLIENTS }, (_, k) => client(k)), faults()]);
+
+  const ok = history.filter((h) => h.outcome.status === 'ok').length;
+  assert.ok(ok > 200, `only ${ok} operations succeeded`);
+  const result = checkLinearizable(history);
+  assert.ok(result.ok, result.ok ? '' : result.explanation);
+
+  // Exactly-once: a value is written by one put only, so every read of it must show
+  // one revision; a retried put applied twice would show two.
+  const revisionsOf = new Map<string, Set<number>>();
+  for (const h of history) {
+    if (h.outcome.status !== 'ok' || h.outcome.output.kind !== 'get' || !h.outcome.output.found) continue;
+    const set = revisionsOf.get(h.outcome.output.value) ?? new Set<number>();
+    set.add(h.outcome.output.revision);
+    revisionsOf.set(h.outcome.output.value, set);
+  }
+  for (const [value, revs] of revisionsOf) assert.equal(revs.size, 1, `value ${value} was read at revisions ${[...revs].join(', ')}: applied twice`);
+});
