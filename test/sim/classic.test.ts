@@ -17,12 +17,11 @@
 // not the lab's 1, 2, 3...; tests compute the expected index from what is in the log.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import type { Message, NodeId } from '../../src/raft/types.js';
-import { InvariantViolation } from '../../sim/invariants.js';
 import type { NetworkFaults } from '../../sim/network.js';
 import { Prng } from '../../sim/prng.js';
-import { LabHarness } from './harness.js';
+import type { LabHarness } from './harness.js';
+import { crash1, labTest, peer, running, start1 } from './lab.js';
 
 /** The lab's RaftElectionTimeout, the unit its tests sleep in. */
 const ET = 1000;
@@ -37,40 +36,8 @@ const longReordering: NetworkFaults = { lossPerMille: 100, duplicatePerMille: 50
 // Helpers
 
 /** One lab test on a fresh harness: `rng` is the test's own random stream. */
-function labTest(name: string, nodes: number, seed: number, body: (h: LabHarness, rng: Prng) => void): void {
-  test(name, () => {
-    const h = new LabHarness(nodes, { seed, traceLines: 80 });
-    try {
-      body(h, new Prng(seed, `classic/${name}`));
-    } catch (e) {
-      // Reproducible failures: say which seed, and show the trace leading up to it.
-      const what = e instanceof InvariantViolation ? `INVARIANT VIOLATION ${e.message}` : e instanceof Error ? e.message : String(e);
-      const trace = h.cluster.trace.recent().join('\n  ');
-      throw new Error(`${what}\n[seed ${seed}, simulated ${h.now()} ms] recent trace:\n  ${trace}`, { cause: e });
-    }
-  });
-}
-
-/** The lab's (i + k) % servers, on node ids. */
-function peer(h: LabHarness, id: NodeId, k: number): NodeId {
-  const n = h.ids.length;
-  return h.ids[(h.ids.indexOf(id) + k) % n]!;
-}
-
-function running(h: LabHarness, id: NodeId): boolean {
-  return h.cluster.node(id) !== null;
-}
-
-/** The lab's crash1: the server is cut off and its process dies; unsynced writes are lost. */
-function crash1(h: LabHarness, id: NodeId): void {
-  h.disconnect(id);
-  h.crash(id);
-}
-
-/** The lab's start1: (re)starts the server from its disk, still disconnected. */
-function start1(h: LabHarness, id: NodeId): void {
-  crash1(h, id);
-  h.restart(id);
+function classicTest(name: string, nodes: number, seed: number, body: (h: LabHarness, rng: Prng) => void): void {
+  labTest('classic', name, nodes, seed, {}, body);
 }
 
 const encoder = new TextEncoder();
@@ -208,7 +175,7 @@ function runUntilAppliedEverywhere(h: LabHarness, index: number, withinMs: numbe
 // ---------------------------------------------------------------------------------
 // 3A: leader election
 
-labTest('3A initial election', 3, 101, (h) => {
+classicTest('3A initial election', 3, 101, (h) => {
   // Is a leader elected?
   h.checkOneLeader();
 
@@ -228,7 +195,7 @@ labTest('3A initial election', 3, 101, (h) => {
   h.checkOneLeader();
 });
 
-labTest('3A re-election after leader and follower disconnects', 3, 102, (h) => {
+classicTest('3A re-election after leader and follower disconnects', 3, 102, (h) => {
   const leader1 = h.checkOneLeader();
 
   // If the leader disconnects, a new one should be elected.
@@ -267,7 +234,7 @@ labTest('3A re-election after leader and follower disconnects', 3, 102, (h) => {
   h.checkTerms();
 });
 
-labTest('3A many elections: 7 nodes, three disconnected at a time', 7, 103, (h, rng) => {
+classicTest('3A many elections: 7 nodes, three disconnected at a time', 7, 103, (h, rng) => {
   h.checkOneLeader();
 
   const iters = 10;
@@ -294,7 +261,7 @@ labTest('3A many elections: 7 nodes, three disconnected at a time', 7, 103, (h, 
 // ---------------------------------------------------------------------------------
 // 3B: log replication
 
-labTest('3B basic agreement', 3, 201, (h) => {
+classicTest('3B basic agreement', 3, 201, (h) => {
   // The lab expects the first command at index 1; our leader's no-op takes index 1.
   const leader = h.checkOneLeader();
   const base: number = h.cluster.node(leader)!.status().lastLogIndex;
@@ -310,7 +277,7 @@ labTest('3B basic agreement', 3, 201, (h) => {
   }
 });
 
-labTest('3B RPC bytes: each command is sent to each follower about once', 3, 202, (h, rng) => {
+classicTest('3B RPC bytes: each command is sent to each follower about once', 3, 202, (h, rng) => {
   const tap = new Tap(h);
   h.one('99', 3, false);
   const bytes0 = tap.commandBytes;
@@ -336,7 +303,7 @@ labTest('3B RPC bytes: each command is sent to each follower about once', 3, 202
   assert.ok(got <= 3 * sent, `too many command bytes sent: ${got}, expected at most ${3 * sent}`);
 });
 
-labTest('3B follower failure: agreement despite one, then no agreement without a majority', 3, 203, (h) => {
+classicTest('3B follower failure: agreement despite one, then no agreement without a majority', 3, 203, (h) => {
   h.one('101', 3, false);
 
   // Disconnect one follower from the network.
@@ -365,7 +332,7 @@ labTest('3B follower failure: agreement despite one, then no agreement without a
   assert.equal(count, 0, `${count} committed but no majority`);
 });
 
-labTest('3B leader failure: a new leader takes over, and nothing commits without a majority', 3, 204, (h) => {
+classicTest('3B leader failure: a new leader takes over, and nothing commits without a majority', 3, 204, (h) => {
   h.one('101', 3, false);
 
   // Disconnect the first leader.
@@ -392,7 +359,7 @@ labTest('3B leader failure: a new leader takes over, and nothing commits without
   assert.equal(count, 0, `${count} committed but no majority`);
 });
 
-labTest('3B agreement after a follower reconnects', 3, 205, (h) => {
+classicTest('3B agreement after a follower reconnects', 3, 205, (h) => {
   h.one('101', 3, false);
 
   // Disconnect one follower from the network.
@@ -421,7 +388,7 @@ labTest('3B agreement after a follower reconnects', 3, 205, (h) => {
   assert.equal(h.checkTerms(), termBefore);
 });
 
-labTest('3B no agreement if too many followers disconnect', 5, 206, (h) => {
+classicTest('3B no agreement if too many followers disconnect', 5, 206, (h) => {
   const i10 = h.one('10', 5, false);
 
   // 3 of 5 followers disconnect.
@@ -456,7 +423,7 @@ labTest('3B no agreement if too many followers disconnect', 5, 206, (h) => {
   h.one('1000', 5, true);
 });
 
-labTest('3B concurrent Start()s at the leader all commit', 3, 207, (h) => {
+classicTest('3B concurrent Start()s at the leader all commit', 3, 207, (h) => {
   let success = false;
   loop: for (let attempt = 0; attempt < 5; attempt++) {
     // Give the situation some time to settle.
@@ -500,7 +467,7 @@ labTest('3B concurrent Start()s at the leader all commit', 3, 207, (h) => {
   assert.ok(success, 'term changed too often');
 });
 
-labTest('3B rejoin of a partitioned leader with uncommitted entries', 3, 208, (h) => {
+classicTest('3B rejoin of a partitioned leader with uncommitted entries', 3, 208, (h) => {
   h.one('101', 3, true);
 
   // Leader network failure.
@@ -530,7 +497,7 @@ labTest('3B rejoin of a partitioned leader with uncommitted entries', 3, 208, (h
   h.one('105', 3, true);
 });
 
-labTest('3B backup: fast repair over long conflicting suffixes', 5, 209, (h, rng) => {
+classicTest('3B backup: fast repair over long conflicting suffixes', 5, 209, (h, rng) => {
   const rand = randomCommands(rng, 'b');
   const tap = new Tap(h);
   h.one(rand(), 5, true);
@@ -596,7 +563,7 @@ labTest('3B backup: fast repair over long conflicting suffixes', 5, 209, (h, rng
   assert.ok(repair2 <= 10, `repairing two followers with 50 conflicting entries took ${repair2} rejections`);
 });
 
-labTest('3B message counts: election, agreement and idleness stay within budget', 3, 210, (h, rng) => {
+classicTest('3B message counts: election, agreement and idleness stay within budget', 3, 210, (h, rng) => {
   const tap = new Tap(h);
   const rand = randomCommands(rng, 'c');
   const followers = 2;
@@ -675,7 +642,7 @@ labTest('3B message counts: election, agreement and idleness stay within budget'
 // ---------------------------------------------------------------------------------
 // 3C: persistence
 
-labTest('3C persist 1: state survives restarts of all nodes, of the leader, and of followers', 3, 301, (h) => {
+classicTest('3C persist 1: state survives restarts of all nodes, of the leader, and of followers', 3, 301, (h) => {
   h.one('11', 3, true);
 
   // Crash and re-start all.
@@ -711,7 +678,7 @@ labTest('3C persist 1: state survives restarts of all nodes, of the leader, and 
   h.one('16', 3, true);
 });
 
-labTest('3C persist 2: repeated partitions and restarts of a 5-node cluster', 5, 302, (h) => {
+classicTest('3C persist 2: repeated partitions and restarts of a 5-node cluster', 5, 302, (h) => {
   let index = 1;
   for (let iters = 0; iters < 5; iters++) {
     h.one(String(10 + index), 5, true);
@@ -749,7 +716,7 @@ labTest('3C persist 2: repeated partitions and restarts of a 5-node cluster', 5,
   h.one('1000', 5, true);
 });
 
-labTest('3C persist 3: partitioned leader and one peer crash, then the third restarts', 3, 303, (h) => {
+classicTest('3C persist 3: partitioned leader and one peer crash, then the third restarts', 3, 303, (h) => {
   h.one('101', 3, true);
 
   const leader = h.checkOneLeader();
@@ -772,7 +739,7 @@ labTest('3C persist 3: partitioned leader and one peer crash, then the third res
 });
 
 /** Figure 8 of the Raft paper: leaders crash right after appending, entries of old terms must not be committed by counting replicas. */
-labTest('3C figure 8: leaders crash right after appending', 5, 304, (h, rng) => {
+classicTest('3C figure 8: leaders crash right after appending', 5, 304, (h, rng) => {
   const rand = randomCommands(rng, 'f');
   h.one(rand(), 1, true);
 
@@ -822,7 +789,7 @@ labTest('3C figure 8: leaders crash right after appending', 5, 304, (h, rng) => 
   h.one(rand(), 5, true);
 });
 
-labTest('3C unreliable agreement: concurrent clients on a lossy, reordering network', 5, 305, (h) => {
+classicTest('3C unreliable agreement: concurrent clients on a lossy, reordering network', 5, 305, (h) => {
   h.cluster.network.faults = unreliable;
   const procs = new Procs(h);
 
@@ -837,7 +804,7 @@ labTest('3C unreliable agreement: concurrent clients on a lossy, reordering netw
   h.one('100', 5, true);
 });
 
-labTest('3C figure 8 (unreliable): leaders partitioned right after appending, long reordering', 5, 306, (h, rng) => {
+classicTest('3C figure 8 (unreliable): leaders partitioned right after appending, long reordering', 5, 306, (h, rng) => {
   h.cluster.network.faults = unreliable;
   const rand = (): string => String(rng.int(10_000));
   h.one(rand(), 1, true);
@@ -966,6 +933,6 @@ function churn(h: LabHarness, rng: Prng, unreliableNet: boolean): void {
   }
 }
 
-labTest('3C churn (reliable network)', 5, 307, (h, rng) => churn(h, rng, false));
+classicTest('3C churn (reliable network)', 5, 307, (h, rng) => churn(h, rng, false));
 
-labTest('3C churn (unreliable network)', 5, 308, (h, rng) => churn(h, rng, true));
+classicTest('3C churn (unreliable network)', 5, 308, (h, rng) => churn(h, rng, true));

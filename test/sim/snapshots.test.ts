@@ -15,13 +15,12 @@
 // node's committed prefix is the same).
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import { encodeCommand } from '../../src/kv/command.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
-import { InvariantViolation } from '../../sim/invariants.js';
 import type { NetworkFaults } from '../../sim/network.js';
 import { Prng } from '../../sim/prng.js';
-import { LabHarness } from './harness.js';
+import type { LabHarness } from './harness.js';
+import { crash1, labTest, peer, running, start1 } from './lab.js';
 
 /** The lab's RaftElectionTimeout, the unit its tests sleep in. */
 const ET = 1000;
@@ -57,39 +56,7 @@ const fifo: NetworkFaults = { lossPerMille: 0, duplicatePerMille: 0, delayMinMs:
  * the snapshot interval, and every lagging follower takes the snapshot path).
  */
 function snapTest(name: string, nodes: number, seed: number, every: number, body: (h: LabHarness, rng: Prng) => void): void {
-  test(name, () => {
-    const h = new LabHarness(nodes, { seed, traceLines: 80, snapshotEveryEntries: every, raft: { snapshotCatchUpEntries: 0 } });
-    try {
-      body(h, new Prng(seed, `snapshots/${name}`));
-    } catch (e) {
-      // Reproducible failures: say which seed, and show the trace leading up to it.
-      const what = e instanceof InvariantViolation ? `INVARIANT VIOLATION ${e.message}` : e instanceof Error ? e.message : String(e);
-      const trace = h.cluster.trace.recent().join('\n  ');
-      throw new Error(`${what}\n[seed ${seed}, simulated ${h.now()} ms] recent trace:\n  ${trace}`, { cause: e });
-    }
-  });
-}
-
-/** The lab's (i + k) % servers, on node ids. */
-function peer(h: LabHarness, id: NodeId, k: number): NodeId {
-  const n = h.ids.length;
-  return h.ids[(h.ids.indexOf(id) + k) % n]!;
-}
-
-function running(h: LabHarness, id: NodeId): boolean {
-  return h.cluster.node(id) !== null;
-}
-
-/** The lab's crash1: the server is cut off and its process dies; unsynced writes are lost. */
-function crash1(h: LabHarness, id: NodeId): void {
-  h.disconnect(id);
-  h.crash(id);
-}
-
-/** The lab's start1: (re)starts the server from its disk, still disconnected. */
-function start1(h: LabHarness, id: NodeId): void {
-  crash1(h, id);
-  h.restart(id);
+  labTest('snapshots', name, nodes, seed, { snapshotEveryEntries: every, raft: { snapshotCatchUpEntries: 0 } }, body);
 }
 
 const encoder = new TextEncoder();
