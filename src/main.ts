@@ -3,8 +3,10 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { runCli } from './cli/kvstore-cli.js';
 import { loadConfig, type NodeConfig } from './config/config.js';
 import { createHttpApp, listen } from './http/server.js';
+import { startGrpcServer } from './grpc/server.js';
 import { createLogger, type Logger } from './log.js';
 import { RaftMetrics } from './metrics/raft-metrics.js';
 import { KvNode } from './node/kv-node.js';
@@ -94,6 +96,7 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   collectDefaultMetrics({ register: apiRegistry, prefix: 'kvstore_' });
   const app = createHttpApp(config, node, log, apiRegistry);
   const http = await listen(app, config.http.addr.host, config.http.addr.port);
+  const grpcServer = await startGrpcServer(config, node, log);
   const raftMetrics = await serveMetrics(metrics.registry, config.raft.metricsAddr.host, config.raft.metricsAddr.port);
   log.info({ http: config.http.addr, raft: config.raft.addr, dataDir }, 'node started');
 
@@ -105,11 +108,13 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   // Stop accepting, fail what is in flight, flush storage, close peers.
   const closed = new Promise<void>((resolve) => http.close(() => resolve()));
   http.closeAllConnections();
+  const grpcClosed = grpcServer.close();
   node.stop();
   await transport.stop();
   await store.close();
   raftMetrics.close();
   await closed;
+  await grpcClosed;
   log.info('stopped');
   return 0;
 }
@@ -129,4 +134,6 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code));
+// `kvstore put|get|del|status …` runs the CLI; `kvstore -cfg_path FILE` runs a node.
+const cli = runCli(process.argv.slice(2));
+(cli ?? main()).then((code) => process.exit(code));

@@ -1,0 +1,310 @@
+import { KvClient, type Consistency, type Failed, type MaybeApplied, type NodeStatus } from '../client/rest-client.js';
+
+/**
+ * The `kvstore` command line, etcdctl style, on the same binary as the node:
+ * `kvstore -cfg_path node.yml` runs a node; anything else is a client command.
+ */
+
+export const EXIT_OK = 0;
+/** Definitely not applied, or the key does not exist. */
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+/** A write whose outcome is unknown (it may have been applied). */
+export const EXIT_MAYBE_APPLIED = 3;
+
+export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
+
+export interface Writable {
+  write(chunk: string | Uint8Array): unknown;
+}
+
+export interface CliIo {
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+}
+
+const GLOBAL_HELP = `Usage: kvstore [global flags] <command> [args] [flags]
+       kvstore -cfg_path <node.yml>      run a node (see SPEC §2)
+
+Commands:
+  put KEY VALUE     write VALUE (use - to read it from stdin) at KEY
+  get KEY           print the value of KEY
+  del KEY           delete KEY
+  status            a table of every member: role, term, leader, indexes
+
+Global flags:
+  --endpoints a,b,c   member URLs (default ${DEFAULT_ENDPOINTS};
+                      env KVSTORE_ENDPOINTS)
+  --timeout MS        give up on a command after MS milliseconds (default 15000)
+  -h, --help          this help; "kvstore <command> --help" describes a command
+
+Exit codes: 0 ok, 1 failed or not found (nothing was applied), 2 usage error,
+3 maybe applied (the outcome of a write is unknown; retry with the same
+--idempotency-key to apply it at most once).
+`;
+
+const COMMAND_HELP: Readonly<Record<string, string>> = {
+  put: `Usage: kvstore put KEY VALUE [--if-revision R | --if-absent] [--idempotency-key K]
+
+Writes VALUE at KEY through the leader and prints the new revision.
+  --if-revision R       only if the key's current revision is R (compare-and-swap)
+  --if-absent           only if the key does not exist (create)
+  --idempotency-key K   a retry with the same K is applied at most once
+                        (default: a fresh random key, reused across retries)
+VALUE "-" reads the value from stdin.
+Exit: 0 written, 1 not written (e.g. precondition failed), 3 maybe written.
+`,
+  get: `Usage: kvstore get KEY [--consistency linearizable|lease|stale] [--print-revision]
+
+Prints the value of KEY (raw bytes, no newline added).
+  --consistency C     linearizable (default, via the leader), lease (leader
+                      lease, no round trip), stale (any node's local state)
+  --print-revision    print "REVISION\\tVALUE" instead of the value alone
+Exit: 0 found, 1 not found or failed.
+`,
+  del: `Usage: kvstore del KEY [--if-revision R] [--idempotency-key K]
+
+Deletes KEY and prints "deleted <revision>" (or "not found <revision>").
+  --if-revision R       only if the key's current revision is R
+  --idempotency-key K   a retry with the same K is applied at most once
+Exit: 0 done (even if the key was absent), 1 not done, 3 maybe done.
+`,
+  status: `Usage: kvstore status
+
+Asks the first answering endpoint for the member list, then every member's
+/v1/status, and prints a table: id, endpoint, role, term, leader, commit,
+applied and last log index. Unreachable members are listed as such.
+Exit: 0 if any member answered, 1 if none did.
+`,
+};
+
+/** Whether argv asks to run a node rather than a client command. */
+export function isNodeInvocation(argv: readonly string[]): boolean {
+  return argv.some((a) => a === '-cfg_path' || a === '--cfg_path' || a.startsWith('-cfg_path=') || a.startsWith('--cfg_path='));
+}
+
+class UsageError extends Error {}
+
+interface Parsed {
+  readonly positionals: string[];
+  readonly flags: Map<string, string | true>;
+}
+
+const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'consistency', 'if-revision', 'idempotency-key']);
+const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision']);
+
+function parse(argv: readonly string[]): Parsed {
+  const positionals: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '-h') {
+      flags.set('help', true);
+      continue;
+    }
+    if (!arg.startsWith('--') || arg === '-') {
+      if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown flag ${arg}`);
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    if (BOOL_FLAGS.has(name)) {
+      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+      flags.set(name, true);
+    } else if (VALUE_FLAGS.has(name)) {
+      const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      flags.set(name, value);
+    } else {
+      throw new UsageError(`unknown flag --${name}`);
+    }
+  }
+  return { positionals, flags };
+}
+
+function stringFlag(p: Parsed, name: string): string | undefined {
+  const v = p.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+function intFlag(p: Parsed, name: string): number | undefined {
+  const v = stringFlag(p, name);
+  if (v === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(v)) throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** Flags allowed per command (global ones are allowed everywhere). */
+const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  put: ['if-revision', 'if-absent', 'idempotency-key'],
+  get: ['consistency', 'print-revision'],
+  del: ['if-revision', 'idempotency-key'],
+  status: [],
+};
+const GLOBAL_FLAGS = ['endpoints', 'timeout', 'help'];
+const ARITY: Readonly<Record<string, number>> = { put: 2, get: 1, del: 1, status: 0 };
+
+async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+function reportError(io: CliIo, r: Failed | MaybeApplied): number {
+  if (r.kind === 'maybe_applied') {
+    io.stderr.write(`Error: outcome unknown, the write may have been applied (${r.error}: ${r.message}); idempotency key ${r.idempotencyKey}\n`);
+    return EXIT_MAYBE_APPLIED;
+  }
+  const status = r.status === 0 ? '' : ` (HTTP ${r.status})`;
+  const current = r.currentRevision !== undefined ? `; current revision ${r.currentRevision}` : '';
+  io.stderr.write(`Error: ${r.error}${status}: ${r.message}${current}\n`);
+  return EXIT_FAILED;
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: readonly string[]): string => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
+  const sep = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
+  return [sep, line(rows[0]!), sep, ...rows.slice(1).map(line), sep].join('\n') + '\n';
+}
+
+function httpUrl(addr: string): string {
+  return /^https?:\/\//.test(addr) ? addr : `http://${addr}`;
+}
+
+async function status(client: KvClient, endpoints: readonly string[], io: CliIo): Promise<number> {
+  const first = await client.status();
+  if (!first.ok) {
+    io.stderr.write(`Error: no endpoint answered (${endpoints.join(', ')}): ${first.message}\n`);
+    return EXIT_FAILED;
+  }
+  const members = first.status.members.length > 0 ? first.status.members : [{ id: first.status.id, http_addr: first.endpoint, raft_addr: '', grpc_addr: '' }];
+  const results = await Promise.all(members.map(async (m) => ({ m, r: await client.status(httpUrl(m.http_addr)) })));
+  const rows: string[][] = [['ID', 'ENDPOINT', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST INDEX']];
+  for (const { m, r } of results) {
+    if (r.ok) {
+      const s: NodeStatus = r.status;
+      rows.push([s.id, httpUrl(m.http_addr), s.role, String(s.term), s.leader_id ?? '-', String(s.commit_index), String(s.applied_index), String(s.last_log_index)]);
+    } else {
+      rows.push([m.id, httpUrl(m.http_addr), 'unreachable', '-', '-', '-', '-', '-']);
+    }
+  }
+  io.stdout.write(table(rows));
+  return EXIT_OK;
+}
+
+/**
+ * Runs a client command and resolves to its exit code, or returns null when argv asks
+ * to run a node (`-cfg_path` / `--cfg_path`). argv excludes the node and script paths.
+ */
+export function runCli(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> | null {
+  if (isNodeInvocation(argv)) return null;
+  return run(argv, io);
+}
+
+async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let p: Parsed;
+  try {
+    p = parse(argv);
+  } catch (e) {
+    io.stderr.write(`Error: ${(e as Error).message}\n\n${GLOBAL_HELP}`);
+    return EXIT_USAGE;
+  }
+  const [command, ...args] = p.positionals;
+  if (command === undefined || command === 'help') {
+    const topic = command === 'help' ? args[0] : undefined;
+    if (topic !== undefined && COMMAND_HELP[topic] !== undefined) {
+      io.stdout.write(COMMAND_HELP[topic]);
+      return EXIT_OK;
+    }
+    if (p.flags.has('help') || command === 'help') {
+      io.stdout.write(GLOBAL_HELP);
+      return EXIT_OK;
+    }
+    io.stderr.write(`Error: no command given\n\n${GLOBAL_HELP}`);
+    return EXIT_USAGE;
+  }
+  const help = COMMAND_HELP[command];
+  if (help === undefined) {
+    io.stderr.write(`Error: unknown command ${JSON.stringify(command)}\n\n${GLOBAL_HELP}`);
+    return EXIT_USAGE;
+  }
+  if (p.flags.has('help')) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  const usageError = (message: string): number => {
+    io.stderr.write(`Error: ${message}\n\n${help}`);
+    return EXIT_USAGE;
+  };
+  const allowed = new Set([...GLOBAL_FLAGS, ...(COMMAND_FLAGS[command] ?? [])]);
+  for (const f of p.flags.keys()) if (!allowed.has(f)) return usageError(`${command} does not take --${f}`);
+  if (args.length !== ARITY[command]) return usageError(`${command} takes ${ARITY[command]} argument(s), got ${args.length}`);
+
+  let client: KvClient;
+  let endpoints: string[];
+  let ifRevision: number | undefined;
+  try {
+    endpoints = (stringFlag(p, 'endpoints') ?? process.env['KVSTORE_ENDPOINTS'] ?? DEFAULT_ENDPOINTS)
+      .split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== '')
+      .map(httpUrl);
+    const timeout = intFlag(p, 'timeout');
+    ifRevision = intFlag(p, 'if-revision');
+    client = new KvClient({ endpoints, ...(timeout !== undefined ? { callTimeoutMs: timeout, requestTimeoutMs: timeout } : {}) });
+  } catch (e) {
+    return usageError((e as Error).message);
+  }
+
+  switch (command) {
+    case 'put': {
+      if (ifRevision !== undefined && p.flags.has('if-absent')) return usageError('use --if-revision or --if-absent, not both');
+      const [key, rawValue] = args as [string, string];
+      const value = rawValue === '-' ? await readStdin() : rawValue;
+      const idempotencyKey = stringFlag(p, 'idempotency-key');
+      const r = await client.put(key, value, {
+        ...(ifRevision !== undefined ? { ifRevision } : {}),
+        ...(p.flags.has('if-absent') ? { ifAbsent: true } : {}),
+        ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      });
+      if (!r.ok) return reportError(io, r);
+      io.stdout.write(`OK revision ${r.revision}\n`);
+      return EXIT_OK;
+    }
+    case 'get': {
+      const consistency = stringFlag(p, 'consistency') ?? 'linearizable';
+      if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
+        return usageError(`--consistency is linearizable, lease or stale, got ${JSON.stringify(consistency)}`);
+      }
+      const r = await client.get(args[0]!, { consistency: consistency as Consistency });
+      if (!r.ok) {
+        if (r.status === 404 && r.error === 'key_not_found') {
+          io.stderr.write(`Error: key not found: ${args[0]}\n`);
+          return EXIT_FAILED;
+        }
+        return reportError(io, r);
+      }
+      if (p.flags.has('print-revision')) io.stdout.write(`${r.revision}\t`);
+      io.stdout.write(r.value);
+      return EXIT_OK;
+    }
+    case 'del': {
+      const idempotencyKey = stringFlag(p, 'idempotency-key');
+      const r = await client.delete(args[0]!, {
+        ...(ifRevision !== undefined ? { ifRevision } : {}),
+        ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      });
+      if (!r.ok) return reportError(io, r);
+      io.stdout.write(`${r.deleted ? 'deleted' : 'not found'} revision ${r.revision}\n`);
+      return EXIT_OK;
+    }
+    default:
+      return status(client, endpoints, io);
+  }
+}

@@ -1,0 +1,401 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+
+/**
+ * A REST client for kvstore (SPEC §3) on Node's fetch.
+ *
+ * - Follows `307` redirects itself (method, body and headers preserved) and caches the
+ *   leader's endpoint from `Location`, so later requests go straight to the leader.
+ * - Retries what is safe to retry — `503` (the node promises nothing was applied) and
+ *   connections that could not be opened — on the next endpoint, with capped exponential
+ *   backoff and full jitter, a bounded number of times. A write is always retried with the
+ *   SAME `Idempotency-Key` (one is generated per call when the caller gives none).
+ * - Never retries a write whose outcome is unknown: `504`, a timeout or a connection reset
+ *   after the request was sent are reported as `maybe_applied`.
+ */
+
+/** Attempts per call (each redirect or retry is one), and the backoff between retries. */
+export const DEFAULT_MAX_ATTEMPTS = 10;
+export const DEFAULT_BACKOFF_BASE_MS = 50;
+export const DEFAULT_BACKOFF_MAX_MS = 1000;
+/** One HTTP exchange (connect, send, answer) must finish within this. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+/** A whole call (all attempts and backoff included) gives up after this. */
+export const DEFAULT_CALL_TIMEOUT_MS = 15_000;
+
+export type Key = Uint8Array | string;
+export type Value = Uint8Array | string;
+export type Consistency = 'linearizable' | 'lease' | 'stale';
+
+export interface KvClientOptions {
+  /** Base URLs of the members, e.g. `http://127.0.0.1:8081`; at least one. */
+  readonly endpoints: readonly string[];
+  readonly maxAttempts?: number;
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly callTimeoutMs?: number;
+}
+
+export interface PutOptions {
+  /** Apply only if the key's current revision is this (`If-Match`). */
+  readonly ifRevision?: number;
+  /** Apply only if the key is absent (`If-None-Match: *`). */
+  readonly ifAbsent?: boolean;
+  /** Makes retries apply once; generated per call when absent. */
+  readonly idempotencyKey?: string;
+}
+
+export interface DeleteOptions {
+  readonly ifRevision?: number;
+  readonly idempotencyKey?: string;
+}
+
+export interface GetOptions {
+  readonly consistency?: Consistency;
+}
+
+/** Definitely not applied: a 4xx, a bad argument, or still unavailable (503 / unreachable) after every retry. */
+export interface Failed {
+  readonly ok: false;
+  readonly kind: 'failed';
+  /** HTTP status; 0 when no node answered (or the client refused the request). */
+  readonly status: number;
+  /** The server's error code (`key_not_found`, `revision_mismatch`, …), or `unavailable` / `bad_key` from the client. */
+  readonly error: string;
+  readonly message: string;
+  /** From the `ETag` of a `412`: the key's current revision. */
+  readonly currentRevision?: number;
+}
+
+/** A write that may or may not have been applied (504, or a timeout / reset after sending). */
+export interface MaybeApplied {
+  readonly ok: false;
+  readonly kind: 'maybe_applied';
+  /** HTTP status (504), or 0 when the connection failed after the request was sent. */
+  readonly status: number;
+  readonly error: string;
+  readonly message: string;
+  /** The key that was sent: a retry with it is applied at most once. */
+  readonly idempotencyKey: string;
+}
+
+export type PutResult = { readonly ok: true; readonly revision: number; readonly idempotencyKey: string } | Failed | MaybeApplied;
+export type DeleteResult =
+  | { readonly ok: true; readonly deleted: boolean; readonly revision: number; readonly idempotencyKey: string }
+  | Failed
+  | MaybeApplied;
+export type GetResult = { readonly ok: true; readonly value: Uint8Array; readonly revision: number } | Failed;
+
+export interface MemberInfo {
+  readonly id: string;
+  readonly raft_addr: string;
+  readonly http_addr: string;
+  readonly grpc_addr: string;
+}
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leader_id: string | null;
+  readonly commit_index: number;
+  readonly applied_index: number;
+  readonly last_log_index: number;
+  readonly members: readonly MemberInfo[];
+}
+
+export type StatusResult = { readonly ok: true; readonly endpoint: string; readonly status: NodeStatus } | Failed;
+
+/** Connection errors that prove the request never reached a server. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Percent-encodes every byte but unreserved ones, so any key (slashes included) is one path segment. */
+export function encodeKey(key: Key): string {
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  let out = '';
+  for (const b of bytes) {
+    const unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x5f || b === 0x7e;
+    out += unreserved ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+function errorCodes(e: unknown): string[] {
+  const codes: string[] = [];
+  const seen = new Set<unknown>();
+  const visit = (x: unknown): void => {
+    if (x === null || typeof x !== 'object' || seen.has(x)) return;
+    seen.add(x);
+    const o = x as { code?: unknown; cause?: unknown; errors?: unknown; name?: unknown };
+    if (typeof o.code === 'string') codes.push(o.code);
+    if (typeof o.name === 'string') codes.push(o.name);
+    visit(o.cause);
+    if (Array.isArray(o.errors)) for (const inner of o.errors) visit(inner);
+  };
+  visit(e);
+  return codes;
+}
+
+function describe(e: unknown): string {
+  const codes = errorCodes(e).filter((c) => c !== 'Error' && c !== 'TypeError');
+  const msg = e instanceof Error ? e.message : String(e);
+  return codes.length > 0 ? `${msg} (${[...new Set(codes)].join(', ')})` : msg;
+}
+
+/** Whether a fetch failure proves the request was never delivered. */
+function notSent(e: unknown): boolean {
+  // fetch refuses some ports outright (the Fetch standard's "bad port" list) before connecting.
+  const cause = (e as { cause?: unknown } | null)?.cause;
+  if (cause instanceof Error && cause.message === 'bad port') return true;
+  return errorCodes(e).some((c) => NOT_SENT_CODES.has(c));
+}
+
+function originOf(url: string): string | null {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return null;
+  }
+}
+
+interface CallSpec {
+  readonly method: 'GET' | 'PUT' | 'DELETE';
+  /** Path and query, e.g. `/v1/kv/a%2Fb?consistency=lease`. */
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body?: Uint8Array;
+  /** Writes: a failure after sending is `maybe_applied`; reads are retried. */
+  readonly write: boolean;
+  readonly idempotencyKey: string;
+}
+
+type Exchange =
+  | { readonly kind: 'response'; readonly status: number; readonly headers: Headers; readonly body: Uint8Array }
+  | Failed
+  | MaybeApplied;
+
+export class KvClient {
+  private readonly endpoints: readonly string[];
+  private readonly maxAttempts: number;
+  private readonly backoffBaseMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly callTimeoutMs: number;
+  private leader: string | null = null;
+  private next = 0;
+
+  constructor(options: KvClientOptions) {
+    const endpoints = options.endpoints.map((e) => e.trim().replace(/\/+$/, '')).filter((e) => e !== '');
+    if (endpoints.length === 0) throw new Error('KvClient needs at least one endpoint');
+    for (const e of endpoints) if (originOf(e) === null) throw new Error(`not a URL: ${e}`);
+    this.endpoints = endpoints;
+    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    this.backoffBaseMs = options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS;
+    this.backoffMaxMs = options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  }
+
+  /** The leader's endpoint as last learned from a redirect or a success, if any. */
+  get cachedLeader(): string | null {
+    return this.leader;
+  }
+
+  async put(key: Key, value: Value, opts: PutOptions = {}): Promise<PutResult> {
+    const bad = checkKey(key);
+    if (bad !== null) return bad;
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (opts.ifRevision !== undefined && opts.ifAbsent === true) return usage('use ifRevision or ifAbsent, not both');
+    if (opts.ifRevision !== undefined) headers['if-match'] = `"${opts.ifRevision}"`;
+    if (opts.ifAbsent === true) headers['if-none-match'] = '*';
+    const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+    headers['idempotency-key'] = idempotencyKey;
+    const body = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    const r = await this.call({ method: 'PUT', path: `/v1/kv/${encodeKey(key)}`, headers, body, write: true, idempotencyKey });
+    if (r.kind !== 'response') return r;
+    if (r.status === 200) {
+      const j = parseJson(r.body) as { revision?: unknown } | null;
+      if (typeof j?.revision === 'number') return { ok: true, revision: j.revision, idempotencyKey };
+    }
+    return this.writeFailure(r, idempotencyKey);
+  }
+
+  async delete(key: Key, opts: DeleteOptions = {}): Promise<DeleteResult> {
+    const bad = checkKey(key);
+    if (bad !== null) return bad;
+    const headers: Record<string, string> = {};
+    if (opts.ifRevision !== undefined) headers['if-match'] = `"${opts.ifRevision}"`;
+    const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+    headers['idempotency-key'] = idempotencyKey;
+    const r = await this.call({ method: 'DELETE', path: `/v1/kv/${encodeKey(key)}`, headers, write: true, idempotencyKey });
+    if (r.kind !== 'response') return r;
+    if (r.status === 200) {
+      const j = parseJson(r.body) as { deleted?: unknown; revision?: unknown } | null;
+      if (typeof j?.deleted === 'boolean' && typeof j.revision === 'number') return { ok: true, deleted: j.deleted, revision: j.revision, idempotencyKey };
+    }
+    return this.writeFailure(r, idempotencyKey);
+  }
+
+  async get(key: Key, opts: GetOptions = {}): Promise<GetResult> {
+    const bad = checkKey(key);
+    if (bad !== null) return bad;
+    const consistency = opts.consistency ?? 'linearizable';
+    const r = await this.call({ method: 'GET', path: `/v1/kv/${encodeKey(key)}?consistency=${consistency}`, headers: {}, write: false, idempotencyKey: '' });
+    if (r.kind === 'failed') return r;
+    if (r.kind !== 'response') return { ok: false, kind: 'failed', status: r.status, error: r.error, message: r.message };
+    if (r.status === 200) {
+      const revision = revisionOf(r.headers.get('etag'));
+      if (revision !== null) return { ok: true, value: r.body, revision };
+    }
+    return failedOf(r);
+  }
+
+  /** One node's `/v1/status`: the given endpoint only, or the first configured one that answers. */
+  async status(endpoint?: string): Promise<StatusResult> {
+    const targets = endpoint !== undefined ? [endpoint.replace(/\/+$/, '')] : this.endpoints;
+    let last: Failed = { ok: false, kind: 'failed', status: 0, error: 'unavailable', message: 'no endpoint answered' };
+    for (const target of targets) {
+      try {
+        const res = await fetch(`${target}/v1/status`, { signal: AbortSignal.timeout(this.requestTimeoutMs), redirect: 'manual' });
+        const body = new Uint8Array(await res.arrayBuffer());
+        if (res.status === 200) {
+          const j = parseJson(body) as NodeStatus | null;
+          if (j !== null && typeof j.id === 'string') return { ok: true, endpoint: target, status: j };
+        }
+        last = failedOf({ status: res.status, headers: res.headers, body });
+      } catch (e) {
+        last = { ok: false, kind: 'failed', status: 0, error: 'unavailable', message: `${target}: ${describe(e)}` };
+      }
+    }
+    return last;
+  }
+
+  private writeFailure(r: Exchange & { kind: 'response' }, idempotencyKey: string): Failed | MaybeApplied {
+    const f = failedOf(r);
+    // 4xx and 503 promise the write was not applied; anything else (504, 500, a 200 we cannot read) may have been.
+    if ((r.status >= 400 && r.status < 500) || r.status === 503) return f;
+    return { ok: false, kind: 'maybe_applied', status: r.status, error: f.error, message: f.message, idempotencyKey };
+  }
+
+  private pickEndpoint(): string {
+    if (this.leader !== null) return this.leader;
+    const e = this.endpoints[this.next % this.endpoints.length]!;
+    return e;
+  }
+
+  /** Moves on from an endpoint that could not serve: forget it as leader, try the next one. */
+  private skip(endpoint: string): void {
+    if (this.leader === endpoint) this.leader = null;
+    const k = this.endpoints.indexOf(endpoint);
+    this.next = k >= 0 ? k + 1 : this.next + 1;
+  }
+
+  private backoff(retry: number): number {
+    const cap = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** retry);
+    return Math.random() * cap;
+  }
+
+  /**
+   * Runs one request to completion: redirects followed, retryable failures retried.
+   * Returns the final HTTP answer (which may be a 503 after the last retry), a `failed`
+   * when no node could be reached at all, or `maybe_applied` for a write lost after sending.
+   */
+  private async call(req: CallSpec): Promise<Exchange> {
+    const deadline = Date.now() + this.callTimeoutMs;
+    let target: string | null = null; // a redirect's URL, used for the next attempt
+    let retries = 0;
+    let last: Exchange = unavailable('no attempt made');
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      const base = target === null ? this.pickEndpoint() : originOf(target)!;
+      const url: string = target ?? `${base}${req.path}`;
+      target = null;
+      let res: Response;
+      let body: Uint8Array;
+      try {
+        res = await fetch(url, {
+          method: req.method,
+          headers: req.headers,
+          ...(req.body !== undefined ? { body: new Uint8Array(req.body) } : {}),
+          redirect: 'manual',
+          signal: AbortSignal.timeout(Math.min(this.requestTimeoutMs, remaining)),
+        });
+        body = new Uint8Array(await res.arrayBuffer());
+      } catch (e) {
+        const message = `${base}: ${describe(e)}`;
+        if (req.write && !notSent(e)) {
+          return { ok: false, kind: 'maybe_applied', status: 0, error: 'connection_lost', message, idempotencyKey: req.idempotencyKey };
+        }
+        last = unavailable(message);
+        this.skip(base);
+        if (attempt + 1 < this.maxAttempts) await delay(Math.min(this.backoff(retries++), Math.max(0, deadline - Date.now())));
+        continue;
+      }
+      const response: Exchange = { kind: 'response', status: res.status, headers: res.headers, body };
+      if (res.status === 307 || res.status === 308) {
+        const location = res.headers.get('location');
+        const leaderOrigin = location === null ? null : originOf(new URL(location, url).href);
+        if (location !== null && leaderOrigin !== null) {
+          this.leader = leaderOrigin;
+          target = new URL(location, url).href;
+          last = response;
+          continue;
+        }
+        return response;
+      }
+      if (res.status === 503) {
+        last = response;
+        this.skip(base);
+        if (attempt + 1 < this.maxAttempts) await delay(Math.min(this.backoff(retries++), Math.max(0, deadline - Date.now())));
+        continue;
+      }
+      // A node that answered a write or a linearizable read itself leads (stale reads are served by anyone).
+      if (res.status < 500 && (req.write || !req.path.includes('consistency=stale'))) this.leader = base;
+      return response;
+    }
+    if (last.kind === 'response' && (last.status === 307 || last.status === 308)) {
+      return { ok: false, kind: 'failed', status: 0, error: 'too_many_redirects', message: `still redirected after ${this.maxAttempts} attempts` };
+    }
+    return last;
+  }
+}
+
+function parseJson(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(body).toString('utf8')) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+function revisionOf(etag: string | null): number | null {
+  if (etag === null) return null;
+  const m = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(etag);
+  return m === null ? null : Number(m[1]);
+}
+
+function failedOf(r: { status: number; headers: Headers; body: Uint8Array }): Failed {
+  const j = parseJson(r.body) as { error?: unknown; message?: unknown } | null;
+  const error = typeof j?.error === 'string' ? j.error : `http_${r.status}`;
+  const message = typeof j?.message === 'string' ? j.message : Buffer.from(r.body).toString('utf8').slice(0, 200);
+  const current = r.status === 412 ? revisionOf(r.headers.get('etag')) : null;
+  return { ok: false, kind: 'failed', status: r.status, error, message, ...(current !== null ? { currentRevision: current } : {}) };
+}
+
+function unavailable(message: string): Failed {
+  return { ok: false, kind: 'failed', status: 0, error: 'unavailable', message };
+}
+
+function usage(message: string): Failed {
+  return { ok: false, kind: 'failed', status: 0, error: 'bad_request', message };
+}
+
+/** Keys the URL syntax cannot carry: empty, or a whole path segment of `.` / `..` (fetch would normalize it away). */
+function checkKey(key: Key): Failed | null {
+  const s = typeof key === 'string' ? key : Buffer.from(key).toString('latin1');
+  if (s.length === 0) return { ok: false, kind: 'failed', status: 0, error: 'bad_key', message: 'the key is empty' };
+  if (s === '.' || s === '..') return { ok: false, kind: 'failed', status: 0, error: 'bad_key', message: `the key ${s} cannot be sent in a URL` };
+  return null;
+}

@@ -1,0 +1,288 @@
+// The gRPC API of one node (SPEC §4): kvstore.v1.KV with the same semantics as the
+// REST API, grpc.health.v1.Health and server reflection. A follower forwards
+// Put, Delete and linearizable/lease Get to the leader over one pooled channel per
+// leader address, with the caller's deadline and cancellation; stale Get is served
+// locally. Every answer carries `x-raft-leader` when a leader is known.
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { NodeConfig, PeerConfig } from '../config/config.js';
+import { formatHostPort } from '../config/config.js';
+import { codeOfRequestError, errorCatalog, type ErrorCode } from '../errors.js';
+import { commandProblem, keyBytesMax, type Condition, type KvCommand, type KvResult, type RequestTag } from '../kv/command.js';
+import type { Logger } from '../log.js';
+import type { KvNode, RequestError } from '../node/kv-node.js';
+import type { NodeId } from '../raft/types.js';
+import type { DeleteRequest__Output } from './generated/kvstore/v1/DeleteRequest.js';
+import type { DeleteResponse } from './generated/kvstore/v1/DeleteResponse.js';
+import type { GetRequest__Output } from './generated/kvstore/v1/GetRequest.js';
+import type { GetResponse } from './generated/kvstore/v1/GetResponse.js';
+import type { KVClient, KVHandlers } from './generated/kvstore/v1/KV.js';
+import type { PutRequest__Output } from './generated/kvstore/v1/PutRequest.js';
+import type { PutResponse } from './generated/kvstore/v1/PutResponse.js';
+import { createKvClient, loadKvProto } from './proto.js';
+
+/** Response metadata naming the leader (initial metadata, and trailers on errors). */
+export const LEADER_METADATA = 'x-raft-leader';
+/** Trailer naming the node whose handler produced the status (tells app errors from transport errors). */
+export const ANSWERED_BY_METADATA = 'x-kvstore-answered-by';
+/** Trailer with the key's current revision on FAILED_PRECONDITION (absent when the key is absent). */
+export const REVISION_METADATA = 'x-kvstore-revision';
+/** Request metadata set on a forwarded call: the leader must not forward it again. */
+const FORWARDED_METADATA = 'x-kvstore-forwarded';
+/** Client id that scopes gRPC request ids (REST uses "http"). */
+const GRPC_CLIENT_ID = 'grpc';
+const HEALTH_POLL_MS = 100;
+const SHUTDOWN_GRACE_MS = 2000;
+
+/** What a handler answers: a response, a status, or "ask the leader". */
+type Answer<T> =
+  | { readonly kind: 'ok'; readonly value: T }
+  | { readonly kind: 'error'; readonly code: grpc.status; readonly details: string; readonly trailers?: Readonly<Record<string, string>> }
+  | { readonly kind: 'forward'; readonly leaderId: NodeId };
+
+function grpcStatusOf(code: ErrorCode): grpc.status {
+  return grpc.status[errorCatalog[code].grpc];
+}
+
+function fail<T>(code: ErrorCode, details: string, trailers?: Readonly<Record<string, string>>): Answer<T> {
+  return trailers === undefined ? { kind: 'error', code: grpcStatusOf(code), details } : { kind: 'error', code: grpcStatusOf(code), details, trailers };
+}
+
+function toBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+type ForwardFn<Req, Res> = (client: KVClient, req: Req, md: grpc.Metadata, options: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
+
+export interface GrpcServerHandle {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger): Promise<GrpcServerHandle> {
+  const log = logger.child({ api: 'grpc' });
+  const { definition, kv } = loadKvProto();
+  const peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id as NodeId, p]));
+  // Room for a value one byte over the limit, so the handler (not the transport) answers it.
+  const messageBytesMax = Math.max(4 * 1024 * 1024, config.http.valueBytesMax + keyBytesMax + 64 * 1024);
+  const channelOptions: grpc.ChannelOptions = {
+    'grpc.max_receive_message_length': messageBytesMax,
+    'grpc.max_send_message_length': messageBytesMax,
+  };
+
+  // One channel per leader address, reused by every forwarded call.
+  const pool = new Map<string, KVClient>();
+  const clientFor = (leaderId: NodeId): KVClient | null => {
+    const peer = peers.get(leaderId);
+    if (peer === undefined) return null;
+    const address = formatHostPort(peer.grpcAddr);
+    let client = pool.get(address);
+    if (client === undefined) {
+      client = createKvClient(address, grpc.credentials.createInsecure(), channelOptions);
+      pool.set(address, client);
+    }
+    return client;
+  };
+
+  const leaderMetadata = (leaderId: NodeId | null): grpc.Metadata => {
+    const md = new grpc.Metadata();
+    if (leaderId !== null) md.set(LEADER_METADATA, leaderId);
+    return md;
+  };
+
+  /** Maps a request the node could not take: forward when a leader is known (once), else a status. */
+  const refused = <T>(error: RequestError, call: grpc.ServerUnaryCall<unknown, unknown>): Answer<T> => {
+    const forwarded = call.metadata.get(FORWARDED_METADATA).length > 0;
+    if (error.kind === 'not_leader' && error.leaderId !== null && error.leaderId !== node.id && !forwarded && peers.has(error.leaderId)) {
+      return { kind: 'forward', leaderId: error.leaderId };
+    }
+    const code = codeOfRequestError(error);
+    if (code === 'outcome_unknown') return fail(code, 'the request may or may not have been applied; retry only with the same request_id');
+    if (code === 'not_leader') return fail('no_leader', `${error.kind === 'not_leader' ? error.leaderId : 'another node'} leads; this forwarded call was not applied; retry`);
+    return fail(code, code === 'overloaded' ? 'too many uncommitted proposals; not applied; retry' : 'no leader is known now; not applied; retry');
+  };
+
+  const forward = <Req, Res>(leaderId: NodeId, call: grpc.ServerUnaryCall<Req, Res>, isWrite: boolean, fn: ForwardFn<Req, Res>): Promise<Answer<Res>> => {
+    const client = clientFor(leaderId);
+    if (client === null) return Promise.resolve(fail('no_leader', `leader ${leaderId} is not in raft.peers`));
+    const md = new grpc.Metadata();
+    md.set(FORWARDED_METADATA, node.id);
+    const options: grpc.CallOptions = {};
+    const deadline = call.getDeadline();
+    if (deadline !== Infinity) options.deadline = deadline;
+    return new Promise((resolve) => {
+      const out = fn(client, call.request, md, options, (err, res) => {
+        call.removeListener('cancelled', onCancel);
+        if (err === null && res !== undefined) return resolve({ kind: 'ok', value: res });
+        if (err === null) return resolve(fail('internal', 'the leader sent no response'));
+        const trailers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(err.metadata?.getMap() ?? {})) if (typeof v === 'string') trailers[k] = v;
+        const fromHandler = trailers[ANSWERED_BY_METADATA] !== undefined;
+        if (!fromHandler && isWrite && err.code !== grpc.status.DEADLINE_EXCEEDED && err.code !== grpc.status.CANCELLED) {
+          // The call may have reached the leader before the transport failed.
+          return resolve({ kind: 'error', code: grpc.status.UNKNOWN, details: `forwarding to ${leaderId} failed (${err.details}); the write may have been applied` });
+        }
+        resolve({ kind: 'error', code: err.code, details: err.details, trailers });
+      });
+      const onCancel = (): void => out.cancel();
+      call.once('cancelled', onCancel);
+    });
+  };
+
+  /** Runs a handler and sends its answer with the leader metadata; forwards when told to. */
+  const unary =
+    <Req, Res>(name: string, isWrite: (req: Req) => boolean, run: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Answer<Res>>, fn: ForwardFn<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      const go = async (): Promise<{ answer: Answer<Res>; leaderId: NodeId | null }> => {
+        const answer = await run(call.request, call);
+        if (answer.kind !== 'forward') return { answer, leaderId: node.status().leaderId };
+        return { answer: await forward(answer.leaderId, call, isWrite(call.request), fn), leaderId: answer.leaderId };
+      };
+      go().then(
+        ({ answer, leaderId }) => {
+          if (call.cancelled) return;
+          call.sendMetadata(leaderMetadata(leaderId));
+          if (answer.kind === 'ok') return callback(null, answer.value);
+          if (answer.kind === 'forward') throw new Error('unreachable: forward answered after forwarding');
+          const trailers = leaderMetadata(leaderId);
+          for (const [k, v] of Object.entries(answer.trailers ?? {})) if (k !== LEADER_METADATA) trailers.set(k, v);
+          if (trailers.get(ANSWERED_BY_METADATA).length === 0) trailers.set(ANSWERED_BY_METADATA, node.id);
+          callback({ code: answer.code, details: answer.details, metadata: trailers });
+        },
+        (e: unknown) => {
+          log.error({ err: e, method: name }, 'grpc call failed');
+          const trailers = leaderMetadata(node.status().leaderId);
+          trailers.set(ANSWERED_BY_METADATA, node.id);
+          callback({ code: grpc.status.INTERNAL, details: 'internal error', metadata: trailers });
+        },
+      );
+    };
+
+  const keyProblem = (key: Buffer): string | null => (key.length < 1 || key.length > keyBytesMax ? `keys are 1 to ${keyBytesMax} bytes, got ${key.length}` : null);
+
+  const revisionOf = (present: boolean, revision: number | undefined): { ok: true; revision: number | null } | { ok: false } => {
+    if (!present || revision === undefined) return { ok: true, revision: null };
+    return Number.isSafeInteger(revision) && revision >= 0 ? { ok: true, revision } : { ok: false };
+  };
+
+  const tagOf = (requestId: string): RequestTag | null => (requestId === '' ? null : { clientId: GRPC_CLIENT_ID, requestId });
+
+  const propose = async <T>(command: KvCommand, call: grpc.ServerUnaryCall<unknown, unknown>, answer: (r: Extract<KvResult, { ok: true }>) => T): Promise<Answer<T>> => {
+    const problem = commandProblem(command);
+    if (problem !== null) return fail('bad_request', problem);
+    const o = await node.propose(command);
+    if (!o.ok) return refused(o.error, call);
+    const r = o.value;
+    if (!r.ok) {
+      const trailers: Record<string, string> = r.currentRevision === null ? {} : { [REVISION_METADATA]: String(r.currentRevision) };
+      return fail('revision_mismatch', `the key's revision is ${r.currentRevision ?? 'none (absent)'}`, trailers);
+    }
+    return { kind: 'ok', value: answer(r) };
+  };
+
+  const handlers: KVHandlers = {
+    Put: unary<PutRequest__Output, PutResponse>(
+      'Put',
+      () => true,
+      async (req, call) => {
+        const bad = keyProblem(req.key);
+        if (bad !== null) return fail('bad_key', bad);
+        if (req.value.length > config.http.valueBytesMax) return fail('value_too_large', `value is ${req.value.length} bytes; the limit is ${config.http.valueBytesMax}`);
+        const expected = revisionOf(req._expected_revision === 'expected_revision', req.expected_revision);
+        if (!expected.ok) return fail('bad_precondition', 'expected_revision is not a safe integer');
+        if (expected.revision !== null && req.create_only) return fail('bad_precondition', 'use expected_revision or create_only, not both');
+        const condition: Condition = req.create_only ? { kind: 'absent' } : expected.revision !== null ? { kind: 'revision', revision: expected.revision } : { kind: 'none' };
+        return propose({ op: 'put', key: req.key, value: req.value, condition, tag: tagOf(req.request_id) }, call, (r) => ({ revision: r.revision }));
+      },
+      (c, req, md, o, cb) => c.Put(req, md, o, cb),
+    ),
+    Delete: unary<DeleteRequest__Output, DeleteResponse>(
+      'Delete',
+      () => true,
+      async (req, call) => {
+        const bad = keyProblem(req.key);
+        if (bad !== null) return fail('bad_key', bad);
+        const expected = revisionOf(req._expected_revision === 'expected_revision', req.expected_revision);
+        if (!expected.ok) return fail('bad_precondition', 'expected_revision is not a safe integer');
+        const condition: Exclude<Condition, { kind: 'absent' }> = expected.revision !== null ? { kind: 'revision', revision: expected.revision } : { kind: 'none' };
+        return propose({ op: 'delete', key: req.key, condition, tag: tagOf(req.request_id) }, call, (r) => ({
+          deleted: r.op === 'delete' ? r.deleted : false,
+          revision: r.revision,
+        }));
+      },
+      (c, req, md, o, cb) => c.Delete(req, md, o, cb),
+    ),
+    Get: unary<GetRequest__Output, GetResponse>(
+      'Get',
+      () => false,
+      async (req, call) => {
+        const bad = keyProblem(req.key);
+        if (bad !== null) return fail('bad_key', bad);
+        let state;
+        if (req.consistency === 'STALE') state = node.staleState();
+        else if (req.consistency === 'LINEARIZABLE' || req.consistency === 'LEASE') {
+          const o = await node.linearizableRead(req.consistency === 'LEASE');
+          if (!o.ok) return refused(o.error, call);
+          state = o.value;
+        } else return fail('bad_request', 'consistency is LINEARIZABLE, LEASE or STALE');
+        const got = state.get(req.key);
+        if (got === undefined) return fail('key_not_found', 'no such key');
+        return { kind: 'ok', value: { value: toBuffer(got.value), revision: got.revision } };
+      },
+      (c, req, md, o, cb) => c.Get(req, md, o, cb),
+    ),
+  };
+
+  const server = new grpc.Server(channelOptions);
+  server.addService(kv.kvstore.v1.KV.service, handlers);
+
+  // Health: SERVING exactly while the node is ready (a leader known, caught up).
+  const health = new HealthImplementation({ '': 'NOT_SERVING', 'kvstore.v1.KV': 'NOT_SERVING' });
+  let lastHealth: ServingStatus = 'NOT_SERVING';
+  const updateHealth = (): void => {
+    const now: ServingStatus = node.ready() ? 'SERVING' : 'NOT_SERVING';
+    if (now === lastHealth) return;
+    lastHealth = now;
+    health.setStatus('', now);
+    health.setStatus('kvstore.v1.KV', now);
+  };
+  updateHealth();
+  const healthTimer = setInterval(updateHealth, HEALTH_POLL_MS);
+  healthTimer.unref();
+  health.addToServer(server);
+
+  new ReflectionService(definition).addToServer(server);
+
+  const address = formatHostPort(config.grpc.addr);
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err))),
+    );
+  } catch (e) {
+    clearInterval(healthTimer);
+    throw e;
+  }
+  log.info({ grpc: address, port }, 'grpc server listening');
+
+  return {
+    port,
+    close: async () => {
+      clearInterval(healthTimer);
+      for (const c of pool.values()) c.close();
+      pool.clear();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, isNodeInvocation, runCli } from '../../src/cli/kvstore-cli.js';
+import { ProcessCluster } from '../e2e/process-cluster.js';
+
+const ELECTION_MS = 500;
+const ELECT_WITHIN_MS = 20 * ELECTION_MS;
+
+interface Run {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+async function cli(...argv: string[]): Promise<Run> {
+  let out = '';
+  let err = '';
+  const text = (c: string | Uint8Array): string => (typeof c === 'string' ? c : Buffer.from(c).toString('utf8'));
+  const io = { stdout: { write: (c: string | Uint8Array) => (out += text(c)) }, stderr: { write: (c: string | Uint8Array) => (err += text(c)) } };
+  const p = runCli(argv, io);
+  assert.ok(p !== null, 'a CLI invocation');
+  return { code: await p, out, err };
+}
+
+describe('runCli without a cluster', () => {
+  test('argv with -cfg_path / --cfg_path runs a node: runCli returns null', () => {
+    assert.equal(runCli(['-cfg_path', 'x.yml']), null);
+    assert.equal(runCli(['--cfg_path=x.yml']), null);
+    assert.ok(isNodeInvocation(['--cfg_path', 'a']));
+    assert.ok(!isNodeInvocation(['get', 'k']));
+  });
+
+  test('--help and <cmd> --help describe the commands', async () => {
+    const g = await cli('--help');
+    assert.equal(g.code, EXIT_OK);
+    for (const cmd of ['put', 'get', 'del', 'status', '--endpoints']) assert.ok(g.out.includes(cmd), `help mentions ${cmd}`);
+    for (const [cmd, word] of [
+      ['put', '--if-absent'],
+      ['get', '--consistency'],
+      ['del', '--if-revision'],
+      ['status', 'table'],
+    ] as const) {
+      const r = await cli(cmd, '--help');
+      assert.equal(r.code, EXIT_OK);
+      assert.ok(r.out.includes(`kvstore ${cmd}`) && r.out.includes(word), r.out);
+    }
+    assert.equal((await cli('help', 'get')).code, EXIT_OK);
+    assert.equal((await cli('-h')).code, EXIT_OK);
+  });
+
+  test('usage errors exit 2', async () => {
+    const cases: string[][] = [
+      [],
+      ['frobnicate'],
+      ['put', 'k'],
+      ['put', 'k', 'v', 'extra'],
+      ['get'],
+      ['del'],
+      ['status', 'x'],
+      ['get', 'k', '--consistency', 'eventual'],
+      ['get', 'k', '--if-absent'],
+      ['put', 'k', 'v', '--if-revision', 'abc'],
+      ['put', 'k', 'v', '--if-revision', '3', '--if-absent'],
+      ['get', 'k', '--bogus'],
+      ['get', 'k', '--consistency'],
+      ['--endpoints', 'not a url', 'get', 'k'],
+    ];
+    for (const argv of cases) {
+      const r = await cli(...argv);
+      assert.equal(r.code, EXIT_USAGE, `${JSON.stringify(argv)}: ${r.err}`);
+      assert.ok(r.err.startsWith('Error:'), r.err);
+    }
+  });
+
+  test('no reachable endpoint: exit 1', async () => {
+    const r = await cli('--endpoints', 'http://127.0.0.1:1', '--timeout', '500', 'get', 'k');
+    assert.equal(r.code, EXIT_FAILED, r.err);
+  });
+});
+
+describe('runCli against a 3-node cluster of real processes', { concurrency: false }, () => {
+  let c: ProcessCluster;
+  let endpoints: string;
+
+  before(async () => {
+    c = await ProcessCluster.start(3, ELECTION_MS);
+    await c.waitForLeader(ELECT_WITHIN_MS);
+    endpoints = c.nodes.map((n) => `http://127.0.0.1:${n.httpPort}`).join(',');
+  });
+
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('put, get, del; get of a missing key exits 1', async () => {
+    const put = await cli('--endpoints', endpoints, 'put', 'cli/key', 'hello');
+    assert.equal(put.code, EXIT_OK, put.err);
+    const rev = /^OK revision (\d+)\n$/.exec(put.out);
+    assert.ok(rev !== null, put.out);
+    const get = await cli(`--endpoints=${endpoints}`, 'get', 'cli/key');
+    assert.deepEqual(get, { code: EXIT_OK, out: 'hello', err: '' });
+    const withRev = await cli('get', 'cli/key', '--endpoints', endpoints, '--consistency', 'stale', '--print-revision');
+    assert.equal(withRev.code, EXIT_OK, withRev.err);
+    assert.equal(withRev.out, `${rev[1]}\thello`);
+    const lease = await cli('--endpoints', endpoints, 'get', 'cli/key', '--consistency=lease');
+    assert.equal(lease.out, 'hello');
+    const del = await cli('--endpoints', endpoints, 'del', 'cli/key');
+    assert.equal(del.code, EXIT_OK, del.err);
+    assert.match(del.out, /^deleted revision \d+\n$/);
+    const missing = await cli('--endpoints', endpoints, 'get', 'cli/key');
+    assert.equal(missing.code, EXIT_FAILED);
+    assert.match(missing.err, /not found/);
+    assert.equal(missing.out, '');
+  });
+
+  test('put --if-absent and --if-revision: a failed precondition exits 1', async () => {
+    const first = await cli('--endpoints', endpoints, 'put', 'cli/cas', 'a', '--if-absent');
+    assert.equal(first.code, EXIT_OK, first.err);
+    const rev = /revision (\d+)/.exec(first.out)![1]!;
+    const again = await cli('--endpoints', endpoints, 'put', 'cli/cas', 'b', '--if-absent');
+    assert.equal(again.code, EXIT_FAILED);
+    assert.match(again.err, /revision_mismatch \(HTTP 412\)/);
+    const swap = await cli('--endpoints', endpoints, 'put', 'cli/cas', 'c', '--if-revision', rev);
+    assert.equal(swap.code, EXIT_OK, swap.err);
+    const idem1 = await cli('--endpoints', endpoints, 'put', 'cli/idem', 'x', '--idempotency-key', 'cli-1');
+    const idem2 = await cli('--endpoints', endpoints, 'put', 'cli/idem', 'x', '--idempotency-key', 'cli-1');
+    assert.equal(idem1.code, EXIT_OK);
+    assert.equal(idem2.out, idem1.out);
+  });
+
+  test('status prints a table of every member', async () => {
+    const firstOnly = endpoints.split(',')[0]!;
+    const r = await cli('--endpoints', firstOnly, 'status');
+    assert.equal(r.code, EXIT_OK, r.err);
+    for (const h of ['ID', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST INDEX']) assert.ok(r.out.includes(h), r.out);
+    for (const n of c.nodes) assert.ok(r.out.includes(`| ${n.id} `) && r.out.includes(`127.0.0.1:${n.httpPort}`), r.out);
+    assert.equal((r.out.match(/\| leader /g) ?? []).length, 1, r.out);
+  });
+});
+
+describe('runCli writes to an unreachable endpoint', () => {
+  test('a put that never reached a node exits 1 (not applied), not 3', async () => {
+    const r = await cli('--endpoints', 'http://127.0.0.1:1', '--timeout', '500', 'put', 'k', 'v');
+    assert.equal(r.code, EXIT_FAILED, r.err);
+    assert.match(r.err, /unavailable/);
+  });
+});
