@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
+import { createKvClient } from '../../src/grpc/proto.js';
+import type { KVClient } from '../../src/grpc/generated/kvstore/v1/KV.js';
 import { checkLinearizable, type HistoryOp, type KvOperation, type KvOutput, type Outcome } from '../../sim/linearizability.js';
 import { Prng } from '../../sim/prng.js';
 import { ProcessCluster } from './process-cluster.js';
@@ -15,11 +18,6 @@ const OP_DEADLINE_MS = 8_000;
 /** Logical time: call and return events of all clients, in the order this process saw them. */
 let clock = 0;
 
-interface Attempted {
-  /** Some attempt may have reached a log: giving up then means "maybe applied". */
-  reached: boolean;
-}
-
 /** One HTTP attempt at a node, following a redirect to the leader once. */
 async function send(url: string, init: RequestInit): Promise<Response> {
   const r = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
@@ -28,63 +26,97 @@ async function send(url: string, init: RequestInit): Promise<Response> {
   return fetch(r.headers.get('location')!, { ...init, redirect: 'manual', signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
 }
 
+/** One REST attempt: an answer, or null to retry (503 not applied, 504 maybe applied). */
+async function restAttempt(c: ProcessCluster, target: string, input: KvOperation, idempotencyKey: string): Promise<KvOutput | null> {
+  const path = `/v1/kv/${encodeURIComponent(input.key)}`;
+  let r: Response;
+  if (input.kind === 'get') {
+    r = await send(c.url(target, `${path}?consistency=linearizable`), { method: 'GET' });
+  } else {
+    const headers: Record<string, string> = { 'Idempotency-Key': idempotencyKey };
+    if (input.ifRevision !== undefined) headers['If-Match'] = `"${input.ifRevision}"`;
+    if (input.kind === 'put' && input.ifAbsent) headers['If-None-Match'] = '*';
+    r = await send(c.url(target, path), { method: input.kind === 'put' ? 'PUT' : 'DELETE', headers, ...(input.kind === 'put' ? { body: input.value } : {}) });
+  }
+  const text = await r.text();
+  if (input.kind === 'get') {
+    if (r.status === 200) return { kind: 'get', found: true, value: text, revision: Number(/"(\d+)"/.exec(r.headers.get('etag')!)![1]) };
+    if (r.status === 404) return { kind: 'get', found: false };
+    return null;
+  }
+  if (r.status === 200) {
+    const body = JSON.parse(text) as { revision: number; deleted?: boolean };
+    return input.kind === 'put' ? { kind: 'put', revision: body.revision } : { kind: 'delete', deleted: body.deleted!, revision: body.revision };
+  }
+  if (r.status === 412) {
+    const etag = r.headers.get('etag');
+    return { kind: 'precondition_failed', currentRevision: etag === null ? null : Number(/"(\d+)"/.exec(etag)![1]) };
+  }
+  return null;
+}
+
+/** One gRPC attempt (any node: followers forward to the leader): an answer, or null to retry. */
+function grpcAttempt(client: KVClient, input: KvOperation, requestId: string): Promise<KvOutput | null> {
+  const key = Buffer.from(input.key);
+  const options = { deadline: Date.now() + ATTEMPT_TIMEOUT_MS };
+  return new Promise((resolve) => {
+    const failed = (e: grpc.ServiceError): void => {
+      if (e.code === grpc.status.NOT_FOUND && input.kind === 'get') return resolve({ kind: 'get', found: false });
+      if (e.code === grpc.status.FAILED_PRECONDITION) {
+        const rev = e.metadata.get('x-kvstore-revision')[0];
+        return resolve({ kind: 'precondition_failed', currentRevision: rev === undefined ? null : Number(rev) });
+      }
+      // UNAVAILABLE: not applied; DEADLINE_EXCEEDED / UNKNOWN: maybe applied. Both are retried.
+      resolve(null);
+    };
+    if (input.kind === 'get') {
+      client.Get({ key, consistency: 'LINEARIZABLE' }, options, (e, r) => (e ? failed(e) : resolve({ kind: 'get', found: true, value: Buffer.from(r!.value).toString(), revision: Number(r!.revision) })));
+    } else if (input.kind === 'put') {
+      const req = { key, value: Buffer.from(input.value), create_only: input.ifAbsent === true, request_id: requestId, ...(input.ifRevision === undefined ? {} : { expected_revision: input.ifRevision }) };
+      client.Put(req, options, (e, r) => (e ? failed(e) : resolve({ kind: 'put', revision: Number(r!.revision) })));
+    } else {
+      const req = { key, request_id: requestId, ...(input.ifRevision === undefined ? {} : { expected_revision: input.ifRevision }) };
+      client.Delete(req, options, (e, r) => (e ? failed(e) : resolve({ kind: 'delete', deleted: r!.deleted, revision: Number(r!.revision) })));
+    }
+  });
+}
+
 /**
  * Runs one operation to an outcome the checker understands: ok with the answer;
  * failed when no attempt can have been applied (refused, 503, 4xx before the log);
  * indeterminate when the client gave up after an attempt that may have been applied.
  * Writes are retried with the same Idempotency-Key, so a retry never applies twice.
  */
-async function run(c: ProcessCluster, home: string, input: KvOperation, idempotencyKey: string): Promise<{ outcome: Outcome } > {
+async function run(c: ProcessCluster, home: string, input: KvOperation, idempotencyKey: string, viaGrpc: Map<string, KVClient> | null): Promise<Outcome> {
   const started = Date.now();
-  const state: Attempted = { reached: false };
+  let reached = false;
   let target = home;
   const ids = c.nodes.map((n) => n.id);
   while (Date.now() - started < OP_DEADLINE_MS) {
-    const path = `/v1/kv/${encodeURIComponent(input.key)}`;
+    if (input.kind !== 'get') reached = true;
     try {
-      let r: Response;
-      if (input.kind === 'get') {
-        r = await send(c.url(target, `${path}?consistency=linearizable`), { method: 'GET' });
-      } else {
-        const headers: Record<string, string> = { 'Idempotency-Key': idempotencyKey };
-        if (input.ifRevision !== undefined) headers['If-Match'] = `"${input.ifRevision}"`;
-        if (input.kind === 'put' && input.ifAbsent) headers['If-None-Match'] = '*';
-        state.reached = true;
-        r = await send(c.url(target, path), { method: input.kind === 'put' ? 'PUT' : 'DELETE', headers, ...(input.kind === 'put' ? { body: input.value } : {}) });
-      }
-      const text = await r.text();
-      const ok = (output: KvOutput): { outcome: Outcome } => ({ outcome: { status: 'ok', output, returnAt: clock++ } });
-      if (input.kind === 'get') {
-        if (r.status === 200) return ok({ kind: 'get', found: true, value: text, revision: Number(/"(\d+)"/.exec(r.headers.get('etag')!)![1]) });
-        if (r.status === 404) return ok({ kind: 'get', found: false });
-      } else {
-        if (r.status === 200) {
-          const body = JSON.parse(text) as { revision: number; deleted?: boolean };
-          return ok(input.kind === 'put' ? { kind: 'put', revision: body.revision } : { kind: 'delete', deleted: body.deleted!, revision: body.revision });
-        }
-        if (r.status === 412) {
-          const etag = r.headers.get('etag');
-          return ok({ kind: 'precondition_failed', currentRevision: etag === null ? null : Number(/"(\d+)"/.exec(etag)![1]) });
-        }
-      }
-      // 503 (not applied), 504 (maybe applied; retried with the same key): try again, maybe elsewhere.
+      const output = viaGrpc === null ? await restAttempt(c, target, input, idempotencyKey) : await grpcAttempt(viaGrpc.get(target)!, input, idempotencyKey);
+      if (output !== null) return { status: 'ok', output, returnAt: clock++ };
     } catch {
       // Connection refused, reset or timed out: the node may be down or paused.
     }
     target = ids[(ids.indexOf(target) + 1) % ids.length]!;
     await delay(50);
   }
-  return { outcome: input.kind !== 'get' && state.reached ? { status: 'indeterminate' } : { status: 'failed' } };
+  return input.kind !== 'get' && reached ? { status: 'indeterminate' } : { status: 'failed' };
 }
 
 let cluster: ProcessCluster | null = null;
+const grpcClients = new Map<string, KVClient>();
 after(async () => {
+  for (const g of grpcClients.values()) g.close();
   await cluster?.stop();
 });
 
-test('linearizability on a real cluster: concurrent clients on every node while the leader is killed and a follower paused', async () => {
+test('linearizability on a real cluster: REST and gRPC clients on every node while the leader is killed and a follower paused', async () => {
   const c = await ProcessCluster.start(3, ELECTION_MS);
   cluster = c;
+  for (const n of c.nodes) grpcClients.set(n.id, createKvClient(`127.0.0.1:${n.grpcPort}`));
   await c.waitForLeader(20 * ELECTION_MS);
   const rng = new Prng(20261125, 'e2e-linearizability');
   const history: HistoryOp[] = [];
@@ -111,7 +143,8 @@ test('linearizability on a real cluster: concurrent clients on every node while 
                 ? { kind: 'put', key, value, ifAbsent: true }
                 : { kind: 'delete', key };
       const callAt = clock++;
-      const { outcome } = await run(c, home, input, `e2e-${value}`);
+      // Even clients speak REST, odd ones gRPC.
+      const outcome = await run(c, home, input, `e2e-${value}`, k % 2 === 0 ? null : grpcClients);
       history.push({ id: nextId++, client: k, input, callAt, outcome });
       if (outcome.status === 'ok') {
         const o = outcome.output;
@@ -137,8 +170,9 @@ test('linearizability on a real cluster: concurrent clients on every node while 
 
   await Promise.all([...Array.from({ length: CLIENTS }, (_, k) => client(k)), faults()]);
 
-  const ok = history.filter((h) => h.outcome.status === 'ok').length;
-  assert.ok(ok > 200, `only ${ok} operations succeeded`);
+  const ok = history.filter((h) => h.outcome.status === 'ok');
+  assert.ok(ok.length > 200, `only ${ok.length} operations succeeded`);
+  assert.ok(ok.filter((h) => h.client % 2 === 1).length > 100, 'too few gRPC operations succeeded');
   const result = checkLinearizable(history);
   assert.ok(result.ok, result.ok ? '' : result.explanation);
 
