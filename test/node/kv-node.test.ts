@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { silentLogger } from '../../src/log.js';
+import { KvNode } from '../../src/node/kv-node.js';
+import { defaultRaftConfig } from '../../src/raft/config.js';
+import type { LogStorage } from '../../src/raft/executor.js';
+import { emptyPersistedState, RaftNode } from '../../src/raft/node.js';
+import type { Snapshot } from '../../src/raft/types.js';
+import { nodeId } from '../../src/raft/types.js';
+
+const encoder = new TextEncoder();
+
+/** Storage that is durable at once, on the next turn (the real one is tested in test/storage). */
+const instantStorage: LogStorage & { compact(s: Snapshot, durable: () => void): void } = {
+  write: (_w, durable) => setImmediate(durable),
+  compact: (_s, durable) => setImmediate(durable),
+};
+
+test('KvNode: concurrent proposals reach the Raft core as one batch, and each gets its own answer', async () => {
+  const batches: number[] = [];
+  const propose = RaftNode.prototype.propose;
+  RaftNode.prototype.propose = function (this: RaftNode, commands) {
+    batches.push(commands.length);
+    return propose.call(this, commands);
+  };
+  let becameLeader: () => void = () => undefined;
+  const leading = new Promise<void>((resolve) => (becameLeader = resolve));
+  const node = new KvNode({
+    id: nodeId('n1'),
+    voters: [nodeId('n1')],
+    raft: { ...defaultRaftConfig, electionTimeoutMs: 20, heartbeatIntervalMs: 5 },
+    storage: instantStorage,
+    recovered: emptyPersistedState,
+    transport: { send: () => undefined },
+    logger: silentLogger(),
+    snapshotEveryEntries: 1_000_000,
+    snapshotEveryBytes: 1 << 30,
+    requestTimeoutMs: 5_000,
+    hooks: { onRoleChange: (st) => st.role === 'leader' && becameLeader() },
+  });
+  try {
+    // A single node elects itself.
+    await leading;
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, k) => node.propose({ op: 'put', key: encoder.encode(`k${k}`), value: encoder.encode(`v${k}`), condition: { kind: 'none' }, tag: null })),
+    );
+    assert.deepEqual(batches, [100], 'one propose event carrying all 100 commands');
+    const revisions = results.map((r) => (r.ok && r.value.op === 'put' && r.value.ok ? r.value.revision : -1));
+    assert.equal(new Set(revisions).size, 100, 'each proposal got its own revision');
+    assert.ok(revisions.every((r) => r > 0));
+  } finally {
+    RaftNode.prototype.propose = propose;
+    node.stop();
+  }
+});
