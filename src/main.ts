@@ -96,7 +96,7 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   collectDefaultMetrics({ register: apiRegistry, prefix: 'kvstore_' });
   const app = createHttpApp(config, node, log, apiRegistry);
   const http = await listen(app, config.http.addr.host, config.http.addr.port);
-  const grpcServer = await startGrpcServer(config, node, log);
+  const grpcServer = await startGrpcServer(config, node, log, apiRegistry);
   const raftMetrics = await serveMetrics(metrics.registry, config.raft.metricsAddr.host, config.raft.metricsAddr.port);
   log.info({ http: config.http.addr, raft: config.raft.addr, dataDir }, 'node started');
 

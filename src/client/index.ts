@@ -1,1 +1,2 @@
 export * from './rest-client.js';
+export * from './grpc-client.js';

@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { Registry } from 'prom-client';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
 import { codeOfRequestError, errorCatalog, type ErrorCode } from '../errors.js';
@@ -20,6 +21,7 @@ import type { GetResponse } from './generated/kvstore/v1/GetResponse.js';
 import type { KVClient, KVHandlers } from './generated/kvstore/v1/KV.js';
 import type { PutRequest__Output } from './generated/kvstore/v1/PutRequest.js';
 import type { PutResponse } from './generated/kvstore/v1/PutResponse.js';
+import { GrpcMetrics } from './grpc-metrics.js';
 import { createKvClient, loadKvProto } from './proto.js';
 
 /** Response metadata naming the leader (initial metadata, and trailers on errors). */
@@ -60,8 +62,13 @@ export interface GrpcServerHandle {
   close(): Promise<void>;
 }
 
-export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger): Promise<GrpcServerHandle> {
+/**
+ * Starts the gRPC API; `registry` is the API port's metrics registry (the one served
+ * on HTTP `/metrics`), where the gRPC request metrics are registered.
+ */
+export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger, registry: Registry): Promise<GrpcServerHandle> {
   const log = logger.child({ api: 'grpc' });
+  const metrics = new GrpcMetrics(registry);
   const { definition, kv } = loadKvProto();
   const peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id as NodeId, p]));
   // Room for a value one byte over the limit, so the handler (not the transport) answers it.
@@ -134,6 +141,19 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
   const unary =
     <Req, Res>(name: string, isWrite: (req: Req) => boolean, run: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Answer<Res>>, fn: ForwardFn<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
+      const started = process.hrtime.bigint();
+      let observed = false;
+      const observe = (code: grpc.status): void => {
+        if (observed) return;
+        observed = true;
+        metrics.observeCall(name, code, Number(process.hrtime.bigint() - started) / 1e9);
+      };
+      // A call that ends before it is answered: past its deadline, or cancelled by the caller.
+      call.once('cancelled', () => {
+        const deadline = call.getDeadline();
+        const expired = deadline instanceof Date ? deadline.getTime() <= Date.now() : deadline !== Infinity && deadline <= Date.now();
+        observe(expired ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED);
+      });
       const go = async (): Promise<{ answer: Answer<Res>; leaderId: NodeId | null }> => {
         const answer = await run(call.request, call);
         if (answer.kind !== 'forward') return { answer, leaderId: node.status().leaderId };
@@ -143,6 +163,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
         ({ answer, leaderId }) => {
           if (call.cancelled) return;
           call.sendMetadata(leaderMetadata(leaderId));
+          observe(answer.kind === 'ok' ? grpc.status.OK : answer.kind === 'error' ? answer.code : grpc.status.INTERNAL);
           if (answer.kind === 'ok') return callback(null, answer.value);
           if (answer.kind === 'forward') throw new Error('unreachable: forward answered after forwarding');
           const trailers = leaderMetadata(leaderId);
@@ -154,6 +175,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
           log.error({ err: e, method: name }, 'grpc call failed');
           const trailers = leaderMetadata(node.status().leaderId);
           trailers.set(ANSWERED_BY_METADATA, node.id);
+          observe(grpc.status.INTERNAL);
           callback({ code: grpc.status.INTERNAL, details: 'internal error', metadata: trailers });
         },
       );

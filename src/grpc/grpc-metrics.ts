@@ -1,0 +1,38 @@
+import * as grpc from '@grpc/grpc-js';
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** KV methods a label may carry; anything else is counted as OTHER, so labels stay bounded. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(['Put', 'Get', 'Delete']);
+
+/** `OK`, `NOT_FOUND`, … for a gRPC status code (the name, not the number). */
+export function grpcCodeName(code: grpc.status): string {
+  return grpc.status[code] ?? `CODE_${code}`;
+}
+
+/** The API port's gRPC request metrics (SPEC §6), registered in the same registry as the HTTP ones. */
+export class GrpcMetrics {
+  private readonly requests: Counter<'method' | 'code'>;
+  private readonly duration: Histogram<'method'>;
+
+  constructor(registry: Registry) {
+    this.requests = new Counter({
+      name: 'kvstore_grpc_requests_total',
+      help: 'gRPC calls answered, by method and status code',
+      labelNames: ['method', 'code'],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'kvstore_grpc_request_duration_seconds',
+      help: 'gRPC call latency (forwarding included), by method',
+      labelNames: ['method'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    });
+  }
+
+  observeCall(method: string, code: grpc.status, seconds: number): void {
+    const m = KNOWN_METHODS.has(method) ? method : 'OTHER';
+    this.requests.inc({ method: m, code: grpcCodeName(code) });
+    this.duration.observe({ method: m }, seconds);
+  }
+}
