@@ -4,19 +4,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NodeStatus } from '../../src/client/rest-client.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const POLL_MS = 25;
 
-export interface NodeStatus {
-  readonly id: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leader_id: string | null;
-  readonly commit_index: number;
-  readonly applied_index: number;
-  readonly last_log_index: number;
-}
 
 interface ProcessNode {
   readonly id: string;
