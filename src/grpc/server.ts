@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
 import { codeOfRequestError, errorCatalog, type ErrorCode } from '../errors.js';
-import { commandProblem, keyBytesMax, type Condition, type KvCommand, type KvResult, type RequestTag } from '../kv/command.js';
+import { commandProblem, idempotencyTag, keyBytesMax, type Condition, type KvCommand, type KvResult, type RequestTag } from '../kv/command.js';
 import type { Logger } from '../log.js';
 import type { KvNode, RequestError } from '../node/kv-node.js';
 import type { NodeId } from '../raft/types.js';
@@ -32,8 +32,6 @@ export const ANSWERED_BY_METADATA = 'x-kvstore-answered-by';
 export const REVISION_METADATA = 'x-kvstore-revision';
 /** Request metadata set on a forwarded call: the leader must not forward it again. */
 const FORWARDED_METADATA = 'x-kvstore-forwarded';
-/** Client id that scopes gRPC request ids (REST uses "http"). */
-const GRPC_CLIENT_ID = 'grpc';
 const HEALTH_POLL_MS = 100;
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -188,7 +186,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
     return Number.isSafeInteger(revision) && revision >= 0 ? { ok: true, revision } : { ok: false };
   };
 
-  const tagOf = (requestId: string): RequestTag | null => (requestId === '' ? null : { clientId: GRPC_CLIENT_ID, requestId });
+  const tagOf = (requestId: string): RequestTag | null => (requestId === '' ? null : idempotencyTag(requestId));
 
   const propose = async <T>(command: KvCommand, call: grpc.ServerUnaryCall<unknown, unknown>, answer: (r: Extract<KvResult, { ok: true }>) => T): Promise<Answer<T>> => {
     const problem = commandProblem(command);

@@ -3,7 +3,7 @@ import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
-import type { Condition, KvResult, RequestTag } from '../kv/command.js';
+import { idempotencyTag, type Condition, type KvResult, type RequestTag } from '../kv/command.js';
 import type { Logger } from '../log.js';
 import type { KvNode, RequestError } from '../node/kv-node.js';
 import type { NodeId } from '../raft/types.js';
@@ -159,7 +159,7 @@ function tagOf(ctx: Koa.Context): RequestTag | null {
   const key = ctx.req.headers['idempotency-key'];
   if (key === undefined) return null;
   if (typeof key !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(key)) throw new HttpError('bad_request', `Idempotency-Key is 1 to ${IDEMPOTENCY_KEY_CHARS_MAX} visible ASCII characters`);
-  return { clientId: 'http', requestId: key };
+  return idempotencyTag(key);
 }
 
 function secondsSince(start: bigint): number {

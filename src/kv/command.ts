@@ -29,6 +29,19 @@ export interface RequestTag {
   readonly requestId: string;
 }
 
+/**
+ * The tag for an API idempotency key (REST `Idempotency-Key`, gRPC `request_id`).
+ * Each key is its own session with a single request: the session table then
+ * remembers the most recent `sessionClientsMax` keys (least recently seen evicted,
+ * and for at most `sessionExpiryEntries` log entries). Sharing one session among all
+ * API clients would remember only its last few results, and a retry arriving after
+ * a few other writes would be applied twice. Both APIs use the same namespace, so a
+ * key retried over the other protocol is still applied once.
+ */
+export function idempotencyTag(key: string): RequestTag {
+  return { clientId: key, requestId: 'once' };
+}
+
 export type KvCommand =
   | {
       readonly op: 'put';

@@ -53,3 +53,18 @@ test('KvNode: concurrent proposals reach the Raft core as one batch, and each ge
     node.stop();
   }
 });
+
+test('API idempotency keys: a retry after many other keyed writes is still answered with the first result, not applied again', async () => {
+  const { KvStateMachine, kvStateMachineDefaults } = await import('../../src/kv/state-machine.js');
+  const { encodeCommand, idempotencyTag } = await import('../../src/kv/command.js');
+  const kv = new KvStateMachine(kvStateMachineDefaults);
+  const put = (key: string, value: string, idem: string): Uint8Array =>
+    encodeCommand({ op: 'put', key: encoder.encode(key), value: encoder.encode(value), condition: { kind: 'none' }, tag: idempotencyTag(idem) });
+  let index = 1;
+  const first = kv.apply(index++, put('k', 'first', 'retry-me'));
+  // Far more keyed writes from other clients than one session keeps results for.
+  for (let k = 0; k < 10 * kvStateMachineDefaults.sessionResultsPerClient; k++) kv.apply(index++, put('k', `other-${k}`, `other-${k}`));
+  const retry = kv.apply(index++, put('k', 'first', 'retry-me'));
+  assert.deepEqual(retry, first);
+  assert.equal(new TextDecoder().decode(kv.get(encoder.encode('k'))!.value), `other-${10 * kvStateMachineDefaults.sessionResultsPerClient - 1}`);
+});
