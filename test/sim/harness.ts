@@ -123,10 +123,21 @@ export class LabHarness {
     return { count, command };
   }
 
-  /** Proposes `command` at whichever node is leader, retrying for up to 10 s of simulated time, until `expected` nodes applied it. */
-  one(command: string, expected: number, retry: boolean): number {
+  /**
+   * Proposes `command` at whichever node is leader, retrying for up to 10 s of
+   * simulated time, until `expected` nodes hold it (by default: applied it
+   * themselves; `holders` may count otherwise, e.g. through snapshots).
+   */
+  one(command: string | Uint8Array, expected: number, retry: boolean, holders?: (index: number, text: string) => number): number {
+    const bytes = typeof command === 'string' ? new TextEncoder().encode(command) : command;
+    const text = typeof command === 'string' ? command : new TextDecoder().decode(command);
+    const holding =
+      holders ??
+      ((index: number, t: string): number => {
+        const { count, command: c } = this.nCommitted(index);
+        return c === t ? count : 0;
+      });
     const deadline = this.now() + 10_000;
-    const bytes = new TextEncoder().encode(command);
     while (this.now() < deadline) {
       let index = -1;
       for (const id of this.ids) {
@@ -140,16 +151,15 @@ export class LabHarness {
       if (index !== -1) {
         const until = this.now() + 2_000;
         while (this.now() < until) {
-          const { count, command: c } = this.nCommitted(index);
-          if (count >= expected && c === command) return index;
+          if (holding(index, text) >= expected) return index;
           this.runFor(20);
         }
-        if (!retry) assert.fail(`one(${command}) failed to reach agreement`);
+        if (!retry) assert.fail(`one(${text}) failed to reach agreement at ${index}`);
       } else {
         this.runFor(50);
       }
     }
-    assert.fail(`one(${command}) failed to reach agreement`);
+    assert.fail(`one(${text}) failed to reach agreement`);
   }
 
   /** Waits until at least `n` nodes applied index `index`; returns what they applied. */

@@ -60,7 +60,6 @@ function snapTest(name: string, nodes: number, seed: number, every: number, body
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 function put(key: string, value: string): Uint8Array {
   return encodeCommand({ op: 'put', key: encoder.encode(key), value: encoder.encode(value), condition: { kind: 'none' }, tag: null });
@@ -115,32 +114,9 @@ function nHolding(h: LabHarness, index: number, command: string): number {
   return n;
 }
 
-/** The lab's cfg.one: proposes at whichever connected node leads, until `expected` nodes hold it. */
+/** The lab's cfg.one, counting nodes that hold the entry through a snapshot too. */
 function one(h: LabHarness, command: Uint8Array, expected: number, retry: boolean): number {
-  const text = decoder.decode(command);
-  const deadline = h.now() + 10_000;
-  while (h.now() < deadline) {
-    let index = -1;
-    for (const id of h.ids) {
-      if (!running(h, id) || !h.isConnected(id)) continue;
-      const r = h.cluster.propose(id, [command]);
-      if (r !== null && r.ok) {
-        index = r.firstIndex;
-        break;
-      }
-    }
-    if (index !== -1) {
-      const until = h.now() + 2_000;
-      while (h.now() < until) {
-        if (nHolding(h, index, text) >= expected) return index;
-        h.runFor(20);
-      }
-      if (!retry) assert.fail(`one() failed to reach agreement at ${index}`);
-    } else {
-      h.runFor(50);
-    }
-  }
-  assert.fail('one() failed to reach agreement');
+  return h.one(command, expected, retry, (index, text) => nHolding(h, index, text));
 }
 
 /** The lab's LogSize check: compaction keeps every log, in memory and on disk, short. */
