@@ -1,3 +1,4 @@
+import { requestLatencyBucketsSeconds } from '../metrics/buckets.js';
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
@@ -25,7 +26,7 @@ export class GrpcMetrics {
       name: 'kvstore_grpc_request_duration_seconds',
       help: 'gRPC call latency (forwarding included), by method',
       labelNames: ['method'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: requestLatencyBucketsSeconds,
       registers: [registry],
     });
   }

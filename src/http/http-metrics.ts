@@ -1,3 +1,4 @@
+import { requestLatencyBucketsSeconds } from '../metrics/buckets.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** HTTP methods a label may carry; anything else is counted as OTHER, so labels stay bounded. */
@@ -25,14 +26,14 @@ export class HttpMetrics {
       name: 'kvstore_http_request_duration_seconds',
       help: 'HTTP request latency, by method and route template',
       labelNames: ['method', 'route'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: requestLatencyBucketsSeconds,
       registers: [registry],
     });
     this.kvDuration = new Histogram({
       name: 'kvstore_kv_operation_duration_seconds',
       help: 'Key-value operation latency (proposal or read to answer), by op',
       labelNames: ['op'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: requestLatencyBucketsSeconds,
       registers: [registry],
     });
     new Gauge({
