@@ -9,8 +9,9 @@ import { createHttpApp, listen } from './http/server.js';
 import { startGrpcServer } from './grpc/server.js';
 import { createLogger, type Logger } from './log.js';
 import { RaftMetrics } from './metrics/raft-metrics.js';
+import type { KvNodeConfig } from './node/config.js';
 import { KvNode } from './node/kv-node.js';
-import { defaultRaftConfig, type RaftConfig } from './raft/config.js';
+import type { RaftConfig } from './raft/config.js';
 import type { NodeId } from './raft/types.js';
 import { LogStore } from './storage/log-store.js';
 import { WsTransport } from './transport/ws-transport.js';
@@ -18,13 +19,27 @@ import { WsTransport } from './transport/ws-transport.js';
 const EXIT_BAD_CONFIG = 2;
 const EXIT_CANNOT_START = 1;
 
-function raftConfigOf(c: NodeConfig): RaftConfig {
+function raftConfigOf({ raft: r }: NodeConfig): RaftConfig {
   return {
-    ...defaultRaftConfig,
-    electionTimeoutMs: c.raft.electionTimeoutMs,
-    heartbeatIntervalMs: c.raft.heartbeatIntervalMs,
-    leaseClockDriftMs: c.raft.leaseClockDriftMs,
-    snapshotCatchUpEntries: c.raft.snapshotCatchUpEntries,
+    electionTimeoutMs: r.electionTimeoutMs,
+    heartbeatIntervalMs: r.heartbeatIntervalMs,
+    inflightAppendsMax: r.inflightAppendsMax,
+    appendEntriesMax: r.appendEntriesMax,
+    appendBytesMax: r.appendBytesMax,
+    uncommittedEntriesMax: r.uncommittedEntriesMax,
+    leaseClockDriftMs: r.leaseClockDriftMs,
+    snapshotChunksInflightMax: r.snapshotChunksInflightMax,
+    snapshotCatchUpEntries: r.snapshotCatchUpEntries,
+  };
+}
+
+function kvNodeConfigOf(c: NodeConfig): KvNodeConfig {
+  return {
+    requestTimeoutMs: c.node.requestTimeoutMs,
+    snapshotEveryEntries: c.raft.snapshotEveryEntries,
+    snapshotEveryBytes: c.raft.snapshotEveryBytes,
+    snapshotChunkBytes: c.raft.snapshotChunkBytes,
+    reclaimStepEntries: c.node.reclaimStepEntries,
   };
 }
 
@@ -81,9 +96,7 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
     recovered: opened.recovered,
     transport,
     logger: log,
-    snapshotEveryEntries: config.raft.snapshotEveryEntries,
-    snapshotEveryBytes: config.raft.snapshotEveryBytes,
-    requestTimeoutMs: 5 * config.raft.electionTimeoutMs,
+    config: kvNodeConfigOf(config),
     hooks: {
       onRoleChange: (s) => metrics.observe(s),
       onApplied: () => metrics.observe(node!.status()),

@@ -1,3 +1,4 @@
+import type { RequestError } from '../errors.js';
 import { encodeCommand, type KvCommand, type KvResult } from '../kv/command.js';
 import { KvStateMachine, kvStateMachineDefaults } from '../kv/state-machine.js';
 import type { Logger } from '../log.js';
@@ -6,17 +7,9 @@ import { ReadyExecutor, type LogStorage, type MessageTransport } from '../raft/e
 import { RaftNode, type PersistedState, type RaftStatus } from '../raft/node.js';
 import type { Entry, LogIndex, Message, NodeId, Snapshot } from '../raft/types.js';
 import { logIndex } from '../raft/types.js';
+import type { KvNodeConfig } from './config.js';
 import { realClock } from './real-clock.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
-
-/** Why a request did not get an answer from the state machine. */
-export type RequestError =
-  /** Refused before reaching any log: safe to retry (on the leader, if known). */
-  | { readonly kind: 'not_leader'; readonly leaderId: NodeId | null }
-  | { readonly kind: 'overloaded' }
-  /** Reached a log, but this node cannot tell whether it will be applied. */
-  | { readonly kind: 'outcome_unknown' }
-  | { readonly kind: 'stopped' };
 
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: RequestError };
 
@@ -28,10 +21,7 @@ export interface KvNodeOptions {
   readonly recovered: PersistedState;
   readonly transport: MessageTransport;
   readonly logger: Logger;
-  readonly snapshotEveryEntries: number;
-  readonly snapshotEveryBytes: number;
-  /** How long a proposal or read may wait before it is answered as outcome-unknown. */
-  readonly requestTimeoutMs: number;
+  readonly config: KvNodeConfig;
   readonly hooks?: KvNodeHooks;
 }
 
@@ -53,9 +43,6 @@ interface PendingRead {
   readonly timer: NodeJS.Timeout;
   index: LogIndex | null;
 }
-
-const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
-const RECLAIM_STEP_ENTRIES = 10_000;
 
 /**
  * A running key-value node: the Raft core on the real clock, its effects carried
@@ -85,7 +72,7 @@ export class KvNode {
   constructor(private readonly opts: KvNodeOptions) {
     this.id = opts.id;
     this.log = opts.logger;
-    this.policy = new SnapshotPolicy(opts.snapshotEveryEntries, opts.snapshotEveryBytes);
+    this.policy = new SnapshotPolicy(opts.config.snapshotEveryEntries, opts.config.snapshotEveryBytes);
     const snap = opts.recovered.snapshot;
     if (snap === null) this.kv = new KvStateMachine(kvStateMachineDefaults);
     else {
@@ -158,7 +145,7 @@ export class KvNode {
     if (this.stopped) return Promise.resolve({ ok: false, error: { kind: 'stopped' } });
     const requestId = this.nextReadId++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.finishRead(requestId, { ok: false, error: { kind: 'outcome_unknown' } }), this.opts.requestTimeoutMs);
+      const timer = setTimeout(() => this.finishRead(requestId, { ok: false, error: { kind: 'outcome_unknown' } }), this.opts.config.requestTimeoutMs);
       this.reads.set(requestId, { resolve, timer, index: null });
       const r = this.raft.readIndex(requestId, lease);
       if (!r.ok) this.finishRead(requestId, { ok: false, error: { kind: 'not_leader', leaderId: r.leaderId } });
@@ -207,7 +194,7 @@ export class KvNode {
       this.opts.hooks?.onRoleChange?.(s);
     }
     this.maybeSnapshot();
-    if (this.kv.reclaimStep(RECLAIM_STEP_ENTRIES)) this.scheduleFlush();
+    if (this.kv.reclaimStep(this.opts.config.reclaimStepEntries)) this.scheduleFlush();
   }
 
   private proposeBatch(): void {
@@ -225,7 +212,7 @@ export class KvNode {
       const timer = setTimeout(() => {
         this.proposals.delete(index);
         b.resolve({ ok: false, error: { kind: 'outcome_unknown' } });
-      }, this.opts.requestTimeoutMs);
+      }, this.opts.config.requestTimeoutMs);
       this.proposals.set(index, { term: r.term, resolve: b.resolve, timer });
     });
   }
@@ -291,7 +278,7 @@ export class KvNode {
     let bytes = 0;
     const step = (): void => {
       if (this.stopped) return;
-      const c = reader.next(SNAPSHOT_CHUNK_BYTES);
+      const c = reader.next(this.opts.config.snapshotChunkBytes);
       if (c !== null) {
         chunks.push(c);
         bytes += c.length;

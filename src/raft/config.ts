@@ -32,6 +32,7 @@ export const defaultRaftConfig: RaftConfig = {
   snapshotCatchUpEntries: 1000,
 };
 
+/** Why `c` breaks the core's rules (every bound positive, timing that works), or null. */
 export function validateRaftConfig(c: RaftConfig): string | null {
   for (const [k, v] of Object.entries(c)) {
     if (!Number.isInteger(v) || v < 0 || (v === 0 && k !== 'snapshotCatchUpEntries')) return `${k} must be a positive integer, got ${String(v)}`;

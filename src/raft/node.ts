@@ -1,6 +1,6 @@
 import { createActor, type Actor } from 'xstate';
 import { raftMachine, type ProposeResult, type ReadResult } from '../../machines/raft.machine.js';
-import type { RaftConfig } from './config.js';
+import { validateRaftConfig, type RaftConfig } from './config.js';
 import type { RaftEnv } from './env.js';
 import { RaftLog } from './log.js';
 import { Outbox } from './outbox.js';
@@ -83,6 +83,9 @@ export class RaftNode {
 
   constructor(opts: RaftNodeOptions) {
     if (!opts.voters.includes(opts.id)) throw new Error(`RaftNode: ${opts.id} is not among the voters`);
+    // The node's config was checked key by key at start; a config that breaks the core's rules here is a bug.
+    const problem = validateRaftConfig(opts.config);
+    if (problem !== null) throw new Error(`RaftNode: ${problem}`);
     this.id = opts.id;
     const hs = opts.persisted.hardState;
     this.persistedHardState = hs;

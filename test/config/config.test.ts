@@ -14,6 +14,8 @@ import {
   type ConfigResult,
   type NodeConfig,
 } from '../../src/config/config.js';
+import { kvNodeDefaults } from '../../src/node/config.js';
+import { defaultRaftConfig } from '../../src/raft/config.js';
 
 // Compiled to dist/test/config/, so the repository root is three levels up.
 const repoFile = (name: string): string => fileURLToPath(new URL(`../../../config/${name}`, import.meta.url));
@@ -88,9 +90,12 @@ describe('config files in config/', () => {
     const c = ok(loadConfig(['-cfg_path', repoFile('config.example.yml')], {}));
     const n1 = ok(loadConfig(['-cfg_path', repoFile('n1.yml')], {}));
     assert.deepEqual(c, n1);
+    const { id: _i, dataDir: _d, requestTimeoutMs, ...node } = c.node;
     const { addr: _h, ...http } = c.http;
     const { addr: _r, metricsAddr: _m, peers: _p, ...raft } = c.raft;
-    assert.deepEqual({ http, raft, log: c.log }, configDefaults);
+    assert.deepEqual({ node, http, raft, log: c.log }, configDefaults);
+    // The one default derived from another key: five election timeouts.
+    assert.equal(requestTimeoutMs, 5 * c.raft.electionTimeoutMs);
   });
 
   test('config.example.yml sets every key of the catalog, and nothing else', () => {
@@ -120,7 +125,38 @@ describe('defaults', () => {
     assert.equal(c.raft.snapshotEveryEntries, 10000);
     assert.equal(c.raft.snapshotEveryBytes, 67108864);
     assert.equal(c.raft.snapshotCatchUpEntries, 1000);
+    assert.equal(c.raft.inflightAppendsMax, 64);
+    assert.equal(c.raft.appendEntriesMax, 256);
+    assert.equal(c.raft.appendBytesMax, 1048576);
+    assert.equal(c.raft.uncommittedEntriesMax, 10000);
+    assert.equal(c.raft.snapshotChunkBytes, 262144);
+    assert.equal(c.raft.snapshotChunksInflightMax, 4);
+    assert.equal(c.node.requestTimeoutMs, 5000);
+    assert.equal(c.node.reclaimStepEntries, 10000);
     assert.equal(c.log.level, 'info');
+  });
+
+  test("the defaults are the Raft core's and the node's own, not copies", () => {
+    const c = ok(parse(minimal()));
+    for (const [k, v] of Object.entries(defaultRaftConfig)) assert.equal(c.raft[k as keyof typeof c.raft], v, `raft.${k}`);
+    assert.equal(c.node.requestTimeoutMs, kvNodeDefaults.requestTimeoutMs);
+    assert.equal(c.node.reclaimStepEntries, kvNodeDefaults.reclaimStepEntries);
+    assert.equal(c.raft.snapshotEveryEntries, kvNodeDefaults.snapshotEveryEntries);
+    assert.equal(c.raft.snapshotEveryBytes, kvNodeDefaults.snapshotEveryBytes);
+    assert.equal(c.raft.snapshotChunkBytes, kvNodeDefaults.snapshotChunkBytes);
+  });
+
+  test('node.request_timeout_ms defaults to five election timeouts, and can be set on its own', () => {
+    assert.equal(ok(parseEdited('raft.election_timeout_ms', 3000)).node.requestTimeoutMs, 15000);
+    assert.equal(ok(parseEdited('node.request_timeout_ms', 1234)).node.requestTimeoutMs, 1234);
+    assert.match(errorLine(parseEdited('node.request_timeout_ms', 0), 'node.request_timeout_ms'), /expected an integer >= 1 and <= 2147483647, got 0/);
+  });
+
+  test('appends and snapshot chunks must fit a peer frame', () => {
+    for (const key of ['raft.append_bytes_max', 'raft.snapshot_chunk_bytes']) {
+      assert.equal(ok(parseEdited(key, 4194304)).raft[key === 'raft.append_bytes_max' ? 'appendBytesMax' : 'snapshotChunkBytes'], 4194304);
+      assert.match(errorLine(parseEdited(key, 4194305), key), /expected an integer >= 1 and <= 4194304, got 4194305/);
+    }
   });
 
   test('http.addr, grpc.addr and raft.addr default to the own peer entry', () => {
@@ -157,6 +193,8 @@ describe('environment overrides', () => {
     const env: Env = {
       KV_NODE_ID: 'a',
       KV_NODE_DATA_DIR: '/srv/kv/a',
+      KV_NODE_REQUEST_TIMEOUT_MS: '7000',
+      KV_NODE_RECLAIM_STEP_ENTRIES: '11',
       KV_HTTP_ADDR: '0.0.0.0:18081',
       KV_HTTP_VALUE_BYTES_MAX: '2048',
       KV_HTTP_CORS_ORIGINS: 'https://env.example',
@@ -171,8 +209,14 @@ describe('environment overrides', () => {
       KV_RAFT_ELECTION_TIMEOUT_MS: '2000',
       KV_RAFT_HEARTBEAT_INTERVAL_MS: '250',
       KV_RAFT_LEASE_CLOCK_DRIFT_MS: '300',
+      KV_RAFT_INFLIGHT_APPENDS_MAX: '7',
+      KV_RAFT_APPEND_ENTRIES_MAX: '8',
+      KV_RAFT_APPEND_BYTES_MAX: '9',
+      KV_RAFT_UNCOMMITTED_ENTRIES_MAX: '12',
       KV_RAFT_SNAPSHOT_EVERY_ENTRIES: '5',
       KV_RAFT_SNAPSHOT_EVERY_BYTES: '6',
+      KV_RAFT_SNAPSHOT_CHUNK_BYTES: '13',
+      KV_RAFT_SNAPSHOT_CHUNKS_INFLIGHT_MAX: '14',
       KV_RAFT_SNAPSHOT_CATCH_UP_ENTRIES: '0',
       KV_LOG_LEVEL: 'debug',
     };
@@ -184,6 +228,8 @@ describe('environment overrides', () => {
     const c = ok(parse(file, env));
     assert.equal(c.node.id, 'a');
     assert.equal(c.node.dataDir, '/srv/kv/a');
+    assert.equal(c.node.requestTimeoutMs, 7000);
+    assert.equal(c.node.reclaimStepEntries, 11);
     assert.equal(formatHostPort(c.http.addr), '0.0.0.0:18081');
     assert.equal(c.http.valueBytesMax, 2048);
     assert.deepEqual(c.http.corsOrigins, ['https://env.example']);
@@ -196,8 +242,14 @@ describe('environment overrides', () => {
     assert.equal(c.raft.electionTimeoutMs, 2000);
     assert.equal(c.raft.heartbeatIntervalMs, 250);
     assert.equal(c.raft.leaseClockDriftMs, 300);
+    assert.equal(c.raft.inflightAppendsMax, 7);
+    assert.equal(c.raft.appendEntriesMax, 8);
+    assert.equal(c.raft.appendBytesMax, 9);
+    assert.equal(c.raft.uncommittedEntriesMax, 12);
     assert.equal(c.raft.snapshotEveryEntries, 5);
     assert.equal(c.raft.snapshotEveryBytes, 6);
+    assert.equal(c.raft.snapshotChunkBytes, 13);
+    assert.equal(c.raft.snapshotChunksInflightMax, 14);
     assert.equal(c.raft.snapshotCatchUpEntries, 0);
     assert.equal(c.log.level, 'debug');
   });

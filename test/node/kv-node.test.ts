@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/log.js';
+import { kvNodeDefaults } from '../../src/node/config.js';
 import { KvNode } from '../../src/node/kv-node.js';
 import { defaultRaftConfig } from '../../src/raft/config.js';
 import type { LogStorage } from '../../src/raft/executor.js';
@@ -28,14 +29,12 @@ test('KvNode: concurrent proposals reach the Raft core as one batch, and each ge
   const node = new KvNode({
     id: nodeId('n1'),
     voters: [nodeId('n1')],
-    raft: { ...defaultRaftConfig, electionTimeoutMs: 20, heartbeatIntervalMs: 5 },
+    raft: { ...defaultRaftConfig, electionTimeoutMs: 20, heartbeatIntervalMs: 5, leaseClockDriftMs: 2 },
     storage: instantStorage,
     recovered: emptyPersistedState,
     transport: { send: () => undefined },
     logger: silentLogger(),
-    snapshotEveryEntries: 1_000_000,
-    snapshotEveryBytes: 1 << 30,
-    requestTimeoutMs: 5_000,
+    config: { ...kvNodeDefaults, snapshotEveryEntries: 1_000_000, snapshotEveryBytes: 1 << 30, requestTimeoutMs: 5_000 },
     hooks: { onRoleChange: (st) => st.role === 'leader' && becameLeader() },
   });
   try {
