@@ -1,4 +1,14 @@
-import type { RequestError } from './node/kv-node.js';
+import { keyBytesMax } from './kv/limits.js';
+import type { NodeId } from './raft/types.js';
+
+/** Why a request did not get an answer from the state machine. */
+export type RequestError =
+  /** Refused before reaching any log: safe to retry (on the leader, if known). */
+  | { readonly kind: 'not_leader'; readonly leaderId: NodeId | null }
+  | { readonly kind: 'overloaded' }
+  /** Reached a log, but this node cannot tell whether it will be applied. */
+  | { readonly kind: 'outcome_unknown' }
+  | { readonly kind: 'stopped' };
 
 /**
  * The one catalog of client-facing errors: a stable code, its HTTP status and its
@@ -7,7 +17,7 @@ import type { RequestError } from './node/kv-node.js';
  */
 export const errorCatalog = {
   bad_request: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'malformed request (bad JSON, bad header, bad query)' },
-  bad_key: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'the key is empty, longer than 4096 bytes or badly percent-encoded' },
+  bad_key: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: `the key is empty, longer than ${keyBytesMax} bytes or badly percent-encoded` },
   bad_precondition: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'If-Match / If-None-Match malformed or combined' },
   key_not_found: { http: 404, grpc: 'NOT_FOUND', retry: 'never', meaning: 'no such key' },
   not_found: { http: 404, grpc: 'NOT_FOUND', retry: 'never', meaning: 'no such route' },

@@ -1,4 +1,5 @@
-import { KvClient, type Consistency, type Failed, type MaybeApplied, type NodeStatus } from '../client/rest-client.js';
+import type { Consistency, Failed, MaybeApplied } from '../client/common.js';
+import { KvClient, type NodeStatus } from '../client/rest-client.js';
 
 /**
  * The `kvstore` command line, etcdctl style, on the same binary as the node:

@@ -4,11 +4,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { KVClient } from '../grpc/generated/kvstore/v1/KV.js';
 import { createKvClient } from '../grpc/proto.js';
 import {
-  DEFAULT_BACKOFF_BASE_MS,
-  DEFAULT_BACKOFF_MAX_MS,
-  DEFAULT_CALL_TIMEOUT_MS,
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_REQUEST_TIMEOUT_MS,
+  Backoff,
+  bytesOf,
+  checkIdempotencyKey,
+  checkKey,
+  usage,
   type DeleteOptions,
   type DeleteResult,
   type Failed,
@@ -18,8 +18,9 @@ import {
   type MaybeApplied,
   type PutOptions,
   type PutResult,
+  type RetryOptions,
   type Value,
-} from './rest-client.js';
+} from './common.js';
 
 /**
  * A gRPC client for kvstore (SPEC §4) on @grpc/grpc-js, with the same surface and the
@@ -40,18 +41,11 @@ import {
  * name starts `message`.
  */
 
-export interface KvGrpcClientOptions {
+export interface KvGrpcClientOptions extends RetryOptions {
   /** gRPC `host:port` of the members; at least one. */
   readonly endpoints: readonly string[];
   /** Node id → gRPC endpoint, to send calls straight to the leader named in `x-raft-leader`. */
   readonly members?: Readonly<Record<string, string>>;
-  readonly maxAttempts?: number;
-  readonly backoffBaseMs?: number;
-  readonly backoffMaxMs?: number;
-  /** The deadline of one attempt. */
-  readonly requestTimeoutMs?: number;
-  /** A whole call (all attempts and backoff included) gives up after this. */
-  readonly callTimeoutMs?: number;
   readonly credentials?: grpc.ChannelCredentials;
   readonly channelOptions?: grpc.ChannelOptions;
 }
@@ -64,7 +58,6 @@ export interface CallDeadline {
 const LEADER_METADATA = 'x-raft-leader';
 const ANSWERED_BY_METADATA = 'x-kvstore-answered-by';
 const REVISION_METADATA = 'x-kvstore-revision';
-const REQUEST_ID_BYTES_MAX = 256;
 
 /** The REST status and error code the server's catalog gives a gRPC status (src/errors.ts). */
 const STATUS_OF: Partial<Record<grpc.status, { status: number; error: string }>> = {
@@ -138,24 +131,12 @@ function maybeAppliedOf(endpoint: string, err: grpc.ServiceError, idempotencyKey
   };
 }
 
-function bytesOf(v: Key | Value): Buffer {
-  return typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
-
-function usage(error: string, message: string): Failed {
-  return { ok: false, kind: 'failed', status: 0, error, message };
-}
-
 type Outcome<Res> = { readonly kind: 'ok'; readonly res: Res } | Failed | MaybeApplied;
 
 export class KvGrpcClient {
   private readonly endpoints: readonly string[];
   private readonly members: ReadonlyMap<string, string>;
-  private readonly maxAttempts: number;
-  private readonly backoffBaseMs: number;
-  private readonly backoffMaxMs: number;
-  private readonly requestTimeoutMs: number;
-  private readonly callTimeoutMs: number;
+  private readonly retry: Backoff;
   private readonly credentials: grpc.ChannelCredentials;
   private readonly channelOptions: grpc.ChannelOptions | undefined;
   private readonly clients = new Map<string, KVClient>();
@@ -169,11 +150,7 @@ export class KvGrpcClient {
     if (endpoints.length === 0) throw new Error('KvGrpcClient needs at least one endpoint');
     this.endpoints = endpoints;
     this.members = new Map(Object.entries(options.members ?? {}));
-    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    this.backoffBaseMs = options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS;
-    this.backoffMaxMs = options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.retry = new Backoff(options);
     this.credentials = options.credentials ?? grpc.credentials.createInsecure();
     this.channelOptions = options.channelOptions;
   }
@@ -189,11 +166,13 @@ export class KvGrpcClient {
   }
 
   async put(key: Key, value: Value, opts: PutOptions & CallDeadline = {}): Promise<PutResult> {
+    const bad = checkKey(key);
+    if (bad !== null) return bad;
     const k = bytesOf(key);
-    if (k.length === 0) return usage('bad_key', 'the key is empty');
     if (opts.ifRevision !== undefined && opts.ifAbsent === true) return usage('bad_request', 'use ifRevision or ifAbsent, not both');
     const idempotencyKey = opts.idempotencyKey ?? randomUUID();
-    if (Buffer.byteLength(idempotencyKey) > REQUEST_ID_BYTES_MAX) return usage('bad_request', `idempotency keys are at most ${REQUEST_ID_BYTES_MAX} bytes`);
+    const badKey = checkIdempotencyKey(idempotencyKey);
+    if (badKey !== null) return badKey;
     const req = {
       key: k,
       value: bytesOf(value),
@@ -207,10 +186,12 @@ export class KvGrpcClient {
   }
 
   async delete(key: Key, opts: DeleteOptions & CallDeadline = {}): Promise<DeleteResult> {
+    const bad = checkKey(key);
+    if (bad !== null) return bad;
     const k = bytesOf(key);
-    if (k.length === 0) return usage('bad_key', 'the key is empty');
     const idempotencyKey = opts.idempotencyKey ?? randomUUID();
-    if (Buffer.byteLength(idempotencyKey) > REQUEST_ID_BYTES_MAX) return usage('bad_request', `idempotency keys are at most ${REQUEST_ID_BYTES_MAX} bytes`);
+    const badKey = checkIdempotencyKey(idempotencyKey);
+    if (badKey !== null) return badKey;
     const req = { key: k, request_id: idempotencyKey, ...(opts.ifRevision !== undefined ? { expected_revision: opts.ifRevision } : {}) };
     type Res = { deleted?: boolean; revision?: number | string };
     const o = await this.run<typeof req, Res>((c) => c.Delete as Unary<typeof req, Res>, req, true, idempotencyKey, opts.timeoutMs);
@@ -219,8 +200,9 @@ export class KvGrpcClient {
   }
 
   async get(key: Key, opts: GetOptions & CallDeadline = {}): Promise<GetResult> {
+    const bad = checkKey(key);
+    if (bad !== null) return bad;
     const k = bytesOf(key);
-    if (k.length === 0) return usage('bad_key', 'the key is empty');
     const consistency = (opts.consistency ?? 'linearizable').toUpperCase();
     const req = { key: k, consistency };
     type Res = { value?: Buffer; revision?: number | string };
@@ -270,10 +252,6 @@ export class KvGrpcClient {
     if (answeredByLeader) this.preferred = endpoint;
   }
 
-  private backoff(retry: number): number {
-    return Math.random() * Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** retry);
-  }
-
   /**
    * Runs one call to completion: UNAVAILABLE retried (same request), a read's per-attempt
    * timeout retried while the call's budget lasts; a write that may have been applied is
@@ -288,17 +266,17 @@ export class KvGrpcClient {
     leaderRead = true,
   ): Promise<Outcome<Res>> {
     if (this.closed) return usage('closed', 'the client is closed');
-    const callDeadline = Date.now() + (timeoutMs ?? this.callTimeoutMs);
+    const callDeadline = Date.now() + (timeoutMs ?? this.retry.callTimeoutMs);
     let last: Failed = usage('unavailable', 'no attempt made');
     let lastErr: { endpoint: string; err: grpc.ServiceError } | null = null;
     let maybeSent = false;
     let retries = 0;
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+    for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
       const remaining = callDeadline - Date.now();
       if (remaining <= 0) break;
       const endpoint = this.pickEndpoint();
       const c = this.client(endpoint);
-      const r = await invoke(c, method(c), req, Date.now() + Math.min(this.requestTimeoutMs, remaining));
+      const r = await invoke(c, method(c), req, Date.now() + Math.min(this.retry.requestTimeoutMs, remaining));
       if (r.err === null) {
         this.learn(endpoint, r.leader, write || leaderRead);
         return { kind: 'ok', res: r.res as Res };
@@ -316,7 +294,7 @@ export class KvGrpcClient {
       if (write && !provenNotApplied(err)) maybeSent = true;
       last = failedOf(endpoint, err);
       this.skip(endpoint);
-      if (attempt + 1 < this.maxAttempts) await delay(Math.min(this.backoff(retries++), Math.max(0, callDeadline - Date.now())));
+      if (attempt + 1 < this.retry.maxAttempts) await delay(Math.min(this.retry.delayMs(retries++), Math.max(0, callDeadline - Date.now())));
     }
     // Still unavailable. A write some attempt may have delivered cannot be called failed.
     if (write && maybeSent && lastErr !== null) return maybeAppliedOf(lastErr.endpoint, lastErr.err, idempotencyKey);

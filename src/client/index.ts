@@ -1,2 +1,3 @@
+export * from './common.js';
 export * from './rest-client.js';
 export * from './grpc-client.js';

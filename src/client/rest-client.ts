@@ -1,5 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import {
+  Backoff,
+  checkIdempotencyKey,
+  checkKey as checkKeyLength,
+  usage,
+  type DeleteOptions,
+  type DeleteResult,
+  type Failed,
+  type GetOptions,
+  type GetResult,
+  type Key,
+  type MaybeApplied,
+  type PutOptions,
+  type PutResult,
+  type RetryOptions,
+  type Value,
+} from './common.js';
 
 /**
  * A REST client for kvstore (SPEC §3) on Node's fetch.
@@ -14,78 +31,10 @@ import { setTimeout as delay } from 'node:timers/promises';
  *   after the request was sent are reported as `maybe_applied`.
  */
 
-/** Attempts per call (each redirect or retry is one), and the backoff between retries. */
-export const DEFAULT_MAX_ATTEMPTS = 10;
-export const DEFAULT_BACKOFF_BASE_MS = 50;
-export const DEFAULT_BACKOFF_MAX_MS = 1000;
-/** One HTTP exchange (connect, send, answer) must finish within this. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
-/** A whole call (all attempts and backoff included) gives up after this. */
-export const DEFAULT_CALL_TIMEOUT_MS = 15_000;
-
-export type Key = Uint8Array | string;
-export type Value = Uint8Array | string;
-export type Consistency = 'linearizable' | 'lease' | 'stale';
-
-export interface KvClientOptions {
+export interface KvClientOptions extends RetryOptions {
   /** Base URLs of the members, e.g. `http://127.0.0.1:8081`; at least one. */
   readonly endpoints: readonly string[];
-  readonly maxAttempts?: number;
-  readonly backoffBaseMs?: number;
-  readonly backoffMaxMs?: number;
-  readonly requestTimeoutMs?: number;
-  readonly callTimeoutMs?: number;
 }
-
-export interface PutOptions {
-  /** Apply only if the key's current revision is this (`If-Match`). */
-  readonly ifRevision?: number;
-  /** Apply only if the key is absent (`If-None-Match: *`). */
-  readonly ifAbsent?: boolean;
-  /** Makes retries apply once; generated per call when absent. */
-  readonly idempotencyKey?: string;
-}
-
-export interface DeleteOptions {
-  readonly ifRevision?: number;
-  readonly idempotencyKey?: string;
-}
-
-export interface GetOptions {
-  readonly consistency?: Consistency;
-}
-
-/** Definitely not applied: a 4xx, a bad argument, or still unavailable (503 / unreachable) after every retry. */
-export interface Failed {
-  readonly ok: false;
-  readonly kind: 'failed';
-  /** HTTP status; 0 when no node answered (or the client refused the request). */
-  readonly status: number;
-  /** The server's error code (`key_not_found`, `revision_mismatch`, …), or `unavailable` / `bad_key` from the client. */
-  readonly error: string;
-  readonly message: string;
-  /** From the `ETag` of a `412`: the key's current revision. */
-  readonly currentRevision?: number;
-}
-
-/** A write that may or may not have been applied (504, or a timeout / reset after sending). */
-export interface MaybeApplied {
-  readonly ok: false;
-  readonly kind: 'maybe_applied';
-  /** HTTP status (504), or 0 when the connection failed after the request was sent. */
-  readonly status: number;
-  readonly error: string;
-  readonly message: string;
-  /** The key that was sent: a retry with it is applied at most once. */
-  readonly idempotencyKey: string;
-}
-
-export type PutResult = { readonly ok: true; readonly revision: number; readonly idempotencyKey: string } | Failed | MaybeApplied;
-export type DeleteResult =
-  | { readonly ok: true; readonly deleted: boolean; readonly revision: number; readonly idempotencyKey: string }
-  | Failed
-  | MaybeApplied;
-export type GetResult = { readonly ok: true; readonly value: Uint8Array; readonly revision: number } | Failed;
 
 export interface MemberInfo {
   readonly id: string;
@@ -177,11 +126,7 @@ type Exchange =
 
 export class KvClient {
   private readonly endpoints: readonly string[];
-  private readonly maxAttempts: number;
-  private readonly backoffBaseMs: number;
-  private readonly backoffMaxMs: number;
-  private readonly requestTimeoutMs: number;
-  private readonly callTimeoutMs: number;
+  private readonly retry: Backoff;
   private leader: string | null = null;
   private next = 0;
 
@@ -190,11 +135,7 @@ export class KvClient {
     if (endpoints.length === 0) throw new Error('KvClient needs at least one endpoint');
     for (const e of endpoints) if (originOf(e) === null) throw new Error(`not a URL: ${e}`);
     this.endpoints = endpoints;
-    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    this.backoffBaseMs = options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS;
-    this.backoffMaxMs = options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.retry = new Backoff(options);
   }
 
   /** The leader's endpoint as last learned from a redirect or a success, if any. */
@@ -206,10 +147,12 @@ export class KvClient {
     const bad = checkKey(key);
     if (bad !== null) return bad;
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
-    if (opts.ifRevision !== undefined && opts.ifAbsent === true) return usage('use ifRevision or ifAbsent, not both');
+    if (opts.ifRevision !== undefined && opts.ifAbsent === true) return usage('bad_request', 'use ifRevision or ifAbsent, not both');
     if (opts.ifRevision !== undefined) headers['if-match'] = `"${opts.ifRevision}"`;
     if (opts.ifAbsent === true) headers['if-none-match'] = '*';
     const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+    const badKey = checkHeaderIdempotencyKey(idempotencyKey);
+    if (badKey !== null) return badKey;
     headers['idempotency-key'] = idempotencyKey;
     const body = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
     const r = await this.call({ method: 'PUT', path: `/v1/kv/${encodeKey(key)}`, headers, body, write: true, idempotencyKey });
@@ -227,6 +170,8 @@ export class KvClient {
     const headers: Record<string, string> = {};
     if (opts.ifRevision !== undefined) headers['if-match'] = `"${opts.ifRevision}"`;
     const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+    const badKey = checkHeaderIdempotencyKey(idempotencyKey);
+    if (badKey !== null) return badKey;
     headers['idempotency-key'] = idempotencyKey;
     const r = await this.call({ method: 'DELETE', path: `/v1/kv/${encodeKey(key)}`, headers, write: true, idempotencyKey });
     if (r.kind !== 'response') return r;
@@ -257,7 +202,7 @@ export class KvClient {
     let last: Failed = { ok: false, kind: 'failed', status: 0, error: 'unavailable', message: 'no endpoint answered' };
     for (const target of targets) {
       try {
-        const res = await fetch(`${target}/v1/status`, { signal: AbortSignal.timeout(this.requestTimeoutMs), redirect: 'manual' });
+        const res = await fetch(`${target}/v1/status`, { signal: AbortSignal.timeout(this.retry.requestTimeoutMs), redirect: 'manual' });
         const body = new Uint8Array(await res.arrayBuffer());
         if (res.status === 200) {
           const j = parseJson(body) as NodeStatus | null;
@@ -291,22 +236,17 @@ export class KvClient {
     this.next = k >= 0 ? k + 1 : this.next + 1;
   }
 
-  private backoff(retry: number): number {
-    const cap = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** retry);
-    return Math.random() * cap;
-  }
-
   /**
    * Runs one request to completion: redirects followed, retryable failures retried.
    * Returns the final HTTP answer (which may be a 503 after the last retry), a `failed`
    * when no node could be reached at all, or `maybe_applied` for a write lost after sending.
    */
   private async call(req: CallSpec): Promise<Exchange> {
-    const deadline = Date.now() + this.callTimeoutMs;
+    const deadline = Date.now() + this.retry.callTimeoutMs;
     let target: string | null = null; // a redirect's URL, used for the next attempt
     let retries = 0;
     let last: Exchange = unavailable('no attempt made');
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+    for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       const base = target === null ? this.pickEndpoint() : originOf(target)!;
@@ -320,7 +260,7 @@ export class KvClient {
           headers: req.headers,
           ...(req.body !== undefined ? { body: new Uint8Array(req.body) } : {}),
           redirect: 'manual',
-          signal: AbortSignal.timeout(Math.min(this.requestTimeoutMs, remaining)),
+          signal: AbortSignal.timeout(Math.min(this.retry.requestTimeoutMs, remaining)),
         });
         body = new Uint8Array(await res.arrayBuffer());
       } catch (e) {
@@ -330,7 +270,7 @@ export class KvClient {
         }
         last = unavailable(message);
         this.skip(base);
-        if (attempt + 1 < this.maxAttempts) await delay(Math.min(this.backoff(retries++), Math.max(0, deadline - Date.now())));
+        if (attempt + 1 < this.retry.maxAttempts) await delay(Math.min(this.retry.delayMs(retries++), Math.max(0, deadline - Date.now())));
         continue;
       }
       const response: Exchange = { kind: 'response', status: res.status, headers: res.headers, body };
@@ -348,7 +288,7 @@ export class KvClient {
       if (res.status === 503) {
         last = response;
         this.skip(base);
-        if (attempt + 1 < this.maxAttempts) await delay(Math.min(this.backoff(retries++), Math.max(0, deadline - Date.now())));
+        if (attempt + 1 < this.retry.maxAttempts) await delay(Math.min(this.retry.delayMs(retries++), Math.max(0, deadline - Date.now())));
         continue;
       }
       // A node that answered a write or a linearizable read itself leads (stale reads are served by anyone).
@@ -356,7 +296,7 @@ export class KvClient {
       return response;
     }
     if (last.kind === 'response' && (last.status === 307 || last.status === 308)) {
-      return { ok: false, kind: 'failed', status: 0, error: 'too_many_redirects', message: `still redirected after ${this.maxAttempts} attempts` };
+      return { ok: false, kind: 'failed', status: 0, error: 'too_many_redirects', message: `still redirected after ${this.retry.maxAttempts} attempts` };
     }
     return last;
   }
@@ -388,14 +328,17 @@ function unavailable(message: string): Failed {
   return { ok: false, kind: 'failed', status: 0, error: 'unavailable', message };
 }
 
-function usage(message: string): Failed {
-  return { ok: false, kind: 'failed', status: 0, error: 'bad_request', message };
+/** Keys the server refuses, and those the URL syntax cannot carry: a whole path segment of `.` / `..` (fetch would normalize it away). */
+function checkKey(key: Key): Failed | null {
+  const bad = checkKeyLength(key);
+  if (bad !== null) return bad;
+  const s = typeof key === 'string' ? key : Buffer.from(key).toString('latin1');
+  if (s === '.' || s === '..') return usage('bad_key', `the key ${s} cannot be sent in a URL`);
+  return null;
 }
 
-/** Keys the URL syntax cannot carry: empty, or a whole path segment of `.` / `..` (fetch would normalize it away). */
-function checkKey(key: Key): Failed | null {
-  const s = typeof key === 'string' ? key : Buffer.from(key).toString('latin1');
-  if (s.length === 0) return { ok: false, kind: 'failed', status: 0, error: 'bad_key', message: 'the key is empty' };
-  if (s === '.' || s === '..') return { ok: false, kind: 'failed', status: 0, error: 'bad_key', message: `the key ${s} cannot be sent in a URL` };
-  return null;
+/** An idempotency key travels in a header, so it must be visible ASCII too. */
+function checkHeaderIdempotencyKey(idempotencyKey: string): Failed | null {
+  if (!/^[\x21-\x7e]*$/.test(idempotencyKey)) return usage('bad_request', 'an idempotency key sent over REST must be visible ASCII');
+  return checkIdempotencyKey(idempotencyKey);
 }

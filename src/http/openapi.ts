@@ -1,3 +1,4 @@
+import { keyBytesMax } from '../kv/limits.js';
 import { errorCatalog, type ErrorCode } from '../errors.js';
 
 /** The error body every failing route answers with (SPEC §3). */
@@ -36,7 +37,7 @@ const keyParam = {
   name: 'key',
   in: 'path',
   required: true,
-  description: 'the whole rest of the path, slashes included, percent-decoded to bytes: 1 to 4096 bytes',
+  description: `the whole rest of the path, slashes included, percent-decoded to bytes: 1 to ${keyBytesMax} bytes`,
   schema: { type: 'string' },
 };
 const ifMatch = { name: 'If-Match', in: 'header', required: false, description: 'apply only if the revision is R: "R"', schema: { type: 'string' } };

@@ -4,18 +4,24 @@ import type { Registry } from 'prom-client';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
 import { idempotencyTag, type Condition, type KvResult, type RequestTag } from '../kv/command.js';
+import { idempotencyKeyBytesMax, keyBytesMax } from '../kv/limits.js';
 import type { Logger } from '../log.js';
-import type { KvNode, RequestError } from '../node/kv-node.js';
+import type { KvNode } from '../node/kv-node.js';
 import type { NodeId } from '../raft/types.js';
-import { codeOfRequestError, errorCatalog, type ErrorCode } from '../errors.js';
+import { codeOfRequestError, errorCatalog, type ErrorCode, type RequestError } from '../errors.js';
 import { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
 
 const KV_PREFIX = '/v1/kv/';
-export const KEY_BYTES_MAX = 4096;
-export const IDEMPOTENCY_KEY_CHARS_MAX = 256;
-/** What a 503 tells the client to wait, in seconds: about one election. */
-const RETRY_AFTER_SECONDS = '1';
+/** An Idempotency-Key header: visible ASCII, so its characters are its bytes. */
+const IDEMPOTENCY_KEY_PATTERN = new RegExp(`^[\\x21-\\x7e]{1,${idempotencyKeyBytesMax}}$`);
+/**
+ * What a 503 tells the client to wait: about one election timeout, the time a
+ * cluster that lost its leader needs to elect another (whole seconds, at least 1).
+ */
+export function retryAfterSeconds(electionTimeoutMs: number): number {
+  return Math.max(1, Math.ceil(electionTimeoutMs / 1000));
+}
 /** How long a browser may cache a CORS preflight answer, in seconds. */
 const CORS_MAX_AGE_SECONDS = '600';
 const CORS_EXPOSED_HEADERS = 'ETag, X-Raft-Leader, Location, Retry-After';
@@ -69,7 +75,7 @@ function decodePathBytes(raw: string): Uint8Array | null {
     } else {
       for (const b of Buffer.from(raw[i]!, 'utf8')) out.push(b);
     }
-    if (out.length > KEY_BYTES_MAX) return Uint8Array.from(out);
+    if (out.length > keyBytesMax) return Uint8Array.from(out);
   }
   return Uint8Array.from(out);
 }
@@ -158,7 +164,7 @@ function conditionOf(ctx: Koa.Context): Condition {
 function tagOf(ctx: Koa.Context): RequestTag | null {
   const key = ctx.req.headers['idempotency-key'];
   if (key === undefined) return null;
-  if (typeof key !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(key)) throw new HttpError('bad_request', `Idempotency-Key is 1 to ${IDEMPOTENCY_KEY_CHARS_MAX} visible ASCII characters`);
+  if (typeof key !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(key)) throw new HttpError('bad_request', `Idempotency-Key is 1 to ${idempotencyKeyBytesMax} visible ASCII characters`);
   return idempotencyTag(key);
 }
 
@@ -183,6 +189,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
   const metrics = new HttpMetrics(registry, () => node.staleState().size());
   const corsAny = config.http.corsOrigins.includes('*');
   const corsOrigins = new Set(config.http.corsOrigins);
+  const retryAfter = String(retryAfterSeconds(config.raft.electionTimeoutMs));
 
   const redirect = (ctx: Koa.Context, leaderId: NodeId): void => {
     const leader = peers.get(leaderId);
@@ -219,7 +226,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
       const code: ErrorCode = err?.code ?? 'internal';
       ctx.status = errorCatalog[code].http;
       for (const [k, v] of Object.entries(err?.headers ?? {})) ctx.set(k, v);
-      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', RETRY_AFTER_SECONDS);
+      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', retryAfter);
       ctx.body = { error: code, message: err?.message ?? 'internal error' };
     } finally {
       metrics.observeRequest(ctx.method, route?.template ?? UNMATCHED_ROUTE, ctx.status, secondsSince(start));
@@ -290,7 +297,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     }
     const key = decodePathBytes(ctx.path.slice(KV_PREFIX.length));
     if (key === null) throw new HttpError('bad_key', 'the key has a malformed percent escape');
-    if (key.length < 1 || key.length > KEY_BYTES_MAX) throw new HttpError('bad_key', `keys are 1 to ${KEY_BYTES_MAX} bytes`);
+    if (key.length < 1 || key.length > keyBytesMax) throw new HttpError('bad_key', `keys are 1 to ${keyBytesMax} bytes`);
     switch (method) {
       case 'GET':
         return getKey(ctx, key);

@@ -16,6 +16,7 @@
 // Nothing may follow. Every command has exactly one encoding.
 
 import type { ByteSource } from './bytes.js';
+import { idempotencyKeyBytesMax, keyBytesMax } from './limits.js';
 import { ByteReader, ByteWriter, CorruptBytes, isWellFormed, readUtf8, readVarint, utf8Bytes, varintLength } from './bytes.js';
 
 export type Condition =
@@ -67,10 +68,6 @@ export type KvResult =
       readonly currentRevision: number | null;
     };
 
-/** SPEC §3: keys are 1 to 4096 bytes. */
-export const keyBytesMax = 4096;
-/** Bound on each of a tag's clientId and requestId, in UTF-8 bytes. */
-export const tagIdBytesMax = 256;
 
 const opPut = 1;
 const opDelete = 2;
@@ -95,7 +92,7 @@ export function commandProblem(c: KvCommand): string | null {
     for (const [what, id] of [['clientId', c.tag.clientId], ['requestId', c.tag.requestId]] as const) {
       if (!isWellFormed(id)) return `${what} has a lone surrogate`;
       const len = Buffer.byteLength(id, 'utf8');
-      if (len < 1 || len > tagIdBytesMax) return `${what} is ${len} bytes, not 1..${tagIdBytesMax}`;
+      if (len < 1 || len > idempotencyKeyBytesMax) return `${what} is ${len} bytes, not 1..${idempotencyKeyBytesMax}`;
     }
   }
   return null;
@@ -180,8 +177,8 @@ function readCommand(r: ByteReader): KvCommand {
 }
 
 function readTag(r: ByteSource): RequestTag {
-  const clientId = readUtf8(r, tagIdBytesMax, 'clientId');
-  const requestId = readUtf8(r, tagIdBytesMax, 'requestId');
+  const clientId = readUtf8(r, idempotencyKeyBytesMax, 'clientId');
+  const requestId = readUtf8(r, idempotencyKeyBytesMax, 'requestId');
   if (clientId.length === 0 || requestId.length === 0) throw new CorruptBytes('empty tag id');
   return { clientId, requestId };
 }

@@ -16,7 +16,8 @@ import { crc32 } from 'node:zlib';
 import type { ByteSource } from './bytes.js';
 import { bytesToBinary, ByteWriter, CorruptBytes, readUtf8, readVarint, utf8Bytes } from './bytes.js';
 import type { KvResult } from './command.js';
-import { keyBytesMax, readResult, tagIdBytesMax, writeResult } from './command.js';
+import { readResult, writeResult } from './command.js';
+import { idempotencyKeyBytesMax, keyBytesMax } from './limits.js';
 import type { ClientSession, RecordedResult } from './sessions.js';
 import type { BinaryKey, KvEntry } from './sharded-map.js';
 
@@ -208,13 +209,13 @@ function check(problem: string | null): void {
 }
 
 function readSession(src: ChunkSource, appliedIndex: number): [string, ClientSession] {
-  const clientId = readUtf8(src, tagIdBytesMax, 'clientId');
+  const clientId = readUtf8(src, idempotencyKeyBytesMax, 'clientId');
   const lastSeenIndex = readVarint(src);
   if (lastSeenIndex < 1 || lastSeenIndex > appliedIndex) throw new CorruptBytes(`last seen ${lastSeenIndex} outside 1..${appliedIndex}`);
   const count = readVarint(src);
   const results: RecordedResult[] = [];
   for (let i = 0; i < count; i++) {
-    const requestId = readUtf8(src, tagIdBytesMax, 'requestId');
+    const requestId = readUtf8(src, idempotencyKeyBytesMax, 'requestId');
     const result: KvResult = readResult(src);
     results.push({ requestId, result });
   }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { ByteReader, ByteWriter, readVarint } from '../../src/kv/bytes.js';
 import type { KvCommand, KvResult } from '../../src/kv/command.js';
-import { decodeCommand, decodeResult, encodeCommand, encodeResult, keyBytesMax } from '../../src/kv/command.js';
+import { decodeCommand, decodeResult, encodeCommand, encodeResult } from '../../src/kv/command.js';
+import { keyBytesMax } from '../../src/kv/limits.js';
 import { anyKeyArb, bytes, commandArb, tagArb, text, valueArb } from './helpers.js';
 
 const commands = commandArb(anyKeyArb, valueArb, tagArb);
