@@ -22,7 +22,6 @@ type PendingWrite = { readonly kind: 'write'; readonly w: LogWrite } | { readonl
  */
 export class SimDisk implements LogStorage {
   faults: DiskFaults = defaultDisk;
-  syncs = 0;
   private hardState: HardState = emptyPersistedState.hardState;
   private snapshot: Snapshot | null = null;
   /** Durable entries after the snapshot: entries[k].index === base + 1 + k. */
@@ -64,7 +63,6 @@ export class SimDisk implements LogStorage {
   }
 
   private apply(p: PendingWrite): void {
-    this.syncs++;
     if (p.kind === 'compact') {
       const drop = p.snapshot.meta.index - this.base();
       if (drop <= 0) return;

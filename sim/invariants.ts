@@ -60,8 +60,6 @@ export class InvariantChecker {
   private readonly leaderOfTerm = new Map<number, NodeId>();
   /** Chain hash of the committed log at each index, as first observed by any node. */
   private readonly committed: number[] = [0];
-  /** Term of the node that first revealed each committed index. */
-  private readonly committedSeenAtTerm: number[] = [0];
   /** Indexes whose proposal a client saw acknowledged. */
   private readonly acknowledged = new Map<number, number>();
   electionsWon = 0;
@@ -169,10 +167,7 @@ export class InvariantChecker {
   private onCommit(id: NodeId, t: Term, v: NodeView, commit: number, nodes: ReadonlyMap<NodeId, RaftNode>): void {
     const upTo = Math.min(commit, this.committed.length - 1);
     this.checkChainAgainstCommitted(id, v.chain, upTo, 'state-machine-safety');
-    for (let i = this.committed.length; i <= commit; i++) {
-      this.committed.push(v.chain[i]!);
-      this.committedSeenAtTerm.push(t);
-    }
+    for (let i = this.committed.length; i <= commit; i++) this.committed.push(v.chain[i]!);
     v.lastCommit = commit;
     // Leaders of later terms must hold what was just found committed.
     for (const [other, node] of nodes) {

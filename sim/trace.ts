@@ -102,10 +102,6 @@ export class Trace {
     if (this.checkpoints !== null) this.checkpoints.push(this.h1 >>> 0);
   }
 
-  count(): number {
-    return this.next;
-  }
-
   hash(): string {
     return (this.h1 >>> 0).toString(16).padStart(8, '0') + (this.h2 >>> 0).toString(16).padStart(8, '0');
   }

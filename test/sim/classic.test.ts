@@ -1,5 +1,5 @@
-// The classic MIT 6.5840 Lab 3 Raft tests (parts A–C; D is snapshots, which do not
-// exist yet), ported to the deterministic simulator. Each test follows the Go
+// The classic MIT 6.5840 Lab 3 Raft tests, parts A–C (part D, snapshots, is in
+// snapshots.test.ts), ported to the deterministic simulator. Each test follows the Go
 // original's logic step by step; where our Raft legitimately behaves differently
 // (PreVote, CheckQuorum, leader stickiness, a no-op appended by every new leader) the
 // assertions are adapted and the comment says why. Every simulator step checks the
