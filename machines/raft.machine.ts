@@ -1,5 +1,6 @@
 import { assign, raise, setup } from 'xstate';
 import type { RaftConfig } from '../src/raft/config.js';
+import type { RaftCounterName, RaftCounters } from '../src/raft/counters.js';
 import type { RaftEnv } from '../src/raft/env.js';
 import { RaftLog } from '../src/raft/log.js';
 import type { Outbox } from '../src/raft/outbox.js';
@@ -42,6 +43,7 @@ export interface RaftInput {
   readonly env: RaftEnv;
   readonly log: RaftLog;
   readonly outbox: Outbox;
+  readonly counters: RaftCounters;
   readonly term: Term;
   readonly votedFor: NodeId | null;
   readonly snapshot: Snapshot | null;
@@ -55,6 +57,8 @@ export interface RaftContext {
   readonly env: RaftEnv;
   readonly log: RaftLog;
   readonly outbox: Outbox;
+  /** Event counts for the host's metrics; only incremented, never read, by the core. */
+  readonly counters: RaftCounters;
   readonly term: Term;
   readonly votedFor: NodeId | null;
   readonly leaderId: NodeId | null;
@@ -125,6 +129,10 @@ function releaseReads(ctx: RaftContext): void {
   const seq = quorumValue(ctx.voters, (id) => (id === ctx.id ? ctx.reads.lastSeq() : ctx.progress.get(id)!.heartbeatAcked));
   const ready: ReadState[] = ctx.reads.quorumAcknowledged(seq);
   for (const r of ready) ctx.outbox.readStates.push(r);
+  if (ready.length > 0) {
+    ctx.counters.readIndexRounds++;
+    ctx.counters.readIndexReads += ready.length;
+  }
   if (ctx.reads.needsBroadcast() && !ctx.reads.broadcastInFlight()) broadcastHeartbeats(ctx);
 }
 
@@ -444,12 +452,24 @@ const raftSetup = setup({
       else if (lease && now < context.reads.leaseExpiryMs(context.config.electionTimeoutMs, context.config.leaseClockDriftMs)) {
         // Lease read: no other leader can exist yet, so our commit index is current.
         context.outbox.readStates.push({ requestId, index: context.log.committed() });
+        context.counters.leaseReads++;
       } else {
         context.reads.add(requestId, context.log.committed());
         releaseReads(context);
       }
       return { lastRead: { ok: true } as const };
     }),
+    count: ({ context }, params: { counter: RaftCounterName }) => {
+      context.counters[params.counter]++;
+    },
+    /** On leaving a (pre-)candidacy: it was won only if the votes say so (they are reset after exit). */
+    countCampaignOutcome: ({ context }, params: { preVote: boolean }) => {
+      const won = voteOutcome(context.voters, context.votes) === 'won';
+      if (params.preVote) {
+        if (!won) context.counters.preVotesRefused++;
+      } else if (won) context.counters.electionsWon++;
+      else context.counters.electionsLost++;
+    },
     /** Leadership ended: reads still waiting cannot be confirmed any more. */
     failReads: ({ context }) => {
       for (const requestId of context.reads.drain()) context.outbox.readFailures.push(requestId);
@@ -474,6 +494,7 @@ export const raftMachine = raftSetup.createMachine({
     env: input.env,
     log: input.log,
     outbox: input.outbox,
+    counters: input.counters,
     term: input.term,
     votedFor: input.votedFor,
     leaderId: null,
@@ -525,7 +546,8 @@ export const raftMachine = raftSetup.createMachine({
       },
     },
     preCandidate: {
-      entry: 'startPreVote',
+      entry: ['startPreVote', { type: 'count', params: { counter: 'preVotesStarted' } }],
+      exit: { type: 'countCampaignOutcome', params: { preVote: true } },
       always: [
         { guard: 'electionWon', target: 'candidate' },
         { guard: 'electionLost', target: 'follower' },
@@ -539,7 +561,8 @@ export const raftMachine = raftSetup.createMachine({
       },
     },
     candidate: {
-      entry: 'startElection',
+      entry: ['startElection', { type: 'count', params: { counter: 'electionsStarted' } }],
+      exit: { type: 'countCampaignOutcome', params: { preVote: false } },
       after: { randomizedElectionTimeout: { target: 'preCandidate' } },
       always: [
         { guard: 'electionWon', target: 'leader' },
@@ -580,7 +603,7 @@ export const raftMachine = raftSetup.createMachine({
               after: {
                 electionTimeout: [
                   { guard: 'quorumActive', target: 'waiting', reenter: true, actions: 'resetRecentActive' },
-                  { target: '#raft.follower', actions: 'forgetLeader' },
+                  { target: '#raft.follower', actions: ['forgetLeader', { type: 'count', params: { counter: 'checkQuorumStepDowns' } }] },
                 ],
               },
             },

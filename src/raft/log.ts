@@ -85,6 +85,18 @@ export class RaftLog {
     return this.appliedIndex;
   }
 
+  /** Entries held in memory (after the base). */
+  length(): number {
+    return this.entries.length;
+  }
+
+  /** The payload bytes of the entries held; O(entries), for metrics at scrape time only. */
+  payloadBytes(): number {
+    let bytes = 0;
+    for (const e of this.entries) bytes += e.data.length;
+    return bytes;
+  }
+
   /** The term of the entry at `index`, or null when it is outside the log. */
   term(index: LogIndex): Term | null {
     if (index === this.baseIndex) return this.baseTerm;

@@ -1,6 +1,7 @@
 import { createActor, type Actor } from 'xstate';
 import { raftMachine, type ProposeResult, type ReadResult } from '../../machines/raft.machine.js';
 import { validateRaftConfig, type RaftConfig } from './config.js';
+import { RaftCounters } from './counters.js';
 import type { RaftEnv } from './env.js';
 import { RaftLog } from './log.js';
 import { Outbox } from './outbox.js';
@@ -73,10 +74,21 @@ export interface RaftStatus {
   readonly lastLogTerm: Term;
 }
 
+/** What the leader knows of one follower, as metrics show it. */
+export interface PeerProgress {
+  readonly peer: NodeId;
+  readonly match: LogIndex;
+  readonly next: LogIndex;
+  readonly inflightAppends: number;
+  readonly state: 'probe' | 'replicate' | 'snapshot';
+}
+
 /** One Raft node's core: the role machine running on an injected clock, fed events, drained as Readys. */
 export class RaftNode {
   readonly id: NodeId;
   readonly log: RaftLog;
+  /** Event counts for metrics, incremented by the core only. */
+  readonly counters = new RaftCounters();
   private readonly outbox = new Outbox();
   private readonly actor: Actor<typeof raftMachine>;
   private persistedHardState: HardState;
@@ -102,7 +114,7 @@ export class RaftNode {
     };
     this.actor = createActor(raftMachine, {
       clock,
-      input: { id: opts.id, voters: opts.voters, config: opts.config, env: opts.env, log: this.log, outbox: this.outbox, term: hs.term, votedFor: hs.votedFor, snapshot: snap },
+      input: { id: opts.id, voters: opts.voters, config: opts.config, env: opts.env, log: this.log, outbox: this.outbox, counters: this.counters, term: hs.term, votedFor: hs.votedFor, snapshot: snap },
     });
     // A broken invariant inside an action stops the actor; XState would report it
     // later and out of band. Observing errors here and rethrowing them from the call
@@ -125,7 +137,11 @@ export class RaftNode {
   propose(commands: readonly Uint8Array[]): ProposeResult {
     this.actor.send({ type: 'propose', commands });
     this.throwIfFailed();
-    return this.actor.getSnapshot().context.lastProposal!;
+    const r = this.actor.getSnapshot().context.lastProposal!;
+    if (r.ok) this.counters.proposalsAccepted += commands.length;
+    else if (r.reason === 'not_leader') this.counters.proposalsRefusedNotLeader += commands.length;
+    else this.counters.proposalsRefusedOverloaded += commands.length;
+    return r;
   }
 
   /**
@@ -178,6 +194,16 @@ export class RaftNode {
       lastLogIndex: this.log.lastIndex(),
       lastLogTerm: this.log.lastTerm(),
     };
+  }
+
+  /** Leader only (empty otherwise): each follower's replication progress, read without changing it. */
+  peerProgress(): readonly PeerProgress[] {
+    if (this.role() !== 'leader') return [];
+    const out: PeerProgress[] = [];
+    for (const [peer, pr] of this.actor.getSnapshot().context.progress) {
+      if (peer !== this.id) out.push({ peer, match: pr.match, next: pr.next, inflightAppends: pr.inflights.size(), state: pr.state });
+    }
+    return out;
   }
 
   /** Drains the effects produced since the last call. */

@@ -407,6 +407,7 @@ scenario('PreVote: a node returning from a partition does not disrupt a healthy 
   const t = s.status(leader).term;
   const f = s.ids.find((id) => id !== leader)!;
 
+  const countedBefore = { ...s.node(f).counters };
   s.c.isolate(f);
   const others = s.ids.filter((id) => id !== f);
   const healthy = s.addCheck(() => {
@@ -416,6 +417,12 @@ scenario('PreVote: a node returning from a partition does not disrupt a healthy 
   s.runFor(10 * 2 * s.electionMs); // ten maximal election timeouts
   assert.equal(s.status(f).term, t, 'an isolated node must not raise its term: its pre-votes fail');
   assert.ok(s.status(f).role === 'preCandidate' || s.status(f).role === 'follower', `isolated node is ${s.status(f).role}`);
+  // Its metrics say so: pre-vote campaigns (at least one per two election timeouts), all refused, no election.
+  const counted = s.node(f).counters;
+  const campaigns = counted.preVotesStarted - countedBefore.preVotesStarted;
+  assert.ok(campaigns >= 5, `pre-vote campaigns while isolated: ${campaigns}`);
+  assert.equal(counted.preVotesRefused - countedBefore.preVotesRefused, campaigns - (s.status(f).role === 'preCandidate' ? 1 : 0));
+  assert.equal(counted.electionsStarted, countedBefore.electionsStarted);
   healthy.remove();
 
   s.c.heal();
@@ -448,6 +455,7 @@ scenario('CheckQuorum: a leader isolated from the majority steps down within abo
   s.runUntil(() => s.status(leader).role !== 'leader', 2 * s.electionMs, 'the isolated leader steps down');
   const downAfterMs = s.now() - isolatedAt;
   assert.ok(downAfterMs <= 2 * s.electionMs, `stepped down only after ${downAfterMs} ms`);
+  assert.equal(s.node(leader).counters.checkQuorumStepDowns, 1, 'the step-down is counted');
 
   s.runFor(10 * s.electionMs);
   assert.notEqual(s.status(leader).role, 'leader');
@@ -455,6 +463,45 @@ scenario('CheckQuorum: a leader isolated from the majority steps down within abo
   const next = s.leaderAmong(s.ids.filter((id) => id !== leader));
   assert.ok(next !== null && s.status(next).term > t, 'the majority elected a new leader');
   assert.ok(!s.appliedEver.has('lonely'));
+});
+
+scenario('the core counts elections, pre-votes and proposals consistently through partitions', 71, 5, (s) => {
+  // Every term with a leader is one election won (election safety: one leader per term).
+  const leaderTerms = new Set<number>();
+  s.addCheck(() => {
+    for (const id of s.running()) if (s.status(id).role === 'leader') leaderTerms.add(s.status(id).term);
+  });
+  let accepted = 0;
+  let refused = 0;
+  for (let round = 0; round < 6; round++) {
+    const leader = s.waitLeader(s.ids, 20 * s.electionMs);
+    const r = s.c.propose(leader, [cmd(`v${round}`), cmd(`w${round}`)]);
+    assert.ok(r !== null && r.ok);
+    accepted += 2;
+    s.runUntil(() => s.status(leader).commitIndex > r.firstIndex, 10 * s.electionMs, `commit of round ${round}`);
+    const follower = s.ids.find((id) => id !== leader)!;
+    assert.equal(s.c.propose(follower, [cmd('refused')])?.ok, false);
+    refused++;
+    // Cut off the leader with one follower: the other three elect a new leader.
+    const minority = [leader, follower];
+    s.c.partition(minority);
+    s.runFor(4 * s.electionMs);
+    s.c.heal();
+    s.runFor(2 * s.electionMs);
+  }
+  const sum = (f: (c: RaftNode['counters']) => number): number => s.ids.reduce((n, id) => n + f(s.node(id).counters), 0);
+  assert.equal(sum((c) => c.electionsWon), leaderTerms.size, `elections won vs terms with a leader (${[...leaderTerms].join(',')})`);
+  assert.ok(leaderTerms.size >= 6, `leaders in ${leaderTerms.size} terms`);
+  for (const id of s.ids) {
+    const c = s.node(id).counters;
+    const inProgress = s.status(id).role === 'candidate' ? 1 : 0;
+    assert.equal(c.electionsWon + c.electionsLost + inProgress, c.electionsStarted, `${id}: won + lost + running = started`);
+    assert.ok(c.preVotesRefused <= c.preVotesStarted && c.electionsStarted <= c.preVotesStarted, `${id}: an election follows a won pre-vote`);
+  }
+  assert.ok(sum((c) => c.checkQuorumStepDowns) >= 1, 'cut-off leaders stepped down by CheckQuorum');
+  // The leaders' no-ops are not proposals: only the commands the clients proposed count.
+  assert.equal(sum((c) => c.proposalsAccepted), accepted);
+  assert.equal(sum((c) => c.proposalsRefusedNotLeader), refused);
 });
 
 scenario('a follower thousands of entries behind catches up in few messages', 41, 3, (s) => {
