@@ -2,12 +2,13 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, type Registry } from 'prom-client';
 import { runCli } from './cli/kvstore-cli.js';
 import { loadConfig, type NodeConfig } from './config/config.js';
 import { createHttpApp, listen } from './http/server.js';
 import { startGrpcServer } from './grpc/server.js';
 import { createLogger, type Logger } from './log.js';
+import { ApiMetrics } from './metrics/api-metrics.js';
 import { RaftMetrics } from './metrics/raft-metrics.js';
 import type { KvNodeConfig } from './node/config.js';
 import { KvNode } from './node/kv-node.js';
@@ -64,7 +65,7 @@ function serveMetrics(registry: Registry, host: string, port: number): Promise<S
 async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   const dataDir = config.node.dataDir;
   mkdirSync(dataDir, { recursive: true });
-  const metrics = new RaftMetrics();
+  const metrics = new RaftMetrics(config.node.id);
   const opened = await LogStore.open(join(dataDir, 'raft'), metrics.storage, (e) => {
     log.fatal({ err: e }, 'storage failed; stopping');
     process.exit(EXIT_CANNOT_START);
@@ -97,19 +98,17 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
     transport,
     logger: log,
     config: kvNodeConfigOf(config),
-    hooks: {
-      onRoleChange: (s) => metrics.observe(s),
-      onApplied: () => metrics.observe(node!.status()),
-      onSnapshot: () => metrics.snapshotTaken(),
-    },
+    hooks: metrics.nodeHooks,
   });
+  metrics.bind(node.raftView());
   await transport.start();
 
-  const apiRegistry = new Registry();
-  collectDefaultMetrics({ register: apiRegistry, prefix: 'kvstore_' });
-  const app = createHttpApp(config, node, log, apiRegistry);
+  const kvNode = node;
+  const api = new ApiMetrics(config.node.id, () => kvNode.kvStats());
+  collectDefaultMetrics({ register: api.registry, prefix: 'kvstore_', gcDurationBuckets: [0.0001, 0.001, 0.01, 0.1, 1] });
+  const app = createHttpApp(config, node, log, api);
   const http = await listen(app, config.http.addr.host, config.http.addr.port);
-  const grpcServer = await startGrpcServer(config, node, log, apiRegistry);
+  const grpcServer = await startGrpcServer(config, node, log, api);
   const raftMetrics = await serveMetrics(metrics.registry, config.raft.metricsAddr.host, config.raft.metricsAddr.port);
   log.info({ http: config.http.addr, raft: config.raft.addr, dataDir }, 'node started');
 

@@ -1,4 +1,4 @@
-import { requestLatencyBucketsSeconds } from '../metrics/buckets.js';
+import { latencyBucketsSeconds } from '../metrics/buckets.js';
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
@@ -26,7 +26,7 @@ export class GrpcMetrics {
       name: 'kvstore_grpc_request_duration_seconds',
       help: 'gRPC call latency (forwarding included), by method',
       labelNames: ['method'],
-      buckets: requestLatencyBucketsSeconds,
+      buckets: latencyBucketsSeconds,
       registers: [registry],
     });
   }

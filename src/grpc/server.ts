@@ -6,7 +6,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import type { Registry } from 'prom-client';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
 import { codeOfRequestError, errorCatalog, type ErrorCode, type RequestError } from '../errors.js';
@@ -23,6 +22,8 @@ import type { KVClient, KVHandlers } from './generated/kvstore/v1/KV.js';
 import type { PutRequest__Output } from './generated/kvstore/v1/PutRequest.js';
 import type { PutResponse } from './generated/kvstore/v1/PutResponse.js';
 import { GrpcMetrics } from './grpc-metrics.js';
+import type { ApiMetrics } from '../metrics/api-metrics.js';
+import { secondsSince } from '../metrics/elapsed.js';
 import { createKvClient, loadKvProto } from './proto.js';
 
 /** Response metadata naming the leader (initial metadata, and trailers on errors). */
@@ -39,7 +40,14 @@ const SHUTDOWN_GRACE_MS = 2000;
 /** What a handler answers: a response, a status, or "ask the leader". */
 type Answer<T> =
   | { readonly kind: 'ok'; readonly value: T }
-  | { readonly kind: 'error'; readonly code: grpc.status; readonly details: string; readonly trailers?: Readonly<Record<string, string>> }
+  | {
+      readonly kind: 'error';
+      readonly code: grpc.status;
+      readonly details: string;
+      readonly trailers?: Readonly<Record<string, string>>;
+      /** Set where the error was decided (here, not relayed from the leader), for the errors metric. */
+      readonly catalogCode?: ErrorCode;
+    }
   | { readonly kind: 'forward'; readonly leaderId: NodeId };
 
 function grpcStatusOf(code: ErrorCode): grpc.status {
@@ -47,7 +55,8 @@ function grpcStatusOf(code: ErrorCode): grpc.status {
 }
 
 function fail<T>(code: ErrorCode, details: string, trailers?: Readonly<Record<string, string>>): Answer<T> {
-  return trailers === undefined ? { kind: 'error', code: grpcStatusOf(code), details } : { kind: 'error', code: grpcStatusOf(code), details, trailers };
+  const error = { kind: 'error', code: grpcStatusOf(code), details, catalogCode: code } as const;
+  return trailers === undefined ? error : { ...error, trailers };
 }
 
 function toBuffer(b: Uint8Array): Buffer {
@@ -62,12 +71,12 @@ export interface GrpcServerHandle {
 }
 
 /**
- * Starts the gRPC API; `registry` is the API port's metrics registry (the one served
+ * Starts the gRPC API; `api` holds the API port's metrics registry (the one served
  * on HTTP `/metrics`), where the gRPC request metrics are registered.
  */
-export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger, registry: Registry): Promise<GrpcServerHandle> {
+export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics): Promise<GrpcServerHandle> {
   const log = logger.child({ api: 'grpc' });
-  const metrics = new GrpcMetrics(registry);
+  const metrics = new GrpcMetrics(api.registry);
   const { definition, kv } = loadKvProto();
   const peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id as NodeId, p]));
   // Room for a value one byte over the limit, so the handler (not the transport) answers it.
@@ -145,7 +154,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
       const observe = (code: grpc.status): void => {
         if (observed) return;
         observed = true;
-        metrics.observeCall(name, code, Number(process.hrtime.bigint() - started) / 1e9);
+        metrics.observeCall(name, code, secondsSince(started));
       };
       // A call that ends before it is answered: past its deadline, or cancelled by the caller.
       call.once('cancelled', () => {
@@ -163,6 +172,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
           if (call.cancelled) return;
           call.sendMetadata(leaderMetadata(leaderId));
           observe(answer.kind === 'ok' ? grpc.status.OK : answer.kind === 'error' ? answer.code : grpc.status.INTERNAL);
+          if (answer.kind === 'error' && answer.catalogCode !== undefined) api.errorAnswered('grpc', answer.catalogCode);
           if (answer.kind === 'ok') return callback(null, answer.value);
           if (answer.kind === 'forward') throw new Error('unreachable: forward answered after forwarding');
           const trailers = leaderMetadata(leaderId);
@@ -175,6 +185,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
           const trailers = leaderMetadata(node.status().leaderId);
           trailers.set(ANSWERED_BY_METADATA, node.id);
           observe(grpc.status.INTERNAL);
+          api.errorAnswered('grpc', 'internal');
           callback({ code: grpc.status.INTERNAL, details: 'internal error', metadata: trailers });
         },
       );
@@ -192,7 +203,9 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
   const propose = async <T>(command: KvCommand, call: grpc.ServerUnaryCall<unknown, unknown>, answer: (r: Extract<KvResult, { ok: true }>) => T): Promise<Answer<T>> => {
     const problem = commandProblem(command);
     if (problem !== null) return fail('bad_request', problem);
+    const started = process.hrtime.bigint();
     const o = await node.propose(command);
+    api.observeKv(command.op, 'linearizable', secondsSince(started));
     if (!o.ok) return refused(o.error, call);
     const r = o.value;
     if (!r.ok) {
@@ -240,6 +253,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
       async (req, call) => {
         const bad = keyProblem(req.key);
         if (bad !== null) return fail('bad_key', bad);
+        const started = process.hrtime.bigint();
         let state;
         if (req.consistency === 'STALE') state = node.staleState();
         else if (req.consistency === 'LINEARIZABLE' || req.consistency === 'LEASE') {
@@ -248,6 +262,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
           state = o.value;
         } else return fail('bad_request', 'consistency is LINEARIZABLE, LEASE or STALE');
         const got = state.get(req.key);
+        api.observeKv('get', req.consistency === 'STALE' ? 'stale' : req.consistency === 'LEASE' ? 'lease' : 'linearizable', secondsSince(started));
         if (got === undefined) return fail('key_not_found', 'no such key');
         return { kind: 'ok', value: { value: toBuffer(got.value), revision: got.revision } };
       },

@@ -1,12 +1,13 @@
 import type { Server } from 'node:http';
 import Koa from 'koa';
-import type { Registry } from 'prom-client';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
 import { idempotencyTag, type Condition, type KvResult, type RequestTag } from '../kv/command.js';
 import { idempotencyKeyBytesMax, keyBytesMax } from '../kv/limits.js';
 import type { Logger } from '../log.js';
 import type { KvNode } from '../node/kv-node.js';
+import type { ApiMetrics } from '../metrics/api-metrics.js';
+import { secondsSince } from '../metrics/elapsed.js';
 import type { NodeId } from '../raft/types.js';
 import { codeOfRequestError, errorCatalog, type ErrorCode, type RequestError } from '../errors.js';
 import { HttpMetrics } from './http-metrics.js';
@@ -168,10 +169,6 @@ function tagOf(ctx: Koa.Context): RequestTag | null {
   return idempotencyTag(key);
 }
 
-function secondsSince(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
-
 /**
  * The REST API of one node (SPEC §3): status, health, readiness, metrics, the
  * OpenAPI document and the key-value routes. A follower redirects writes and
@@ -183,10 +180,11 @@ function secondsSince(start: bigint): number {
  * answered on every route (204 + Allow, plus CORS headers when enabled); HEAD is GET
  * without the body; non-key routes ignore their query string.
  */
-export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, registry: Registry): Koa {
+export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics): Koa {
   const app = new Koa();
   const peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id, p]));
-  const metrics = new HttpMetrics(registry, () => node.staleState().size());
+  const registry = api.registry;
+  const metrics = new HttpMetrics(registry);
   const corsAny = config.http.corsOrigins.includes('*');
   const corsOrigins = new Set(config.http.corsOrigins);
   const retryAfter = String(retryAfterSeconds(config.raft.electionTimeoutMs));
@@ -224,6 +222,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
       const err = e instanceof HttpError ? e : null;
       if (err === null) logger.error({ err: e }, 'request failed');
       const code: ErrorCode = err?.code ?? 'internal';
+      api.errorAnswered('http', code);
       ctx.status = errorCatalog[code].http;
       for (const [k, v] of Object.entries(err?.headers ?? {})) ctx.set(k, v);
       if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', retryAfter);
@@ -335,7 +334,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     const value = await readBody(ctx, limit);
     const start = process.hrtime.bigint();
     const o = await node.propose({ op: 'put', key, value, condition, tag });
-    metrics.observeKv('put', secondsSince(start));
+    api.observeKv('put', 'linearizable', secondsSince(start));
     if (!o.ok) return refuse(ctx, o.error);
     answer(ctx, o.value);
   }
@@ -348,7 +347,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     redirectIfFollower(ctx);
     const start = process.hrtime.bigint();
     const o = await node.propose({ op: 'delete', key, condition, tag });
-    metrics.observeKv('delete', secondsSince(start));
+    api.observeKv('delete', 'linearizable', secondsSince(start));
     if (!o.ok) return refuse(ctx, o.error);
     answer(ctx, o.value);
   }
@@ -364,7 +363,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
       state = o.value;
     }
     const got = state.get(key);
-    metrics.observeKv('get', secondsSince(start));
+    api.observeKv('get', consistency, secondsSince(start));
     if (got === undefined) throw new HttpError('key_not_found', 'no such key');
     ctx.set('ETag', `"${got.revision}"`);
     ctx.type = 'application/octet-stream';

@@ -59,6 +59,7 @@ interface Rebuild {
  *
  * Invariants:
  *   size() === sum of the shards' sizes
+ *   bytes() === sum over live entries of key length + value length
  *   a Map with pins[s] > 0 is shards[s] and is not mutated until it is replaced
  *   during a rebuild of shard s: rebuild.old === shards[s], and every entry of
  *     rebuild.fresh equals the entry under the same key in rebuild.old
@@ -71,6 +72,8 @@ export class ShardedMap {
   /** Readers holding shards[s] (not an older Map of shard s). */
   private readonly pins: number[] = [];
   private liveSize = 0;
+  private liveBytes = 0;
+  private rebuildsDone = 0;
   private readonly reclaimDeletionsMin: number;
   private rebuild: Rebuild | null = null;
   /** Shards that crossed the deletion threshold, FIFO; `queued[s]` marks membership. */
@@ -103,6 +106,16 @@ export class ShardedMap {
     return this.liveSize;
   }
 
+  /** Key and value bytes stored (not counting the Maps' own overhead). */
+  bytes(): number {
+    return this.liveBytes;
+  }
+
+  /** Shard rebuilds completed by `reclaimStep`. */
+  rebuilds(): number {
+    return this.rebuildsDone;
+  }
+
   shardSize(shard: number): number {
     return this.shard(shard).size;
   }
@@ -119,17 +132,22 @@ export class ShardedMap {
   set(key: BinaryKey, entry: KvEntry): void {
     const s = this.shardOf(key);
     const map = this.writable(s);
-    const before = map.size;
+    const old = map.get(key);
     map.set(key, entry);
-    this.liveSize += map.size - before;
+    if (old === undefined) {
+      this.liveSize++;
+      this.liveBytes += key.length + entry.value.length;
+    } else this.liveBytes += entry.value.length - old.value.length;
     if (this.rebuild !== null && this.rebuild.shard === s) this.rebuild.fresh.set(key, entry);
   }
 
   delete(key: BinaryKey): boolean {
     const s = this.shardOf(key);
     const map = this.writable(s);
-    if (!map.delete(key)) return false;
+    const old = map.get(key);
+    if (old === undefined || !map.delete(key)) return false;
     this.liveSize--;
+    this.liveBytes -= key.length + old.value.length;
     if (this.rebuild !== null && this.rebuild.shard === s) this.rebuild.fresh.delete(key);
     this.deletions[s]!++;
     if (this.rebuild?.shard !== s) this.queueIfOverThreshold(s);
@@ -186,6 +204,7 @@ export class ShardedMap {
       this.shards[r.shard] = r.fresh;
       this.pins[r.shard] = 0;
       this.rebuild = null;
+      this.rebuildsDone++;
       this.queueIfOverThreshold(r.shard);
     }
     return this.reclaimPending();

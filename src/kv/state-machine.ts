@@ -63,6 +63,16 @@ export class KvStateMachine {
     return this.map.size();
   }
 
+  /** Key and value bytes stored: an approximation of the memory the data itself takes. */
+  bytes(): number {
+    return this.map.bytes();
+  }
+
+  /** Shard rebuilds (memory reclamation) completed since this state machine was created. */
+  shardRebuilds(): number {
+    return this.map.rebuilds();
+  }
+
   sessionCount(): number {
     return this.sessions.size();
   }

@@ -1,42 +1,160 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { KvNodeHooks, RaftView } from '../node/kv-node.js';
+import type { RaftCounters } from '../raft/counters.js';
+import type { PeerProgress } from '../raft/node.js';
+import type { Message, MessageType, Role } from '../raft/types.js';
 import type { StorageMetrics } from '../storage/log-store.js';
 import type { TransportMetrics } from '../transport/ws-transport.js';
-import type { RaftStatus } from '../raft/node.js';
+import { batchSizeBuckets, latencyBucketsSeconds } from './buckets.js';
+import { collectedCounter, collectedGauge } from './collected.js';
 
-const ROLE_CODES: Record<string, number> = { follower: 0, preCandidate: 1, candidate: 2, leader: 3 };
+const ROLE_CODES: Record<Role, number> = { follower: 0, preCandidate: 1, candidate: 2, leader: 3 };
+const PEER_STATES = ['probe', 'replicate', 'snapshot'] as const;
 
 /**
- * The metrics served on raft.metrics_addr (SPEC §6): the node's Raft state, storage
+ * The metrics served on raft.metrics_addr (SPEC §6): the node's Raft state, the
+ * core's event counts and each follower's progress (read from the core when
+ * scraped), commit/apply/read/snapshot latencies (reported by the node), storage
  * (fsyncs and entries per fsync: the effect of group commit) and peer transport.
+ *
+ * Labels are bounded: `peer` is a configured member id, `type` a message type,
+ * `reason` and `state` fixed sets. Every series carries `node`.
  */
 export class RaftMetrics {
   readonly registry = new Registry();
-  private readonly term = new Gauge({ name: 'kvstore_raft_term', help: 'Current Raft term', registers: [this.registry] });
-  private readonly role = new Gauge({ name: 'kvstore_raft_role', help: 'Role: 0 follower, 1 pre-candidate, 2 candidate, 3 leader', registers: [this.registry] });
-  private readonly commitIndex = new Gauge({ name: 'kvstore_raft_commit_index', help: 'Commit index', registers: [this.registry] });
-  private readonly appliedIndex = new Gauge({ name: 'kvstore_raft_applied_index', help: 'Applied index', registers: [this.registry] });
-  private readonly lastLogIndex = new Gauge({ name: 'kvstore_raft_last_log_index', help: 'Last log index', registers: [this.registry] });
-  private readonly leaderChanges = new Counter({ name: 'kvstore_raft_leader_changes_total', help: 'Times this node saw the leader change', registers: [this.registry] });
-  private readonly snapshots = new Counter({ name: 'kvstore_raft_snapshots_total', help: 'Snapshots taken by this node', registers: [this.registry] });
-  private readonly fsyncs = new Counter({ name: 'kvstore_storage_fsyncs_total', help: 'Synced LevelDB batches', registers: [this.registry] });
-  private readonly fsyncSeconds = new Histogram({
-    name: 'kvstore_storage_fsync_duration_seconds',
-    help: 'Latency of synced LevelDB batches',
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
-    registers: [this.registry],
-  });
-  private readonly entriesPerFsync = new Histogram({
-    name: 'kvstore_storage_entries_per_fsync',
-    help: 'Log entries made durable by one fsync (group commit)',
-    buckets: [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 1024],
-    registers: [this.registry],
-  });
-  private readonly malformed = new Counter({ name: 'kvstore_transport_frames_malformed_total', help: 'Peer frames that failed to decode', labelNames: ['peer'], registers: [this.registry] });
-  private readonly rejected = new Counter({ name: 'kvstore_transport_handshakes_rejected_total', help: 'Peer handshakes refused', labelNames: ['reason'], registers: [this.registry] });
-  private readonly connected = new Gauge({ name: 'kvstore_transport_peer_connected', help: 'Outbound connection to the peer is up', labelNames: ['peer'], registers: [this.registry] });
-  private readonly dropped = new Counter({ name: 'kvstore_transport_messages_dropped_total', help: 'Messages dropped by full peer queues', labelNames: ['peer'], registers: [this.registry] });
-  private readonly frames = new Counter({ name: 'kvstore_transport_frames_sent_total', help: 'Frames sent to peers', labelNames: ['peer'], registers: [this.registry] });
+  private view: RaftView | null = null;
   private leader: string | null = null;
+
+  private readonly leaderChanges: Counter;
+  private readonly commitSeconds: Histogram;
+  private readonly applySeconds: Histogram;
+  private readonly readSeconds: Histogram<'consistency'>;
+  private readonly snapshots: Counter;
+  private readonly snapshotsInstalled: Counter;
+  private readonly snapshotBytes: Gauge;
+  private readonly snapshotSeconds: Histogram;
+  private readonly fsyncs: Counter;
+  private readonly fsyncSeconds: Histogram;
+  private readonly entriesPerFsync: Histogram;
+  private readonly entriesPerAppend: Histogram;
+  private readonly chunksSent: Counter;
+  private readonly chunksReceived: Counter;
+  private readonly bytesSent: Counter<'peer'>;
+  private readonly bytesReceived: Counter<'peer'>;
+  private readonly messagesSent: Counter<'peer' | 'type'>;
+  private readonly messagesReceived: Counter<'peer' | 'type'>;
+  private readonly frames: Counter<'peer'>;
+  private readonly malformed: Counter<'peer'>;
+  private readonly rejected: Counter<'reason'>;
+  private readonly connected: Gauge<'peer'>;
+  private readonly dropped: Counter<'peer'>;
+
+  constructor(nodeId: string) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    const registers = [this.registry];
+    const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> => new Counter({ name, help, labelNames, registers });
+    const histogram = (name: string, help: string, buckets: number[], labelNames: readonly string[] = []): Histogram<string> => new Histogram({ name, help, buckets, labelNames, registers });
+
+    // Read from the core when scraped.
+    const view = (): RaftView | null => this.view;
+    const status = (name: string, help: string, read: (v: RaftView) => number): void =>
+      collectedGauge(this.registry, name, help, () => {
+        const v = view();
+        return v === null ? null : read(v);
+      });
+    status('kvstore_raft_term', 'Current Raft term', (v) => v.status().term);
+    status('kvstore_raft_role', 'Role: 0 follower, 1 pre-candidate, 2 candidate, 3 leader', (v) => ROLE_CODES[v.status().role]);
+    status('kvstore_raft_is_leader', '1 if this node is the leader, else 0', (v) => (v.status().role === 'leader' ? 1 : 0));
+    status('kvstore_raft_commit_index', 'Commit index', (v) => v.status().commitIndex);
+    status('kvstore_raft_applied_index', 'Applied index', (v) => v.status().appliedIndex);
+    status('kvstore_raft_last_log_index', 'Last log index', (v) => v.status().lastLogIndex);
+    status('kvstore_raft_log_entries', 'Log entries held (after the last snapshot, plus the catch-up tail)', (v) => v.log.length());
+    status('kvstore_raft_log_bytes', 'Payload bytes of the log entries held', (v) => v.log.payloadBytes());
+
+    const core = (name: string, help: string, read: (c: Readonly<RaftCounters>) => number): void =>
+      collectedCounter(this.registry, name, help, () => {
+        const v = view();
+        return v === null ? null : read(v.counters);
+      });
+    core('kvstore_raft_elections_started_total', 'Elections this node started as candidate (after winning a pre-vote)', (c) => c.electionsStarted);
+    core('kvstore_raft_elections_won_total', 'Elections this node won', (c) => c.electionsWon);
+    core('kvstore_raft_elections_lost_total', 'Elections this node started and did not win (refused, timed out, or another leader appeared)', (c) => c.electionsLost);
+    core('kvstore_raft_prevotes_started_total', 'Pre-vote campaigns this node started', (c) => c.preVotesStarted);
+    core('kvstore_raft_prevotes_refused_total', 'Pre-vote campaigns that ended without a majority', (c) => c.preVotesRefused);
+    core('kvstore_raft_check_quorum_step_downs_total', 'Times this node stopped leading because a majority was silent for an election timeout', (c) => c.checkQuorumStepDowns);
+    core('kvstore_raft_proposals_accepted_total', 'Commands appended to the log by this node as leader', (c) => c.proposalsAccepted);
+    core('kvstore_raft_read_index_rounds_total', 'ReadIndex rounds that released reads (one majority acknowledgement each)', (c) => c.readIndexRounds);
+    core('kvstore_raft_read_index_reads_total', 'Reads released by ReadIndex rounds (divide by rounds for reads per round)', (c) => c.readIndexReads);
+    core('kvstore_raft_lease_reads_total', 'Reads served from the leader lease, without a round', (c) => c.leaseReads);
+    new Counter({
+      name: 'kvstore_raft_proposals_refused_total',
+      help: 'Commands refused, by reason: not_leader, overloaded (too many uncommitted entries)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const v = view();
+        this.reset();
+        this.inc({ reason: 'not_leader' }, v?.counters.proposalsRefusedNotLeader ?? 0);
+        this.inc({ reason: 'overloaded' }, v?.counters.proposalsRefusedOverloaded ?? 0);
+      },
+    });
+
+    // Each follower's progress, as the leader sees it (no series on other nodes).
+    const peerGauge = (name: string, help: string, read: (p: PeerProgress) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['peer'],
+        registers,
+        collect() {
+          this.reset();
+          for (const p of view()?.peerProgress() ?? []) this.set({ peer: p.peer }, read(p));
+        },
+      });
+    };
+    peerGauge('kvstore_raft_peer_match_index', "Leader only: the highest index known to be in the peer's log", (p) => p.match);
+    peerGauge('kvstore_raft_peer_next_index', 'Leader only: the next index to send the peer', (p) => p.next);
+    peerGauge('kvstore_raft_peer_inflight_appends', 'Leader only: appends sent to the peer and not yet acknowledged', (p) => p.inflightAppends);
+    new Gauge({
+      name: 'kvstore_raft_peer_state',
+      help: 'Leader only: 1 for the replication state the peer is in (probe, replicate, snapshot), else 0',
+      labelNames: ['peer', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of view()?.peerProgress() ?? []) for (const s of PEER_STATES) this.set({ peer: p.peer, state: s }, p.state === s ? 1 : 0);
+      },
+    });
+
+    this.leaderChanges = counter('kvstore_raft_leader_changes_total', 'Times this node saw the leader change');
+    this.commitSeconds = histogram('kvstore_raft_commit_duration_seconds', 'Leader: from proposing a command to knowing it committed (replication to a majority, fsyncs included)', latencyBucketsSeconds);
+    this.applySeconds = histogram('kvstore_raft_apply_duration_seconds', 'Applying one batch of committed entries to the state machine', latencyBucketsSeconds);
+    this.readSeconds = histogram('kvstore_raft_read_index_duration_seconds', 'Leader: from a linearizable read arriving to its read index being confirmed, by requested consistency', latencyBucketsSeconds, ['consistency']);
+    this.snapshots = counter('kvstore_raft_snapshots_total', 'Snapshots taken by this node');
+    this.snapshotsInstalled = counter('kvstore_raft_snapshots_installed_total', 'Snapshots received from the leader and installed');
+    this.snapshotBytes = new Gauge({ name: 'kvstore_raft_snapshot_bytes', help: 'Size of the last snapshot this node took', registers });
+    this.snapshotSeconds = histogram('kvstore_raft_snapshot_duration_seconds', 'Taking a snapshot: serialising the state machine and making it durable', latencyBucketsSeconds);
+    this.fsyncs = counter('kvstore_storage_fsyncs_total', 'Synced LevelDB batches');
+    this.fsyncSeconds = histogram('kvstore_storage_fsync_duration_seconds', 'Latency of synced LevelDB batches', latencyBucketsSeconds);
+    this.entriesPerFsync = histogram('kvstore_storage_entries_per_fsync', 'Log entries made durable by one fsync (group commit)', batchSizeBuckets);
+    this.entriesPerAppend = histogram('kvstore_raft_append_entries_per_message', 'Entries carried by each AppendEntries message sent (0: a probe)', batchSizeBuckets);
+    this.chunksSent = counter('kvstore_raft_snapshot_chunks_sent_total', 'InstallSnapshot chunks sent to followers');
+    this.chunksReceived = counter('kvstore_raft_snapshot_chunks_received_total', 'InstallSnapshot chunks received from the leader');
+    this.bytesSent = counter('kvstore_transport_bytes_sent_total', 'Frame bytes sent to the peer', ['peer']);
+    this.bytesReceived = counter('kvstore_transport_bytes_received_total', 'Frame bytes received from the peer', ['peer']);
+    this.messagesSent = counter('kvstore_transport_messages_sent_total', 'Raft messages sent to the peer, by type', ['peer', 'type']);
+    this.messagesReceived = counter('kvstore_transport_messages_received_total', 'Raft messages received from the peer, by type', ['peer', 'type']);
+    this.frames = counter('kvstore_transport_frames_sent_total', 'Frames sent to peers', ['peer']);
+    this.malformed = counter('kvstore_transport_frames_malformed_total', 'Peer frames that failed to decode', ['peer']);
+    this.rejected = counter('kvstore_transport_handshakes_rejected_total', 'Peer handshakes refused', ['reason']);
+    this.connected = new Gauge({ name: 'kvstore_transport_peer_connected', help: 'Outbound connection to the peer is up', labelNames: ['peer'], registers });
+    this.dropped = counter('kvstore_transport_messages_dropped_total', 'Messages dropped by full peer queues', ['peer']);
+  }
+
+  /** The node whose core the scrape-time metrics read (it is created after storage and transport). */
+  bind(view: RaftView): void {
+    this.view = view;
+  }
 
   readonly storage: StorageMetrics = {
     onSync: (entries, seconds) => {
@@ -51,22 +169,51 @@ export class RaftMetrics {
     handshakeRejected: (reason) => this.rejected.inc({ reason }),
     peerConnected: (peer, up) => this.connected.set({ peer }, up ? 1 : 0),
     messagesDropped: (peer, n) => this.dropped.inc({ peer }, n),
-    framesSent: (peer) => this.frames.inc({ peer }),
+    frameSent: (peer, bytes, messages) => {
+      this.frames.inc({ peer });
+      this.bytesSent.inc({ peer }, bytes);
+      this.countMessages(this.messagesSent, peer, messages);
+      for (const m of messages) {
+        if (m.type === 'appendEntries') this.entriesPerAppend.observe(m.entries.length);
+        else if (m.type === 'installSnapshot') this.chunksSent.inc();
+      }
+    },
+    frameReceived: (peer, bytes, messages) => {
+      this.bytesReceived.inc({ peer }, bytes);
+      this.countMessages(this.messagesReceived, peer, messages);
+      for (const m of messages) if (m.type === 'installSnapshot') this.chunksReceived.inc();
+    },
   };
 
-  observe(s: RaftStatus): void {
-    this.term.set(s.term);
-    this.role.set(ROLE_CODES[s.role] ?? -1);
-    this.commitIndex.set(s.commitIndex);
-    this.appliedIndex.set(s.appliedIndex);
-    this.lastLogIndex.set(s.lastLogIndex);
-    if (s.leaderId !== this.leader) {
-      this.leader = s.leaderId;
-      if (s.leaderId !== null) this.leaderChanges.inc();
-    }
+  /** What the node reports as it runs. */
+  readonly nodeHooks: KvNodeHooks = {
+    onRoleChange: () => this.noteLeader(),
+    onApplied: (_count, seconds) => {
+      this.applySeconds.observe(seconds);
+      this.noteLeader();
+    },
+    onCommitted: (seconds) => this.commitSeconds.observe(seconds),
+    onReadConfirmed: (lease, seconds) => this.readSeconds.observe({ consistency: lease ? 'lease' : 'linearizable' }, seconds),
+    onSnapshot: (_index, _chunks, bytes, seconds) => {
+      this.snapshots.inc();
+      this.snapshotBytes.set(bytes);
+      this.snapshotSeconds.observe(seconds);
+    },
+    onSnapshotInstalled: () => this.snapshotsInstalled.inc(),
+  };
+
+  /** Counts a leader change when the known leader differs from the last one seen (not when it is lost). */
+  private noteLeader(): void {
+    const leaderId = this.view?.status().leaderId ?? null;
+    if (leaderId === this.leader) return;
+    this.leader = leaderId;
+    if (leaderId !== null) this.leaderChanges.inc();
   }
 
-  snapshotTaken(): void {
-    this.snapshots.inc();
+  /** One counter increment per message type in the frame, not per message (frames carry hundreds). */
+  private countMessages(counter: Counter<'peer' | 'type'>, peer: string, messages: readonly Message[]): void {
+    const byType = new Map<MessageType, number>();
+    for (const m of messages) byType.set(m.type, (byType.get(m.type) ?? 0) + 1);
+    for (const [type, n] of byType) counter.inc({ peer, type }, n);
   }
 }

@@ -4,7 +4,8 @@ import { KvStateMachine, kvStateMachineDefaults } from '../kv/state-machine.js';
 import type { Logger } from '../log.js';
 import type { RaftConfig } from '../raft/config.js';
 import { ReadyExecutor, type LogStorage, type MessageTransport } from '../raft/executor.js';
-import { RaftNode, type PersistedState, type RaftStatus } from '../raft/node.js';
+import type { RaftCounters } from '../raft/counters.js';
+import { RaftNode, type PeerProgress, type PersistedState, type RaftStatus } from '../raft/node.js';
 import type { Entry, LogIndex, Message, NodeId, Snapshot } from '../raft/types.js';
 import { logIndex } from '../raft/types.js';
 import type { KvNodeConfig } from './config.js';
@@ -25,15 +26,37 @@ export interface KvNodeOptions {
   readonly hooks?: KvNodeHooks;
 }
 
-/** What the node reports as it runs, for metrics. */
+/** What the node reports as it runs, for metrics (durations in seconds). */
 export interface KvNodeHooks {
   onRoleChange?(status: RaftStatus): void;
-  onApplied?(count: number): void;
-  onSnapshot?(index: number, chunks: number, bytes: number): void;
+  onApplied?(count: number, seconds: number): void;
+  /** A command this node proposed was committed, `seconds` after it was proposed. */
+  onCommitted?(seconds: number): void;
+  /** A linearizable read was confirmed (its index is known), `seconds` after it arrived. */
+  onReadConfirmed?(lease: boolean, seconds: number): void;
+  onSnapshot?(index: number, chunks: number, bytes: number, seconds: number): void;
+  onSnapshotInstalled?(index: number): void;
+}
+
+/** The Raft core as metrics read it when scraped: nothing here changes it. */
+export interface RaftView {
+  status(): RaftStatus;
+  peerProgress(): readonly PeerProgress[];
+  readonly counters: Readonly<RaftCounters>;
+  readonly log: { length(): number; payloadBytes(): number };
+}
+
+/** The applied state's sizes, for metrics. */
+export interface KvStats {
+  readonly keys: number;
+  readonly bytes: number;
+  readonly sessions: number;
+  readonly shardRebuilds: number;
 }
 
 interface PendingProposal {
   readonly term: number;
+  readonly proposedAtMs: number;
   readonly resolve: (o: Outcome<KvResult>) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -41,6 +64,8 @@ interface PendingProposal {
 interface PendingRead {
   readonly resolve: (o: Outcome<KvStateMachine>) => void;
   readonly timer: NodeJS.Timeout;
+  readonly lease: boolean;
+  readonly startedAtMs: number;
   index: LogIndex | null;
 }
 
@@ -68,6 +93,8 @@ export class KvNode {
   private snapshotInProgress = false;
   /** The highest commit index this node has known while a leader was known (for readiness). */
   private knownCommit = 0;
+  /** Shard rebuilds of state machines replaced by a snapshot from the leader, so the total only grows. */
+  private shardRebuildsBefore = 0;
 
   constructor(private readonly opts: KvNodeOptions) {
     this.id = opts.id;
@@ -98,7 +125,9 @@ export class KvNode {
         readsConfirmed: (states) => {
           for (const r of states) {
             const p = this.reads.get(r.requestId);
-            if (p !== undefined) p.index = r.index;
+            if (p === undefined) continue;
+            p.index = r.index;
+            this.opts.hooks?.onReadConfirmed?.(p.lease, (performance.now() - p.startedAtMs) / 1000);
           }
           this.serveReads();
         },
@@ -119,6 +148,15 @@ export class KvNode {
 
   status(): RaftStatus {
     return this.raft.status();
+  }
+
+  raftView(): RaftView {
+    return this.raft;
+  }
+
+  kvStats(): KvStats {
+    const kv = this.kv;
+    return { keys: kv.size(), bytes: kv.bytes(), sessions: kv.sessionCount(), shardRebuilds: this.shardRebuildsBefore + kv.shardRebuilds() };
   }
 
   /** A leader is known and this node has applied everything it knew to be committed. */
@@ -146,7 +184,7 @@ export class KvNode {
     const requestId = this.nextReadId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.finishRead(requestId, { ok: false, error: { kind: 'outcome_unknown' } }), this.opts.config.requestTimeoutMs);
-      this.reads.set(requestId, { resolve, timer, index: null });
+      this.reads.set(requestId, { resolve, timer, lease, startedAtMs: performance.now(), index: null });
       const r = this.raft.readIndex(requestId, lease);
       if (!r.ok) this.finishRead(requestId, { ok: false, error: { kind: 'not_leader', leaderId: r.leaderId } });
       this.scheduleFlush();
@@ -207,17 +245,19 @@ export class KvNode {
       for (const b of batch) b.resolve({ ok: false, error });
       return;
     }
+    const proposedAtMs = performance.now();
     batch.forEach((b, k) => {
       const index = r.firstIndex + k;
       const timer = setTimeout(() => {
         this.proposals.delete(index);
         b.resolve({ ok: false, error: { kind: 'outcome_unknown' } });
       }, this.opts.config.requestTimeoutMs);
-      this.proposals.set(index, { term: r.term, resolve: b.resolve, timer });
+      this.proposals.set(index, { term: r.term, proposedAtMs, resolve: b.resolve, timer });
     });
   }
 
   private apply(entries: readonly Entry[]): void {
+    const startedAtMs = performance.now();
     for (const e of entries) {
       const result = e.kind === 'command' ? this.kv.apply(e.index, e.data) : (this.kv.applyNoop(e.index), null);
       this.policy.applied(e.data.length);
@@ -225,6 +265,7 @@ export class KvNode {
       if (p === undefined) continue;
       this.proposals.delete(e.index);
       clearTimeout(p.timer);
+      if (p.term === e.term) this.opts.hooks?.onCommitted?.((startedAtMs - p.proposedAtMs) / 1000);
       if (p.term !== e.term) {
         // Another leader's entry took this index: ours was never applied.
         p.resolve({ ok: false, error: { kind: 'not_leader', leaderId: this.raft.status().leaderId } });
@@ -234,7 +275,7 @@ export class KvNode {
         p.resolve({ ok: false, error: { kind: 'outcome_unknown' } });
       }
     }
-    this.opts.hooks?.onApplied?.(entries.length);
+    this.opts.hooks?.onApplied?.(entries.length, (performance.now() - startedAtMs) / 1000);
     this.serveReads();
   }
 
@@ -242,8 +283,10 @@ export class KvNode {
     const restored = KvStateMachine.restore(kvStateMachineDefaults, snapshot.chunks);
     // The leader's snapshot came through checksummed frames; one that does not restore is a bug.
     if ('error' in restored) throw new Error(`snapshot at ${snapshot.meta.index} from the leader does not restore: ${restored.error}`);
+    this.shardRebuildsBefore += this.kv.shardRebuilds();
     this.kv = restored;
     this.policy.taken();
+    this.opts.hooks?.onSnapshotInstalled?.(snapshot.meta.index);
     this.log.info({ index: snapshot.meta.index }, 'installed snapshot from leader');
   }
 
@@ -273,6 +316,7 @@ export class KvNode {
       this.snapshotInProgress = false;
       return;
     }
+    const startedAtMs = performance.now();
     const reader = this.kv.snapshot();
     const chunks: Uint8Array[] = [];
     let bytes = 0;
@@ -290,7 +334,7 @@ export class KvNode {
         if (this.stopped) return;
         this.raft.snapshotTaken(snapshot);
         this.snapshotInProgress = false;
-        this.opts.hooks?.onSnapshot?.(index, chunks.length, bytes);
+        this.opts.hooks?.onSnapshot?.(index, chunks.length, bytes, (performance.now() - startedAtMs) / 1000);
         this.log.info({ index, chunks: chunks.length, bytes }, 'snapshot taken, log compacted');
         this.scheduleFlush();
       });

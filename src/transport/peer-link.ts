@@ -226,7 +226,7 @@ export class PeerLink {
       ws.send(frame, { binary: true }, (err) => {
         if (err === undefined || err === null) this.scheduleFlush();
       });
-      this.o.metrics.framesSent(this.o.peerId);
+      this.o.metrics.frameSent(this.o.peerId, frame.length, batch);
     }
   }
 

@@ -24,7 +24,10 @@ export interface TransportMetrics {
   handshakeRejected(reason: string): void;
   peerConnected(peer: string, up: boolean): void;
   messagesDropped(peer: string, n: number): void;
-  framesSent(peer: string): void;
+  /** A frame of `bytes` carrying `messages` went to the peer's socket. */
+  frameSent(peer: string, bytes: number, messages: readonly Message[]): void;
+  /** A well-formed, correctly addressed frame from a handshaken peer. */
+  frameReceived(peer: string, bytes: number, messages: readonly Message[]): void;
 }
 
 export interface TransportOptions {
@@ -258,7 +261,8 @@ export class WsTransport implements MessageTransport {
       this.malformed(conn, CloseCode.unsupportedData, 'binary frames only', 'text frame');
       return;
     }
-    const decoded = decodeFrame(toBytes(data));
+    const bytes = toBytes(data);
+    const decoded = decodeFrame(bytes);
     if (!decoded.ok) {
       this.malformed(conn, CloseCode.invalidPayload, 'malformed frame', decoded.error);
       return;
@@ -285,6 +289,7 @@ export class WsTransport implements MessageTransport {
             return;
           }
         }
+        this.opts.metrics.frameReceived(peer, bytes.length, frame.messages);
         if (frame.messages.length > 0) this.deliver(frame.messages);
         return;
       }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { parseExposition } from '../metrics/exposition.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
 import { errorCatalog } from '../../src/errors.js';
 import { checkAgainstOpenApi, type Observed } from './openapi-check.js';
@@ -258,13 +259,15 @@ describe('REST API conformance (SPEC §3) on a 3-node cluster of real processes'
     const doc = await call(L('/openapi.json'));
     assert.equal(doc.json()['openapi'], '3.1.0');
     const m = (await call(L('/metrics'))).text();
-    assert.match(m, /kvstore_http_requests_total\{method="PUT",route="\/v1\/kv\/\{key\}",status="200"\} \d+/);
-    assert.match(m, /kvstore_http_requests_total\{method="POST",route="unmatched",status="404"\}/);
-    assert.match(m, /kvstore_http_request_duration_seconds_bucket\{le="[^"]+",method="GET",route="\/v1\/kv\/\{key\}"\}/);
-    assert.match(m, /kvstore_kv_operation_duration_seconds_count\{op="put"\} [1-9]/);
-    assert.match(m, /kvstore_kv_operation_duration_seconds_count\{op="get"\} [1-9]/);
-    assert.match(m, /kvstore_kv_operation_duration_seconds_count\{op="delete"\} [1-9]/);
-    assert.match(m, /^kvstore_kv_keys [1-9]\d*$/m);
+    const samples = parseExposition(m);
+    const has = (name: string, labels: Record<string, string>, min = 0): boolean =>
+      samples.some((x) => x.name === name && x.value >= min && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+    assert.ok(has('kvstore_http_requests_total', { method: 'PUT', route: '/v1/kv/{key}', status: '200', node: leader }, 1));
+    assert.ok(has('kvstore_http_requests_total', { method: 'POST', route: 'unmatched', status: '404' }));
+    assert.ok(has('kvstore_http_request_duration_seconds_bucket', { method: 'GET', route: '/v1/kv/{key}' }));
+    for (const op of ['put', 'get', 'delete']) assert.ok(has('kvstore_kv_operation_duration_seconds_count', { op, consistency: 'linearizable' }, 1), op);
+    assert.ok(has('kvstore_kv_keys', { node: leader }, 1));
+    assert.ok(has('kvstore_api_errors_total', { api: 'http', code: 'not_found' }, 1));
     assert.match(m, /kvstore_nodejs_eventloop_lag_seconds/);
     assert.doesNotMatch(m, /route="\/v1\/kv\/(?!\{key\})/);
   });

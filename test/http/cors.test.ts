@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { Registry } from 'prom-client';
 import type { NodeConfig } from '../../src/config/config.js';
 import { createHttpApp, listen } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
+import { ApiMetrics } from '../../src/metrics/api-metrics.js';
 import type { KvNode } from '../../src/node/kv-node.js';
 
 /** Just enough of a node for routes that do not touch Raft: stale reads and health. */
@@ -18,7 +18,7 @@ const fakeNode = {
 
 async function serve(corsOrigins: readonly string[]): Promise<{ server: Server; base: string }> {
   const config = { raft: { peers: [] }, http: { valueBytesMax: 16, corsOrigins } } as unknown as NodeConfig;
-  const app = createHttpApp(config, fakeNode, createLogger('n1', 'fatal'), new Registry());
+  const app = createHttpApp(config, fakeNode, createLogger('n1', 'fatal'), new ApiMetrics('n1', () => ({ keys: 0, bytes: 0, sessions: 0, shardRebuilds: 0 })));
   const server = await listen(app, '127.0.0.1', 0);
   return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }

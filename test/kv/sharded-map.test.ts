@@ -56,6 +56,7 @@ test('ShardedMap: a shard is queued for reclamation once its deletions exceed ma
   assert.equal(m.deletionsSinceRebuild(0), 0, 'counting restarts when the rebuild starts');
   assert.equal(m.reclaimStep(20), true);
   assert.equal(m.reclaimStep(20), false, '49 entries in steps of 20');
+  assert.equal(m.rebuilds(), 1);
   assert.equal(m.size(), 49);
   for (let i = 51; i < 100; i++) assert.deepEqual(m.get(k(`k${i}`)), e(i + 1));
   assert.throws(() => m.reclaimStep(0), /budget/);
@@ -124,7 +125,7 @@ const opArb = (pins: boolean): fc.Arbitrary<Op> =>
     { weight: pins ? 1 : 0, arbitrary: fc.record({ kind: fc.constant('unpin' as const), which: fc.nat() }) },
   );
 
-test('ShardedMap: reclaimStep keeps contents identical to a plain Map under interleaved writes and pins, and finishes', () => {
+test('ShardedMap: reclaimStep keeps contents (and the byte count) identical to a plain Map under interleaved writes and pins, and finishes', () => {
   fc.assert(
     fc.property(
       fc.constantFrom(1, 2, 4),
@@ -137,7 +138,8 @@ test('ShardedMap: reclaimStep keeps contents identical to a plain Map under inte
       for (const op of ops) {
         switch (op.kind) {
           case 'set': {
-            const entry = e(op.revision, op.key);
+            // Values of 0 to 4 bytes, so overwrites change the byte count both ways.
+            const entry = e(op.revision, ...new Array<number>(op.revision % 5).fill(op.key));
             m.set(k(`key${op.key}`), entry);
             model.set(k(`key${op.key}`), entry);
             break;
@@ -160,6 +162,7 @@ test('ShardedMap: reclaimStep keeps contents identical to a plain Map under inte
           }
         }
         assert.equal(m.size(), model.size);
+        assert.equal(m.bytes(), [...model].reduce((n, [key, entry]) => n + key.length + entry.value.length, 0));
         for (const [key, entry] of model) assert.equal(m.get(key as BinaryKey), entry);
         for (const p of pinned) p.maps.forEach((map, s) => assert.deepEqual(new Map(map), p.frozen[s]));
       }

@@ -34,6 +34,11 @@ export class RecordingMetrics implements TransportMetrics {
   readonly connected = new Map<string, boolean>();
   readonly dropped = new Map<string, number>();
   readonly frames = new Map<string, number>();
+  readonly bytesSent = new Map<string, number>();
+  readonly messagesSent = new Map<string, number>();
+  readonly framesReceived = new Map<string, number>();
+  readonly bytesReceived = new Map<string, number>();
+  readonly messagesReceived = new Map<string, number>();
 
   framesMalformed(peer: string): void {
     bump(this.malformed, peer, 1);
@@ -47,8 +52,15 @@ export class RecordingMetrics implements TransportMetrics {
   messagesDropped(peer: string, n: number): void {
     bump(this.dropped, peer, n);
   }
-  framesSent(peer: string): void {
+  frameSent(peer: string, bytes: number, messages: readonly Message[]): void {
     bump(this.frames, peer, 1);
+    bump(this.bytesSent, peer, bytes);
+    bump(this.messagesSent, peer, messages.length);
+  }
+  frameReceived(peer: string, bytes: number, messages: readonly Message[]): void {
+    bump(this.framesReceived, peer, 1);
+    bump(this.bytesReceived, peer, bytes);
+    bump(this.messagesReceived, peer, messages.length);
   }
 }
 

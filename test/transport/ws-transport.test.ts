@@ -74,6 +74,13 @@ test('messages sent in one turn of the event loop arrive as one frame', async ()
   assert.deepEqual(seqs(messagesReceived(b)), [1, 2, 3, 4, 5]);
   assert.equal(a.metrics.frames.get('b'), 1);
   assert.equal(a.metrics.connected.get('b'), true);
+  // Bytes and messages are counted on both ends, by the handshaken peer's id.
+  assert.equal(a.metrics.messagesSent.get('b'), 5);
+  assert.equal(b.metrics.messagesReceived.get('a'), 5);
+  assert.equal(b.metrics.framesReceived.get('a'), 1);
+  const sent = a.metrics.bytesSent.get('b') ?? 0;
+  assert.ok(sent > 5, `bytes sent: ${sent}`);
+  assert.equal(b.metrics.bytesReceived.get('a'), sent);
 });
 
 test('three transports deliver to each other, in order', async () => {

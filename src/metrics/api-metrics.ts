@@ -1,0 +1,55 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { ErrorCode } from '../errors.js';
+import type { KvStats } from '../node/kv-node.js';
+import { latencyBucketsSeconds } from './buckets.js';
+import { collectedCounter, collectedGauge } from './collected.js';
+
+export type KvOp = 'get' | 'put' | 'delete';
+
+/** A read's consistency; writes are always linearizable. */
+export type KvConsistency = 'linearizable' | 'lease' | 'stale';
+
+export type Api = 'http' | 'grpc';
+
+/**
+ * What the API port's `/metrics` serves besides the per-protocol request metrics
+ * (HttpMetrics, GrpcMetrics, registered in the same registry): key-value operation
+ * latency, errors by catalog code, and the applied state's sizes, read when scraped.
+ * Every series carries `node`; no label ever holds a key or a request id.
+ */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly kvDuration: Histogram<'op' | 'consistency'>;
+  private readonly errors: Counter<'api' | 'code'>;
+
+  constructor(nodeId: string, stats: () => KvStats) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    const registers = [this.registry];
+    this.kvDuration = new Histogram({
+      name: 'kvstore_kv_operation_duration_seconds',
+      help: 'Key-value operation latency (proposal or read to answer), by op and read consistency (writes: linearizable)',
+      labelNames: ['op', 'consistency'],
+      buckets: latencyBucketsSeconds,
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'kvstore_api_errors_total',
+      help: 'Error answers, by API (http, grpc) and error catalog code',
+      labelNames: ['api', 'code'],
+      registers,
+    });
+    const r = this.registry;
+    collectedGauge(r, 'kvstore_kv_keys', "Keys in this node's applied state", () => stats().keys);
+    collectedGauge(r, 'kvstore_kv_bytes', 'Key and value bytes in the applied state (approximate memory of the data itself)', () => stats().bytes);
+    collectedGauge(r, 'kvstore_kv_sessions', 'Idempotency sessions remembered (one per idempotency key / request id)', () => stats().sessions);
+    collectedCounter(r, 'kvstore_kv_shard_rebuilds_total', 'Shards rebuilt to reclaim memory after many deletions', () => stats().shardRebuilds);
+  }
+
+  observeKv(op: KvOp, consistency: KvConsistency, seconds: number): void {
+    this.kvDuration.observe({ op, consistency }, seconds);
+  }
+
+  errorAnswered(api: Api, code: ErrorCode): void {
+    this.errors.inc({ api, code });
+  }
+}
