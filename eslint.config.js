@@ -1,7 +1,7 @@
 // ESLint flat config for kvstore.
 //
-// Besides the usual typescript-eslint checks, this file enforces the
-// determinism rule from CONVENTIONS.md §4: the Raft core (machines/,
+// Besides the usual typescript-eslint checks, this file enforces the import
+// direction of the Raft core (below) and the determinism rule from CONVENTIONS.md §4: the Raft core (machines/,
 // src/raft/), the key-value state machine (src/kv/) and the simulator (sim/)
 // never read the wall clock, never use
 // ambient randomness, never schedule real timers and never do I/O. Time,
@@ -56,12 +56,33 @@ const layeringPattern = {
   message: `Do not import from sim/ or test/: ${layeringWhy}.`,
 };
 
+// The import direction inside the Raft core (CONVENTIONS §1): the role machine
+// imports only the core's data structures (src/raft/*.ts); the host side of the
+// core (src/raft/host/: RaftNode, ReadyExecutor) imports the machine; nothing in
+// the core imports a host, and no host imports the key-value node built on it.
+const directionWhy = "machines import only core data structures; hosts import machines; nothing in the core imports a host";
+
+const machineImportsPattern = {
+  regex: "^(?!xstate$|\\.\\./src/raft/[a-z-]+\\.js$)",
+  message: `The role machine imports only xstate and src/raft/*.js: ${directionWhy}.`,
+};
+
+const coreImportsPattern = {
+  group: ["**/host/*", "**/machines/**", "**/node/**"],
+  message: `The core's data structures import neither a host nor the machine: ${directionWhy}.`,
+};
+
+const hostImportsPattern = {
+  group: ["**/node/**"],
+  message: `The core's host does not import the node built on it: ${directionWhy}.`,
+};
+
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 const dynamicIoImportSelector = `ImportExpression[source.value=/^(${ioModuleNames
   .map(escapeRegExp)
   .join("|")})$/]`;
 
-function deterministicRules({ forbidSimAndTestImports }) {
+function deterministicRules({ forbidSimAndTestImports, importPatterns = [] }) {
   return {
     "no-restricted-properties": [
       "error",
@@ -115,9 +136,11 @@ function deterministicRules({ forbidSimAndTestImports }) {
       "error",
       {
         paths: restrictedImportPaths,
-        patterns: forbidSimAndTestImports
-          ? [ioSubpathPattern, layeringPattern]
-          : [ioSubpathPattern],
+        patterns: [
+          ioSubpathPattern,
+          ...(forbidSimAndTestImports ? [layeringPattern] : []),
+          ...importPatterns,
+        ],
       },
     ],
   };
@@ -152,8 +175,21 @@ export default defineConfig([
   {
     // The Raft core and the state machine it applies to: deterministic, and
     // independent of sim/ and test/.
-    files: ["machines/**/*.ts", "src/raft/**/*.ts", "src/kv/**/*.ts"],
+    files: ["src/kv/**/*.ts"],
     rules: deterministicRules({ forbidSimAndTestImports: true }),
+  },
+  {
+    files: ["machines/**/*.ts"],
+    rules: deterministicRules({ forbidSimAndTestImports: true, importPatterns: [machineImportsPattern] }),
+  },
+  {
+    files: ["src/raft/**/*.ts"],
+    ignores: ["src/raft/host/**"],
+    rules: deterministicRules({ forbidSimAndTestImports: true, importPatterns: [coreImportsPattern] }),
+  },
+  {
+    files: ["src/raft/host/**/*.ts"],
+    rules: deterministicRules({ forbidSimAndTestImports: true, importPatterns: [hostImportsPattern] }),
   },
   {
     // The simulator: deterministic, except the entry points that measure

@@ -1,39 +1,31 @@
-import { assign, raise, setup } from 'xstate';
+import { and, assertEvent, assign, emit, raise, setup } from 'xstate';
 import type { RaftConfig } from '../src/raft/config.js';
 import type { RaftCounterName, RaftCounters } from '../src/raft/counters.js';
+import { canGrantVote, inLease, leaderHeardRecently, voteResponse } from '../src/raft/election.js';
 import type { RaftEnv } from '../src/raft/env.js';
-import { RaftLog } from '../src/raft/log.js';
+import type { RaftLog } from '../src/raft/log.js';
 import type { Outbox } from '../src/raft/outbox.js';
 import { Progress } from '../src/raft/progress.js';
-import { committedIndex, quorumValue, voteOutcome } from '../src/raft/quorum.js';
-import { ReadIndexTracker, type ReadState } from '../src/raft/read-index.js';
+import { voteOutcome } from '../src/raft/quorum.js';
+import { ReadIndexTracker } from '../src/raft/read-index.js';
+import { broadcastAppends, broadcastHeartbeats, committedInTerm, maybeCommit, rejectAppend, releaseReads, sendAppends, sendSnapshotChunks } from '../src/raft/replication.js';
+import { LatestSnapshot } from '../src/raft/snapshot-store.js';
 import { SnapshotReceiver } from '../src/raft/snapshot-receiver.js';
-import { appendsFor, heartbeatFor } from '../src/raft/replication.js';
-import type {
-  AppendEntries,
-  AppendEntriesResponse,
-  Entry,
-  Heartbeat,
-  InstallSnapshot,
-  LogIndex,
-  Message,
-  NodeId,
-  RequestVote,
-  RequestVoteResponse,
-  MessageType,
-  Snapshot,
-  Term,
-} from '../src/raft/types.js';
+import type { Entry, LogIndex, Message, MessageType, NodeId, Snapshot, Term } from '../src/raft/types.js';
 import { logIndex, term as toTerm } from '../src/raft/types.js';
 
 /**
  * The Raft role machine: one XState machine whose states are the roles.
  *
- * Rules every role shares (stale terms, newer terms, leader stickiness) sit in the
- * root `message` handler, which then re-raises the message as a role event
- * (`appendEntries`, `requestVote`, ...) for the active role to handle. The machine
- * does no I/O: it mutates its log and progress objects, and writes messages to the
- * outbox; the host persists, sends and applies (see src/raft/node.ts).
+ * Every peer message is an event of its own kind (`appendEntries`, `requestVote`,
+ * ...). Role states take the messages of the current term they expect; whatever
+ * they leave falls through to the rules every role shares, at the root: stale
+ * terms are answered, a newer term makes us a follower (and the message is handled
+ * again at that term), leader stickiness ignores vote requests. The machine does no
+ * I/O. `assign` only computes the next context; every effect is a named action:
+ * sending (into the outbox), changing the log, progress and read tracking. Answers
+ * to the host's requests (`propose`, `readIndex`) are emitted events. The host
+ * persists, sends and applies (src/raft/host/).
  */
 
 export interface RaftInput {
@@ -68,14 +60,10 @@ export interface RaftContext {
   readonly votes: ReadonlyMap<NodeId, boolean>;
   /** Leader only: what we know of each voter's log, ourselves included. */
   readonly progress: ReadonlyMap<NodeId, Progress>;
-  /** The outcome of the last `propose` event, read back synchronously by the host. */
-  readonly lastProposal: ProposeResult | null;
   /** Leader only: linearizable reads waiting for confirmation of leadership. */
   readonly reads: ReadIndexTracker;
-  /** The outcome of the last `readIndex` event, read back synchronously by the host. */
-  readonly lastRead: ReadResult | null;
   /** The latest snapshot the log was compacted behind (taken here or installed from a leader). */
-  readonly snapshot: Snapshot | null;
+  readonly snapshot: LatestSnapshot;
   /** A snapshot arriving from the leader, chunk by chunk. */
   readonly receiver: SnapshotReceiver;
 }
@@ -88,107 +76,31 @@ export type ProposeResult =
   | { readonly ok: false; readonly reason: 'not_leader'; readonly leaderId: NodeId | null }
   | { readonly ok: false; readonly reason: 'overloaded'; readonly leaderId: NodeId };
 
+/** A peer message, or a request from the host. */
 export type RaftEvent =
-  | { readonly type: 'message'; readonly msg: Message }
+  | Message
   | { readonly type: 'snapshotTaken'; readonly snapshot: Snapshot }
   | { readonly type: 'propose'; readonly commands: readonly Uint8Array[] }
   | { readonly type: 'readIndex'; readonly requestId: number; readonly lease: boolean };
 
-type MessageEvent = Extract<RaftEvent, { type: 'message' }>;
+/** The machine's answers to the host's requests, emitted while it handles them. */
+export type RaftEmitted = { readonly type: 'proposed'; readonly result: ProposeResult } | { readonly type: 'readAnswered'; readonly result: ReadResult };
 
-/** The message carried by a `message` event, as the type a guard has already established. */
-function msgOf<T extends MessageType>(event: RaftEvent): Extract<Message, { type: T }> {
-  return (event as MessageEvent).msg as Extract<Message, { type: T }>;
-}
+export const messageTypes: readonly MessageType[] = [
+  'requestVote',
+  'requestVoteResponse',
+  'appendEntries',
+  'appendEntriesResponse',
+  'heartbeat',
+  'heartbeatResponse',
+  'installSnapshot',
+  'installSnapshotResponse',
+];
 
-const isLeaderMessage = (m: Message): m is AppendEntries | Heartbeat | InstallSnapshot => m.type === 'appendEntries' || m.type === 'heartbeat' || m.type === 'installSnapshot';
-
-/**
- * A leader, or a node that heard from a leader within the (minimum) election timeout.
- * A node counts its own start as hearing from a leader, so a restarted node cannot
- * help elect a rival while the leader's lease may still hold.
- */
-function inLease(ctx: RaftContext): boolean {
-  if (ctx.leaderId === ctx.id) return true;
-  return ctx.env.nowMs() - ctx.leaderHeardAtMs < ctx.config.electionTimeoutMs;
-}
-
-/** Has an entry of the leader's own term been committed? Until then its commit index may lag. */
-function committedInTerm(ctx: RaftContext): boolean {
-  return ctx.log.term(ctx.log.committed()) === ctx.term;
-}
-
-function broadcastHeartbeats(ctx: RaftContext): void {
-  const seq = ctx.reads.broadcast(ctx.env.nowMs());
-  for (const peer of ctx.peers) ctx.outbox.send(heartbeatFor(ctx, peer, ctx.progress.get(peer)!, seq));
-  releaseReads(ctx);
-}
-
-/** Serves the reads a majority's acknowledgements now allow, and starts the next round if reads wait for one. */
-function releaseReads(ctx: RaftContext): void {
-  const seq = quorumValue(ctx.voters, (id) => (id === ctx.id ? ctx.reads.lastSeq() : ctx.progress.get(id)!.heartbeatAcked));
-  const ready: ReadState[] = ctx.reads.quorumAcknowledged(seq);
-  for (const r of ready) ctx.outbox.readStates.push(r);
-  if (ready.length > 0) {
-    ctx.counters.readIndexRounds++;
-    ctx.counters.readIndexReads += ready.length;
-  }
-  if (ctx.reads.needsBroadcast() && !ctx.reads.broadcastInFlight()) broadcastHeartbeats(ctx);
-}
-
-function voteResponse(ctx: RaftContext, req: RequestVote, granted: boolean): RequestVoteResponse {
-  // A granted pre-vote answers at the term asked about; everything else at ours.
-  const t = req.preVote && granted ? req.term : ctx.term;
-  return { type: 'requestVoteResponse', from: ctx.id, to: req.from, term: t, preVote: req.preVote, granted };
-}
-
-function canGrantVote(ctx: RaftContext, req: RequestVote): boolean {
-  if (!ctx.log.isUpToDate(req.lastLogIndex, req.lastLogTerm)) return false;
-  if (req.preVote) return req.term > ctx.term;
-  // A vote request of a newer term is granted only after the root adopted that term.
-  if (req.term !== ctx.term) return false;
-  return ctx.votedFor === req.from || (ctx.votedFor === null && ctx.leaderId === null);
-}
-
-function rejectAppend(ctx: RaftContext, msg: AppendEntries): AppendEntriesResponse {
-  return { type: 'appendEntriesResponse', from: ctx.id, to: msg.from, term: ctx.term, success: false, rejectedIndex: msg.prevLogIndex, hint: { index: logIndex(ctx.log.lastIndex() + 1), term: null } };
-}
-
-function sendAppends(ctx: RaftContext, to: NodeId, sendIfEmpty: boolean): void {
-  if (to === ctx.id) return;
-  const pr = ctx.progress.get(to)!;
-  // The entries this follower needs next are compacted away: it gets the snapshot instead.
-  if (pr.state !== 'snapshot' && pr.next <= ctx.log.base().index) pr.becomeSnapshot(ctx.snapshot!.meta.index);
-  if (pr.state === 'snapshot') return sendSnapshotChunks(ctx, to, pr);
-  for (const m of appendsFor(ctx, to, pr, sendIfEmpty)) ctx.outbox.send(m);
-}
-
-function sendSnapshotChunks(ctx: RaftContext, to: NodeId, pr: Progress): void {
-  const snap = ctx.snapshot!;
-  // A newer snapshot replaced the one in transfer: start over with it.
-  if (pr.snapshotIndex !== snap.meta.index) pr.becomeSnapshot(snap.meta.index);
-  const count = snap.chunks.length;
-  while (pr.snapshotNextChunk < count && pr.snapshotNextChunk - pr.snapshotAckedChunk < ctx.config.snapshotChunksInflightMax) {
-    const chunk = pr.snapshotNextChunk++;
-    ctx.outbox.send({ type: 'installSnapshot', from: ctx.id, to, term: ctx.term, meta: snap.meta, chunk, chunkCount: count, data: snap.chunks[chunk]! });
-  }
-}
-
-function broadcastAppends(ctx: RaftContext, sendIfEmpty: boolean): void {
-  for (const peer of ctx.peers) sendAppends(ctx, peer, sendIfEmpty);
-}
-
-/** Figure 8 rule: only an entry of the current term is committed by counting replicas. */
-function maybeCommit(ctx: RaftContext): boolean {
-  const n = committedIndex(ctx.voters, (id) => ctx.progress.get(id)!.match);
-  if (n <= ctx.log.committed() || ctx.log.term(n) !== ctx.term) return false;
-  const first = !committedInTerm(ctx);
-  ctx.log.commitTo(n);
-  if (first) {
-    ctx.reads.firstCommitInTerm(n);
-    releaseReads(ctx);
-  }
-  return true;
+/** The message an event carries; only message events reach the guards that call this. */
+function messageOf(event: RaftEvent): Message {
+  assertEvent(event, messageTypes);
+  return event;
 }
 
 const raftSetup = setup({
@@ -196,6 +108,7 @@ const raftSetup = setup({
     context: {} as RaftContext,
     events: {} as RaftEvent,
     input: {} as RaftInput,
+    emitted: {} as RaftEmitted,
   },
   delays: {
     /** Randomised per use from the injected PRNG, so that split votes resolve. */
@@ -204,120 +117,155 @@ const raftSetup = setup({
     heartbeatInterval: ({ context }) => context.config.heartbeatIntervalMs,
   },
   guards: {
-    /** A message of the given type at our current term: what role states handle. */
-    isCurrent: ({ context, event }, params: { type: MessageType }) => {
-      const m = (event as MessageEvent).msg;
-      return m.type === params.type && m.term === context.term;
-    },
-    termIsStale: ({ context, event }) => (event as MessageEvent).msg.term < context.term,
+    /** A message at our current term: what role states handle. */
+    isCurrentTerm: ({ context, event }) => messageOf(event).term === context.term,
+    termIsStale: ({ context, event }) => messageOf(event).term < context.term,
     /** Leader stickiness: while a leader is known to be alive, requests to replace it are ignored. */
     voteRequestInLease: ({ context, event }) => {
-      const m = (event as MessageEvent).msg;
-      return m.type === 'requestVote' && m.term > context.term && inLease(context);
+      assertEvent(event, 'requestVote');
+      return event.term > context.term && inLease(context);
     },
     /** A newer term makes us a follower, except for pre-votes, which change nobody's term. */
     termIsNewer: ({ context, event }) => {
-      const m = (event as MessageEvent).msg;
+      const m = messageOf(event);
       if (m.term <= context.term) return false;
       if (m.type === 'requestVote' && m.preVote) return false;
       if (m.type === 'requestVoteResponse' && m.preVote && m.granted) return false;
       return true;
     },
-    leaderHeardRecently: ({ context }) => context.env.nowMs() - context.leaderHeardAtMs < context.config.electionTimeoutMs,
-    isVoteRequest: ({ event }) => (event as MessageEvent).msg.type === 'requestVote',
+    leaderHeardRecently: ({ context }) => leaderHeardRecently(context),
     canGrantVote: ({ context, event }, params: { preVote: boolean }) => {
-      const m = (event as MessageEvent).msg;
-      return m.type === 'requestVote' && m.preVote === params.preVote && canGrantVote(context, m);
+      assertEvent(event, 'requestVote');
+      return event.preVote === params.preVote && canGrantVote(context, event);
     },
     electionWon: ({ context }) => voteOutcome(context.voters, context.votes) === 'won',
     electionLost: ({ context }) => voteOutcome(context.voters, context.votes) === 'lost',
     isPreVoteAnswerToUs: ({ context, event }) => {
-      const m = (event as MessageEvent).msg;
+      assertEvent(event, 'requestVoteResponse');
       // A grant comes back at the term we asked about; a refusal at the voter's term. A
       // refusal from a newer term is left to the root, which adopts that term: a
       // pre-candidate that only counted it as "no" could never win again.
-      return m.type === 'requestVoteResponse' && m.preVote && (m.granted ? m.term === context.term + 1 : m.term === context.term);
+      return event.preVote && (event.granted ? event.term === context.term + 1 : event.term === context.term);
     },
     isVoteAnswerToUs: ({ context, event }) => {
-      const m = (event as MessageEvent).msg;
-      return m.type === 'requestVoteResponse' && !m.preVote && m.term === context.term;
+      assertEvent(event, 'requestVoteResponse');
+      return !event.preVote && event.term === context.term;
+    },
+    /** The snapshot covers nothing we do not already hold as committed. */
+    snapshotCovered: ({ context, event }) => {
+      assertEvent(event, 'installSnapshot');
+      return event.meta.index <= context.log.committed();
     },
     quorumActive: ({ context }) => {
       let active = 0;
       for (const id of context.voters) if (id === context.id || context.progress.get(id)!.recentActive) active++;
       return active * 2 > context.voters.length;
     },
+    tooManyUncommitted: ({ context, event }) => {
+      assertEvent(event, 'propose');
+      return context.log.lastIndex() - context.log.committed() + event.commands.length > context.config.uncommittedEntriesMax;
+    },
+    /** A new leader serves no read until an entry of its own term is committed: its commit index may lag. */
+    awaitsFirstCommit: ({ context }) => !committedInTerm(context),
+    /** A lease read while the lease holds: no other leader can exist yet, so our commit index is current. */
+    leaseHolds: ({ context, event }) => {
+      assertEvent(event, 'readIndex');
+      return event.lease && context.env.nowMs() < context.reads.leaseExpiryMs(context.config.electionTimeoutMs, context.config.leaseClockDriftMs);
+    },
   },
   actions: {
-    answerStaleTerm: ({ context, event }) => {
-      const m = (event as MessageEvent).msg;
-      // Tell an old leader or candidate about the newer term so it steps down; drop stale answers.
-      if (m.type === 'appendEntries') context.outbox.send(rejectAppend(context, m));
-      else if (m.type === 'heartbeat') context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term, seq: m.seq, logEnd: null });
-      else if (m.type === 'requestVote') context.outbox.send(voteResponse(context, m, false));
-      else if (m.type === 'installSnapshot') {
-        context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: m.from, term: context.term, snapshotIndex: m.meta.index, done: false, nextChunk: 0 });
-      }
+    // Answers to messages of a stale term: tell an old leader or candidate about the
+    // newer term so it steps down. (Stale answers to our own requests are dropped.)
+    rejectStaleAppend: ({ context, event }) => {
+      assertEvent(event, 'appendEntries');
+      context.outbox.send(rejectAppend(context, event));
+    },
+    answerStaleHeartbeat: ({ context, event }) => {
+      assertEvent(event, 'heartbeat');
+      context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: event.from, term: context.term, seq: event.seq, logEnd: null });
+    },
+    rejectStaleSnapshot: ({ context, event }) => {
+      assertEvent(event, 'installSnapshot');
+      context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: event.from, term: context.term, snapshotIndex: event.meta.index, done: false, nextChunk: 0 });
     },
     adoptNewerTerm: assign(({ event }) => {
-      const m = (event as MessageEvent).msg;
-      return { term: m.term, votedFor: null, leaderId: isLeaderMessage(m) ? m.from : null, votes: new Map() };
+      const m = messageOf(event);
+      const fromLeader = m.type === 'appendEntries' || m.type === 'heartbeat' || m.type === 'installSnapshot';
+      return { term: m.term, votedFor: null, leaderId: fromLeader ? m.from : null, votes: new Map<NodeId, boolean>() };
     }),
     /** After adopting a newer term, the message is handled again, now by the role at that term. */
     redeliver: raise(({ event }) => event),
 
-    grantVote: assign(({ context, event }) => {
-      const req = msgOf<'requestVote'>(event);
-      context.outbox.send(voteResponse(context, req, true));
-      return req.preVote ? {} : { votedFor: req.from };
+    recordVoteFor: assign(({ event }) => {
+      assertEvent(event, 'requestVote');
+      return { votedFor: event.from };
     }),
-    rejectVote: ({ context, event }) => {
-      context.outbox.send(voteResponse(context, msgOf<'requestVote'>(event), false));
+    sendVoteGranted: ({ context, event }) => {
+      assertEvent(event, 'requestVote');
+      context.outbox.send(voteResponse(context, event, true));
+    },
+    sendVoteRejected: ({ context, event }) => {
+      assertEvent(event, 'requestVote');
+      context.outbox.send(voteResponse(context, event, false));
     },
 
-    followLeader: assign(({ context, event }) => {
-      const m = msgOf<'appendEntries' | 'heartbeat' | 'installSnapshot'>(event);
-      return { leaderId: m.from, leaderHeardAtMs: context.env.nowMs() };
-    }),
+    /** The leader's clock reading is an input, injected like the rest: it decides leader stickiness later. */
+    followLeader: assign(({ context, event }) => ({ leaderId: messageOf(event).from, leaderHeardAtMs: context.env.nowMs() })),
     acceptAppend: ({ context, event }) => {
-      const m = msgOf<'appendEntries'>(event);
-      const r = context.log.maybeAppend(m.prevLogIndex, m.prevLogTerm, m.entries);
+      assertEvent(event, 'appendEntries');
+      const r = context.log.maybeAppend(event.prevLogIndex, event.prevLogTerm, event.entries);
       if (!r.ok) {
-        context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: m.from, term: context.term, success: false, rejectedIndex: m.prevLogIndex, hint: r.hint });
+        context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: event.from, term: context.term, success: false, rejectedIndex: event.prevLogIndex, hint: r.hint });
         return;
       }
       // Only what this append proved to match may be committed (our log may run longer).
-      context.log.commitTo(logIndex(Math.min(m.leaderCommit, r.lastNewIndex)));
-      context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: m.from, term: context.term, success: true, matchIndex: r.lastNewIndex });
+      context.log.commitTo(logIndex(Math.min(event.leaderCommit, r.lastNewIndex)));
+      context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: event.from, term: context.term, success: true, matchIndex: r.lastNewIndex });
     },
     acceptHeartbeat: ({ context, event }) => {
-      const m = msgOf<'heartbeat'>(event);
+      assertEvent(event, 'heartbeat');
       const last = context.log.lastIndex();
-      context.log.commitTo(logIndex(Math.min(m.commit, last)));
-      context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: m.from, term: context.term, seq: m.seq, logEnd: last < m.commit ? last : null });
+      context.log.commitTo(logIndex(Math.min(event.commit, last)));
+      context.outbox.send({ type: 'heartbeatResponse', from: context.id, to: event.from, term: context.term, seq: event.seq, logEnd: last < event.commit ? last : null });
+    },
+    /** We already hold everything the snapshot covers (the committed prefix matches the leader's). */
+    confirmSnapshotCovered: ({ context, event }) => {
+      assertEvent(event, 'installSnapshot');
+      context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: event.from, term: context.term, snapshotIndex: event.meta.index, done: true, nextChunk: event.chunkCount });
+    },
+    /** Keeps a chunk; with the last one, the snapshot replaces the log and becomes our latest. */
+    acceptSnapshotChunk: ({ context, event }) => {
+      assertEvent(event, 'installSnapshot');
+      const r = context.receiver.receive(event);
+      const reply = (done: boolean, nextChunk: number): void =>
+        context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: event.from, term: context.term, snapshotIndex: event.meta.index, done, nextChunk });
+      if ('nextChunk' in r) return reply(false, r.nextChunk);
+      context.log.restore(r.complete.meta.index, r.complete.meta.term);
+      context.snapshot.offer(r.complete);
+      context.outbox.installSnapshot = r.complete;
+      reply(true, event.chunkCount);
     },
 
-    startPreVote: assign(({ context }) => {
-      const votes = new Map<NodeId, boolean>([[context.id, true]]);
+    startPreVote: assign(({ context }) => ({ votes: new Map<NodeId, boolean>([[context.id, true]]), leaderId: null })),
+    /** Asks every peer "would you vote for me at term + 1?", without changing anyone's term. */
+    sendPreVoteRequests: ({ context }) => {
       const t = toTerm(context.term + 1);
       for (const to of context.peers) {
         context.outbox.send({ type: 'requestVote', from: context.id, to, term: t, preVote: true, lastLogIndex: context.log.lastIndex(), lastLogTerm: context.log.lastTerm() });
       }
-      return { votes, leaderId: null };
-    }),
-    startElection: assign(({ context }) => {
-      const t = toTerm(context.term + 1);
+    },
+    startElection: assign(({ context }) => ({ term: toTerm(context.term + 1), votedFor: context.id, leaderId: null, votes: new Map<NodeId, boolean>() })),
+    sendVoteRequests: ({ context }) => {
       for (const to of context.peers) {
-        context.outbox.send({ type: 'requestVote', from: context.id, to, term: t, preVote: false, lastLogIndex: context.log.lastIndex(), lastLogTerm: context.log.lastTerm() });
+        context.outbox.send({ type: 'requestVote', from: context.id, to, term: context.term, preVote: false, lastLogIndex: context.log.lastIndex(), lastLogTerm: context.log.lastTerm() });
       }
       // Our own vote counts only once it is durable: it comes back to us after the write.
-      context.outbox.send({ type: 'requestVoteResponse', from: context.id, to: context.id, term: t, preVote: false, granted: true });
-      return { term: t, votedFor: context.id, leaderId: null, votes: new Map<NodeId, boolean>() };
-    }),
+      context.outbox.send({ type: 'requestVoteResponse', from: context.id, to: context.id, term: context.term, preVote: false, granted: true });
+    },
     recordVote: assign(({ context, event }) => {
-      const m = msgOf<'requestVoteResponse'>(event);
+      assertEvent(event, 'requestVoteResponse');
       const votes = new Map(context.votes);
-      if (!votes.has(m.from)) votes.set(m.from, m.granted);
+      if (!votes.has(event.from)) votes.set(event.from, event.granted);
       return { votes };
     }),
 
@@ -325,140 +273,121 @@ const raftSetup = setup({
       const next = logIndex(context.log.lastIndex() + 1);
       const progress = new Map<NodeId, Progress>();
       for (const id of context.voters) progress.set(id, new Progress(next, context.config.inflightAppendsMax));
-      // A leader commits nothing of earlier terms until an entry of its own term is
-      // committed, so it appends a no-op right away (Raft §8).
-      const noop: Entry = { index: next, term: context.term, kind: 'noop', data: new Uint8Array(0) };
-      context.log.append([noop]);
-      context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: noop.index });
       return { progress, leaderId: context.id, votes: new Map<NodeId, boolean>(), reads: new ReadIndexTracker() };
     }),
+    /** A leader commits nothing of earlier terms until an entry of its own term is committed, so it appends a no-op at once (Raft §8). */
+    appendNoop: ({ context }) => {
+      const noop: Entry = { index: logIndex(context.log.lastIndex() + 1), term: context.term, kind: 'noop', data: new Uint8Array(0) };
+      context.log.append([noop]);
+      context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: noop.index });
+    },
     broadcastAppends: ({ context }) => broadcastAppends(context, true),
     broadcastHeartbeats: ({ context }) => broadcastHeartbeats(context),
     handleAppendResponse: ({ context, event }) => {
-      const m = msgOf<'appendEntriesResponse'>(event);
-      const pr = context.progress.get(m.from)!;
+      assertEvent(event, 'appendEntriesResponse');
+      const pr = context.progress.get(event.from)!;
       pr.recentActive = true;
-      if (m.from === context.id) {
+      if (event.from === context.id) {
         // Our own write is durable: followers learn the new commit index with the next append or heartbeat.
-        if (m.success && pr.maybeUpdate(m.matchIndex)) maybeCommit(context);
+        if (event.success && pr.maybeUpdate(event.matchIndex)) maybeCommit(context);
         return;
       }
-      if (!m.success) {
-        if (pr.maybeDecrTo(m.rejectedIndex, context.log.nextIndexFromHint(m.hint))) sendAppends(context, m.from, true);
+      if (!event.success) {
+        if (pr.maybeDecrTo(event.rejectedIndex, context.log.nextIndexFromHint(event.hint))) sendAppends(context, event.from, true);
         return;
       }
       const wasPaused = pr.isPaused();
-      if (pr.maybeUpdate(m.matchIndex)) {
+      if (pr.maybeUpdate(event.matchIndex)) {
         if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex)) pr.becomeReplicate();
         maybeCommit(context);
-        sendAppends(context, m.from, false);
+        sendAppends(context, event.from, false);
       } else if (wasPaused && !pr.isPaused()) {
-        sendAppends(context, m.from, false);
+        sendAppends(context, event.from, false);
       }
     },
     handleHeartbeatResponse: ({ context, event }) => {
-      const m = msgOf<'heartbeatResponse'>(event);
-      const pr = context.progress.get(m.from)!;
+      assertEvent(event, 'heartbeatResponse');
+      const pr = context.progress.get(event.from)!;
       pr.recentActive = true;
       pr.probeSent = false;
-      if (m.seq > pr.heartbeatAcked) {
-        pr.heartbeatAcked = m.seq;
+      if (event.seq > pr.heartbeatAcked) {
+        pr.heartbeatAcked = event.seq;
         releaseReads(context);
       }
-      if (m.logEnd !== null && m.logEnd < pr.match) pr.lostLog(m.logEnd);
+      if (event.logEnd !== null && event.logEnd < pr.match) pr.lostLog(event.logEnd);
       // Acknowledgements may have been lost: let one more append through so the window cannot stay shut.
       if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
       // Snapshot chunks may have been lost: resume from the last one the follower confirmed.
       if (pr.state === 'snapshot') pr.snapshotNextChunk = pr.snapshotAckedChunk;
       // A follower behind us may have lost an append: an (empty) append finds out where it stands.
-      if (pr.match < context.log.lastIndex()) sendAppends(context, m.from, true);
+      if (pr.match < context.log.lastIndex()) sendAppends(context, event.from, true);
     },
     handleSnapshotResponse: ({ context, event }) => {
-      const m = msgOf<'installSnapshotResponse'>(event);
-      const pr = context.progress.get(m.from)!;
+      assertEvent(event, 'installSnapshotResponse');
+      const pr = context.progress.get(event.from)!;
       pr.recentActive = true;
-      if (m.done) {
-        if (pr.state === 'snapshot' && m.snapshotIndex >= pr.snapshotIndex) {
-          pr.snapshotInstalled(m.snapshotIndex);
-          sendAppends(context, m.from, true);
+      if (event.done) {
+        if (pr.state === 'snapshot' && event.snapshotIndex >= pr.snapshotIndex) {
+          pr.snapshotInstalled(event.snapshotIndex);
+          sendAppends(context, event.from, true);
         }
         return;
       }
-      if (pr.state !== 'snapshot' || m.snapshotIndex !== pr.snapshotIndex) return;
-      if (m.nextChunk > pr.snapshotAckedChunk) {
-        pr.snapshotAckedChunk = m.nextChunk;
-        if (pr.snapshotNextChunk < m.nextChunk) pr.snapshotNextChunk = m.nextChunk;
-      } else if (m.nextChunk < pr.snapshotAckedChunk) {
+      if (pr.state !== 'snapshot' || event.snapshotIndex !== pr.snapshotIndex) return;
+      if (event.nextChunk > pr.snapshotAckedChunk) {
+        pr.snapshotAckedChunk = event.nextChunk;
+        if (pr.snapshotNextChunk < event.nextChunk) pr.snapshotNextChunk = event.nextChunk;
+      } else if (event.nextChunk < pr.snapshotAckedChunk) {
         // The follower lost what it had received (it restarted): start over from what it asks for.
-        pr.snapshotAckedChunk = m.nextChunk;
-        pr.snapshotNextChunk = m.nextChunk;
+        pr.snapshotAckedChunk = event.nextChunk;
+        pr.snapshotNextChunk = event.nextChunk;
       }
       // The same request again means a gap (a chunk lost or overtaken): the next
       // heartbeat answer resumes from it, rather than every report resending the window.
-      sendSnapshotChunks(context, m.from, pr);
+      sendSnapshotChunks(context, event.from, pr);
     },
-    acceptSnapshotChunk: assign(({ context, event }) => {
-      const m = msgOf<'installSnapshot'>(event);
-      const reply = (done: boolean, nextChunk: number): void =>
-        context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: m.from, term: context.term, snapshotIndex: m.meta.index, done, nextChunk });
-      // Already hold everything it covers (the committed prefix matches the leader's).
-      if (m.meta.index <= context.log.committed()) {
-        reply(true, m.chunkCount);
-        return {};
-      }
-      const r = context.receiver.receive(m);
-      if ('nextChunk' in r) {
-        reply(false, r.nextChunk);
-        return {};
-      }
-      context.log.restore(r.complete.meta.index, r.complete.meta.term);
-      context.outbox.installSnapshot = r.complete;
-      reply(true, m.chunkCount);
-      // It is now our latest snapshot: the one we would send if we came to lead.
-      return { snapshot: r.complete };
-    }),
     /** The host compacted the log behind a snapshot of its state machine. */
-    compactLog: assign(({ context, event }) => {
-      const { snapshot } = event as Extract<RaftEvent, { type: 'snapshotTaken' }>;
-      if (context.snapshot !== null && snapshot.meta.index <= context.snapshot.meta.index) return {};
+    compactLog: ({ context, event }) => {
+      assertEvent(event, 'snapshotTaken');
+      if (!context.snapshot.offer(event.snapshot)) return;
       // Keep a tail of entries behind the snapshot, so a follower just a little behind
       // (a lost or overtaken append) catches up from the log instead of a whole snapshot.
-      context.log.compact(logIndex(Math.max(context.log.base().index, snapshot.meta.index - context.config.snapshotCatchUpEntries)));
-      return { snapshot };
-    }),
+      context.log.compact(logIndex(Math.max(context.log.base().index, event.snapshot.meta.index - context.config.snapshotCatchUpEntries)));
+    },
     forgetLeader: assign({ leaderId: null }),
     resetRecentActive: ({ context }) => {
       for (const pr of context.progress.values()) pr.recentActive = false;
     },
-    appendProposals: assign(({ context, event }) => {
-      const { commands } = event as Extract<RaftEvent, { type: 'propose' }>;
-      const uncommitted = context.log.lastIndex() - context.log.committed();
-      if (uncommitted + commands.length > context.config.uncommittedEntriesMax) {
-        return { lastProposal: { ok: false, reason: 'overloaded', leaderId: context.id } as const };
-      }
-      const firstIndex = logIndex(context.log.lastIndex() + 1);
-      const entries: Entry[] = commands.map((data, k) => ({ index: logIndex(firstIndex + k), term: context.term, kind: 'command', data }));
+    appendProposals: ({ context, event }) => {
+      assertEvent(event, 'propose');
+      const firstIndex = context.log.lastIndex() + 1;
+      const entries: Entry[] = event.commands.map((data, k) => ({ index: logIndex(firstIndex + k), term: context.term, kind: 'command', data }));
       context.log.append(entries);
       context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: context.log.lastIndex() });
       broadcastAppends(context, false);
-      return { lastProposal: { ok: true, term: context.term, firstIndex } as const };
-    }),
-    refuseProposals: assign(({ context }) => ({ lastProposal: { ok: false, reason: 'not_leader', leaderId: context.leaderId } as const })),
-    refuseRead: assign(({ context }) => ({ lastRead: { ok: false, reason: 'not_leader', leaderId: context.leaderId } as const })),
-    acceptRead: assign(({ context, event }) => {
-      const { requestId, lease } = event as Extract<RaftEvent, { type: 'readIndex' }>;
-      const now = context.env.nowMs();
-      if (!committedInTerm(context)) context.reads.add(requestId, null);
-      else if (lease && now < context.reads.leaseExpiryMs(context.config.electionTimeoutMs, context.config.leaseClockDriftMs)) {
-        // Lease read: no other leader can exist yet, so our commit index is current.
-        context.outbox.readStates.push({ requestId, index: context.log.committed() });
-        context.counters.leaseReads++;
-      } else {
-        context.reads.add(requestId, context.log.committed());
-        releaseReads(context);
-      }
-      return { lastRead: { ok: true } as const };
-    }),
+    },
+    /** Emitted before the append, so it names the first index the commands take. */
+    answerProposed: emit(({ context }) => ({ type: 'proposed', result: { ok: true, term: context.term, firstIndex: logIndex(context.log.lastIndex() + 1) } }) as const),
+    answerOverloaded: emit(({ context }) => ({ type: 'proposed', result: { ok: false, reason: 'overloaded', leaderId: context.id } }) as const),
+    refuseProposals: emit(({ context }) => ({ type: 'proposed', result: { ok: false, reason: 'not_leader', leaderId: context.leaderId } }) as const),
+    refuseRead: emit(({ context }) => ({ type: 'readAnswered', result: { ok: false, reason: 'not_leader', leaderId: context.leaderId } }) as const),
+    answerReadAccepted: emit({ type: 'readAnswered', result: { ok: true } } as const),
+    /** Until an entry of our term commits, a read waits without a commit index. */
+    holdRead: ({ context, event }) => {
+      assertEvent(event, 'readIndex');
+      context.reads.add(event.requestId, null);
+    },
+    serveLeaseRead: ({ context, event }) => {
+      assertEvent(event, 'readIndex');
+      context.outbox.readStates.push({ requestId: event.requestId, index: context.log.committed() });
+      context.counters.leaseReads++;
+    },
+    /** ReadIndex: the read waits for a majority to acknowledge a heartbeat sent after it arrived. */
+    queueRead: ({ context, event }) => {
+      assertEvent(event, 'readIndex');
+      context.reads.add(event.requestId, context.log.committed());
+      releaseReads(context);
+    },
     count: ({ context }, params: { counter: RaftCounterName }) => {
       context.counters[params.counter]++;
     },
@@ -477,12 +406,27 @@ const raftSetup = setup({
   },
 });
 
+/** Rules for every message of a stale or newer term, shared by every role. */
+const newerTermRule = { guard: 'termIsNewer', target: '.follower', actions: ['adoptNewerTerm', 'redeliver'] } as const;
+/** A stale answer to a request of ours: dropped. */
+const staleAnswerRule = { guard: 'termIsStale' } as const;
+
+/** Leader messages of the current term, which a follower takes and a (pre-)candidate follows. */
+const fromCurrentLeader = {
+  appendEntries: { guard: 'isCurrentTerm', actions: ['followLeader', 'acceptAppend'] },
+  heartbeat: { guard: 'isCurrentTerm', actions: ['followLeader', 'acceptHeartbeat'] },
+  installSnapshot: [
+    { guard: and(['isCurrentTerm', 'snapshotCovered']), actions: ['followLeader', 'confirmSnapshotCovered'] },
+    { guard: 'isCurrentTerm', actions: ['followLeader', 'acceptSnapshotChunk'] },
+  ],
+} as const;
+
 /** A (pre-)candidate that hears from a leader of its own term becomes its follower. */
-const followCurrentLeader = [
-  { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, target: 'follower', actions: ['followLeader', 'acceptAppend'] },
-  { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, target: 'follower', actions: ['followLeader', 'acceptHeartbeat'] },
-  { guard: { type: 'isCurrent', params: { type: 'installSnapshot' } }, target: 'follower', actions: ['followLeader', 'acceptSnapshotChunk'] },
-] as const;
+const followCurrentLeader = {
+  appendEntries: { ...fromCurrentLeader.appendEntries, target: 'follower' },
+  heartbeat: { ...fromCurrentLeader.heartbeat, target: 'follower' },
+  installSnapshot: fromCurrentLeader.installSnapshot.map((t) => ({ ...t, target: 'follower' })),
+} as const;
 
 export const raftMachine = raftSetup.createMachine({
   id: 'raft',
@@ -501,25 +445,30 @@ export const raftMachine = raftSetup.createMachine({
     leaderHeardAtMs: input.env.nowMs(),
     votes: new Map(),
     progress: new Map(),
-    lastProposal: null,
     reads: new ReadIndexTracker(),
-    lastRead: null,
-    snapshot: input.snapshot,
+    snapshot: new LatestSnapshot(input.snapshot),
     receiver: new SnapshotReceiver(),
   }),
   initial: 'follower',
   // Role states take the messages of the current term they expect; whatever they
-  // leave falls through to these rules, shared by every role.
+  // leave falls through to these rules, shared by every role. A message of the
+  // current term that no role took is a late or duplicate answer: dropped.
   on: {
-    message: [
-      { guard: 'termIsStale', actions: 'answerStaleTerm' },
+    requestVote: [
+      { guard: 'termIsStale', actions: 'sendVoteRejected' },
       { guard: 'voteRequestInLease' },
-      { guard: 'termIsNewer', target: '.follower', actions: ['adoptNewerTerm', 'redeliver'] },
-      { guard: { type: 'canGrantVote', params: { preVote: true } }, actions: 'grantVote' },
-      { guard: { type: 'canGrantVote', params: { preVote: false } }, actions: 'grantVote' },
-      { guard: 'isVoteRequest', actions: 'rejectVote' },
-      // Anything else is a late or duplicate answer this role no longer needs.
+      newerTermRule,
+      { guard: { type: 'canGrantVote', params: { preVote: true } }, actions: 'sendVoteGranted' },
+      { guard: { type: 'canGrantVote', params: { preVote: false } }, actions: ['recordVoteFor', 'sendVoteGranted'] },
+      { actions: 'sendVoteRejected' },
     ],
+    requestVoteResponse: [staleAnswerRule, newerTermRule],
+    appendEntries: [{ guard: 'termIsStale', actions: 'rejectStaleAppend' }, newerTermRule],
+    appendEntriesResponse: [staleAnswerRule, newerTermRule],
+    heartbeat: [{ guard: 'termIsStale', actions: 'answerStaleHeartbeat' }, newerTermRule],
+    heartbeatResponse: [staleAnswerRule, newerTermRule],
+    installSnapshot: [{ guard: 'termIsStale', actions: 'rejectStaleSnapshot' }, newerTermRule],
+    installSnapshotResponse: [staleAnswerRule, newerTermRule],
     propose: { actions: 'refuseProposals' },
     readIndex: { actions: 'refuseRead' },
     snapshotTaken: { actions: 'compactLog' },
@@ -536,17 +485,13 @@ export const raftMachine = raftSetup.createMachine({
         ],
       },
       on: {
-        message: [
-          { guard: { type: 'isCurrent', params: { type: 'appendEntries' } }, actions: ['followLeader', 'acceptAppend'] },
-          { guard: { type: 'isCurrent', params: { type: 'heartbeat' } }, actions: ['followLeader', 'acceptHeartbeat'] },
-          { guard: { type: 'isCurrent', params: { type: 'installSnapshot' } }, actions: ['followLeader', 'acceptSnapshotChunk'] },
-          // Granting a vote restarts the election timer; a pre-vote does not.
-          { guard: { type: 'canGrantVote', params: { preVote: false } }, target: 'follower', reenter: true, actions: 'grantVote' },
-        ],
+        ...fromCurrentLeader,
+        // Granting a vote restarts the election timer; a pre-vote does not.
+        requestVote: { guard: { type: 'canGrantVote', params: { preVote: false } }, target: 'follower', reenter: true, actions: ['recordVoteFor', 'sendVoteGranted'] },
       },
     },
     preCandidate: {
-      entry: ['startPreVote', { type: 'count', params: { counter: 'preVotesStarted' } }],
+      entry: ['startPreVote', 'sendPreVoteRequests', { type: 'count', params: { counter: 'preVotesStarted' } }],
       exit: { type: 'countCampaignOutcome', params: { preVote: true } },
       always: [
         { guard: 'electionWon', target: 'candidate' },
@@ -554,14 +499,12 @@ export const raftMachine = raftSetup.createMachine({
       ],
       after: { randomizedElectionTimeout: { target: 'preCandidate', reenter: true } },
       on: {
-        message: [
-          { guard: 'isPreVoteAnswerToUs', actions: 'recordVote' },
-          ...followCurrentLeader,
-        ],
+        requestVoteResponse: { guard: 'isPreVoteAnswerToUs', actions: 'recordVote' },
+        ...followCurrentLeader,
       },
     },
     candidate: {
-      entry: ['startElection', { type: 'count', params: { counter: 'electionsStarted' } }],
+      entry: ['startElection', 'sendVoteRequests', { type: 'count', params: { counter: 'electionsStarted' } }],
       exit: { type: 'countCampaignOutcome', params: { preVote: false } },
       after: { randomizedElectionTimeout: { target: 'preCandidate' } },
       always: [
@@ -569,24 +512,24 @@ export const raftMachine = raftSetup.createMachine({
         { guard: 'electionLost', target: 'follower' },
       ],
       on: {
-        message: [
-          { guard: 'isVoteAnswerToUs', actions: 'recordVote' },
-          ...followCurrentLeader,
-        ],
+        requestVoteResponse: { guard: 'isVoteAnswerToUs', actions: 'recordVote' },
+        ...followCurrentLeader,
       },
     },
     leader: {
-      entry: ['becomeLeader', 'broadcastAppends'],
+      entry: ['becomeLeader', 'appendNoop', 'broadcastAppends'],
       exit: 'failReads',
       type: 'parallel',
       on: {
-        message: [
-          { guard: { type: 'isCurrent', params: { type: 'appendEntriesResponse' } }, actions: 'handleAppendResponse' },
-          { guard: { type: 'isCurrent', params: { type: 'heartbeatResponse' } }, actions: 'handleHeartbeatResponse' },
-          { guard: { type: 'isCurrent', params: { type: 'installSnapshotResponse' } }, actions: 'handleSnapshotResponse' },
+        appendEntriesResponse: { guard: 'isCurrentTerm', actions: 'handleAppendResponse' },
+        heartbeatResponse: { guard: 'isCurrentTerm', actions: 'handleHeartbeatResponse' },
+        installSnapshotResponse: { guard: 'isCurrentTerm', actions: 'handleSnapshotResponse' },
+        propose: [{ guard: 'tooManyUncommitted', actions: 'answerOverloaded' }, { actions: ['answerProposed', 'appendProposals'] }],
+        readIndex: [
+          { guard: 'awaitsFirstCommit', actions: ['holdRead', 'answerReadAccepted'] },
+          { guard: 'leaseHolds', actions: ['serveLeaseRead', 'answerReadAccepted'] },
+          { actions: ['queueRead', 'answerReadAccepted'] },
         ],
-        propose: { actions: 'appendProposals' },
-        readIndex: { actions: 'acceptRead' },
       },
       states: {
         heartbeat: {

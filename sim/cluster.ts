@@ -1,8 +1,8 @@
 import { defaultRaftConfig, type RaftConfig } from '../src/raft/config.js';
-import { ReadyExecutor } from '../src/raft/executor.js';
+import { ReadyExecutor } from '../src/raft/host/ready-executor.js';
 import { KvStateMachine, kvStateMachineDefaults } from '../src/kv/state-machine.js';
 import type { KvResult } from '../src/kv/command.js';
-import { RaftNode, type ProposeResult, type ReadResult } from '../src/raft/node.js';
+import { RaftNode, type ProposeResult, type ReadResult } from '../src/raft/host/raft-node.js';
 import type { Entry, Message, NodeId, Snapshot } from '../src/raft/types.js';
 import { logIndex, nodeId } from '../src/raft/types.js';
 import { SimClock } from './clock.js';

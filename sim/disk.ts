@@ -1,7 +1,7 @@
-import type { LogStorage, LogWrite } from '../src/raft/executor.js';
-import type { PersistedState } from '../src/raft/node.js';
+import type { LogStorage, LogWrite } from '../src/raft/host/ready-executor.js';
+import type { PersistedState } from '../src/raft/host/raft-node.js';
 import type { Entry, HardState, Snapshot } from '../src/raft/types.js';
-import { emptyPersistedState } from '../src/raft/node.js';
+import { emptyPersistedState } from '../src/raft/host/raft-node.js';
 import type { SimClock } from './clock.js';
 import type { Prng } from './prng.js';
 

@@ -1,4 +1,4 @@
-import type { RaftNode } from '../src/raft/node.js';
+import type { RaftNode } from '../src/raft/host/raft-node.js';
 import type { Entry, Message, NodeId, Role, Term } from '../src/raft/types.js';
 import type { SimDisk } from './disk.js';
 

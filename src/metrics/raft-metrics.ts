@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { KvNodeHooks, RaftView } from '../node/kv-node.js';
 import type { RaftCounters } from '../raft/counters.js';
-import type { PeerProgress } from '../raft/node.js';
+import type { PeerProgress } from '../raft/host/raft-node.js';
 import type { Message, MessageType, Role } from '../raft/types.js';
 import type { StorageMetrics } from '../storage/log-store.js';
 import type { TransportMetrics } from '../transport/ws-transport.js';

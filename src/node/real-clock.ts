@@ -1,4 +1,4 @@
-import type { Clock } from '../raft/node.js';
+import type { Clock } from '../raft/host/raft-node.js';
 
 /** The core's clock in a real node: Node's timers. */
 export const realClock: Clock = {

@@ -16,6 +16,17 @@ export class Outbox {
   /** A snapshot received from the leader: persist it (it replaces the log) and restore the state machine from it. */
   installSnapshot: Snapshot | null = null;
 
+  /** Everything produced since the last drain, leaving the outbox empty. */
+  drain(): { messages: Message[]; afterPersist: Message[]; readStates: ReadState[]; readFailures: number[]; installSnapshot: Snapshot | null } {
+    const out = { messages: this.messages, afterPersist: this.afterPersist, readStates: this.readStates, readFailures: this.readFailures, installSnapshot: this.installSnapshot };
+    this.messages = [];
+    this.afterPersist = [];
+    this.readStates = [];
+    this.readFailures = [];
+    this.installSnapshot = null;
+    return out;
+  }
+
   send(m: Message): void {
     if (m.type === 'requestVoteResponse' || m.type === 'appendEntriesResponse' || (m.type === 'installSnapshotResponse' && m.done)) this.afterPersist.push(m);
     else this.messages.push(m);

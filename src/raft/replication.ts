@@ -1,16 +1,36 @@
 import type { RaftConfig } from './config.js';
+import type { RaftCounters } from './counters.js';
+import type { RaftEnv } from './env.js';
 import type { RaftLog } from './log.js';
+import type { Outbox } from './outbox.js';
 import type { Progress } from './progress.js';
-import type { AppendEntries, Heartbeat, NodeId, Term } from './types.js';
+import { committedIndex, quorumValue } from './quorum.js';
+import type { ReadIndexTracker, ReadState } from './read-index.js';
+import type { LatestSnapshot } from './snapshot-store.js';
+import type { AppendEntries, AppendEntriesResponse, Heartbeat, NodeId, Term } from './types.js';
 import { logIndex } from './types.js';
 
-/** The leader's side of log replication, as plain functions over the log and one peer's progress. */
+/**
+ * The leader's side of log replication, as plain functions over the core's data
+ * structures: appends and snapshot chunks to each follower, heartbeats (which also
+ * confirm leadership for reads), and the commit rule. The role machine calls them
+ * from its named actions; they never call back into it.
+ */
 
-interface Leader {
+/** What replication works on: the leader's term and the core's data structures. */
+export interface Leader {
   readonly id: NodeId;
   readonly term: Term;
-  readonly log: RaftLog;
+  readonly voters: readonly NodeId[];
+  readonly peers: readonly NodeId[];
   readonly config: RaftConfig;
+  readonly env: RaftEnv;
+  readonly log: RaftLog;
+  readonly outbox: Outbox;
+  readonly counters: RaftCounters;
+  readonly progress: ReadonlyMap<NodeId, Progress>;
+  readonly reads: ReadIndexTracker;
+  readonly snapshot: LatestSnapshot;
 }
 
 /**
@@ -18,7 +38,7 @@ interface Leader {
  * one in probe mode. With `sendIfEmpty`, an append without entries still goes out
  * (it carries the commit index, or probes where the follower's log ends).
  */
-export function appendsFor(leader: Leader, to: NodeId, pr: Progress, sendIfEmpty: boolean): AppendEntries[] {
+export function appendsFor(leader: Pick<Leader, 'id' | 'term' | 'log' | 'config'>, to: NodeId, pr: Progress, sendIfEmpty: boolean): AppendEntries[] {
   const out: AppendEntries[] = [];
   const { log, config } = leader;
   while (!pr.isPaused()) {
@@ -35,6 +55,73 @@ export function appendsFor(leader: Leader, to: NodeId, pr: Progress, sendIfEmpty
   return out;
 }
 
-export function heartbeatFor(leader: Leader, to: NodeId, pr: Progress, seq: number): Heartbeat {
+export function heartbeatFor(leader: Pick<Leader, 'id' | 'term' | 'log'>, to: NodeId, pr: Progress, seq: number): Heartbeat {
   return { type: 'heartbeat', from: leader.id, to, term: leader.term, commit: logIndex(Math.min(pr.match, leader.log.committed())), seq };
+}
+
+/** A follower's refusal of an append whose term is stale (or whose prefix it lacks): where its log ends. */
+export function rejectAppend(follower: { readonly id: NodeId; readonly term: Term; readonly log: RaftLog }, msg: AppendEntries): AppendEntriesResponse {
+  return { type: 'appendEntriesResponse', from: follower.id, to: msg.from, term: follower.term, success: false, rejectedIndex: msg.prevLogIndex, hint: { index: logIndex(follower.log.lastIndex() + 1), term: null } };
+}
+
+/** Sends `to` what it needs next: appends, or snapshot chunks when those entries were compacted away. */
+export function sendAppends(leader: Leader, to: NodeId, sendIfEmpty: boolean): void {
+  if (to === leader.id) return;
+  const pr = leader.progress.get(to)!;
+  if (pr.state !== 'snapshot' && pr.next <= leader.log.base().index) pr.becomeSnapshot(leader.snapshot.get()!.meta.index);
+  if (pr.state === 'snapshot') return sendSnapshotChunks(leader, to, pr);
+  for (const m of appendsFor(leader, to, pr, sendIfEmpty)) leader.outbox.send(m);
+}
+
+export function broadcastAppends(leader: Leader, sendIfEmpty: boolean): void {
+  for (const peer of leader.peers) sendAppends(leader, peer, sendIfEmpty);
+}
+
+/** Sends the snapshot's next chunks, up to `snapshotChunksInflightMax` unacknowledged. */
+export function sendSnapshotChunks(leader: Leader, to: NodeId, pr: Progress): void {
+  const snap = leader.snapshot.get()!;
+  // A newer snapshot replaced the one in transfer: start over with it.
+  if (pr.snapshotIndex !== snap.meta.index) pr.becomeSnapshot(snap.meta.index);
+  const count = snap.chunks.length;
+  while (pr.snapshotNextChunk < count && pr.snapshotNextChunk - pr.snapshotAckedChunk < leader.config.snapshotChunksInflightMax) {
+    const chunk = pr.snapshotNextChunk++;
+    leader.outbox.send({ type: 'installSnapshot', from: leader.id, to, term: leader.term, meta: snap.meta, chunk, chunkCount: count, data: snap.chunks[chunk]! });
+  }
+}
+
+/** Has an entry of the leader's own term been committed? Until then its commit index may lag. */
+export function committedInTerm(leader: Pick<Leader, 'term' | 'log'>): boolean {
+  return leader.log.term(leader.log.committed()) === leader.term;
+}
+
+/** A heartbeat to every follower, numbered so that their answers confirm leadership for reads. */
+export function broadcastHeartbeats(leader: Leader): void {
+  const seq = leader.reads.broadcast(leader.env.nowMs());
+  for (const peer of leader.peers) leader.outbox.send(heartbeatFor(leader, peer, leader.progress.get(peer)!, seq));
+  releaseReads(leader);
+}
+
+/** Serves the reads a majority's acknowledgements now allow, and starts the next round if reads wait for one. */
+export function releaseReads(leader: Leader): void {
+  const seq = quorumValue(leader.voters, (id) => (id === leader.id ? leader.reads.lastSeq() : leader.progress.get(id)!.heartbeatAcked));
+  const ready: ReadState[] = leader.reads.quorumAcknowledged(seq);
+  for (const r of ready) leader.outbox.readStates.push(r);
+  if (ready.length > 0) {
+    leader.counters.readIndexRounds++;
+    leader.counters.readIndexReads += ready.length;
+  }
+  if (leader.reads.needsBroadcast() && !leader.reads.broadcastInFlight()) broadcastHeartbeats(leader);
+}
+
+/** Figure 8 rule: only an entry of the current term is committed by counting replicas. */
+export function maybeCommit(leader: Leader): boolean {
+  const n = committedIndex(leader.voters, (id) => leader.progress.get(id)!.match);
+  if (n <= leader.log.committed() || leader.log.term(n) !== leader.term) return false;
+  const first = !committedInTerm(leader);
+  leader.log.commitTo(n);
+  if (first) {
+    leader.reads.firstCommitInTerm(n);
+    releaseReads(leader);
+  }
+  return true;
 }

@@ -14,8 +14,8 @@
 // order LevelDB applies the batches in.
 
 import { ClassicLevel, type BatchOperation } from 'classic-level';
-import type { LogStorage, LogWrite } from '../raft/executor.js';
-import type { PersistedState } from '../raft/node.js';
+import type { LogStorage, LogWrite } from '../raft/host/ready-executor.js';
+import type { PersistedState } from '../raft/host/raft-node.js';
 import type { Entry, Snapshot } from '../raft/types.js';
 import { chunkKey, encodeChunk, encodeEntry, encodeHardState, encodeSnapshotMeta, entryKey, hardStateKey, snapshotMetaKey } from './codec.js';
 import { recover, type Db, type StoredRange } from './recover.js';

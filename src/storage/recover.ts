@@ -8,9 +8,9 @@
 // node, because serving from it would silently serve different data.
 
 import type { ClassicLevel } from 'classic-level';
-import type { PersistedState } from '../raft/node.js';
+import type { PersistedState } from '../raft/host/raft-node.js';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
-import { emptyPersistedState } from '../raft/node.js';
+import { emptyPersistedState } from '../raft/host/raft-node.js';
 import {
   chunkKey,
   chunkOfKey,

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Logger } from '../log.js';
-import type { MessageTransport } from '../raft/executor.js';
+import type { MessageTransport } from '../raft/host/ready-executor.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { CloseCode } from './close-codes.js';
 import { decodeFrame, encodeFrame, type Handshake } from './codec.js';

@@ -4,8 +4,8 @@ import { silentLogger } from '../../src/log.js';
 import { kvNodeDefaults } from '../../src/node/config.js';
 import { KvNode } from '../../src/node/kv-node.js';
 import { defaultRaftConfig } from '../../src/raft/config.js';
-import type { LogStorage } from '../../src/raft/executor.js';
-import { emptyPersistedState, RaftNode } from '../../src/raft/node.js';
+import type { LogStorage } from '../../src/raft/host/ready-executor.js';
+import { emptyPersistedState, RaftNode } from '../../src/raft/host/raft-node.js';
 import type { Snapshot } from '../../src/raft/types.js';
 import { nodeId } from '../../src/raft/types.js';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { RaftConfig } from '../../src/raft/config.js';
 import { defaultRaftConfig } from '../../src/raft/config.js';
 import { describeMessage } from '../../src/raft/describe.js';
-import { RaftNode, emptyPersistedState, type Clock, type PersistedState, type RaftStatus, type Ready } from '../../src/raft/node.js';
+import { RaftNode, emptyPersistedState, type Clock, type PersistedState, type RaftStatus, type Ready } from '../../src/raft/host/raft-node.js';
 import type { Entry, LogIndex, Message, NodeId, RequestVoteResponse, Term } from '../../src/raft/types.js';
 import { logIndex, nodeId, term as toTerm } from '../../src/raft/types.js';
 import { SimCluster } from '../../sim/cluster.js';

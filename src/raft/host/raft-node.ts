@@ -1,14 +1,13 @@
 import { createActor, type Actor } from 'xstate';
-import { raftMachine, type ProposeResult, type ReadResult } from '../../machines/raft.machine.js';
-import { validateRaftConfig, type RaftConfig } from './config.js';
-import { RaftCounters } from './counters.js';
-import type { RaftEnv } from './env.js';
-import { RaftLog } from './log.js';
-import { Outbox } from './outbox.js';
-import type { Entry, HardState, LogIndex, Message, NodeId, Role, Snapshot, Term } from './types.js';
-import { logIndex, term as toTerm } from './types.js';
-
-import type { ReadState } from './read-index.js';
+import { raftMachine, type ProposeResult, type ReadResult } from '../../../machines/raft.machine.js';
+import { validateRaftConfig, type RaftConfig } from '../config.js';
+import { RaftCounters } from '../counters.js';
+import type { RaftEnv } from '../env.js';
+import { RaftLog } from '../log.js';
+import { Outbox } from '../outbox.js';
+import type { ReadState } from '../read-index.js';
+import type { Entry, HardState, LogIndex, Message, NodeId, Role, Snapshot, Term } from '../types.js';
+import { logIndex, term as toTerm } from '../types.js';
 
 export type { ProposeResult, ReadResult, ReadState };
 
@@ -92,6 +91,9 @@ export class RaftNode {
   private readonly outbox = new Outbox();
   private readonly actor: Actor<typeof raftMachine>;
   private persistedHardState: HardState;
+  /** The machine's answer to the request being sent, emitted while it handles it. */
+  private proposed: ProposeResult | null = null;
+  private readAnswer: ReadResult | null = null;
 
   constructor(opts: RaftNodeOptions) {
     if (!opts.voters.includes(opts.id)) throw new Error(`RaftNode: ${opts.id} is not among the voters`);
@@ -120,6 +122,8 @@ export class RaftNode {
     // later and out of band. Observing errors here and rethrowing them from the call
     // that caused them makes a core bug fail loudly, where it happened.
     this.actor.subscribe({ error: () => undefined });
+    this.actor.on('proposed', (e) => (this.proposed = e.result));
+    this.actor.on('readAnswered', (e) => (this.readAnswer = e.result));
     this.actor.start();
   }
 
@@ -128,8 +132,9 @@ export class RaftNode {
     if (snap.status === 'error') throw snap.error;
   }
 
+  /** A peer's message: each kind is an event of its own. */
   step(msg: Message): void {
-    this.actor.send({ type: 'message', msg });
+    this.actor.send(msg);
     this.throwIfFailed();
   }
 
@@ -137,7 +142,9 @@ export class RaftNode {
   propose(commands: readonly Uint8Array[]): ProposeResult {
     this.actor.send({ type: 'propose', commands });
     this.throwIfFailed();
-    const r = this.actor.getSnapshot().context.lastProposal!;
+    const r = this.proposed;
+    this.proposed = null;
+    if (r === null) throw new Error('RaftNode: the machine did not answer a proposal');
     if (r.ok) this.counters.proposalsAccepted += commands.length;
     else if (r.reason === 'not_leader') this.counters.proposalsRefusedNotLeader += commands.length;
     else this.counters.proposalsRefusedOverloaded += commands.length;
@@ -151,7 +158,10 @@ export class RaftNode {
   readIndex(requestId: number, lease: boolean): ReadResult {
     this.actor.send({ type: 'readIndex', requestId, lease });
     this.throwIfFailed();
-    return this.actor.getSnapshot().context.lastRead!;
+    const r = this.readAnswer;
+    this.readAnswer = null;
+    if (r === null) throw new Error('RaftNode: the machine did not answer a read');
+    return r;
   }
 
   /**
@@ -165,7 +175,7 @@ export class RaftNode {
 
   /** The snapshot the log was last compacted behind, if any. */
   snapshot(): Snapshot | null {
-    return this.actor.getSnapshot().context.snapshot;
+    return this.actor.getSnapshot().context.snapshot.get();
   }
 
   stop(): void {
@@ -215,21 +225,16 @@ export class RaftNode {
       hardState = { term: c.term, votedFor: c.votedFor, commit: this.log.committed() };
       this.persistedHardState = hardState;
     }
-    const ready: Ready = {
+    const out = this.outbox.drain();
+    return {
       hardState,
-      snapshot: this.outbox.installSnapshot,
+      snapshot: out.installSnapshot,
       entries: this.log.takeUnpersisted(),
-      messages: this.outbox.messages,
-      messagesAfterPersist: this.outbox.afterPersist,
+      messages: out.messages,
+      messagesAfterPersist: out.afterPersist,
       committed: this.log.takeCommitted(),
-      readStates: this.outbox.readStates,
-      readFailures: this.outbox.readFailures,
+      readStates: out.readStates,
+      readFailures: out.readFailures,
     };
-    this.outbox.messages = [];
-    this.outbox.afterPersist = [];
-    this.outbox.readStates = [];
-    this.outbox.readFailures = [];
-    this.outbox.installSnapshot = null;
-    return ready;
   }
 }

@@ -1,5 +1,6 @@
-import type { RaftNode, ReadState } from './node.js';
-import type { Entry, HardState, Message, Snapshot } from './types.js';
+import type { ReadState } from '../read-index.js';
+import type { Entry, HardState, Message, Snapshot } from '../types.js';
+import type { RaftNode } from './raft-node.js';
 
 /** One atomic write: any part may be empty. */
 export interface LogWrite {
