@@ -1,0 +1,642 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { toDirectedGraph, type DirectedGraphNode } from '@xstate/graph';
+import type { AnyTransitionDefinition } from 'xstate';
+import { raftMachine, type RaftEvent } from '../../machines/raft.machine.js';
+import { defaultRaftConfig } from '../../src/raft/config.js';
+import type { Entry, LogIndex, Message, Role, Snapshot, Term } from '../../src/raft/types.js';
+import { logIndex, term as toTerm } from '../../src/raft/types.js';
+import { MachineHarness, n1, n2, n3 } from './machine-harness.js';
+
+// The role machine's transition table: for each role and each event it can meet,
+// the role it ends in and every effect, rendered one canonical line each (messages
+// sent at once or after the write, reads released, answers to the host, term,
+// vote, leader, log end and commit). Then @xstate/graph lists every transition of
+// the machine, and the table must have taken each one.
+
+const T = 1000; // the default election timeout; jitter is 0 in the harness
+const e = (index: number, t: number, data = ''): Entry => ({ index: logIndex(index), term: toTerm(t), kind: data === '' ? 'noop' : 'command', data: new TextEncoder().encode(data) });
+const i = (n: number): LogIndex => logIndex(n);
+const t = (n: number): Term => toTerm(n);
+
+/** The log every row starts from: 1@1, 2@2, committed up to 1, at term 2. */
+const base = { term: 2, entries: [e(1, 1), e(2, 2, 'x')], commit: 1 };
+
+const taken = new Set<AnyTransitionDefinition>();
+const started: MachineHarness[] = [];
+
+function harness(setup = {}): MachineHarness {
+  const h = new MachineHarness(taken, { ...base, ...setup });
+  started.push(h);
+  return h;
+}
+
+const snapshot = (index: number, term: number, chunks = 2): Snapshot => ({
+  meta: { index: logIndex(index), term: toTerm(term), voters: [n1, n2, n3] },
+  chunks: Array.from({ length: chunks }, (_, k) => new Uint8Array([k])),
+});
+
+/** Each role, reached the way Raft reaches it; effects so far are drained. */
+const roles: Record<Role | 'follower of n2', (setup?: object) => MachineHarness> = {
+  /** A follower past its startup quiet period that knows no leader. */
+  follower: (setup) => {
+    const h = harness(setup);
+    h.skip(T);
+    h.effects();
+    return h;
+  },
+  /** A follower that just heard from its leader n2 at term 2 (half an election timeout after it started). */
+  'follower of n2': (setup) => {
+    const h = harness(setup);
+    h.skip(T / 2);
+    h.send({ type: 'heartbeat', from: n2, to: n1, term: t(2), commit: i(1), seq: 1 });
+    h.effects();
+    return h;
+  },
+  preCandidate: (setup) => {
+    const h = harness(setup);
+    h.advance(T);
+    assert.equal(h.role(), 'preCandidate');
+    h.effects();
+    return h;
+  },
+  candidate: (setup) => {
+    const h = roles.preCandidate(setup);
+    h.send({ type: 'requestVoteResponse', from: n2, to: n1, term: t(3), preVote: true, granted: true });
+    assert.equal(h.role(), 'candidate');
+    h.effects();
+    return h;
+  },
+  /** Leader of term 3 with its no-op at 3@3; no follower has answered yet. */
+  leader: (setup) => {
+    const h = roles.candidate(setup);
+    h.send({ type: 'requestVoteResponse', from: n2, to: n1, term: t(3), preVote: false, granted: true });
+    h.send({ type: 'requestVoteResponse', from: n1, to: n1, term: t(3), preVote: false, granted: true });
+    assert.equal(h.role(), 'leader');
+    h.effects();
+    return h;
+  },
+};
+
+/** Leader of term 3 whose no-op is committed (n1's own write and n2's copy): reads need no first commit. */
+function committedLeader(setup = {}): MachineHarness {
+  const h = roles.leader(setup);
+  h.send({ type: 'appendEntriesResponse', from: n1, to: n1, term: t(3), success: true, matchIndex: i(3) });
+  h.send({ type: 'appendEntriesResponse', from: n2, to: n1, term: t(3), success: true, matchIndex: i(3) });
+  assert.equal(h.log.committed(), 3);
+  h.effects();
+  return h;
+}
+
+const vote = (from: typeof n1, term: number, preVote: boolean, last = 2, lastTerm = 2): Message => ({
+  type: 'requestVote',
+  from,
+  to: n1,
+  term: t(term),
+  preVote,
+  lastLogIndex: i(last),
+  lastLogTerm: t(lastTerm),
+});
+const append = (term: number, prev: number, prevTerm: number, entries: Entry[], commit: number): Message => ({
+  type: 'appendEntries',
+  from: n2,
+  to: n1,
+  term: t(term),
+  prevLogIndex: i(prev),
+  prevLogTerm: t(prevTerm),
+  entries,
+  leaderCommit: i(commit),
+});
+const chunk = (term: number, s: Snapshot, k: number): Message => ({ type: 'installSnapshot', from: n2, to: n1, term: t(term), meta: s.meta, chunk: k, chunkCount: s.chunks.length, data: s.chunks[k]! });
+const propose = (n: number): RaftEvent => ({ type: 'propose', commands: Array.from({ length: n }, (_, k) => new TextEncoder().encode(`c${k}`)) });
+
+interface Row {
+  /** The rule, in words. */
+  readonly rule: string;
+  readonly given: () => MachineHarness;
+  /** The event, or time passing. */
+  readonly when: RaftEvent | { readonly advanceMs: number };
+  readonly then: Role;
+  readonly effects: readonly string[];
+}
+
+const table: readonly Row[] = [
+  // ---- shared rules (the root), met in any role
+  {
+    rule: 'a stale vote request is refused at our term',
+    given: roles.follower,
+    when: vote(n3, 1, false),
+    then: 'follower',
+    effects: ['after persist n1->n3 t2 VoteResp rejected'],
+  },
+  {
+    rule: 'leader stickiness: a vote request of a newer term is ignored while the leader was heard within the election timeout',
+    given: roles['follower of n2'],
+    when: vote(n3, 3, false),
+    then: 'follower',
+    effects: [],
+  },
+  {
+    rule: 'a vote request of a newer term (no leader heard) adopts the term, then grants the vote at it, durably',
+    given: roles.follower,
+    when: vote(n3, 3, false),
+    then: 'follower',
+    effects: ['after persist n1->n3 t3 VoteResp granted', 'term 3 voted n3'],
+  },
+  {
+    rule: 'a pre-vote for a newer term changes no term and is granted at the term asked about',
+    given: roles.follower,
+    when: vote(n3, 3, true),
+    then: 'follower',
+    effects: ['after persist n1->n3 t3 PreVoteResp granted'],
+  },
+  {
+    rule: 'a candidate voted for itself: another candidate of its term is refused',
+    given: roles.candidate,
+    when: vote(n3, 3, false),
+    then: 'candidate',
+    effects: ['after persist n1->n3 t3 VoteResp rejected'],
+  },
+  {
+    rule: 'a vote request from a node with a shorter log is refused, even at a newer term (which is adopted)',
+    given: roles.follower,
+    when: vote(n3, 3, false, 1, 1),
+    then: 'follower',
+    effects: ['after persist n1->n3 t3 VoteResp rejected', 'term 3 voted -'],
+  },
+  {
+    rule: 'a leader voted for itself: a vote request of its own term is refused',
+    given: roles.leader,
+    when: vote(n2, 3, false),
+    then: 'leader',
+    effects: ['after persist n1->n2 t3 VoteResp rejected'],
+  },
+  {
+    rule: 'a pre-vote for a newer term is granted in any role, when not in a lease and our log is not newer',
+    given: roles.candidate,
+    when: vote(n2, 4, true),
+    then: 'candidate',
+    effects: ['after persist n1->n2 t4 PreVoteResp granted'],
+  },
+  {
+    rule: 'a pre-candidate that has not voted in its term grants a vote of that term, and stays a pre-candidate',
+    given: roles.preCandidate,
+    when: vote(n3, 2, false),
+    then: 'preCandidate',
+    effects: ['after persist n1->n3 t2 VoteResp granted', 'term 2 voted n3'],
+  },
+  {
+    rule: 'a stale vote answer is dropped',
+    given: roles.candidate,
+    when: { type: 'requestVoteResponse', from: n2, to: n1, term: t(2), preVote: false, granted: false },
+    then: 'candidate',
+    effects: [],
+  },
+  {
+    rule: 'a refusal from a newer term makes a candidate a follower of that term',
+    given: roles.candidate,
+    when: { type: 'requestVoteResponse', from: n2, to: n1, term: t(5), preVote: false, granted: false },
+    then: 'follower',
+    effects: ['term 5 voted -', 'count electionsLost +1'],
+  },
+  {
+    rule: 'a stale append is refused at our term, with where our log ends',
+    given: roles.follower,
+    when: append(1, 1, 1, [], 1),
+    then: 'follower',
+    effects: ['after persist n1->n2 t2 AppResp reject at=1 hint=3@-'],
+  },
+  {
+    rule: 'an append of a newer term adopts the term and its sender as leader, and is then taken',
+    given: roles.follower,
+    when: append(4, 2, 2, [e(3, 4, 'y')], 3),
+    then: 'follower',
+    effects: ['after persist n1->n2 t4 AppResp ok match=3', 'term 4 voted -', 'leader n2', 'log ends at 3@4', 'commit 3'],
+  },
+  {
+    rule: 'a stale append answer is dropped',
+    given: roles.leader,
+    when: { type: 'appendEntriesResponse', from: n2, to: n1, term: t(2), success: true, matchIndex: i(2) },
+    then: 'leader',
+    effects: [],
+  },
+  {
+    rule: 'an append answer of a newer term makes a leader a follower',
+    given: roles.leader,
+    when: { type: 'appendEntriesResponse', from: n2, to: n1, term: t(4), success: false, rejectedIndex: i(2), hint: { index: i(3), term: null } },
+    then: 'follower',
+    effects: ['term 4 voted -', 'leader -'],
+  },
+  {
+    rule: 'a stale heartbeat is answered at our term',
+    given: roles.follower,
+    when: { type: 'heartbeat', from: n3, to: n1, term: t(1), commit: i(1), seq: 7 },
+    then: 'follower',
+    effects: ['send n1->n3 t2 HeartbeatResp seq=7'],
+  },
+  {
+    rule: 'a heartbeat of a newer term adopts the term and its leader, and is then taken',
+    given: roles.preCandidate,
+    when: { type: 'heartbeat', from: n3, to: n1, term: t(4), commit: i(2), seq: 1 },
+    then: 'follower',
+    effects: ['send n1->n3 t4 HeartbeatResp seq=1', 'term 4 voted -', 'leader n3', 'commit 2', 'count preVotesRefused +1'],
+  },
+  {
+    rule: 'a stale heartbeat answer is dropped',
+    given: roles.leader,
+    when: { type: 'heartbeatResponse', from: n2, to: n1, term: t(2), seq: 1, logEnd: null },
+    then: 'leader',
+    effects: [],
+  },
+  {
+    rule: 'a heartbeat answer of a newer term makes a leader a follower',
+    given: roles.leader,
+    when: { type: 'heartbeatResponse', from: n2, to: n1, term: t(9), seq: 1, logEnd: null },
+    then: 'follower',
+    effects: ['term 9 voted -', 'leader -'],
+  },
+  {
+    rule: 'a stale snapshot chunk is refused at our term',
+    given: roles.follower,
+    when: chunk(1, snapshot(5, 1), 0),
+    then: 'follower',
+    effects: ['send n1->n2 t2 SnapResp 5 next=0'],
+  },
+  {
+    rule: 'a snapshot chunk of a newer term adopts the term and leader, and is then taken',
+    given: roles.follower,
+    when: chunk(3, snapshot(5, 3), 0),
+    then: 'follower',
+    effects: ['send n1->n2 t3 SnapResp 5 next=1', 'term 3 voted -', 'leader n2'],
+  },
+  {
+    rule: 'a stale snapshot answer is dropped',
+    given: roles.leader,
+    when: { type: 'installSnapshotResponse', from: n2, to: n1, term: t(1), snapshotIndex: i(1), done: true, nextChunk: 0 },
+    then: 'leader',
+    effects: [],
+  },
+  {
+    rule: 'a snapshot answer of a newer term makes a leader a follower',
+    given: roles.leader,
+    when: { type: 'installSnapshotResponse', from: n3, to: n1, term: t(6), snapshotIndex: i(1), done: false, nextChunk: 0 },
+    then: 'follower',
+    effects: ['term 6 voted -', 'leader -'],
+  },
+  {
+    rule: 'a node that does not lead refuses proposals, naming the leader it knows',
+    given: roles['follower of n2'],
+    when: propose(1),
+    then: 'follower',
+    effects: ['answer proposal refused: not_leader, leader n2'],
+  },
+  {
+    rule: 'a node that does not lead refuses reads, naming the leader it knows',
+    given: roles.candidate,
+    when: { type: 'readIndex', requestId: 1, lease: false },
+    then: 'candidate',
+    effects: ['answer read refused: not_leader, leader unknown'],
+  },
+  {
+    rule: 'a snapshot taken by the host compacts the log behind it, keeping the catch-up tail',
+    given: () => {
+      const h = roles.follower({ config: { snapshotCatchUpEntries: 0 } });
+      h.apply();
+      return h;
+    },
+    when: { type: 'snapshotTaken', snapshot: snapshot(1, 1) },
+    then: 'follower',
+    effects: ['log starts after 1@1'],
+  },
+
+  // ---- follower
+  {
+    rule: 'follower: the election timer re-arms itself while the leader was heard within the election timeout',
+    given: roles['follower of n2'],
+    when: { advanceMs: T },
+    then: 'follower',
+    effects: [],
+  },
+  {
+    rule: 'follower: an election timeout without the leader starts a pre-vote at term + 1',
+    given: () => harness(),
+    when: { advanceMs: T },
+    then: 'preCandidate',
+    effects: ['send n1->n2 t3 PreVote last=2@2', 'send n1->n3 t3 PreVote last=2@2', 'count preVotesStarted +1'],
+  },
+  {
+    rule: 'follower: an append of the current term that matches is taken, acknowledged after the write, and commits what it proves',
+    given: roles['follower of n2'],
+    when: append(2, 2, 2, [e(3, 2, 'y')], 3),
+    then: 'follower',
+    effects: ['after persist n1->n2 t2 AppResp ok match=3', 'log ends at 3@2', 'commit 3'],
+  },
+  {
+    rule: 'follower: an append whose previous entry does not match is refused with a conflict hint',
+    given: roles['follower of n2'],
+    when: append(2, 2, 1, [e(3, 2, 'y')], 3),
+    then: 'follower',
+    effects: ['after persist n1->n2 t2 AppResp reject at=2 hint=2@2'],
+  },
+  {
+    rule: 'follower: a heartbeat commits up to the index it carries and is answered at once',
+    given: roles['follower of n2'],
+    when: { type: 'heartbeat', from: n2, to: n1, term: t(2), commit: i(2), seq: 5 },
+    then: 'follower',
+    effects: ['send n1->n2 t2 HeartbeatResp seq=5', 'commit 2'],
+  },
+  {
+    rule: 'follower: a snapshot covering only what we hold committed is confirmed at once',
+    given: roles['follower of n2'],
+    when: chunk(2, snapshot(1, 1), 0),
+    then: 'follower',
+    effects: ['after persist n1->n2 t2 SnapResp 1 installed'],
+  },
+  {
+    rule: 'follower: the last chunk of a snapshot installs it, durably, replacing the log',
+    given: () => {
+      const h = roles['follower of n2']();
+      h.send(chunk(2, snapshot(5, 2), 0));
+      h.effects();
+      return h;
+    },
+    when: chunk(2, snapshot(5, 2), 1),
+    then: 'follower',
+    effects: ['after persist n1->n2 t2 SnapResp 5 installed', 'install snapshot 5@2', 'log ends at 5@2', 'commit 5', 'log starts after 5@2'],
+  },
+  {
+    rule: 'follower: granting a vote of the current term restarts the election timer',
+    given: () => roles.follower({ term: 3 }),
+    when: vote(n3, 3, false),
+    then: 'follower',
+    effects: ['after persist n1->n3 t3 VoteResp granted', 'term 3 voted n3'],
+  },
+
+  // ---- pre-candidate
+  {
+    rule: 'pre-candidate: a majority of pre-votes starts a real election at term + 1, its own vote counted only once durable',
+    given: roles.preCandidate,
+    when: { type: 'requestVoteResponse', from: n3, to: n1, term: t(3), preVote: true, granted: true },
+    then: 'candidate',
+    effects: ['send n1->n2 t3 Vote last=2@2', 'send n1->n3 t3 Vote last=2@2', 'after persist n1->n1 t3 VoteResp granted', 'term 3 voted n1', 'count electionsStarted +1'],
+  },
+  {
+    rule: 'pre-candidate: a majority of refusals at our term ends the pre-vote',
+    given: () => {
+      const h = roles.preCandidate();
+      h.send({ type: 'requestVoteResponse', from: n2, to: n1, term: t(2), preVote: true, granted: false });
+      return h;
+    },
+    when: { type: 'requestVoteResponse', from: n3, to: n1, term: t(2), preVote: true, granted: false },
+    then: 'follower',
+    effects: ['count preVotesRefused +1'],
+  },
+  {
+    rule: 'pre-candidate: a pre-vote round that times out starts again',
+    given: roles.preCandidate,
+    when: { advanceMs: T },
+    then: 'preCandidate',
+    effects: ['send n1->n2 t3 PreVote last=2@2', 'send n1->n3 t3 PreVote last=2@2', 'count preVotesStarted +1', 'count preVotesRefused +1'],
+  },
+  {
+    rule: 'pre-candidate: an append from a leader of the current term makes it a follower',
+    given: roles.preCandidate,
+    when: append(2, 2, 2, [], 2),
+    then: 'follower',
+    effects: ['after persist n1->n2 t2 AppResp ok match=2', 'leader n2', 'commit 2', 'count preVotesRefused +1'],
+  },
+  {
+    rule: 'pre-candidate: a heartbeat from a leader of the current term makes it a follower',
+    given: roles.preCandidate,
+    when: { type: 'heartbeat', from: n2, to: n1, term: t(2), commit: i(2), seq: 3 },
+    then: 'follower',
+    effects: ['send n1->n2 t2 HeartbeatResp seq=3', 'leader n2', 'commit 2', 'count preVotesRefused +1'],
+  },
+  {
+    rule: 'pre-candidate: a snapshot it already holds, from a leader of the current term, is confirmed and followed',
+    given: roles.preCandidate,
+    when: chunk(2, snapshot(1, 1), 0),
+    then: 'follower',
+    effects: ['after persist n1->n2 t2 SnapResp 1 installed', 'leader n2', 'count preVotesRefused +1'],
+  },
+  {
+    rule: 'pre-candidate: a snapshot chunk from a leader of the current term makes it a follower',
+    given: roles.preCandidate,
+    when: chunk(2, snapshot(6, 2), 0),
+    then: 'follower',
+    effects: ['send n1->n2 t2 SnapResp 6 next=1', 'leader n2', 'count preVotesRefused +1'],
+  },
+
+  // ---- candidate
+  {
+    rule: 'candidate: a majority of votes makes it leader: a no-op of its term, appends to everyone',
+    given: () => {
+      const h = roles.candidate();
+      h.send({ type: 'requestVoteResponse', from: n1, to: n1, term: t(3), preVote: false, granted: true });
+      h.effects();
+      return h;
+    },
+    when: { type: 'requestVoteResponse', from: n3, to: n1, term: t(3), preVote: false, granted: true },
+    then: 'leader',
+    effects: [
+      'send n1->n2 t3 App prev=2@2 [3@3] commit=1',
+      'send n1->n3 t3 App prev=2@2 [3@3] commit=1',
+      'after persist n1->n1 t3 AppResp ok match=3',
+      'leader n1',
+      'log ends at 3@3',
+      'count electionsWon +1',
+    ],
+  },
+  {
+    rule: 'candidate: a majority of refusals makes it a follower',
+    given: () => {
+      const h = roles.candidate();
+      h.send({ type: 'requestVoteResponse', from: n2, to: n1, term: t(3), preVote: false, granted: false });
+      return h;
+    },
+    when: { type: 'requestVoteResponse', from: n3, to: n1, term: t(3), preVote: false, granted: false },
+    then: 'follower',
+    effects: ['count electionsLost +1'],
+  },
+  {
+    rule: 'candidate: an election that times out goes back to a pre-vote (no term inflation)',
+    given: roles.candidate,
+    when: { advanceMs: T },
+    then: 'preCandidate',
+    effects: ['send n1->n2 t4 PreVote last=2@2', 'send n1->n3 t4 PreVote last=2@2', 'count electionsLost +1', 'count preVotesStarted +1'],
+  },
+  {
+    rule: 'candidate: an append from a leader of its term makes it a follower',
+    given: roles.candidate,
+    when: append(3, 2, 2, [], 1),
+    then: 'follower',
+    effects: ['after persist n1->n2 t3 AppResp ok match=2', 'leader n2', 'count electionsLost +1'],
+  },
+  {
+    rule: 'candidate: a snapshot chunk from a leader of its term makes it a follower',
+    given: roles.candidate,
+    when: chunk(3, snapshot(5, 3), 0),
+    then: 'follower',
+    effects: ['send n1->n2 t3 SnapResp 5 next=1', 'leader n2', 'count electionsLost +1'],
+  },
+  {
+    rule: 'candidate: a heartbeat from a leader of its term makes it a follower',
+    given: roles.candidate,
+    when: { type: 'heartbeat', from: n3, to: n1, term: t(3), commit: i(1), seq: 2 },
+    then: 'follower',
+    effects: ['send n1->n3 t3 HeartbeatResp seq=2', 'leader n3', 'count electionsLost +1'],
+  },
+  {
+    rule: 'candidate: a snapshot it already holds, from a leader of its term, is confirmed and followed',
+    given: roles.candidate,
+    when: { ...chunk(3, snapshot(1, 1), 0), from: n3 },
+    then: 'follower',
+    effects: ['after persist n1->n3 t3 SnapResp 1 installed', 'leader n3', 'count electionsLost +1'],
+  },
+
+  // ---- leader
+  {
+    rule: 'leader: its own durable write and one follower\'s copy commit the no-op of its term',
+    given: () => {
+      const h = roles.leader();
+      h.send({ type: 'appendEntriesResponse', from: n1, to: n1, term: t(3), success: true, matchIndex: i(3) });
+      h.effects();
+      return h;
+    },
+    when: { type: 'appendEntriesResponse', from: n2, to: n1, term: t(3), success: true, matchIndex: i(3) },
+    then: 'leader',
+    effects: ['commit 3'],
+  },
+  {
+    rule: 'leader: a rejected append backs the follower off to the hint and probes again',
+    given: roles.leader,
+    when: { type: 'appendEntriesResponse', from: n2, to: n1, term: t(3), success: false, rejectedIndex: i(2), hint: { index: i(2), term: null } },
+    then: 'leader',
+    effects: ['send n1->n2 t3 App prev=1@1 [2@2..3@3] commit=1'],
+  },
+  {
+    rule: 'leader: a heartbeat answer from a follower behind triggers an append',
+    given: roles.leader,
+    when: { type: 'heartbeatResponse', from: n3, to: n1, term: t(3), seq: 0, logEnd: null },
+    then: 'leader',
+    effects: ['send n1->n3 t3 App prev=2@2 [3@3] commit=1'],
+  },
+  {
+    rule: 'leader: a follower that needs compacted entries gets the snapshot, and its answers move the transfer on',
+    given: () => {
+      const h = committedLeader({ config: { snapshotCatchUpEntries: 0, snapshotChunksInflightMax: 1 } });
+      h.apply();
+      h.send({ type: 'snapshotTaken', snapshot: snapshot(3, 3, 3) });
+      h.send({ type: 'appendEntriesResponse', from: n3, to: n1, term: t(3), success: false, rejectedIndex: i(2), hint: { index: i(1), term: null } });
+      h.effects();
+      return h;
+    },
+    when: { type: 'installSnapshotResponse', from: n3, to: n1, term: t(3), snapshotIndex: i(3), done: false, nextChunk: 1 },
+    then: 'leader',
+    effects: ['send n1->n3 t3 Snap 3@3 chunk 2/3'],
+  },
+  {
+    rule: 'leader: proposals are appended at the next index, acknowledged to itself after the write, and sent',
+    given: committedLeader,
+    when: propose(2),
+    then: 'leader',
+    effects: ['send n1->n2 t3 App prev=3@3 [4@3..5@3] commit=3', 'after persist n1->n1 t3 AppResp ok match=5', 'answer proposed at 4@3', 'log ends at 5@3'],
+  },
+  {
+    rule: 'leader: proposals past uncommittedEntriesMax are refused as overloaded',
+    given: () => roles.leader({ config: { uncommittedEntriesMax: 2 } }),
+    when: propose(2),
+    then: 'leader',
+    effects: ['answer proposal refused: overloaded, leader n1'],
+  },
+  {
+    rule: 'leader: a read before the first commit of its term waits without a commit index',
+    given: roles.leader,
+    when: { type: 'readIndex', requestId: 7, lease: false },
+    then: 'leader',
+    effects: ['answer read accepted'],
+  },
+  {
+    rule: 'leader: a ReadIndex read starts a heartbeat round that will confirm it',
+    given: committedLeader,
+    when: { type: 'readIndex', requestId: 8, lease: false },
+    then: 'leader',
+    effects: ['send n1->n2 t3 Heartbeat commit=3 seq=1', 'send n1->n3 t3 Heartbeat commit=0 seq=1', 'answer read accepted'],
+  },
+  {
+    rule: 'leader: a lease read while the lease holds is ready at once, at the commit index',
+    given: () => {
+      const h = committedLeader();
+      h.send({ type: 'readIndex', requestId: 8, lease: false });
+      h.send({ type: 'heartbeatResponse', from: n2, to: n1, term: t(3), seq: 1, logEnd: null });
+      h.effects();
+      return h;
+    },
+    when: { type: 'readIndex', requestId: 9, lease: true },
+    then: 'leader',
+    effects: ['read 9 ready at 3', 'answer read accepted', 'count leaseReads +1'],
+  },
+  {
+    rule: 'leader: a heartbeat interval broadcasts heartbeats, each carrying min(match, commit)',
+    given: committedLeader,
+    when: { advanceMs: defaultRaftConfig.heartbeatIntervalMs },
+    then: 'leader',
+    effects: ['send n1->n2 t3 Heartbeat commit=3 seq=1', 'send n1->n3 t3 Heartbeat commit=0 seq=1'],
+  },
+  {
+    rule: 'leader: CheckQuorum keeps a leader that heard from a majority within the election timeout',
+    given: () => committedLeader({ config: { heartbeatIntervalMs: T / 2 } }),
+    when: { advanceMs: T },
+    then: 'leader',
+    effects: [
+      'send n1->n2 t3 Heartbeat commit=3 seq=1',
+      'send n1->n3 t3 Heartbeat commit=0 seq=1',
+      'send n1->n2 t3 Heartbeat commit=3 seq=2',
+      'send n1->n3 t3 Heartbeat commit=0 seq=2',
+    ],
+  },
+  {
+    rule: 'leader: CheckQuorum steps down a leader that heard from no majority for an election timeout; waiting reads fail',
+    given: () => {
+      const h = roles.leader();
+      h.send({ type: 'readIndex', requestId: 4, lease: false });
+      h.effects();
+      h.advance(T - 1);
+      h.effects();
+      return h;
+    },
+    when: { advanceMs: 1 },
+    then: 'follower',
+    effects: ['read 4 failed', 'leader -', 'count checkQuorumStepDowns +1'],
+  },
+];
+
+describe('the role machine, transition by transition', () => {
+  after(() => {
+    for (const h of started) h.stop();
+  });
+
+  for (const row of table) {
+    test(row.rule, () => {
+      const h = row.given();
+      if ('advanceMs' in row.when) h.advance(row.when.advanceMs);
+      else h.send(row.when);
+      assert.equal(h.role(), row.then);
+      assert.deepEqual(h.effects(), row.effects);
+    });
+  }
+
+  test('every transition of the machine (from @xstate/graph) is taken by a row of the table', () => {
+    const all: { id: string; transition: AnyTransitionDefinition }[] = [];
+    const visit = (g: DirectedGraphNode): void => {
+      for (const edge of g.edges) all.push({ id: `${g.id} on ${edge.transition.eventType} #${edge.id}`, transition: edge.transition });
+      // Eventless (`always`) transitions are not edges of the directed graph.
+      for (const [k, always] of (g.stateNode.always ?? []).entries()) all.push({ id: `${g.id} always #${k}`, transition: always });
+      g.children.forEach(visit);
+    };
+    visit(toDirectedGraph(raftMachine));
+    assert.ok(all.length > 40, `only ${all.length} transitions found`);
+    const missed = all.filter((x) => !taken.has(x.transition)).map((x) => x.id);
+    assert.deepEqual(missed, [], 'transitions no row of the table takes');
+  });
+});
