@@ -82,7 +82,7 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   const transport = new WsTransport({
     selfId: config.node.id,
     clusterId: config.raft.clusterId,
-    sharedSecret: config.raft.sharedSecret,
+    secret: config.raft.sharedSecret === null ? null : Buffer.from(config.raft.sharedSecret, 'utf8'),
     listen: config.raft.addr,
     peers: others,
     onMessages: (messages) => node?.receive(messages),

@@ -17,6 +17,10 @@ export const CloseCode = {
   badSecret: 4003,
   /** The handshake names a different node as its target (a stale address). */
   wrongNode: 4004,
+  /** Mutual TLS: the certificate does not name the node id its handshake claims. */
+  badCertificate: 4005,
+  /** A dialer found the listener's proof wrong: it holds another secret. */
+  listenerBadSecret: 4006,
   handshakeTimeout: 4008,
 } as const;
 

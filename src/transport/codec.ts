@@ -15,32 +15,36 @@
 // .d.ts gets an eslint-disable banner: generated code follows protobufjs's style.
 
 import { kvstore } from './generated/peer.js';
+import { MAC_BYTES, NONCE_BYTES } from './peer-auth.js';
 import { logIndex, nodeId, term, type Entry, type EntryKind, type LogIndex, type Message, type NodeId, type SnapshotMeta, type Term } from '../raft/types.js';
 
 const pb = kvstore.raft.v1;
 
-/** The dialer's first frame: who it is, whom it meant to reach, and the shared secret. */
+/** The dialer's first frame: who it is, whom it meant to reach, and its proof of the secret (src/transport/peer-auth.ts). */
 export interface Handshake {
   readonly clusterId: string;
   readonly fromNode: NodeId;
   readonly toNode: NodeId;
-  /** The shared secret as UTF-8, or empty when none is configured. */
-  readonly secret: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly mac: Uint8Array;
 }
 
 export type Frame =
+  | { readonly kind: 'challenge'; readonly nonce: Uint8Array }
   | { readonly kind: 'handshake'; readonly handshake: Handshake }
-  | { readonly kind: 'handshakeAck' }
+  | { readonly kind: 'handshakeAck'; readonly mac: Uint8Array }
   | { readonly kind: 'batch'; readonly messages: readonly Message[] };
 
 export type DecodeResult = { readonly ok: true; readonly frame: Frame } | { readonly ok: false; readonly error: string };
 
 export function encodeFrame(frame: Frame): Uint8Array {
   switch (frame.kind) {
+    case 'challenge':
+      return pb.Frame.encode({ challenge: { nonce: frame.nonce } }).finish();
     case 'handshake':
       return pb.Frame.encode({ handshake: frame.handshake }).finish();
     case 'handshakeAck':
-      return pb.Frame.encode({ handshakeAck: {} }).finish();
+      return pb.Frame.encode({ handshakeAck: { mac: frame.mac } }).finish();
     case 'batch':
       return pb.Frame.encode({ batch: { messages: frame.messages.map(toWire) } }).finish();
   }
@@ -156,6 +160,8 @@ type WireU64 = number | { readonly low: number; readonly high: number } | null |
 
 function frameFromWire(f: WireFrame): Frame {
   switch (f.kind) {
+    case 'challenge':
+      return { kind: 'challenge', nonce: sized(f.challenge?.nonce, NONCE_BYTES, 'challenge.nonce') };
     case 'handshake': {
       const h = f.handshake ?? malformed('handshake: missing');
       return {
@@ -164,12 +170,13 @@ function frameFromWire(f: WireFrame): Frame {
           clusterId: nonEmpty(h.clusterId, 'handshake.clusterId'),
           fromNode: nodeId(nonEmpty(h.fromNode, 'handshake.fromNode')),
           toNode: nodeId(nonEmpty(h.toNode, 'handshake.toNode')),
-          secret: h.secret ?? new Uint8Array(0),
+          nonce: sized(h.nonce, NONCE_BYTES, 'handshake.nonce'),
+          mac: sized(h.mac, MAC_BYTES, 'handshake.mac'),
         },
       };
     }
     case 'handshakeAck':
-      return { kind: 'handshakeAck' };
+      return { kind: 'handshakeAck', mac: sized(f.handshakeAck?.mac, MAC_BYTES, 'handshakeAck.mac') };
     case 'batch': {
       const wire = f.batch?.messages ?? [];
       const messages: Message[] = [];
@@ -313,6 +320,12 @@ function snapshotMetaFromWire(w: kvstore.raft.v1.SnapshotMeta.$Shape, at: string
   }
   if (voters.length === 0) malformed(`${at}.voters: empty`);
   return { index: logIndex(u64(w.index, `${at}.index`)), term: term(u64(w.term, `${at}.term`)), voters };
+}
+
+function sized(b: Uint8Array | null | undefined, bytes: number, at: string): Uint8Array {
+  const n = b?.length ?? 0;
+  if (b === null || b === undefined || n !== bytes) malformed(`${at}: ${n} bytes, expected ${bytes}`);
+  return b;
 }
 
 function nonEmpty(s: string | null | undefined, at: string): string {

@@ -1,12 +1,16 @@
+import type { PeerCertificate } from 'node:tls';
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
+import type { LogThrottle } from '../log-throttle.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { CloseCode, isHandshakeRefusal } from './close-codes.js';
 import { decodeFrame, encodeFrame, FRAME_OVERHEAD_BYTES_MAX, messageBytesBound } from './codec.js';
+import { ADMISSION_HEADER, admissionToken, dialerProof, listenerProof, newNonce, proofMatches, type Transcript } from './peer-auth.js';
+import { certificateNames, describeCertificate, type PeerTls } from './peer-tls.js';
 import { SendQueue } from './send-queue.js';
 import type { TransportMetrics } from './ws-transport.js';
 
-/** The dialer only ever receives one HandshakeAck, a few bytes: refuse anything bigger. */
+/** The dialer only ever receives a Challenge and a HandshakeAck, a few bytes each: refuse anything bigger. */
 const DIALER_FRAME_BYTES_MAX = 1024;
 /** Caps the backoff exponent, so that 2^attempt stays a small exact number. */
 const BACKOFF_EXPONENT_MAX = 20;
@@ -20,9 +24,13 @@ export interface PeerLinkOptions {
   readonly selfId: NodeId;
   readonly peerId: NodeId;
   readonly clusterId: string;
-  /** The shared secret as UTF-8, empty when none is configured. */
-  readonly secret: Uint8Array;
+  /** The cluster secret (the HMAC key), empty when none is configured. */
+  readonly key: Uint8Array;
+  /** The current TLS material (it may be reloaded), or null for plain ws. */
+  readonly tls: () => PeerTls | null;
   readonly logger: Logger;
+  /** Where refusals are logged, rate-limited. */
+  readonly refusals: LogThrottle;
   readonly metrics: TransportMetrics;
   readonly queueMessagesMax: number;
   readonly queueBytesMax: number;
@@ -38,8 +46,10 @@ export interface PeerLinkOptions {
  * handshakes, then carries batches of messages from a bounded queue, and
  * redials with capped, jittered exponential backoff whenever it drops.
  *
- * States: idle (no socket; a redial may be scheduled) -> dialing (socket, no ack)
- * -> ready (ack received; frames flow) -> idle. Messages queue in every state and
+ * States: idle (no socket; a redial may be scheduled) -> dialing (socket, waiting
+ * for the listener's challenge) -> proving (our handshake sent, waiting for the
+ * listener's proof) -> ready (proof checked; frames flow) -> idle. The whole
+ * handshake has one deadline, handshakeTimeoutMs. Messages queue in every state and
  * are flushed only when ready and the socket has drained below
  * socketBufferedBytesMax, so a slow peer holds its own queue and nothing else.
  */
@@ -48,6 +58,8 @@ export class PeerLink {
   private readonly queue: SendQueue;
   private readonly log: Logger;
   private ws: WebSocket | null = null;
+  /** Set while our handshake awaits the listener's proof. */
+  private proving: Transcript | null = null;
   private ready = false;
   private attempt = 0;
   private redialTimer: NodeJS.Timeout | null = null;
@@ -112,13 +124,27 @@ export class PeerLink {
     this.redialTimer = null;
     if (this.stopped || this.address.port === 0) return;
     const host = this.address.host.includes(':') ? `[${this.address.host}]` : this.address.host;
+    const tls = this.o.tls();
+    const headers = { [ADMISSION_HEADER]: admissionToken(this.o.key, this.o.clusterId, this.o.selfId, this.o.peerId, Date.now()) };
     let ws: WebSocket;
     try {
-      ws = new WebSocket(`ws://${host}:${this.address.port}/`, {
+      ws = new WebSocket(`${tls === null ? 'ws' : 'wss'}://${host}:${this.address.port}/`, {
         maxPayload: DIALER_FRAME_BYTES_MAX,
         perMessageDeflate: false,
         handshakeTimeout: this.o.handshakeTimeoutMs,
         followRedirects: false,
+        headers,
+        ...(tls === null
+          ? {}
+          : {
+              cert: tls.cert,
+              key: tls.key,
+              ca: tls.ca,
+              minVersion: 'TLSv1.2' as const,
+              // The peer's certificate must name the node we mean to reach; its address is not what identifies it.
+              checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+                certificateNames(cert, this.o.peerId) ? undefined : new CertificateMismatch(`the certificate of ${this.o.peerId} names ${describeCertificate(cert)}`),
+            }),
       });
     } catch (err) {
       this.log.warn({ err, address: this.address }, 'cannot dial peer');
@@ -129,28 +155,47 @@ export class PeerLink {
     ws.on('open', () => this.guard(() => this.onOpen(ws)));
     ws.on('message', (data, isBinary) => this.guard(() => this.onFrame(ws, data, isBinary)));
     // 'close' always follows 'error'; the redial happens there.
-    ws.on('error', (err) => this.log.debug({ err }, 'peer connection error'));
+    ws.on('error', (err) => {
+      if (err instanceof CertificateMismatch) {
+        this.o.metrics.handshakeRejected('bad_certificate');
+        this.o.refusals.warn(`bad_certificate:${this.o.peerId}`, { peer: this.o.peerId, address: this.address, detail: err.message }, 'refused the peer: its certificate does not name it');
+      } else {
+        this.log.debug({ err }, 'peer connection error');
+      }
+    });
     ws.on('close', (code, reason) => this.guard(() => this.onClose(ws, code, reason.toString('utf8'))));
   }
 
   private onOpen(ws: WebSocket): void {
     if (ws !== this.ws) return;
-    ws.send(encodeFrame({ kind: 'handshake', handshake: { clusterId: this.o.clusterId, fromNode: this.o.selfId, toNode: this.o.peerId, secret: this.o.secret } }));
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null;
-      this.log.warn({ timeoutMs: this.o.handshakeTimeoutMs }, 'peer did not acknowledge the handshake');
+      this.o.refusals.warn(`ack_timeout:${this.o.peerId}`, { peer: this.o.peerId, timeoutMs: this.o.handshakeTimeoutMs }, 'peer did not complete the handshake in time');
       ws.terminate();
     }, this.o.handshakeTimeoutMs);
   }
 
   private onFrame(ws: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
     if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
-    // The listener sends exactly one frame, the HandshakeAck: anything else is a protocol error.
+    // The listener sends exactly two frames, a Challenge and then a HandshakeAck: anything else is a protocol error.
     const decoded = isBinary && !this.ready && Buffer.isBuffer(data) ? decodeFrame(data) : null;
-    if (decoded === null || !decoded.ok || decoded.frame.kind !== 'handshakeAck') {
+    const frame = decoded?.ok === true ? decoded.frame : null;
+    if (frame?.kind === 'challenge' && this.proving === null) {
+      this.prove(ws, frame.nonce);
+      return;
+    }
+    if (frame?.kind !== 'handshakeAck' || this.proving === null) {
       this.o.metrics.framesMalformed(this.o.peerId);
-      this.log.warn({ error: decoded?.ok === false ? decoded.error : 'unexpected frame' }, 'peer sent an unexpected frame');
+      this.log.warn({ error: decoded?.ok === false ? decoded.error : `unexpected ${frame?.kind ?? 'frame'}` }, 'peer sent an unexpected frame');
       ws.close(CloseCode.policyViolation, 'unexpected frame');
+      return;
+    }
+    const transcript = this.proving;
+    this.proving = null;
+    if (!proofMatches(listenerProof(this.o.key, transcript), frame.mac)) {
+      this.o.metrics.handshakeRejected('listener_bad_secret');
+      this.o.refusals.warn(`listener_bad_secret:${this.o.peerId}`, { peer: this.o.peerId, address: this.address }, "refused the peer: its handshake proof is wrong (another raft.secret?)");
+      ws.close(CloseCode.listenerBadSecret, 'bad secret');
       return;
     }
     this.clearAckTimer();
@@ -161,16 +206,25 @@ export class PeerLink {
     this.scheduleFlush();
   }
 
+  /** Answers the listener's challenge with our nonce and our proof over both. */
+  private prove(ws: WebSocket, listenerNonce: Uint8Array): void {
+    const transcript: Transcript = { clusterId: this.o.clusterId, fromNode: this.o.selfId, toNode: this.o.peerId, listenerNonce, dialerNonce: newNonce() };
+    this.proving = transcript;
+    const handshake = { clusterId: transcript.clusterId, fromNode: transcript.fromNode, toNode: transcript.toNode, nonce: transcript.dialerNonce, mac: dialerProof(this.o.key, transcript) };
+    ws.send(encodeFrame({ kind: 'handshake', handshake }));
+  }
+
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     this.ws = null;
+    this.proving = null;
     this.clearAckTimer();
     if (this.ready) {
       this.ready = false;
       this.o.metrics.peerConnected(this.o.peerId, false);
       this.log.info({ code, reason }, 'disconnected from peer');
     } else if (isHandshakeRefusal(code)) {
-      this.log.warn({ code, reason, address: this.address }, 'peer refused our handshake');
+      this.o.refusals.warn(`refused:${this.o.peerId}:${code}`, { code, reason, address: this.address }, 'peer refused our handshake');
     }
     this.scheduleRedial();
   }
@@ -238,3 +292,6 @@ export class PeerLink {
     }
   }
 }
+
+/** A peer certificate that does not name the node we dialled. */
+class CertificateMismatch extends Error {}

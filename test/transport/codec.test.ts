@@ -1,119 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { logIndex, nodeId, term, type Entry, type Message } from '../../src/raft/types.js';
+import { logIndex, nodeId, term, type Message } from '../../src/raft/types.js';
 import { decodeFrame, encodeFrame, FRAME_OVERHEAD_BYTES_MAX, messageBytesBound, type DecodeResult, type Frame } from '../../src/transport/codec.js';
 import { kvstore } from '../../src/transport/generated/peer.js';
+import { idArb, MAX, messageArb } from './arbitraries.js';
 
 const pb = kvstore.raft.v1;
-const MAX = Number.MAX_SAFE_INTEGER;
-
-// ---- arbitraries: valid messages of every type ----
-
-const idArb = fc.constantFrom('n1', 'n2', 'node-3', 'nœud-ü', '节点', 'x'.repeat(64)).map(nodeId);
-/** Mostly small numbers, sometimes the extremes. */
-const u64Arb = fc.oneof({ weight: 4, arbitrary: fc.nat(1_000) }, { weight: 1, arbitrary: fc.constantFrom(0, MAX) }, { weight: 1, arbitrary: fc.maxSafeNat() });
-const u32Arb = fc.oneof(fc.nat(100), fc.constant(0xffff_ffff));
-const bytesArb = fc.oneof({ weight: 4, arbitrary: fc.uint8Array({ maxLength: 64 }) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1000, maxLength: 5000 }) });
-const baseArb = fc.record({ from: idArb, to: idArb, term: u64Arb.map(term) });
-
-const requestVoteArb = fc
-  .record({ base: baseArb, preVote: fc.boolean(), lastLogIndex: u64Arb, lastLogTerm: u64Arb })
-  .map(({ base, ...r }): Message => ({ ...base, type: 'requestVote', preVote: r.preVote, lastLogIndex: logIndex(r.lastLogIndex), lastLogTerm: term(r.lastLogTerm) }));
-
-const requestVoteResponseArb = fc
-  .record({ base: baseArb, preVote: fc.boolean(), granted: fc.boolean() })
-  .map(({ base, ...r }): Message => ({ ...base, type: 'requestVoteResponse', ...r }));
-
-/** Entries contiguous from prevLogIndex + 1, terms rising from prevLogTerm, the message's term the highest. */
-const appendEntriesArb = fc
-  .record({
-    from: idArb,
-    to: idArb,
-    prevLogIndex: fc.oneof(fc.nat(1_000), fc.constant(MAX - 20)),
-    prevLogTerm: fc.nat(1_000),
-    entries: fc.array(fc.record({ termStep: fc.nat(3), kind: fc.constantFrom('noop' as const, 'command' as const), data: bytesArb }), { maxLength: 10 }),
-    termAbove: fc.nat(3),
-    leaderCommit: u64Arb,
-  })
-  .map((r): Message => {
-    let t = r.prevLogTerm;
-    const entries: Entry[] = r.entries.map((e, i) => {
-      t += e.termStep;
-      return { index: logIndex(r.prevLogIndex + 1 + i), term: term(t), kind: e.kind, data: e.data };
-    });
-    return {
-      type: 'appendEntries',
-      from: r.from,
-      to: r.to,
-      term: term(t + r.termAbove),
-      prevLogIndex: logIndex(r.prevLogIndex),
-      prevLogTerm: term(r.prevLogTerm),
-      entries,
-      leaderCommit: logIndex(r.leaderCommit),
-    };
-  });
-
-const appendEntriesResponseArb = fc.oneof(
-  fc.record({ base: baseArb, matchIndex: u64Arb }).map(({ base, matchIndex }): Message => ({ ...base, type: 'appendEntriesResponse', success: true, matchIndex: logIndex(matchIndex) })),
-  fc
-    .record({ base: baseArb, rejectedIndex: u64Arb, hintIndex: u64Arb, hintTerm: fc.option(u64Arb, { nil: null }) })
-    .map(({ base, ...r }): Message => ({
-      ...base,
-      type: 'appendEntriesResponse',
-      success: false,
-      rejectedIndex: logIndex(r.rejectedIndex),
-      hint: { index: logIndex(r.hintIndex), term: r.hintTerm === null ? null : term(r.hintTerm) },
-    })),
-);
-
-const heartbeatArb = fc
-  .record({ base: baseArb, commit: u64Arb, seq: u64Arb })
-  .map(({ base, commit, seq }): Message => ({ ...base, type: 'heartbeat', commit: logIndex(commit), seq }));
-
-const heartbeatResponseArb = fc
-  .record({ base: baseArb, seq: u64Arb, logEnd: fc.option(u64Arb, { nil: null }) })
-  .map(({ base, seq, logEnd }): Message => ({ ...base, type: 'heartbeatResponse', seq, logEnd: logEnd === null ? null : logIndex(logEnd) }));
-
-const installSnapshotArb = fc
-  .record({
-    base: baseArb,
-    index: u64Arb,
-    metaTerm: u64Arb,
-    voters: fc.uniqueArray(idArb, { minLength: 1, maxLength: 5 }),
-    chunkCount: fc.integer({ min: 1, max: 0xffff_ffff }),
-    chunkFraction: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
-    data: bytesArb,
-  })
-  .map(({ base, ...r }): Message => ({
-    ...base,
-    type: 'installSnapshot',
-    meta: { index: logIndex(r.index), term: term(r.metaTerm), voters: r.voters },
-    chunk: Math.floor(r.chunkFraction * r.chunkCount),
-    chunkCount: r.chunkCount,
-    data: r.data,
-  }));
-
-const installSnapshotResponseArb = fc
-  .record({ base: baseArb, snapshotIndex: u64Arb, done: fc.boolean(), nextChunk: u32Arb })
-  .map(({ base, ...r }): Message => ({ ...base, type: 'installSnapshotResponse', snapshotIndex: logIndex(r.snapshotIndex), done: r.done, nextChunk: r.nextChunk }));
-
-const messageArb: fc.Arbitrary<Message> = fc.oneof(
-  requestVoteArb,
-  requestVoteResponseArb,
-  appendEntriesArb,
-  appendEntriesResponseArb,
-  heartbeatArb,
-  heartbeatResponseArb,
-  installSnapshotArb,
-  installSnapshotResponseArb,
-);
+const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
 const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.array(messageArb, { maxLength: 6 }).map((messages): Frame => ({ kind: 'batch', messages })),
-  fc.constant<Frame>({ kind: 'handshakeAck' }),
+  bytes32.map((mac): Frame => ({ kind: 'handshakeAck', mac })),
+  bytes32.map((nonce): Frame => ({ kind: 'challenge', nonce })),
   fc
-    .record({ clusterId: fc.string({ minLength: 1, maxLength: 20 }), fromNode: idArb, toNode: idArb, secret: fc.uint8Array({ maxLength: 40 }) })
+    .record({ clusterId: fc.string({ minLength: 1, maxLength: 20 }), fromNode: idArb, toNode: idArb, nonce: bytes32, mac: bytes32 })
     .map((handshake): Frame => ({ kind: 'handshake', handshake })),
 );
 
@@ -152,7 +53,7 @@ test('every message type round-trips through a batch frame', () => {
   assert.equal(seen.size, 8, `types generated: ${[...seen].join(', ')}`);
 });
 
-test('handshake, handshake ack and empty batch frames round-trip', () => {
+test('challenge, handshake, handshake ack and empty batch frames round-trip', () => {
   fc.assert(
     fc.property(frameArb, (frame) => {
       assert.deepStrictEqual(plain(decodeOk(encodeFrame(frame))), plain(frame));
@@ -244,6 +145,10 @@ test('malformed frames decode to errors', async (t) => {
     ['a message without a body', batchOf(wire()), /no body/],
     ['a message without from', batchOf({ ...wire(''), heartbeat: { commit: 1, seq: 1 } }), /from: empty/],
     ['a handshake without a node', pb.Frame.encode({ handshake: { clusterId: 'c', fromNode: 'a' } }).finish(), /toNode: empty/],
+    ['a handshake with a short nonce', pb.Frame.encode({ handshake: { clusterId: 'c', fromNode: 'a', toNode: 'b', nonce: new Uint8Array(31), mac: new Uint8Array(32) } }).finish(), /nonce: 31 bytes, expected 32/],
+    ['a handshake without a proof', pb.Frame.encode({ handshake: { clusterId: 'c', fromNode: 'a', toNode: 'b', nonce: new Uint8Array(32) } }).finish(), /mac: 0 bytes, expected 32/],
+    ['a challenge without a nonce', pb.Frame.encode({ challenge: {} }).finish(), /challenge.nonce: 0 bytes/],
+    ['an ack with a long proof', pb.Frame.encode({ handshakeAck: { mac: new Uint8Array(33) } }).finish(), /handshakeAck.mac: 33 bytes/],
     ['an append response without a result', batchOf({ ...wire(), appendEntriesResponse: {} }), /no result/],
     ['a rejection without a hint', batchOf({ ...wire(), appendEntriesResponse: { rejected: { rejectedIndex: 3 } } }), /hint: missing/],
     ['a hint term without hasTerm', batchOf({ ...wire(), appendEntriesResponse: { rejected: { rejectedIndex: 3, hint: { index: 2, hasTerm: false, term: 4 } } } }), /without hasTerm/],

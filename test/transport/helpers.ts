@@ -4,7 +4,8 @@
 import WebSocket, { WebSocketServer } from 'ws';
 import { silentLogger } from '../../src/log.js';
 import { logIndex, nodeId, term, type Message, type NodeId } from '../../src/raft/types.js';
-import { encodeFrame } from '../../src/transport/codec.js';
+import { decodeFrame, encodeFrame } from '../../src/transport/codec.js';
+import { dialerProof, listenerProof, newNonce } from '../../src/transport/peer-auth.js';
 import { WsTransport, type TransportMetrics, type TransportOptions } from '../../src/transport/ws-transport.js';
 
 export const HOST = '127.0.0.1';
@@ -86,7 +87,7 @@ export async function startNode(id: string, peers: readonly string[], overrides:
   const transport = new WsTransport({
     selfId: nodeId(id),
     clusterId: 'test-cluster',
-    sharedSecret: null,
+    secret: null,
     listen: { host: HOST, port: 0 },
     peers: new Map(peers.map((p) => [nodeId(p), { host: HOST, port: 0 }])),
     onMessages: (messages) => received.push(messages),
@@ -141,8 +142,8 @@ export interface RawClient {
   readonly frames: Buffer[];
 }
 
-export async function rawClient(port: number): Promise<RawClient> {
-  const ws = new WebSocket(`ws://${HOST}:${port}/`);
+export async function rawClient(port: number, options: { readonly headers?: Record<string, string>; readonly localAddress?: string } = {}): Promise<RawClient> {
+  const ws = new WebSocket(`ws://${HOST}:${port}/`, options);
   const frames: Buffer[] = [];
   ws.on('message', (data) => {
     if (Buffer.isBuffer(data)) frames.push(data);
@@ -156,20 +157,32 @@ export async function rawClient(port: number): Promise<RawClient> {
   return { ws, closed, frames };
 }
 
-export function sendHandshake(c: RawClient, h: { clusterId?: string; from: string; to: string; secret?: string }): void {
-  c.ws.send(
-    encodeFrame({
-      kind: 'handshake',
-      handshake: { clusterId: h.clusterId ?? 'test-cluster', fromNode: nodeId(h.from), toNode: nodeId(h.to), secret: new TextEncoder().encode(h.secret ?? '') },
-    }),
-  );
+/** The listener's challenge nonce: the first frame it sends. */
+export async function challengeOf(c: RawClient): Promise<Uint8Array> {
+  await waitFor(() => c.frames.length > 0, 'the challenge');
+  const decoded = decodeFrame(c.frames[0]!);
+  if (!decoded.ok || decoded.frame.kind !== 'challenge') throw new Error(`expected a challenge, got ${decoded.ok ? decoded.frame.kind : decoded.error}`);
+  return decoded.frame.nonce;
 }
 
-/** A raw client that passed the handshake as `from`. */
+/** Answers the challenge as the dialer `from` would with `secret` (none: the empty key). */
+export async function sendHandshake(c: RawClient, h: { clusterId?: string; from: string; to: string; secret?: string }): Promise<void> {
+  const transcript = {
+    clusterId: h.clusterId ?? 'test-cluster',
+    fromNode: nodeId(h.from),
+    toNode: nodeId(h.to),
+    listenerNonce: await challengeOf(c),
+    dialerNonce: newNonce(),
+  };
+  const mac = dialerProof(new TextEncoder().encode(h.secret ?? ''), transcript);
+  c.ws.send(encodeFrame({ kind: 'handshake', handshake: { clusterId: transcript.clusterId, fromNode: transcript.fromNode, toNode: transcript.toNode, nonce: transcript.dialerNonce, mac } }));
+}
+
+/** A raw client that passed the handshake as `from` (it received the challenge and the ack). */
 export async function handshaken(port: number, from: string, to: string, secret?: string): Promise<RawClient> {
   const c = await rawClient(port);
-  sendHandshake(c, { from, to, ...(secret === undefined ? {} : { secret }) });
-  await waitFor(() => c.frames.length > 0, 'handshake ack');
+  await sendHandshake(c, { from, to, ...(secret === undefined ? {} : { secret }) });
+  await waitFor(() => c.frames.length > 1, 'handshake ack');
   return c;
 }
 
@@ -182,8 +195,8 @@ export async function closeClient(c: RawClient): Promise<void> {
 /**
  * A listener that speaks just enough of the protocol to misbehave: it counts
  * connections, and either never acknowledges the handshake, or acknowledges it
- * and then stops reading from the socket (a peer stuck in a long GC pause or on
- * a saturated link).
+ * with a proof made with another secret, or acknowledges it and then stops
+ * reading from the socket (a peer stuck in a long GC pause or on a saturated link).
  */
 export interface FakePeer {
   readonly port: number;
@@ -191,7 +204,7 @@ export interface FakePeer {
   close(): Promise<void>;
 }
 
-export async function fakePeer(behaviour: 'neverAck' | 'stallAfterAck'): Promise<FakePeer> {
+export async function fakePeer(behaviour: 'neverAck' | 'stallAfterAck' | 'badAck'): Promise<FakePeer> {
   const wss = new WebSocketServer({ host: HOST, port: 0, maxPayload: 1 << 30 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const address = wss.address();
@@ -207,7 +220,20 @@ export async function fakePeer(behaviour: 'neverAck' | 'stallAfterAck'): Promise
   wss.on('connection', (ws, req) => {
     peer.connections++;
     ws.on('error', () => {});
-    if (behaviour === 'stallAfterAck') ws.once('message', () => ws.send(encodeFrame({ kind: 'handshakeAck' }), () => req.socket.pause()));
+    const listenerNonce = newNonce();
+    ws.send(encodeFrame({ kind: 'challenge', nonce: listenerNonce }));
+    if (behaviour === 'neverAck') return;
+    // stallAfterAck: a genuine ack (no secret: the empty key), then silence; badAck: an ack keyed by another secret.
+    const key = behaviour === 'badAck' ? new TextEncoder().encode('another secret') : new Uint8Array(0);
+    ws.once('message', (data) => {
+      const decoded = Buffer.isBuffer(data) ? decodeFrame(data) : null;
+      if (decoded === null || !decoded.ok || decoded.frame.kind !== 'handshake') return;
+      const h = decoded.frame.handshake;
+      const mac = listenerProof(key, { clusterId: h.clusterId, fromNode: h.fromNode, toNode: h.toNode, listenerNonce, dialerNonce: h.nonce });
+      ws.send(encodeFrame({ kind: 'handshakeAck', mac }), () => {
+        if (behaviour === 'stallAfterAck') req.socket.pause();
+      });
+    });
   });
   return peer;
 }

@@ -22,7 +22,6 @@ import {
   type RawClient,
   type TestNode,
 } from './helpers.js';
-import { INBOUND_PENDING_MAX } from '../../src/transport/ws-transport.js';
 
 /** Everything a test starts, stopped in `after` even when an assertion fails midway. */
 const running: TestNode[] = [];
@@ -125,8 +124,10 @@ test('a message too large for any frame is dropped and counted, and the link kee
   assert.equal(a.metrics.dropped.get('b'), 1);
 });
 
+const secretOf = (s: string): Uint8Array => new TextEncoder().encode(s);
+
 test('handshakes naming the wrong cluster, an unknown node, the wrong target or a bad secret are refused and counted', async (t) => {
-  const b = await node('b', ['a'], { sharedSecret: 's3cret' });
+  const b = await node('b', ['a'], { secret: secretOf('s3cret') });
   const cases: { name: string; h: Parameters<typeof sendHandshake>[1]; code: number; reason: string; label: string }[] = [
     { name: 'wrong cluster', h: { clusterId: 'other', from: 'a', to: 'b', secret: 's3cret' }, code: 4001, reason: 'wrong cluster', label: 'wrong_cluster' },
     { name: 'unknown node', h: { from: 'z', to: 'b', secret: 's3cret' }, code: 4002, reason: 'unknown node', label: 'unknown_node' },
@@ -137,14 +138,14 @@ test('handshakes naming the wrong cluster, an unknown node, the wrong target or 
   for (const c of cases) {
     await t.test(c.name, async () => {
       const raw = await client(b.port);
-      sendHandshake(raw, c.h);
+      await sendHandshake(raw, c.h);
       assert.deepEqual(await raw.closed, { code: c.code, reason: c.reason });
-      assert.equal(raw.frames.length, 0, 'no handshake ack');
+      assert.equal(raw.frames.length, 1, 'the challenge, and no handshake ack');
     });
   }
   assert.deepEqual(Object.fromEntries(b.metrics.rejected), { wrong_cluster: 1, unknown_node: 1, wrong_node: 1, bad_secret: 2 });
   const ok = await client(b.port, { from: 'a', to: 'b', secret: 's3cret' });
-  assert.equal(ok.frames.length, 1, 'the right secret is acknowledged');
+  assert.equal(ok.frames.length, 2, 'the right secret is acknowledged');
 });
 
 test('a transport of another cluster never connects, and the listener counts it', async () => {
@@ -161,8 +162,10 @@ test('a transport of another cluster never connects, and the listener counts it'
 test('a connection that never handshakes is closed after handshakeTimeoutMs', async () => {
   const b = await node('b', ['a'], { handshakeTimeoutMs: 50 });
   const raw = await client(b.port);
-  assert.deepEqual(await raw.closed, { code: 4008, reason: 'handshake timeout' });
+  // The close frame goes out if the socket takes it, but the socket is destroyed without waiting for an answer.
+  assert.ok([4008, 1006].includes((await raw.closed).code));
   assert.equal(b.metrics.rejected.get('timeout'), 1);
+  assert.equal(b.transport.pendingConnections(), 0);
 });
 
 test('malformed or misaddressed frames close only their connection, are counted, and others keep working', async (t) => {
@@ -311,18 +314,3 @@ test('a dialer whose handshake is never acknowledged gives up after handshakeTim
   assert.deepEqual(a.transport.connectedPeers(), []);
 });
 
-test('connections awaiting their handshake are bounded', async () => {
-  const b = await node('b', ['a']);
-  for (let i = 0; i < INBOUND_PENDING_MAX; i++) await client(b.port);
-  await assert.rejects(rawClient(b.port), /503/);
-  assert.equal(b.metrics.rejected.get('too_many_pending'), 1);
-  // Closing one frees a place, once the listener has seen it close.
-  const last = clients.at(-1);
-  assert.ok(last !== undefined);
-  await closeClient(last);
-  let again: RawClient | null = null;
-  for (const deadline = Date.now() + 2_000; again === null && Date.now() < deadline; await sleep(10)) {
-    again = await client(b.port, { from: 'a', to: 'b' }).catch(() => null);
-  }
-  assert.ok(again !== null, 'no place freed');
-});
