@@ -21,10 +21,12 @@ import type { GetResponse } from './generated/kvstore/v1/GetResponse.js';
 import type { KVClient, KVHandlers } from './generated/kvstore/v1/KV.js';
 import type { PutRequest__Output } from './generated/kvstore/v1/PutRequest.js';
 import type { PutResponse } from './generated/kvstore/v1/PutResponse.js';
+import { LogThrottle } from '../log-throttle.js';
 import { GrpcMetrics } from './grpc-metrics.js';
 import type { ApiMetrics } from '../metrics/api-metrics.js';
 import { secondsSince } from '../metrics/elapsed.js';
 import { createKvClient, loadKvProto } from './proto.js';
+import { tolerantDefinition, tolerantRegistrar, undecodableInterceptor } from './undecodable.js';
 
 /** Response metadata naming the leader (initial metadata, and trailers on errors). */
 export const LEADER_METADATA = 'x-raft-leader';
@@ -57,6 +59,11 @@ function grpcStatusOf(code: ErrorCode): grpc.status {
 function fail<T>(code: ErrorCode, details: string, trailers?: Readonly<Record<string, string>>): Answer<T> {
   const error = { kind: 'error', code: grpcStatusOf(code), details, catalogCode: code } as const;
   return trailers === undefined ? error : { ...error, trailers };
+}
+
+/** `Put` for `/kvstore.v1.KV/Put`: the method label of a path (GrpcMetrics bounds the values). */
+function methodOfPath(path: string): string {
+  return path.startsWith('/kvstore.v1.KV/') ? path.slice('/kvstore.v1.KV/'.length) : path;
 }
 
 function toBuffer(b: Uint8Array): Buffer {
@@ -270,8 +277,13 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
     ),
   };
 
-  const server = new grpc.Server(channelOptions);
-  server.addService(kv.kvstore.v1.KV.service, handlers);
+  const refusals = new LogThrottle(log);
+  const onUndecodable = (path: string, why: string): void => {
+    metrics.observeCall(methodOfPath(path), grpc.status.INVALID_ARGUMENT, 0);
+    refusals.warn('undecodable', { path: path.slice(0, 128), why }, 'refused a gRPC request that is not valid protobuf');
+  };
+  const server = new grpc.Server({ ...channelOptions, interceptors: [undecodableInterceptor(onUndecodable)] });
+  server.addService(tolerantDefinition(kv.kvstore.v1.KV.service), handlers);
 
   // Health: SERVING exactly while the node is ready (a leader known, caught up).
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'kvstore.v1.KV': 'NOT_SERVING' });
@@ -286,9 +298,9 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
   updateHealth();
   const healthTimer = setInterval(updateHealth, HEALTH_POLL_MS);
   healthTimer.unref();
-  health.addToServer(server);
+  health.addToServer(tolerantRegistrar(server));
 
-  new ReflectionService(definition).addToServer(server);
+  new ReflectionService(definition).addToServer(tolerantRegistrar(server));
 
   const address = formatHostPort(config.grpc.addr);
   let port: number;

@@ -9,6 +9,7 @@ import type { KVClient } from '../../src/grpc/generated/kvstore/v1/KV.js';
 import { createKvClient, loadKvProto } from '../../src/grpc/proto.js';
 import { LEADER_METADATA } from '../../src/grpc/server.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
+import { grpcFrame, rawGrpcCall, rawSession } from './raw-http2.js';
 
 const ELECTION_MS = 500;
 const ELECT_WITHIN_MS = 20 * ELECTION_MS;
@@ -163,6 +164,24 @@ describe('gRPC API on a 3-node cluster', { concurrency: false }, () => {
     }
     const max = await put(leaderId, { key: Buffer.alloc(4096, 0x62), value: Buffer.alloc(VALUE_BYTES_MAX) });
     assert.equal(max.err, null, max.err?.details);
+  });
+
+  // (grpc-health-check decodes Check and Watch leniently: an undecodable one reads as the empty request.)
+  test('a body that is not valid protobuf is INVALID_ARGUMENT, on KV and Health.List, and the node keeps serving', async () => {
+    const session = await rawSession(c.node(followerId).grpcPort);
+    try {
+      // A field tag of wire type 7 (no such type), then a length prefix running past the end.
+      for (const garbage of [Uint8Array.from([0x0f, 0x01]), Uint8Array.from([0x0a, 0xff, 0xff, 0x01])]) {
+        for (const path of ['/kvstore.v1.KV/Put', '/kvstore.v1.KV/Get', '/kvstore.v1.KV/Delete', '/grpc.health.v1.Health/List']) {
+          const a = await rawGrpcCall(session, path, grpcFrame(garbage));
+          assert.equal(a.grpcStatus, grpc.status.INVALID_ARGUMENT, `${path}: ${a.grpcStatus} ${a.grpcMessage}`);
+        }
+      }
+    } finally {
+      session.close();
+    }
+    const p = await put(followerId, { key: key('after-garbage'), value: key('ok') });
+    assert.equal(p.err, null, p.err?.details);
   });
 
   test('grpc.health.v1.Health answers SERVING on every node', async () => {
