@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
@@ -11,6 +10,7 @@ import { createLogger, type Logger } from './log.js';
 import { ApiMetrics } from './metrics/api-metrics.js';
 import { RaftMetrics } from './metrics/raft-metrics.js';
 import type { KvNodeConfig } from './node/config.js';
+import { prepareDataDir, watchDataDir } from './node/data-dir.js';
 import { KvNode } from './node/kv-node.js';
 import type { RaftConfig } from './raft/config.js';
 import type { NodeId } from './raft/types.js';
@@ -61,14 +61,52 @@ function serveMetrics(registry: Registry, host: string, port: number): Promise<S
   });
 }
 
-/** Runs one node until SIGTERM/SIGINT; returns the exit code. */
+/** Why a running node stops, and the exit code that says so. */
+interface StopReason {
+  readonly code: number;
+  readonly why: string;
+}
+
+/**
+ * How long a stopping node keeps its HTTP listener and quiet connections open: a
+ * request already on the wire (sent, not yet read) is answered 503 instead of reset.
+ */
+const HTTP_LAST_ANSWERS_MS = 500;
+/** Then how long answers still being written may take before their connections are cut. */
+const HTTP_DRAIN_MS = 2_000;
+
+/** Answers what is on the wire, stops accepting, lets the answers out, then cuts what is left. */
+function closeHttp(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    setTimeout(() => {
+      const force = setTimeout(() => server.closeAllConnections(), HTTP_DRAIN_MS);
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
+    }, HTTP_LAST_ANSWERS_MS);
+  });
+}
+
+/**
+ * Runs one node until SIGTERM/SIGINT (exit 0) or until its storage fails or its data
+ * directory vanishes (exit 1); returns the exit code. Either way requests in flight are
+ * answered, not cut: 503 for what never reached the log, 504 for what may have.
+ */
 async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   const dataDir = config.node.dataDir;
-  mkdirSync(dataDir, { recursive: true });
+  const prepared = prepareDataDir(dataDir);
+  if (!prepared.ok) {
+    log.fatal(prepared.error);
+    return EXIT_CANNOT_START;
+  }
+  let stop: (reason: StopReason) => void = () => {};
+  const stopped = new Promise<StopReason>((resolve) => (stop = resolve));
   const metrics = new RaftMetrics(config.node.id);
   const opened = await LogStore.open(join(dataDir, 'raft'), metrics.storage, (e) => {
     log.fatal({ err: e }, 'storage failed; stopping');
-    process.exit(EXIT_CANNOT_START);
+    stop({ code: EXIT_CANNOT_START, why: 'storage failed' });
   });
   if (!opened.ok) {
     log.fatal(opened.error);
@@ -76,6 +114,10 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   }
   for (const w of opened.warnings) log.warn(w);
   const store = opened.store;
+  const unwatch = watchDataDir(dataDir, (why) => {
+    log.fatal(`${why}; stopping (nothing written since can be trusted to survive a restart)`);
+    stop({ code: EXIT_CANNOT_START, why });
+  });
 
   const others = new Map(config.raft.peers.filter((p) => p.id !== config.node.id).map((p) => [p.id, p.raftAddr]));
   let node: KvNode | null = null;
@@ -112,23 +154,25 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   const raftMetrics = await serveMetrics(metrics.registry, config.raft.metricsAddr.host, config.raft.metricsAddr.port);
   log.info({ http: config.http.addr, raft: config.raft.addr, dataDir }, 'node started');
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
-  log.info('stopping');
-  // Stop accepting, fail what is in flight, flush storage, close peers.
-  const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-  http.closeAllConnections();
-  const grpcClosed = grpcServer.close();
+  process.once('SIGTERM', () => stop({ code: 0, why: 'SIGTERM' }));
+  process.once('SIGINT', () => stop({ code: 0, why: 'SIGINT' }));
+  const reason = await stopped;
+  log.info({ why: reason.why }, 'stopping');
+  unwatch();
+  // Fail what is in flight first (its answers are then written), stop accepting,
+  // let those answers out, flush storage, close peers.
   node.stop();
+  const httpClosed = closeHttp(http);
+  const grpcClosed = grpcServer.close();
   await transport.stop();
-  await store.close();
+  // A failed store has nothing left to flush, and may not close cleanly.
+  if (reason.code === 0) await store.close();
+  else await store.close().catch((err: unknown) => log.warn({ err }, 'closing the failed store'));
   raftMetrics.close();
-  await closed;
+  await httpClosed;
   await grpcClosed;
-  log.info('stopped');
-  return 0;
+  log.info({ why: reason.why }, 'stopped');
+  return reason.code;
 }
 
 async function main(): Promise<number> {

@@ -10,6 +10,7 @@ import type { ApiMetrics } from '../metrics/api-metrics.js';
 import { secondsSince } from '../metrics/elapsed.js';
 import type { NodeId } from '../raft/types.js';
 import { codeOfRequestError, errorCatalog, type ErrorCode, type RequestError } from '../errors.js';
+import { LogThrottle } from '../log-throttle.js';
 import { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
 
@@ -169,6 +170,18 @@ function tagOf(ctx: Koa.Context): RequestTag | null {
   return idempotencyTag(key);
 }
 
+const CLIENT_GONE_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+
+function codeOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** An error that only says the client closed its end (or broke HTTP on the way out). */
+function isClientGone(err: unknown): boolean {
+  const code = codeOf(err) ?? '';
+  return CLIENT_GONE_CODES.has(code) || code.startsWith('HPE_') || (err instanceof Error && err.message === 'aborted');
+}
+
 /**
  * The REST API of one node (SPEC §3): status, health, readiness, metrics, the
  * OpenAPI document and the key-value routes. A follower redirects writes and
@@ -185,6 +198,15 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
   const peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id, p]));
   const registry = api.registry;
   const metrics = new HttpMetrics(registry);
+  const refusals = new LogThrottle(logger);
+  // Koa reports here what happens after the answer was decided: mostly a client that
+  // went away mid-request or mid-response. One JSON line (rate-limited), never Koa's
+  // plain-text default on stderr.
+  app.on('error', (err: unknown, ctx?: Koa.Context) => {
+    const where = ctx === undefined ? {} : { method: ctx.method, route: routeOf(ctx.path)?.template ?? UNMATCHED_ROUTE };
+    if (isClientGone(err)) refusals.info('client_aborted', { ...where, code: codeOf(err) }, 'a client went away before its answer was complete');
+    else logger.error({ err, ...where }, 'answering a request failed');
+  });
   const corsAny = config.http.corsOrigins.includes('*');
   const corsOrigins = new Set(config.http.corsOrigins);
   const retryAfter = String(retryAfterSeconds(config.raft.electionTimeoutMs));

@@ -8,9 +8,10 @@ import type { NodeStatus } from '../../src/client/rest-client.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const POLL_MS = 25;
+const OUTPUT_CHUNKS_KEPT = 200;
 
 
-interface ProcessNode {
+export interface ProcessNode {
   readonly id: string;
   readonly httpPort: number;
   readonly raftPort: number;
@@ -21,6 +22,15 @@ interface ProcessNode {
   proc: ChildProcess | null;
   exited: Promise<number | null> | null;
   output: string[];
+  /** Extra environment (KV_* config overrides) for the next spawn. */
+  env: Record<string, string>;
+  /** RLIMIT_FSIZE for the next spawn (a stand-in for a full disk), or null. */
+  fileSizeLimitBytes: number | null;
+}
+
+export interface StartOptions {
+  /** Runs for each node before its first start: mount its data dir (undone with cluster.onStop), set env, … */
+  readonly prepare?: (n: ProcessNode, cluster: ProcessCluster) => void;
 }
 
 /**
@@ -58,13 +68,14 @@ async function freePorts(n: number): Promise<number[]> {
 export class ProcessCluster {
   readonly dir: string;
   readonly nodes: ProcessNode[];
+  private readonly cleanups: (() => void)[] = [];
 
   private constructor(dir: string, nodes: ProcessNode[]) {
     this.dir = dir;
     this.nodes = nodes;
   }
 
-  static async start(size: number, electionTimeoutMs = 500): Promise<ProcessCluster> {
+  static async start(size: number, electionTimeoutMs = 500, options: StartOptions = {}): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'kvstore-e2e-'));
     const ports = await freePorts(size * 4);
     const nodes: ProcessNode[] = [];
@@ -81,6 +92,8 @@ export class ProcessCluster {
         proc: null,
         exited: null,
         output: [],
+        env: {},
+        fileSizeLimitBytes: null,
       });
     }
     const peers = nodes
@@ -111,8 +124,19 @@ export class ProcessCluster {
       );
     }
     const cluster = new ProcessCluster(dir, nodes);
+    try {
+      for (const n of nodes) options.prepare?.(n, cluster);
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
     for (const n of nodes) cluster.spawn(n);
     return cluster;
+  }
+
+  /** Runs `undo` in stop(), after every process is gone and before the directory is removed (unmount, …). */
+  onStop(undo: () => void): void {
+    this.cleanups.push(undo);
   }
 
   node(id: string): ProcessNode {
@@ -122,12 +146,20 @@ export class ProcessCluster {
   }
 
   private spawn(n: ProcessNode): void {
-    const proc = spawn(process.execPath, [MAIN, '--cfg_path', n.cfgPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, ...n.env };
+    // Past RLIMIT_FSIZE a write fails with EFBIG instead of killing the process, because SIGXFSZ is ignored.
+    const proc =
+      n.fileSizeLimitBytes === null
+        ? spawn(process.execPath, [MAIN, '--cfg_path', n.cfgPath], { stdio: ['ignore', 'pipe', 'pipe'], env })
+        : spawn('/bin/sh', ['-c', 'trap "" XFSZ; ulimit -f "$1"; exec "$2" "$3" --cfg_path "$4"', 'sh', String(Math.ceil(n.fileSizeLimitBytes / 512)), process.execPath, MAIN, n.cfgPath], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env,
+          });
     n.proc = proc;
     n.output = [];
     const keep = (b: Buffer): void => {
       n.output.push(b.toString());
-      if (n.output.length > 200) n.output.shift();
+      if (n.output.length > OUTPUT_CHUNKS_KEPT) n.output.shift();
     };
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
@@ -224,6 +256,31 @@ export class ProcessCluster {
     });
   }
 
+  /** Lines a node printed that are not one JSON object each (the node logs nothing else). */
+  nonJsonLines(id: string): string[] {
+    const n = this.node(id);
+    const lines = n.output.join('').split('\n');
+    // Only the last OUTPUT_CHUNKS_KEPT chunks are kept: the first line may have lost its start.
+    if (n.output.length >= OUTPUT_CHUNKS_KEPT) lines.shift();
+    return lines.filter((line) => {
+      if (line.trim() === '') return false;
+      try {
+        const v: unknown = JSON.parse(line);
+        return typeof v !== 'object' || v === null;
+      } catch {
+        return true;
+      }
+    });
+  }
+
+  /** The resident set size a node reports on its API port's /metrics, in bytes. */
+  async residentBytes(id: string): Promise<number> {
+    const text = await (await fetch(this.url(id, '/metrics'))).text();
+    const m = /^kvstore_process_resident_memory_bytes (\S+)$/m.exec(text);
+    if (m === null) throw new Error(`${id}: no kvstore_process_resident_memory_bytes in /metrics`);
+    return Number(m[1]);
+  }
+
   logs(): string {
     return this.nodes.map((n) => `--- ${n.id}\n${n.output.join('').slice(-3000)}`).join('\n');
   }
@@ -239,6 +296,7 @@ export class ProcessCluster {
         n.proc = null;
       }),
     );
+    for (const undo of this.cleanups.splice(0).reverse()) undo();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
