@@ -276,7 +276,7 @@ export class ProcessCluster {
   /** The resident set size a node reports on its API port's /metrics, in bytes. */
   async residentBytes(id: string): Promise<number> {
     const text = await (await fetch(this.url(id, '/metrics'))).text();
-    const m = /^kvstore_process_resident_memory_bytes (\S+)$/m.exec(text);
+    const m = /^kvstore_process_resident_memory_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text);
     if (m === null) throw new Error(`${id}: no kvstore_process_resident_memory_bytes in /metrics`);
     return Number(m[1]);
   }
