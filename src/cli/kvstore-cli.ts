@@ -25,7 +25,8 @@ export interface CliIo {
 }
 
 const GLOBAL_HELP = `Usage: kvstore [global flags] <command> [args] [flags]
-       kvstore -cfg_path <node.yml>      run a node (see SPEC §2)
+       kvstore -cfg_path <node.yml>      run a node; every config key is explained
+                                         in config/config.example.yml and the README
 
 Commands:
   put KEY VALUE     write VALUE (use - to read it from stdin) at KEY

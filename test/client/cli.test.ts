@@ -34,6 +34,9 @@ describe('runCli without a cluster', () => {
     const g = await cli('--help');
     assert.equal(g.code, EXIT_OK);
     for (const cmd of ['put', 'get', 'del', 'status', '--endpoints']) assert.ok(g.out.includes(cmd), `help mentions ${cmd}`);
+    // It points to what the project ships, not to a document users do not have.
+    assert.ok(g.out.includes('config/config.example.yml') && g.out.includes('README'), g.out);
+    assert.doesNotMatch(g.out, /SPEC/);
     for (const [cmd, word] of [
       ['put', '--if-absent'],
       ['get', '--consistency'],

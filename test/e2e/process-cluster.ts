@@ -51,7 +51,7 @@ function canBind(port: number): Promise<boolean> {
 }
 
 /** Distinct free TCP ports on 127.0.0.1 outside the ephemeral range, picked at random so parallel test files rarely meet. */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < n) {
     const p = PORT_RANGE_MIN + Math.floor(Math.random() * (PORT_RANGE_MAX - PORT_RANGE_MIN));
@@ -76,6 +76,24 @@ export class ProcessCluster {
   }
 
   static async start(size: number, electionTimeoutMs = 500, options: StartOptions = {}): Promise<ProcessCluster> {
+    const cluster = await ProcessCluster.configure(size, electionTimeoutMs);
+    try {
+      for (const n of cluster.nodes) options.prepare?.(n, cluster);
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    for (const n of cluster.nodes) cluster.spawn(n);
+    return cluster;
+  }
+
+  /**
+   * Writes the configs (free ports, temporary data directories) without starting
+   * anything: for tests that start the nodes some other way (`npm start`, `npm run
+   * observe`) and still talk to them through this class. `extra` lines go into the
+   * raft section of every config.
+   */
+  static async configure(size: number, electionTimeoutMs = 500, extra: readonly string[] = []): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'kvstore-e2e-'));
     const ports = await freePorts(size * 4);
     const nodes: ProcessNode[] = [];
@@ -115,6 +133,7 @@ export class ProcessCluster {
           `  metrics_addr: "127.0.0.1:${n.metricsPort}"`,
           `  election_timeout_ms: ${electionTimeoutMs}`,
           `  heartbeat_interval_ms: ${Math.floor(electionTimeoutMs / 10)}`,
+          ...extra.map((line) => `  ${line}`),
           '  peers:',
           peers,
           'log:',
@@ -123,15 +142,7 @@ export class ProcessCluster {
         ].join('\n'),
       );
     }
-    const cluster = new ProcessCluster(dir, nodes);
-    try {
-      for (const n of nodes) options.prepare?.(n, cluster);
-    } catch (e) {
-      await cluster.stop();
-      throw e;
-    }
-    for (const n of nodes) cluster.spawn(n);
-    return cluster;
+    return new ProcessCluster(dir, nodes);
   }
 
   /** Runs `undo` in stop(), after every process is gone and before the directory is removed (unmount, …). */
