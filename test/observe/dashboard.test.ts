@@ -68,8 +68,13 @@ describe('dashboards/kvstore.json against a real Prometheus and a real 3-node cl
     await observed!.waitForTargets(TARGETS_UP_WITHIN_MS);
     let loading = true;
     let round = 0;
+    const loadErrors: string[] = [];
     const load = (async () => {
-      while (loading) await runSampleLoad(cluster, `load${round++}`);
+      while (loading) {
+        // The load only feeds the panels, which are what this test checks; a request
+        // that fails (say, during an election on a loaded machine) is noted, not fatal.
+        await runSampleLoad(cluster, `load${round++}`).catch((e: unknown) => loadErrors.push(String(e)));
+      }
     })();
     let results: PanelResult[] = [];
     try {
@@ -87,7 +92,7 @@ describe('dashboards/kvstore.json against a real Prometheus and a real 3-node cl
       const p = problemOf(r);
       return p === null ? [] : [`${r.query.row} / ${r.query.panel} (${r.query.refId}): ${p}\n    ${r.expr}`];
     });
-    assert.deepEqual(failures, [], `panels without data after ${PANELS_WITHIN_MS} ms:\n${failures.join('\n')}\n${logs()}`);
+    assert.deepEqual(failures, [], `panels without data after ${PANELS_WITHIN_MS} ms:\n${failures.join('\n')}\nload errors: ${loadErrors.slice(-5).join('; ')}\n${logs()}`);
     assert.ok(results.length >= 40, `queries checked: ${results.length}`);
     console.log(`${results.length} panel queries returned data after ${round} load rounds`);
   });
