@@ -9,6 +9,9 @@ import type { NodeStatus } from '../../src/client/rest-client.js';
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const POLL_MS = 25;
 const OUTPUT_CHUNKS_KEPT = 200;
+const START_ATTEMPTS_MAX = 5;
+/** Generous: a loaded 2-core machine can take seconds to start three Node processes. */
+const LISTEN_TIMEOUT_MS = 30_000;
 
 
 export interface ProcessNode {
@@ -75,16 +78,51 @@ export class ProcessCluster {
     this.nodes = nodes;
   }
 
+  /**
+   * Starts `size` nodes and returns once each has bound all its ports or exited.
+   * A port probed free can still be taken before the node listens on it (other test
+   * files, other suites on the machine): a cluster in which a node lost that race is
+   * discarded and started again on fresh ports.
+   */
   static async start(size: number, electionTimeoutMs = 500, options: StartOptions = {}): Promise<ProcessCluster> {
-    const cluster = await ProcessCluster.configure(size, electionTimeoutMs);
-    try {
-      for (const n of cluster.nodes) options.prepare?.(n, cluster);
-    } catch (e) {
+    for (let attempt = 1; ; attempt++) {
+      const cluster = await ProcessCluster.configure(size, electionTimeoutMs);
+      try {
+        for (const n of cluster.nodes) options.prepare?.(n, cluster);
+      } catch (e) {
+        await cluster.stop();
+        throw e;
+      }
+      for (const n of cluster.nodes) cluster.spawn(n);
+      let lostPortRace: boolean;
+      try {
+        lostPortRace = await cluster.waitForListeners();
+      } catch (e) {
+        await cluster.stop();
+        throw e;
+      }
+      if (!lostPortRace || attempt === START_ATTEMPTS_MAX) return cluster;
       await cluster.stop();
-      throw e;
     }
-    for (const n of cluster.nodes) cluster.spawn(n);
-    return cluster;
+  }
+
+  /** Waits until every node answers on its last-bound port (Raft metrics) or has exited; true if one exited on EADDRINUSE. */
+  private async waitForListeners(): Promise<boolean> {
+    const up = async (n: ProcessNode): Promise<boolean> => {
+      try {
+        await fetch(`http://127.0.0.1:${n.metricsPort}/metrics`, { signal: AbortSignal.timeout(1000) });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const exited = new Set<ProcessNode>();
+    for (const n of this.nodes) void n.exited?.then(() => exited.add(n));
+    await this.waitFor('every node to bind its ports or exit', LISTEN_TIMEOUT_MS, async () => {
+      const states = await Promise.all(this.nodes.map(async (n) => exited.has(n) || (await up(n))));
+      return states.every(Boolean) ? true : undefined;
+    });
+    return [...exited].some((n) => n.output.join('').includes('EADDRINUSE'));
   }
 
   /**
