@@ -18,6 +18,8 @@ export type RequestError =
 export const errorCatalog = {
   bad_request: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'malformed request (bad JSON, bad header, bad query)' },
   bad_key: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: `the key is empty, longer than ${keyBytesMax} bytes or badly percent-encoded` },
+  unauthenticated: { http: 401, grpc: 'UNAUTHENTICATED', retry: 'with a valid token', meaning: 'authentication is on and the request has no bearer token, a malformed one or an unknown one' },
+  permission_denied: { http: 403, grpc: 'PERMISSION_DENIED', retry: 'never', meaning: "the token's role may not do this (read < write < admin)" },
   bad_precondition: { http: 400, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'If-Match / If-None-Match malformed or combined' },
   key_not_found: { http: 404, grpc: 'NOT_FOUND', retry: 'never', meaning: 'no such key' },
   not_found: { http: 404, grpc: 'NOT_FOUND', retry: 'never', meaning: 'no such route' },
@@ -25,10 +27,14 @@ export const errorCatalog = {
   length_required: { http: 411, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'a PUT without Content-Length or chunked body' },
   revision_mismatch: { http: 412, grpc: 'FAILED_PRECONDITION', retry: 'never', meaning: 'the key is not at the expected revision (or exists, for create-only)' },
   value_too_large: { http: 413, grpc: 'RESOURCE_EXHAUSTED', retry: 'never', meaning: 'the value exceeds http.value_bytes_max' },
+  request_timeout: { http: 408, grpc: 'DEADLINE_EXCEEDED', retry: 'yes', meaning: 'the request did not arrive in full within http.body_timeout_ms / grpc.body_timeout_ms; not applied' },
   unsupported_media_type: { http: 415, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'a body type the route does not take' },
+  too_many_requests: { http: 429, grpc: 'RESOURCE_EXHAUSTED', retry: 'after Retry-After', meaning: 'the listener has http.requests_max / grpc.requests_max requests in progress; not applied' },
+  headers_too_large: { http: 431, grpc: 'RESOURCE_EXHAUSTED', retry: 'never', meaning: 'the request head exceeds 16 KiB' },
   not_leader: { http: 307, grpc: 'UNAVAILABLE', retry: 'at the leader', meaning: 'this node does not lead: Location / X-Raft-Leader name the leader' },
   no_leader: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'no leader known now; the write was not applied' },
   overloaded: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'too many uncommitted proposals; the write was not applied' },
+  node_stopping: { http: 503, grpc: 'UNAVAILABLE', retry: 'at another node', meaning: 'this node is stopping (SIGTERM or a storage fault); not applied' },
   not_ready: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'readiness: no leader known or still applying' },
   outcome_unknown: { http: 504, grpc: 'DEADLINE_EXCEEDED', retry: 'only if idempotent', meaning: 'the write may or may not have been applied' },
   internal: { http: 500, grpc: 'INTERNAL', retry: 'never', meaning: 'a bug: reported, never caused by client input' },
@@ -46,6 +52,6 @@ export function codeOfRequestError(e: RequestError): ErrorCode {
     case 'outcome_unknown':
       return 'outcome_unknown';
     case 'stopped':
-      return 'no_leader';
+      return 'node_stopping';
   }
 }

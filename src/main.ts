@@ -2,10 +2,12 @@
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
+import { grants, presentedToken, TokenAuthority } from './auth/tokens.js';
 import { runCli } from './cli/kvstore-cli.js';
 import { loadConfig, type NodeConfig } from './config/config.js';
-import { createHttpApp, listen } from './http/server.js';
 import { startGrpcServer } from './grpc/server.js';
+import { startHttpListener } from './http/listener.js';
+import { createHttpApp } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { ApiMetrics } from './metrics/api-metrics.js';
 import { RaftMetrics } from './metrics/raft-metrics.js';
@@ -15,6 +17,9 @@ import { KvNode } from './node/kv-node.js';
 import type { RaftConfig } from './raft/config.js';
 import type { NodeId } from './raft/types.js';
 import { LogStore } from './storage/log-store.js';
+import { readNodeTls } from './tls/node-tls.js';
+import type { TlsMaterial } from './tls/tls-material.js';
+import type { PeerTls } from './transport/peer-tls.js';
 import { WsTransport } from './transport/ws-transport.js';
 
 const EXIT_BAD_CONFIG = 2;
@@ -44,10 +49,32 @@ function kvNodeConfigOf(c: NodeConfig): KvNodeConfig {
   };
 }
 
-function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+/** Peer TLS is mutual: the config check makes sure the CA is there. */
+function peerTlsOf(m: TlsMaterial | null): PeerTls | null {
+  if (m === null) return null;
+  if (m.ca === null) throw new Error('unreachable: raft TLS without raft.tls_ca_file');
+  return { cert: m.cert, key: m.key, ca: m.ca };
+}
+
+/** The Raft metrics port asks for a read token as /metrics on the API port does (unless auth.metrics_public). */
+function metricsGuard(config: NodeConfig): (authorization: string | undefined) => boolean {
+  const authority = new TokenAuthority(config.auth.tokens);
+  if (!authority.enabled || config.auth.metricsPublic) return () => true;
+  return (authorization) => {
+    const presented = presentedToken(authorization);
+    const who = presented.kind === 'bearer' ? authority.identify(presented.token) : null;
+    return who !== null && grants(who.role, 'read');
+  };
+}
+
+function serveMetrics(registry: Registry, host: string, port: number, allowed: (authorization: string | undefined) => boolean): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"only /metrics is served here"}');
+      return;
+    }
+    if (!allowed(req.headers.authorization)) {
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="kvstore"' }).end('{"error":"unauthenticated","message":"/metrics needs a token with the read role"}');
       return;
     }
     registry.metrics().then(
@@ -119,17 +146,29 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
     stop({ code: EXIT_CANNOT_START, why });
   });
 
+  const tlsRead = readNodeTls(config);
+  if (!tlsRead.ok) {
+    log.fatal(tlsRead.error);
+    return EXIT_CANNOT_START;
+  }
+  const tls = tlsRead.tls;
+
   const others = new Map(config.raft.peers.filter((p) => p.id !== config.node.id).map((p) => [p.id, p.raftAddr]));
   let node: KvNode | null = null;
   const transport = new WsTransport({
     selfId: config.node.id,
     clusterId: config.raft.clusterId,
-    secret: config.raft.sharedSecret === null ? null : Buffer.from(config.raft.sharedSecret, 'utf8'),
+    secret: config.raft.secret === null ? null : Buffer.from(config.raft.secret, 'utf8'),
+    tls: peerTlsOf(tls.raft),
     listen: config.raft.addr,
     peers: others,
     onMessages: (messages) => node?.receive(messages),
     logger: log,
     metrics: metrics.transport,
+    connectionsMax: config.raft.connectionsMax,
+    pendingMax: config.raft.pendingConnectionsMax,
+    pendingPerAddressMax: config.raft.pendingConnectionsPerAddressMax,
+    handshakeTimeoutMs: config.raft.handshakeTimeoutMs,
   });
   node = new KvNode({
     id: config.node.id,
@@ -149,15 +188,40 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   const api = new ApiMetrics(config.node.id, () => kvNode.kvStats());
   collectDefaultMetrics({ register: api.registry, prefix: 'kvstore_', gcDurationBuckets: [0.0001, 0.001, 0.01, 0.1, 1] });
   const app = createHttpApp(config, node, log, api);
-  const http = await listen(app, config.http.addr.host, config.http.addr.port);
-  const grpcServer = await startGrpcServer(config, node, log, api);
-  const raftMetrics = await serveMetrics(metrics.registry, config.raft.metricsAddr.host, config.raft.metricsAddr.port);
+  const httpListener = await startHttpListener(app, {
+    host: config.http.addr.host,
+    port: config.http.addr.port,
+    limits: config.http,
+    tls: tls.http === null ? null : { material: tls.http, clientCerts: config.http.tlsClientCerts },
+    logger: log,
+    onRefused: (reason) => api.connectionRefused('http', reason),
+    onAnswered: (code) => api.errorAnswered('http', code),
+  });
+  const http = httpListener.server;
+  const grpcServer = await startGrpcServer(config, node, log, api, tls.grpc);
+  const raftMetrics = await serveMetrics(metrics.registry, config.raft.metricsAddr.host, config.raft.metricsAddr.port, metricsGuard(config));
   log.info({ http: config.http.addr, raft: config.raft.addr, dataDir }, 'node started');
+
+  // SIGHUP: re-read every TLS file; new connections use the new material, open ones keep theirs.
+  const reloadTls = (): void => {
+    const read = readNodeTls(config);
+    if (!read.ok) {
+      log.error({ error: read.error }, 'SIGHUP: TLS files not reloaded; the old ones stay in use');
+      return;
+    }
+    const peerTls = peerTlsOf(read.tls.raft);
+    if (peerTls !== null) transport.setTls(peerTls);
+    if (read.tls.http !== null) httpListener.setTls(read.tls.http);
+    if (read.tls.grpc !== null) grpcServer.setTls(read.tls.grpc);
+    log.info({ raft: read.tls.raft !== null, http: read.tls.http !== null, grpc: read.tls.grpc !== null }, 'SIGHUP: TLS files reloaded');
+  };
+  process.on('SIGHUP', reloadTls);
 
   process.once('SIGTERM', () => stop({ code: 0, why: 'SIGTERM' }));
   process.once('SIGINT', () => stop({ code: 0, why: 'SIGINT' }));
   const reason = await stopped;
   log.info({ why: reason.why }, 'stopping');
+  process.off('SIGHUP', reloadTls);
   unwatch();
   // Fail what is in flight first (its answers are then written), stop accepting,
   // let those answers out, flush storage, close peers.
@@ -175,6 +239,21 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   return reason.code;
 }
 
+/**
+ * Node's own reports (warnings, a crash) go through the node's logger as one JSON
+ * line each instead of plain text on stderr, so that log shippers parse everything.
+ */
+function routeProcessEventsToLog(log: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn({ warning: w.name, code: (w as Error & { code?: string }).code, detail: w.message }, 'Node.js warning'));
+  const crash = (err: unknown, what: string): void => {
+    log.fatal({ err }, `${what}: the node stops`);
+    process.exit(EXIT_CANNOT_START);
+  };
+  process.on('uncaughtException', (err) => crash(err, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => crash(err, 'unhandled promise rejection'));
+}
+
 async function main(): Promise<number> {
   const loaded = loadConfig(process.argv.slice(2), process.env);
   if (!loaded.ok) {
@@ -182,6 +261,7 @@ async function main(): Promise<number> {
     return EXIT_BAD_CONFIG;
   }
   const log = createLogger(loaded.config.node.id, loaded.config.log.level);
+  routeProcessEventsToLog(log);
   try {
     return await runNode(loaded.config, log);
   } catch (e) {

@@ -1,5 +1,6 @@
 import type { Consistency, Failed, MaybeApplied } from '../client/common.js';
 import { KvClient, type NodeStatus } from '../client/rest-client.js';
+import { newToken, roles, tokenHash } from '../auth/tokens.js';
 
 /**
  * The `kvstore` command line, etcdctl style, on the same binary as the node:
@@ -33,10 +34,14 @@ Commands:
   get KEY           print the value of KEY
   del KEY           delete KEY
   status            a table of every member: role, term, leader, indexes
+  auth new-token    make a bearer token and print the auth.tokens entry for it
 
 Global flags:
   --endpoints a,b,c   member URLs (default ${DEFAULT_ENDPOINTS};
-                      env KVSTORE_ENDPOINTS)
+                      env KVSTORE_ENDPOINTS); https:// ones for TLS (a private
+                      CA: NODE_EXTRA_CA_CERTS=ca.pem)
+  --token T           bearer token when the cluster has authentication on
+                      (env KVSTORE_TOKEN)
   --timeout MS        give up on a command after MS milliseconds (default 15000)
   -h, --help          this help; "kvstore <command> --help" describes a command
 
@@ -78,6 +83,14 @@ Asks the first answering endpoint for the member list, then every member's
 applied and last log index. Unreachable members are listed as such.
 Exit: 0 if any member answered, 1 if none did.
 `,
+  auth: `Usage: kvstore auth new-token --name NAME --role read|write|admin
+
+Makes a random bearer token and prints it with the auth.tokens entry that
+admits it (its SHA-256: the node's config never holds the token itself).
+Give the token to the client (--token, KVSTORE_TOKEN) and add the entry to
+auth.tokens on every node. Needs no cluster.
+Exit: 0, or 2 on a bad flag.
+`,
 };
 
 /** Whether argv asks to run a node rather than a client command. */
@@ -92,7 +105,7 @@ interface Parsed {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'consistency', 'if-revision', 'idempotency-key']);
+const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role']);
 const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision']);
 
 function parse(argv: readonly string[]): Parsed {
@@ -147,9 +160,10 @@ const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   get: ['consistency', 'print-revision'],
   del: ['if-revision', 'idempotency-key'],
   status: [],
+  auth: ['name', 'role'],
 };
-const GLOBAL_FLAGS = ['endpoints', 'timeout', 'help'];
-const ARITY: Readonly<Record<string, number>> = { put: 2, get: 1, del: 1, status: 0 };
+const GLOBAL_FLAGS = ['endpoints', 'timeout', 'token', 'help'];
+const ARITY: Readonly<Record<string, number>> = { put: 2, get: 1, del: 1, status: 0, auth: 1 };
 
 async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
@@ -175,8 +189,21 @@ function table(rows: readonly (readonly string[])[]): string {
   return [sep, line(rows[0]!), sep, ...rows.slice(1).map(line), sep].join('\n') + '\n';
 }
 
-function httpUrl(addr: string): string {
-  return /^https?:\/\//.test(addr) ? addr : `http://${addr}`;
+function httpUrl(addr: string, scheme = 'http'): string {
+  return /^https?:\/\//.test(addr) ? addr : `${scheme}://${addr}`;
+}
+
+/** `kvstore auth new-token`: a token and the auth.tokens entry that admits it. */
+function newTokenCommand(p: Parsed, sub: string, io: CliIo, usageError: (m: string) => number): number {
+  if (sub !== 'new-token') return usageError(`auth knows one subcommand, new-token, got ${JSON.stringify(sub)}`);
+  const name = stringFlag(p, 'name');
+  const role = stringFlag(p, 'role');
+  if (name === undefined || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) return usageError('--name is 1 to 64 characters from A-Z a-z 0-9 _ . -');
+  if (role === undefined || !(roles as readonly string[]).includes(role)) return usageError(`--role is one of ${roles.join(', ')}`);
+  const token = newToken();
+  io.stdout.write(`token: ${token}\n`);
+  io.stdout.write(`auth.tokens entry: { name: ${name}, role: ${role}, sha256: ${tokenHash(token)} }\n`);
+  return EXIT_OK;
 }
 
 async function status(client: KvClient, endpoints: readonly string[], io: CliIo): Promise<number> {
@@ -186,14 +213,17 @@ async function status(client: KvClient, endpoints: readonly string[], io: CliIo)
     return EXIT_FAILED;
   }
   const members = first.status.members.length > 0 ? first.status.members : [{ id: first.status.id, http_addr: first.endpoint, raft_addr: '', grpc_addr: '' }];
-  const results = await Promise.all(members.map(async (m) => ({ m, r: await client.status(httpUrl(m.http_addr)) })));
+  // Members are listed as host:port; they speak what the endpoint that answered speaks.
+  const scheme = first.endpoint.startsWith('https:') ? 'https' : 'http';
+  const memberUrl = (addr: string): string => httpUrl(addr, scheme);
+  const results = await Promise.all(members.map(async (m) => ({ m, r: await client.status(memberUrl(m.http_addr)) })));
   const rows: string[][] = [['ID', 'ENDPOINT', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST INDEX']];
   for (const { m, r } of results) {
     if (r.ok) {
       const s: NodeStatus = r.status;
-      rows.push([s.id, httpUrl(m.http_addr), s.role, String(s.term), s.leader_id ?? '-', String(s.commit_index), String(s.applied_index), String(s.last_log_index)]);
+      rows.push([s.id, memberUrl(m.http_addr), s.role, String(s.term), s.leader_id ?? '-', String(s.commit_index), String(s.applied_index), String(s.last_log_index)]);
     } else {
-      rows.push([m.id, httpUrl(m.http_addr), 'unreachable', '-', '-', '-', '-', '-']);
+      rows.push([m.id, memberUrl(m.http_addr), 'unreachable', '-', '-', '-', '-', '-']);
     }
   }
   io.stdout.write(table(rows));
@@ -248,6 +278,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   for (const f of p.flags.keys()) if (!allowed.has(f)) return usageError(`${command} does not take --${f}`);
   if (args.length !== ARITY[command]) return usageError(`${command} takes ${ARITY[command]} argument(s), got ${args.length}`);
 
+  if (command === 'auth') return newTokenCommand(p, args[0]!, io, usageError);
+
   let client: KvClient;
   let endpoints: string[];
   let ifRevision: number | undefined;
@@ -256,10 +288,15 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       .split(',')
       .map((e) => e.trim())
       .filter((e) => e !== '')
-      .map(httpUrl);
+      .map((e) => httpUrl(e));
     const timeout = intFlag(p, 'timeout');
     ifRevision = intFlag(p, 'if-revision');
-    client = new KvClient({ endpoints, ...(timeout !== undefined ? { callTimeoutMs: timeout, requestTimeoutMs: timeout } : {}) });
+    const token = stringFlag(p, 'token') ?? process.env['KVSTORE_TOKEN'];
+    client = new KvClient({
+      endpoints,
+      ...(timeout !== undefined ? { callTimeoutMs: timeout, requestTimeoutMs: timeout } : {}),
+      ...(token !== undefined && token !== '' ? { token } : {}),
+    });
   } catch (e) {
     return usageError((e as Error).message);
   }

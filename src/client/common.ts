@@ -19,6 +19,8 @@ export type Consistency = 'linearizable' | 'lease' | 'stale';
 
 /** The options both clients take besides their endpoints. */
 export interface RetryOptions {
+  /** A bearer token (README "Security"), sent with every request when the cluster has authentication on. */
+  readonly token?: string;
   readonly maxAttempts?: number;
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;

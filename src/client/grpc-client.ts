@@ -56,6 +56,8 @@ export interface CallDeadline {
 }
 
 const LEADER_METADATA = 'x-raft-leader';
+/** Sent with RESOURCE_EXHAUSTED when the server had too many calls in progress (src/grpc/guards.ts). */
+const RETRY_AFTER_METADATA = 'retry-after';
 const ANSWERED_BY_METADATA = 'x-kvstore-answered-by';
 const REVISION_METADATA = 'x-kvstore-revision';
 
@@ -69,7 +71,14 @@ const STATUS_OF: Partial<Record<grpc.status, { status: number; error: string }>>
   [grpc.status.DEADLINE_EXCEEDED]: { status: 504, error: 'outcome_unknown' },
   [grpc.status.INTERNAL]: { status: 500, error: 'internal' },
   [grpc.status.UNIMPLEMENTED]: { status: 405, error: 'method_not_allowed' },
+  [grpc.status.UNAUTHENTICATED]: { status: 401, error: 'unauthenticated' },
+  [grpc.status.PERMISSION_DENIED]: { status: 403, error: 'permission_denied' },
 };
+
+/** RESOURCE_EXHAUSTED is a value too large, or, with retry-after, too many calls in progress (retryable). */
+function tooManyCalls(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.RESOURCE_EXHAUSTED && metaString(err.metadata, RETRY_AFTER_METADATA) !== undefined;
+}
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
 
@@ -84,10 +93,12 @@ function metaString(md: grpc.Metadata | undefined, key: string): string | undefi
   return v === undefined ? undefined : String(v);
 }
 
-function invoke<Req, Res>(client: KVClient, method: Unary<Req, Res>, req: Req, deadline: number): Promise<Reply<Res>> {
+function invoke<Req, Res>(client: KVClient, method: Unary<Req, Res>, req: Req, deadline: number, token: string | undefined): Promise<Reply<Res>> {
   return new Promise((resolve) => {
     let leader: string | undefined;
-    const c = method.call(client, req, new grpc.Metadata(), { deadline }, (err, res) => {
+    const md = new grpc.Metadata();
+    if (token !== undefined) md.set('authorization', `Bearer ${token}`);
+    const c = method.call(client, req, md, { deadline }, (err, res) => {
       resolve({ err, res, leader: leader ?? metaString(err?.metadata, LEADER_METADATA) });
     });
     c.on('metadata', (md: grpc.Metadata) => {
@@ -104,7 +115,7 @@ function provenNotApplied(err: grpc.ServiceError): boolean {
 
 function failedOf(endpoint: string, err: grpc.ServiceError): Failed {
   const answered = metaString(err.metadata, ANSWERED_BY_METADATA) !== undefined;
-  const mapped = STATUS_OF[err.code];
+  const mapped = tooManyCalls(err) ? { status: 429, error: 'too_many_requests' } : STATUS_OF[err.code];
   const message = `${grpc.status[err.code] ?? err.code}: ${endpoint}: ${err.details}`;
   if (err.code === grpc.status.UNAVAILABLE && !answered) return { ok: false, kind: 'failed', status: 0, error: 'unavailable', message };
   const current = err.code === grpc.status.FAILED_PRECONDITION ? metaString(err.metadata, REVISION_METADATA) : undefined;
@@ -139,6 +150,7 @@ export class KvGrpcClient {
   private readonly retry: Backoff;
   private readonly credentials: grpc.ChannelCredentials;
   private readonly channelOptions: grpc.ChannelOptions | undefined;
+  private readonly token: string | undefined;
   private readonly clients = new Map<string, KVClient>();
   private preferred: string | null = null;
   private leaderId: string | null = null;
@@ -153,6 +165,7 @@ export class KvGrpcClient {
     this.retry = new Backoff(options);
     this.credentials = options.credentials ?? grpc.credentials.createInsecure();
     this.channelOptions = options.channelOptions;
+    this.token = options.token;
   }
 
   /** The leader's node id as last seen in `x-raft-leader`, if any. */
@@ -276,7 +289,7 @@ export class KvGrpcClient {
       if (remaining <= 0) break;
       const endpoint = this.pickEndpoint();
       const c = this.client(endpoint);
-      const r = await invoke(c, method(c), req, Date.now() + Math.min(this.retry.requestTimeoutMs, remaining));
+      const r = await invoke(c, method(c), req, Date.now() + Math.min(this.retry.requestTimeoutMs, remaining), this.token);
       if (r.err === null) {
         this.learn(endpoint, r.leader, write || leaderRead);
         return { kind: 'ok', res: r.res as Res };
@@ -284,7 +297,7 @@ export class KvGrpcClient {
       const err = r.err;
       lastErr = { endpoint, err };
       if (metaString(err.metadata, ANSWERED_BY_METADATA) !== undefined) this.learn(endpoint, r.leader, false);
-      const retryable = err.code === grpc.status.UNAVAILABLE || (!write && err.code === grpc.status.DEADLINE_EXCEEDED && Date.now() < callDeadline);
+      const retryable = err.code === grpc.status.UNAVAILABLE || tooManyCalls(err) || (!write && err.code === grpc.status.DEADLINE_EXCEEDED && Date.now() < callDeadline);
       if (write && (err.code === grpc.status.DEADLINE_EXCEEDED || err.code === grpc.status.UNKNOWN)) return maybeAppliedOf(endpoint, err, idempotencyKey);
       if (!retryable) {
         // INTERNAL without the server's trailer is the transport's (e.g. a protocol error after sending).

@@ -23,8 +23,8 @@ import {
  *
  * - Follows `307` redirects itself (method, body and headers preserved) and caches the
  *   leader's endpoint from `Location`, so later requests go straight to the leader.
- * - Retries what is safe to retry — `503` (the node promises nothing was applied) and
- *   connections that could not be opened — on the next endpoint, with capped exponential
+ * - Retries what is safe to retry — `503` and `429` (the node promises nothing was applied)
+ *   and connections that could not be opened — on the next endpoint, with capped exponential
  *   backoff and full jitter, a bounded number of times. A write is always retried with the
  *   SAME `Idempotency-Key` (one is generated per call when the caller gives none).
  * - Never retries a write whose outcome is unknown: `504`, a timeout or a connection reset
@@ -127,6 +127,7 @@ type Exchange =
 export class KvClient {
   private readonly endpoints: readonly string[];
   private readonly retry: Backoff;
+  private readonly auth: Readonly<Record<string, string>>;
   private leader: string | null = null;
   private next = 0;
 
@@ -136,6 +137,7 @@ export class KvClient {
     for (const e of endpoints) if (originOf(e) === null) throw new Error(`not a URL: ${e}`);
     this.endpoints = endpoints;
     this.retry = new Backoff(options);
+    this.auth = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
   }
 
   /** The leader's endpoint as last learned from a redirect or a success, if any. */
@@ -202,7 +204,7 @@ export class KvClient {
     let last: Failed = { ok: false, kind: 'failed', status: 0, error: 'unavailable', message: 'no endpoint answered' };
     for (const target of targets) {
       try {
-        const res = await fetch(`${target}/v1/status`, { signal: AbortSignal.timeout(this.retry.requestTimeoutMs), redirect: 'manual' });
+        const res = await fetch(`${target}/v1/status`, { headers: this.auth, signal: AbortSignal.timeout(this.retry.requestTimeoutMs), redirect: 'manual' });
         const body = new Uint8Array(await res.arrayBuffer());
         if (res.status === 200) {
           const j = parseJson(body) as NodeStatus | null;
@@ -257,7 +259,7 @@ export class KvClient {
       try {
         res = await fetch(url, {
           method: req.method,
-          headers: req.headers,
+          headers: { ...req.headers, ...this.auth },
           ...(req.body !== undefined ? { body: new Uint8Array(req.body) } : {}),
           redirect: 'manual',
           signal: AbortSignal.timeout(Math.min(this.retry.requestTimeoutMs, remaining)),
@@ -285,7 +287,7 @@ export class KvClient {
         }
         return response;
       }
-      if (res.status === 503) {
+      if (res.status === 503 || res.status === 429) {
         last = response;
         this.skip(base);
         if (attempt + 1 < this.retry.maxAttempts) await delay(Math.min(this.retry.delayMs(retries++), Math.max(0, deadline - Date.now())));

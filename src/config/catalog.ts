@@ -6,7 +6,6 @@
 
 import { kvNodeDefaults } from '../node/config.js';
 import { defaultRaftConfig } from '../raft/config.js';
-import { FRAME_BYTES_MAX_DEFAULT } from '../transport/ws-transport.js';
 import {
   checkAddress,
   checkClusterId,
@@ -16,11 +15,20 @@ import {
   checkLogLevel,
   checkOrigins,
   checkPeers,
-  checkSecret,
   type Check,
   type LogLevel,
   type Read,
 } from './checks.js';
+import { checkBoolean, checkClientCerts, checkFile, checkSecret, checkTokens, type ClientCerts } from './security-checks.js';
+import type { TokenConfig } from '../auth/tokens.js';
+import {
+  CONNECTIONS_MAX_DEFAULT,
+  FRAME_BYTES_MAX_DEFAULT,
+  HANDSHAKE_TIMEOUT_MS_DEFAULT,
+  PENDING_MAX_DEFAULT,
+  PENDING_PER_ADDRESS_MAX_DEFAULT,
+} from '../transport/ws-transport.js';
+import { apiLimitDefaults, type ListenerLimits } from '../api-limits.js';
 
 /** How a `KV_*` variable's text becomes a value: as is, a strict decimal, YAML flow text, or a list. */
 export type EnvSyntax = 'text' | 'integer' | 'flow' | 'list';
@@ -56,6 +64,22 @@ export const messageBytesMax = FRAME_BYTES_MAX_DEFAULT / 2;
 
 const r = defaultRaftConfig;
 const n = kvNodeDefaults;
+const a = apiLimitDefaults;
+
+/** A client-facing listener's TLS files, client-certificate rule and limits (REST and gRPC alike). */
+function clientListenerKeys(limits: ListenerLimits) {
+  return {
+    tls_cert_file: key<string | null>('text', checkFile, null),
+    tls_key_file: key<string | null>('text', checkFile, null),
+    tls_ca_file: key<string | null>('text', checkFile, null),
+    tls_client_certs: key<ClientCerts>('text', checkClientCerts, 'none'),
+    connections_max: key('integer', checkInteger(1), limits.connectionsMax),
+    requests_max: key('integer', checkInteger(1), limits.requestsMax),
+    header_timeout_ms: key('integer', checkInteger(1, timerMsMax), limits.headerTimeoutMs),
+    body_timeout_ms: key('integer', checkInteger(1, timerMsMax), limits.bodyTimeoutMs),
+    keep_alive_timeout_ms: key('integer', checkInteger(1, timerMsMax), limits.keepAliveTimeoutMs),
+  };
+}
 
 export const catalog = {
   node: {
@@ -68,16 +92,26 @@ export const catalog = {
     addr: key('text', checkAddress, derived),
     value_bytes_max: key('integer', checkInteger(1), 1_048_576),
     cors_origins: key<readonly string[]>('list', checkOrigins, Object.freeze([])),
+    ...clientListenerKeys(a.http),
   },
   grpc: {
     addr: key('text', checkAddress, derived),
+    ...clientListenerKeys(a.grpc),
   },
   raft: {
     addr: key('text', checkAddress, derived),
     metrics_addr: key('text', checkAddress, required),
     peers: key('flow', checkPeers, required),
     cluster_id: key('text', checkClusterId, 'kvstore'),
-    shared_secret: key<string | null>('text', checkSecret, null),
+    secret: key<string | null>('text', checkSecret, derived),
+    secret_file: key<string | null>('text', checkFile, null),
+    tls_cert_file: key<string | null>('text', checkFile, null),
+    tls_key_file: key<string | null>('text', checkFile, null),
+    tls_ca_file: key<string | null>('text', checkFile, null),
+    connections_max: key('integer', checkInteger(1), CONNECTIONS_MAX_DEFAULT),
+    pending_connections_max: key('integer', checkInteger(1), PENDING_MAX_DEFAULT),
+    pending_connections_per_address_max: key('integer', checkInteger(1), PENDING_PER_ADDRESS_MAX_DEFAULT),
+    handshake_timeout_ms: key('integer', checkInteger(1, timerMsMax), HANDSHAKE_TIMEOUT_MS_DEFAULT),
     election_timeout_ms: key('integer', checkInteger(electionTimeoutMsMin, electionTimeoutMsMax), r.electionTimeoutMs),
     heartbeat_interval_ms: key('integer', checkInteger(1), r.heartbeatIntervalMs),
     lease_clock_drift_ms: key('integer', checkInteger(1), r.leaseClockDriftMs),
@@ -90,6 +124,10 @@ export const catalog = {
     snapshot_chunk_bytes: key('integer', checkInteger(1, messageBytesMax), n.snapshotChunkBytes),
     snapshot_chunks_inflight_max: key('integer', checkInteger(1), r.snapshotChunksInflightMax),
     snapshot_catch_up_entries: key('integer', checkInteger(0), r.snapshotCatchUpEntries),
+  },
+  auth: {
+    tokens: key<readonly TokenConfig[]>('flow', checkTokens, Object.freeze([])),
+    metrics_public: key('flow', checkBoolean, false),
   },
   log: {
     level: key<LogLevel>('text', checkLogLevel, 'info'),

@@ -54,14 +54,6 @@ export function show(value: unknown): string {
   return typeof value;
 }
 
-/** For values that must not be echoed (secrets): only their kind. */
-function kindOf(value: unknown): string {
-  if (typeof value === 'string') return value === '' ? 'an empty string' : 'a string';
-  if (Array.isArray(value)) return 'a list';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'a mapping' : `a ${typeof value}`;
-}
-
 function safeJson(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
@@ -139,13 +131,6 @@ export function checkInteger(min: number, max?: number): Check<number> {
       ? f.value
       : p.expected(f, `an integer ${range}`);
 }
-
-/** The secret is never echoed in an error, only what kind of value it was. */
-export const checkSecret: Check<string> = (f, p) => {
-  if (typeof f.value === 'string' && f.value !== '') return f.value;
-  p.add(f.path, f.origin, `expected a non-empty string (or null for none), got ${kindOf(f.value)}`);
-  return undefined;
-};
 
 export const checkLogLevel: Check<LogLevel> = (f, p) =>
   logLevels.find((l) => l === f.value) ?? p.expected(f, `one of ${logLevels.join(', ')}`);

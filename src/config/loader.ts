@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { requestTimeoutElections } from '../node/config.js';
 import { camel, catalog, configKeys, required, type EnvSyntax, type NodeConfig, type Reads } from './catalog.js';
+import { checkSecurity } from './security-checks.js';
 import { checkRelations, didYouMean, isMapping, Problems, show, type Field, type KeyPath, type Origin, type Read } from './checks.js';
 
 export type ConfigResult =
@@ -164,8 +165,10 @@ function readKeys(settings: Settings, sourceName: string, p: Problems): Reads {
 
 function buildConfig(settings: Settings, sourceName: string, p: Problems): NodeConfig | undefined {
   const reads = readKeys(settings, sourceName, p);
-  const derivedValues = checkRelations(reads, p, requestTimeoutElections);
-  if (p.lines.length > 0 || derivedValues === undefined) return undefined;
+  const relations = checkRelations(reads, p, requestTimeoutElections);
+  const security = checkSecurity(reads, p);
+  if (p.lines.length > 0 || relations === undefined || security === undefined) return undefined;
+  const derivedValues = { ...relations, ...security };
   const config: Record<string, Record<string, unknown>> = {};
   for (const k of configKeys) {
     const read = (reads as unknown as Record<string, Record<string, Read<unknown>>>)[k.section]![k.key]!;

@@ -27,6 +27,10 @@ import type { ApiMetrics } from '../metrics/api-metrics.js';
 import { secondsSince } from '../metrics/elapsed.js';
 import { createKvClient, loadKvProto } from './proto.js';
 import { tolerantDefinition, tolerantRegistrar, undecodableInterceptor } from './undecodable.js';
+import { TokenAuthority } from '../auth/tokens.js';
+import type { TlsMaterial } from '../tls/tls-material.js';
+import { guardInterceptor } from './guards.js';
+import { startGrpcListener, type GrpcListener } from './listener.js';
 
 /** Response metadata naming the leader (initial metadata, and trailers on errors). */
 export const LEADER_METADATA = 'x-raft-leader';
@@ -74,6 +78,8 @@ type ForwardFn<Req, Res> = (client: KVClient, req: Req, md: grpc.Metadata, optio
 
 export interface GrpcServerHandle {
   readonly port: number;
+  /** New key material (SIGHUP) for connections from now on, the forwarding channels included. */
+  setTls(material: TlsMaterial): void;
   close(): Promise<void>;
 }
 
@@ -81,7 +87,7 @@ export interface GrpcServerHandle {
  * Starts the gRPC API; `api` holds the API port's metrics registry (the one served
  * on HTTP `/metrics`), where the gRPC request metrics are registered.
  */
-export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics): Promise<GrpcServerHandle> {
+export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics, tlsMaterial: TlsMaterial | null): Promise<GrpcServerHandle> {
   const log = logger.child({ api: 'grpc' });
   const metrics = new GrpcMetrics(api.registry);
   const { definition, kv } = loadKvProto();
@@ -92,6 +98,11 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
     'grpc.max_receive_message_length': messageBytesMax,
     'grpc.max_send_message_length': messageBytesMax,
   };
+  let material = tlsMaterial;
+  // With TLS on, a follower reaches the leader over TLS too: it trusts grpc.tls_ca_file (else the
+  // system's CAs) and presents its own certificate, in case the leader asks for one.
+  const forwardCredentials = (): grpc.ChannelCredentials =>
+    material === null ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(material.ca, material.key, material.cert);
 
   // One channel per leader address, reused by every forwarded call.
   const pool = new Map<string, KVClient>();
@@ -101,7 +112,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
     const address = formatHostPort(peer.grpcAddr);
     let client = pool.get(address);
     if (client === undefined) {
-      client = createKvClient(address, grpc.credentials.createInsecure(), channelOptions);
+      client = createKvClient(address, forwardCredentials(), channelOptions);
       pool.set(address, client);
     }
     return client;
@@ -130,6 +141,8 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
     if (client === null) return Promise.resolve(fail('no_leader', `leader ${leaderId} is not in raft.peers`));
     const md = new grpc.Metadata();
     md.set(FORWARDED_METADATA, node.id);
+    // The leader checks the caller's token again (every node has the same auth.tokens).
+    for (const v of call.metadata.get('authorization')) md.add('authorization', v);
     const options: grpc.CallOptions = {};
     const deadline = call.getDeadline();
     if (deadline !== Infinity) options.deadline = deadline;
@@ -282,7 +295,22 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
     metrics.observeCall(methodOfPath(path), grpc.status.INVALID_ARGUMENT, 0);
     refusals.warn('undecodable', { path: path.slice(0, 128), why }, 'refused a gRPC request that is not valid protobuf');
   };
-  const server = new grpc.Server({ ...channelOptions, interceptors: [undecodableInterceptor(onUndecodable)] });
+  const guard = guardInterceptor({
+    answeredBy: { [ANSWERED_BY_METADATA]: node.id },
+    authority: new TokenAuthority(config.auth.tokens),
+    requestsMax: config.grpc.requestsMax,
+    bodyTimeoutMs: config.grpc.bodyTimeoutMs,
+    refusals,
+    onRefused: (path, code) => {
+      metrics.observeCall(methodOfPath(path), grpc.status[errorCatalog[code].grpc], 0);
+      api.errorAnswered('grpc', code);
+    },
+  });
+  const server = new grpc.Server({
+    ...channelOptions,
+    'grpc.max_connection_idle_ms': config.grpc.keepAliveTimeoutMs,
+    interceptors: [guard, undecodableInterceptor(onUndecodable)],
+  });
   server.addService(tolerantDefinition(kv.kvstore.v1.KV.service), handlers);
 
   // Health: SERVING exactly while the node is ready (a leader known, caught up).
@@ -302,24 +330,37 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
 
   new ReflectionService(definition).addToServer(tolerantRegistrar(server));
 
-  const address = formatHostPort(config.grpc.addr);
-  let port: number;
+  let listener: GrpcListener;
   try {
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err))),
-    );
+    listener = await startGrpcListener(server, {
+      host: config.grpc.addr.host,
+      port: config.grpc.addr.port,
+      limits: config.grpc,
+      tls: material === null ? null : { material, clientCerts: config.grpc.tlsClientCerts },
+      logger,
+      onRefused: (reason) => api.connectionRefused('grpc', reason),
+    });
   } catch (e) {
     clearInterval(healthTimer);
     throw e;
   }
-  log.info({ grpc: address, port }, 'grpc server listening');
+  log.info({ grpc: formatHostPort(config.grpc.addr), port: listener.port, tls: material !== null }, 'grpc server listening');
 
+  const closePool = (): void => {
+    for (const c of pool.values()) c.close();
+    pool.clear();
+  };
   return {
-    port,
+    port: listener.port,
+    setTls: (next) => {
+      listener.setTls(next);
+      material = next;
+      closePool();
+    },
     close: async () => {
       clearInterval(healthTimer);
-      for (const c of pool.values()) c.close();
-      pool.clear();
+      closePool();
+      const stopped = listener.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -331,6 +372,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
           resolve();
         });
       });
+      await stopped;
     },
   };
 }

@@ -26,7 +26,19 @@ const redirect = {
   },
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 };
-const unavailable = { ...errorResponse('no leader known, or overloaded; not applied, retry after Retry-After', 'no_leader', 'overloaded'), headers: retryAfter };
+const unavailable = { ...errorResponse('no leader known, overloaded, or this node is stopping; not applied, retry after Retry-After', 'no_leader', 'overloaded', 'node_stopping'), headers: retryAfter };
+const wwwAuthenticate = { 'WWW-Authenticate': { description: 'Bearer realm="kvstore" (with error="invalid_request" or "invalid_token" when a token was sent)', schema: { type: 'string' } } };
+/** What any request can get from the listener's limits (README "Security"). */
+const limitErrors = {
+  '408': errorResponse('the request did not arrive in full within http.body_timeout_ms (or its head within http.header_timeout_ms); not applied', 'request_timeout'),
+  '429': { ...errorResponse('http.requests_max requests in progress; not applied, retry after Retry-After', 'too_many_requests'), headers: retryAfter },
+  '431': errorResponse('the request head is larger than 16 KiB', 'headers_too_large'),
+};
+/** What a route that needs a role can get when authentication is on (auth.tokens). */
+const authErrors = (role: string): Record<string, object> => ({
+  '401': { ...errorResponse(`no bearer token, a malformed one or an unknown one (this route needs role ${role})`, 'unauthenticated'), headers: wwwAuthenticate },
+  '403': errorResponse(`the token's role is below ${role}`, 'permission_denied'),
+});
 const methodNotAllowed = {
   ...errorResponse('method not supported on this route', 'method_not_allowed'),
   headers: { Allow: { description: 'the methods the route takes', schema: { type: 'string' } } },
@@ -44,6 +56,8 @@ const ifMatch = { name: 'If-Match', in: 'header', required: false, description: 
 const idempotencyKey = { name: 'Idempotency-Key', in: 'header', required: false, description: 'a retry with the same key is applied once and answered with the first result', schema: { type: 'string' } };
 
 const writeErrors = {
+  ...limitErrors,
+  ...authErrors('write'),
   '307': redirect,
   '400': errorResponse('bad key, query, precondition or Idempotency-Key', 'bad_key', 'bad_request', 'bad_precondition'),
   '405': methodNotAllowed,
@@ -52,11 +66,16 @@ const writeErrors = {
   '504': errorResponse('the write may or may not have been applied', 'outcome_unknown'),
 };
 
-const fixedRoute = (summary: string, ok: object, extra: Record<string, object> = {}): object => ({
-  get: { summary, responses: { '200': ok, '405': methodNotAllowed, ...extra } },
-  head: { summary: `${summary} (headers only)`, responses: { '200': { description: 'as GET, without the body' }, ...extra } },
-  options,
-});
+/** A GET/HEAD route; `role` null means open even when authentication is on. */
+const fixedRoute = (summary: string, ok: object, role: string | null, extra: Record<string, object> = {}): object => {
+  const errors = { ...limitErrors, ...(role === null ? {} : authErrors(role)), ...extra };
+  const security = role === null ? { security: [] } : {};
+  return {
+    get: { summary, ...security, responses: { '200': ok, '405': methodNotAllowed, ...errors } },
+    head: { summary: `${summary} (headers only)`, ...security, responses: { '200': { description: 'as GET, without the body' }, ...errors } },
+    options,
+  };
+};
 
 const statusSchema = {
   type: 'object',
@@ -96,6 +115,8 @@ export const openApiDocument = {
             headers: { ETag: { description: 'the revision, "R"', schema: { type: 'string' } } },
             content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } },
           },
+          ...limitErrors,
+          ...authErrors('read'),
           '307': redirect,
           '400': errorResponse('bad key or query', 'bad_key', 'bad_request'),
           '404': errorResponse('no such key', 'key_not_found'),
@@ -104,7 +125,7 @@ export const openApiDocument = {
           '504': errorResponse('the read could not be confirmed in time', 'outcome_unknown'),
         },
       },
-      head: { summary: 'Read a key (headers only)', responses: { '200': { description: 'as GET, without the body' }, '307': redirect, '404': { description: 'no such key' } } },
+      head: { summary: 'Read a key (headers only)', responses: { '200': { description: 'as GET, without the body' }, '307': redirect, '404': { description: 'no such key' }, ...limitErrors, ...authErrors('read') } },
       put: {
         summary: 'Write a key',
         parameters: [ifMatch, { name: 'If-None-Match', in: 'header', required: false, description: '* = only if absent', schema: { type: 'string', const: '*' } }, idempotencyKey],
@@ -127,15 +148,20 @@ export const openApiDocument = {
       },
       options,
     },
-    '/v1/status': fixedRoute('This node\'s Raft status', { description: 'status', content: { 'application/json': { schema: { $ref: '#/components/schemas/Status' } } } }),
-    '/healthz': fixedRoute('Liveness', { description: 'the process answers', content: { 'application/json': { schema: { $ref: '#/components/schemas/Health' } } } }),
-    '/readyz': fixedRoute('Readiness: a leader is known and what was known committed is applied', { description: 'ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Health' } } } }, {
+    '/v1/status': fixedRoute('This node\'s Raft status', { description: 'status', content: { 'application/json': { schema: { $ref: '#/components/schemas/Status' } } } }, 'read'),
+    '/healthz': fixedRoute('Liveness (open: needs no token)', { description: 'the process answers', content: { 'application/json': { schema: { $ref: '#/components/schemas/Health' } } } }, null),
+    '/readyz': fixedRoute('Readiness: a leader is known and what was known committed is applied (open)', { description: 'ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Health' } } } }, null, {
       '503': { ...errorResponse('not ready', 'not_ready'), headers: retryAfter },
     }),
-    '/metrics': fixedRoute('Prometheus metrics', { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }),
-    '/openapi.json': fixedRoute('This document', { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } }),
+    '/metrics': fixedRoute('Prometheus metrics (role read, or open with auth.metrics_public)', { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, 'read'),
+    '/openapi.json': fixedRoute('This document (open)', { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } }, null),
   },
+  // Authentication is on when auth.tokens lists any token; then every route not marked open needs a bearer token.
+  security: [{}, { bearerAuth: [] }],
   components: {
+    securitySchemes: {
+      bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token listed (by its SHA-256) in auth.tokens, with role read, write or admin' },
+    },
     schemas: {
       Error: errorSchema,
       PutResult: { type: 'object', required: ['revision'], additionalProperties: false, properties: { revision: { type: 'integer', minimum: 1 } } },

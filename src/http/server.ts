@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import Koa from 'koa';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
@@ -11,7 +10,11 @@ import { secondsSince } from '../metrics/elapsed.js';
 import type { NodeId } from '../raft/types.js';
 import { codeOfRequestError, errorCatalog, type ErrorCode, type RequestError } from '../errors.js';
 import { LogThrottle } from '../log-throttle.js';
+import { TokenAuthority } from '../auth/tokens.js';
+import { authMiddleware } from './auth.js';
+import { HttpError } from './http-error.js';
 import { HttpMetrics } from './http-metrics.js';
+import { requestLimit } from './request-limit.js';
 import { openApiDocument } from './openapi.js';
 
 const KV_PREFIX = '/v1/kv/';
@@ -27,7 +30,7 @@ export function retryAfterSeconds(electionTimeoutMs: number): number {
 /** How long a browser may cache a CORS preflight answer, in seconds. */
 const CORS_MAX_AGE_SECONDS = '600';
 const CORS_EXPOSED_HEADERS = 'ETag, X-Raft-Leader, Location, Retry-After';
-const CORS_ALLOWED_HEADERS = 'Content-Type, If-Match, If-None-Match, Idempotency-Key';
+const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key';
 
 /** The routes, by template; the template is also the metrics label. */
 interface Route {
@@ -48,18 +51,6 @@ function routeOf(path: string): Route | null {
 
 function allowOf(route: Route): string {
   return [...route.methods, 'OPTIONS'].join(', ');
-}
-
-export class HttpError extends Error {
-  readonly status: number;
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly headers: Readonly<Record<string, string>> = {},
-  ) {
-    super(message);
-    this.status = errorCatalog[code].http;
-  }
 }
 
 /** Percent-decodes a path into raw bytes (any byte may be sent as %XX), or null if malformed. */
@@ -210,13 +201,15 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
   const corsAny = config.http.corsOrigins.includes('*');
   const corsOrigins = new Set(config.http.corsOrigins);
   const retryAfter = String(retryAfterSeconds(config.raft.electionTimeoutMs));
+  // Every node of a cluster serves REST the same way: with TLS on, the leader's URL is https too.
+  const scheme = config.http.tlsCertFile === null ? 'http' : 'https';
 
   const redirect = (ctx: Koa.Context, leaderId: NodeId): void => {
     const leader = peers.get(leaderId);
     if (leader === undefined) throw new HttpError('no_leader', `the leader ${leaderId} is not in this node's configuration; retry`);
     const query = ctx.querystring === '' ? '' : `?${ctx.querystring}`;
     ctx.set('X-Raft-Leader', leaderId);
-    ctx.set('Location', `http://${formatHostPort(leader.httpAddr)}${ctx.path}${query}`);
+    ctx.set('Location', `${scheme}://${formatHostPort(leader.httpAddr)}${ctx.path}${query}`);
     throw new HttpError('not_leader', `${leaderId} is the leader`);
   };
 
@@ -224,6 +217,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     if (error.kind === 'not_leader' && error.leaderId !== null && error.leaderId !== node.id) redirect(ctx, error.leaderId);
     const code = codeOfRequestError(error);
     if (code === 'outcome_unknown') throw new HttpError(code, 'the request may or may not have been applied');
+    if (code === 'node_stopping') throw new HttpError(code, 'this node is stopping; not applied; retry on another node');
     // A not_leader whose leader we cannot name is, to the client, no leader.
     throw new HttpError(code === 'not_leader' ? 'no_leader' : code, 'no leader can take the request now; retry');
   };
@@ -254,6 +248,8 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     }
   });
 
+  app.use(requestLimit(config.http.requestsMax, (path) => path === '/healthz' || path === '/readyz'));
+
   // CORS, only for configured origins; off (no CORS headers at all) when none are.
   app.use(async (ctx, next) => {
     const origin = ctx.get('Origin');
@@ -272,6 +268,17 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     }
     return next();
   });
+
+  // After CORS, so that a browser's preflight (which carries no token) is answered.
+  app.use(
+    authMiddleware({
+      authority: new TokenAuthority(config.auth.tokens),
+      clientCerts: config.http.tlsClientCerts,
+      metricsPublic: config.auth.metricsPublic,
+      templateOf: (path) => routeOf(path)?.template ?? null,
+      refusals,
+    }),
+  );
 
   // Routing: 404 for an unknown path, 405 + Allow for a method a route does not take.
   app.use(async (ctx) => {
@@ -393,12 +400,4 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
   }
 
   return app;
-}
-
-export function listen(app: Koa, host: string, port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
-    server.once('listening', () => resolve(server));
-    server.once('error', reject);
-  });
 }

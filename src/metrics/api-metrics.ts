@@ -21,6 +21,7 @@ export class ApiMetrics {
   readonly registry = new Registry();
   private readonly kvDuration: Histogram<'op' | 'consistency'>;
   private readonly errors: Counter<'api' | 'code'>;
+  private readonly connectionsRefused: Counter<'api' | 'reason'>;
 
   constructor(nodeId: string, stats: () => KvStats) {
     this.registry.setDefaultLabels({ node: nodeId });
@@ -38,6 +39,12 @@ export class ApiMetrics {
       labelNames: ['api', 'code'],
       registers,
     });
+    this.connectionsRefused = new Counter({
+      name: 'kvstore_api_connections_refused_total',
+      help: 'Client connections refused or closed before any request: too_many_connections, tls_failed, timeout (sent nothing)',
+      labelNames: ['api', 'reason'],
+      registers,
+    });
     const r = this.registry;
     collectedGauge(r, 'kvstore_kv_keys', "Keys in this node's applied state", () => stats().keys);
     collectedGauge(r, 'kvstore_kv_bytes', 'Key and value bytes in the applied state (approximate memory of the data itself)', () => stats().bytes);
@@ -51,5 +58,10 @@ export class ApiMetrics {
 
   errorAnswered(api: Api, code: ErrorCode): void {
     this.errors.inc({ api, code });
+  }
+
+  /** `reason` comes from a fixed set (the listeners'), never from a client. */
+  connectionRefused(api: Api, reason: 'too_many_connections' | 'tls_failed' | 'timeout'): void {
+    this.connectionsRefused.inc({ api, reason });
   }
 }

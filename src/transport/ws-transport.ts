@@ -19,6 +19,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
 import type { Logger } from '../log.js';
+import { listenOn } from '../listen.js';
 import { LogThrottle } from '../log-throttle.js';
 import type { MessageTransport } from '../raft/host/ready-executor.js';
 import type { Message, NodeId } from '../raft/types.js';
@@ -189,17 +190,8 @@ export class WsTransport implements MessageTransport {
       this.refused(reason, normalizeAddress(socket.remoteAddress), `TLS handshake failed: ${err.message}`);
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.guard(() => this.onUpgrade(req, socket, head)));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.listen.port, this.opts.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (err) => this.log.error({ err }, 'peer listener error'));
+    const port = await listenOn(server, this.opts.listen.host, this.opts.listen.port, this.log, 'peer');
     this.server = server;
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : this.opts.listen.port;
     this.log.info({ host: this.opts.listen.host, port, tls: tls !== null }, 'listening for peers');
     for (const link of this.links.values()) link.start();
     return { port };

@@ -14,7 +14,9 @@ import {
   type ConfigResult,
   type NodeConfig,
 } from '../../src/config/config.js';
+import { tokenHash } from '../../src/auth/tokens.js';
 import { kvNodeDefaults } from '../../src/node/config.js';
+import { createPki } from '../pki.js';
 import { defaultRaftConfig } from '../../src/raft/config.js';
 
 // Compiled to dist/test/config/, so the repository root is three levels up.
@@ -22,6 +24,17 @@ const repoFile = (name: string): string => fileURLToPath(new URL(`../../../confi
 
 type Env = Record<string, string | undefined>;
 type Tree = Record<string, unknown>;
+
+// Certificates for the TLS keys, made by openssl for this file and removed after it.
+const pki = createPki();
+const peerCert = pki.issue('n1', { dns: ['n1'] });
+const serverCert = pki.issue('localhost', { dns: ['localhost'], ip: ['127.0.0.1'] });
+const otherCert = pki.issue('other');
+const files = mkdtempSync(join(tmpdir(), 'kvstore-config-files-'));
+after(() => {
+  pki.remove();
+  rmSync(files, { recursive: true, force: true });
+});
 
 const peer = (n: number): Tree => ({
   id: `n${n}`,
@@ -92,10 +105,12 @@ describe('config files in config/', () => {
     assert.deepEqual(c, n1);
     const { id: _i, dataDir: _d, requestTimeoutMs, ...node } = c.node;
     const { addr: _h, ...http } = c.http;
-    const { addr: _r, metricsAddr: _m, peers: _p, ...raft } = c.raft;
-    assert.deepEqual({ node, http, raft, log: c.log }, configDefaults);
-    // The one default derived from another key: five election timeouts.
+    const { addr: _g, ...grpc } = c.grpc;
+    const { addr: _r, metricsAddr: _m, peers: _p, secret, ...raft } = c.raft;
+    assert.deepEqual({ node, http, grpc, raft, auth: c.auth, log: c.log }, configDefaults);
+    // The defaults derived from other keys: five election timeouts; the secret of raft.secret_file (none).
     assert.equal(requestTimeoutMs, 5 * c.raft.electionTimeoutMs);
+    assert.equal(secret, null);
   });
 
   test('config.example.yml sets every key of the catalog, and nothing else', () => {
@@ -118,7 +133,23 @@ describe('defaults', () => {
     assert.equal(c.http.valueBytesMax, 1048576);
     assert.deepEqual(c.http.corsOrigins, []);
     assert.equal(c.raft.clusterId, 'kvstore');
-    assert.equal(c.raft.sharedSecret, null);
+    assert.equal(c.raft.secret, null);
+    assert.equal(c.raft.secretFile, null);
+    assert.equal(c.raft.tlsCertFile, null);
+    assert.equal(c.http.tlsCertFile, null);
+    assert.equal(c.http.tlsClientCerts, 'none');
+    assert.equal(c.http.connectionsMax, 1024);
+    assert.equal(c.http.requestsMax, 512);
+    assert.equal(c.http.headerTimeoutMs, 10_000);
+    assert.equal(c.http.bodyTimeoutMs, 30_000);
+    assert.equal(c.http.keepAliveTimeoutMs, 5_000);
+    assert.equal(c.grpc.keepAliveTimeoutMs, 300_000);
+    assert.equal(c.raft.connectionsMax, 256);
+    assert.equal(c.raft.pendingConnectionsMax, 64);
+    assert.equal(c.raft.pendingConnectionsPerAddressMax, 8);
+    assert.equal(c.raft.handshakeTimeoutMs, 2_000);
+    assert.deepEqual(c.auth.tokens, []);
+    assert.equal(c.auth.metricsPublic, false);
     assert.equal(c.raft.electionTimeoutMs, 1000);
     assert.equal(c.raft.heartbeatIntervalMs, 100);
     assert.equal(c.raft.leaseClockDriftMs, 100);
@@ -187,7 +218,7 @@ describe('environment overrides', () => {
     const file = {
       ...minimal(),
       http: { value_bytes_max: 10, cors_origins: ['https://file.example'] },
-      raft: { ...(minimal()['raft'] as Tree), cluster_id: 'file', shared_secret: 'file-secret', election_timeout_ms: 3000 },
+      raft: { ...(minimal()['raft'] as Tree), cluster_id: 'file', secret: 'a file secret, long enough', election_timeout_ms: 3000 },
       log: { level: 'warn' },
     };
     const env: Env = {
@@ -205,7 +236,34 @@ describe('environment overrides', () => {
         '[{id: a, raft_addr: "a.internal:17081", http_addr: "a.internal:18081", grpc_addr: "a.internal:19081"},' +
         ' {id: b, raft_addr: "b.internal:17081", http_addr: "b.internal:18081", grpc_addr: "b.internal:19081"}]',
       KV_RAFT_CLUSTER_ID: 'prod',
-      KV_RAFT_SHARED_SECRET: 'env-secret',
+      KV_RAFT_SECRET: 'an env secret, long enough',
+      KV_RAFT_TLS_CERT_FILE: peerCert.certFile,
+      KV_RAFT_TLS_KEY_FILE: peerCert.keyFile,
+      KV_RAFT_TLS_CA_FILE: pki.caFile,
+      KV_RAFT_CONNECTIONS_MAX: '15',
+      KV_RAFT_PENDING_CONNECTIONS_MAX: '16',
+      KV_RAFT_PENDING_CONNECTIONS_PER_ADDRESS_MAX: '17',
+      KV_RAFT_HANDSHAKE_TIMEOUT_MS: '18',
+      KV_HTTP_TLS_CERT_FILE: serverCert.certFile,
+      KV_HTTP_TLS_KEY_FILE: serverCert.keyFile,
+      KV_HTTP_TLS_CA_FILE: pki.caFile,
+      KV_HTTP_TLS_CLIENT_CERTS: 'optional',
+      KV_HTTP_CONNECTIONS_MAX: '19',
+      KV_HTTP_REQUESTS_MAX: '20',
+      KV_HTTP_HEADER_TIMEOUT_MS: '21',
+      KV_HTTP_BODY_TIMEOUT_MS: '22',
+      KV_HTTP_KEEP_ALIVE_TIMEOUT_MS: '23',
+      KV_GRPC_TLS_CERT_FILE: serverCert.certFile,
+      KV_GRPC_TLS_KEY_FILE: serverCert.keyFile,
+      KV_GRPC_TLS_CA_FILE: pki.caFile,
+      KV_GRPC_TLS_CLIENT_CERTS: 'required',
+      KV_GRPC_CONNECTIONS_MAX: '24',
+      KV_GRPC_REQUESTS_MAX: '25',
+      KV_GRPC_HEADER_TIMEOUT_MS: '26',
+      KV_GRPC_BODY_TIMEOUT_MS: '27',
+      KV_GRPC_KEEP_ALIVE_TIMEOUT_MS: '28',
+      KV_AUTH_TOKENS: `[{name: ci, role: write, sha256: "${'ab'.repeat(32)}"}]`,
+      KV_AUTH_METRICS_PUBLIC: 'true',
       KV_RAFT_ELECTION_TIMEOUT_MS: '2000',
       KV_RAFT_HEARTBEAT_INTERVAL_MS: '250',
       KV_RAFT_LEASE_CLOCK_DRIFT_MS: '300',
@@ -222,8 +280,11 @@ describe('environment overrides', () => {
     };
     assert.deepEqual(
       Object.keys(env).sort(),
-      configKeys.map((k) => k.env).sort(),
-      'this test sets every variable of the catalog',
+      configKeys
+        .map((k) => k.env)
+        .filter((v) => v !== 'KV_RAFT_SECRET_FILE')
+        .sort(),
+      'this test sets every variable of the catalog (but KV_RAFT_SECRET_FILE, which excludes KV_RAFT_SECRET: tested apart)',
     );
     const c = ok(parse(file, env));
     assert.equal(c.node.id, 'a');
@@ -238,7 +299,15 @@ describe('environment overrides', () => {
     assert.equal(formatHostPort(c.raft.metricsAddr), '0.0.0.0:12112');
     assert.deepEqual(c.raft.peers.map((p) => [p.id, formatHostPort(p.raftAddr)]), [['a', 'a.internal:17081'], ['b', 'b.internal:17081']]);
     assert.equal(c.raft.clusterId, 'prod');
-    assert.equal(c.raft.sharedSecret, 'env-secret');
+    assert.equal(c.raft.secret, 'an env secret, long enough');
+    assert.deepEqual([c.raft.tlsCertFile, c.raft.tlsKeyFile, c.raft.tlsCaFile], [peerCert.certFile, peerCert.keyFile, pki.caFile]);
+    assert.deepEqual([c.raft.connectionsMax, c.raft.pendingConnectionsMax, c.raft.pendingConnectionsPerAddressMax, c.raft.handshakeTimeoutMs], [15, 16, 17, 18]);
+    assert.deepEqual([c.http.tlsCertFile, c.http.tlsKeyFile, c.http.tlsCaFile, c.http.tlsClientCerts], [serverCert.certFile, serverCert.keyFile, pki.caFile, 'optional']);
+    assert.deepEqual([c.http.connectionsMax, c.http.requestsMax, c.http.headerTimeoutMs, c.http.bodyTimeoutMs, c.http.keepAliveTimeoutMs], [19, 20, 21, 22, 23]);
+    assert.deepEqual([c.grpc.tlsCertFile, c.grpc.tlsKeyFile, c.grpc.tlsCaFile, c.grpc.tlsClientCerts], [serverCert.certFile, serverCert.keyFile, pki.caFile, 'required']);
+    assert.deepEqual([c.grpc.connectionsMax, c.grpc.requestsMax, c.grpc.headerTimeoutMs, c.grpc.bodyTimeoutMs, c.grpc.keepAliveTimeoutMs], [24, 25, 26, 27, 28]);
+    assert.deepEqual(c.auth.tokens, [{ name: 'ci', role: 'write', sha256: 'ab'.repeat(32) }]);
+    assert.equal(c.auth.metricsPublic, true);
     assert.equal(c.raft.electionTimeoutMs, 2000);
     assert.equal(c.raft.heartbeatIntervalMs, 250);
     assert.equal(c.raft.leaseClockDriftMs, 300);
@@ -503,15 +572,6 @@ describe('validation: other keys', () => {
     assert.match(errorLine(parseEdited('raft.cluster_id', ''), 'raft.cluster_id'), /got ""/);
   });
 
-  test('raft.shared_secret is a non-empty string or null, and is never echoed', () => {
-    assert.equal(ok(parseEdited('raft.shared_secret', 's3cret')).raft.sharedSecret, 's3cret');
-    assert.equal(ok(parseEdited('raft.shared_secret', null)).raft.sharedSecret, null);
-    const line = errorLine(parseEdited('raft.shared_secret', 918273645), 'raft.shared_secret');
-    assert.ok(!line.includes('918273645'), line);
-    assert.match(line, /got a number/);
-    assert.match(errorLine(parse(minimal(), { KV_RAFT_SHARED_SECRET: '' }), 'raft.shared_secret'), /got an empty string \(from KV_RAFT_SHARED_SECRET\)/);
-  });
-
   test('log.level is one of the pino levels', () => {
     assert.equal(ok(parseEdited('log.level', 'trace')).log.level, 'trace');
     assert.match(errorLine(parseEdited('log.level', 'verbose'), 'log.level'), /expected one of trace, debug, info, warn, error, fatal, got "verbose"/);
@@ -527,6 +587,79 @@ describe('validation: other keys', () => {
 
   test('node.data_dir is a non-empty string', () => {
     assert.match(errorLine(parseEdited('node.data_dir', ''), 'node.data_dir'), /expected a directory path, got ""/);
+  });
+});
+
+describe('validation: security keys', () => {
+  const secretFile = (name: string, text: string): string => {
+    const path = join(files, name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  test('raft.secret has at least 16 characters and is never echoed', () => {
+    assert.equal(ok(parseEdited('raft.secret', 'sixteen chars ok')).raft.secret, 'sixteen chars ok');
+    assert.equal(ok(parseEdited('raft.secret', null)).raft.secret, null);
+    const short = errorLine(parseEdited('raft.secret', 's3cret'), 'raft.secret');
+    assert.ok(!short.includes('s3cret'), short);
+    assert.match(short, /expected a string of at least 16 characters \(or null for none\), got a string of 6 characters/);
+    assert.match(errorLine(parseEdited('raft.secret', 918273645), 'raft.secret'), /got a number/);
+    assert.match(errorLine(parse(minimal(), { KV_RAFT_SECRET: '' }), 'raft.secret'), /got an empty string \(from KV_RAFT_SECRET\)/);
+  });
+
+  test('raft.secret_file holds the secret (one trailing newline dropped), and excludes raft.secret', () => {
+    const path = secretFile('secret', 'a secret read from a file\n');
+    assert.equal(ok(parseEdited('raft.secret_file', path)).raft.secret, 'a secret read from a file');
+    assert.match(errorLine(parseEdited('raft.secret_file', secretFile('short', 'tiny\n')), 'raft.secret_file'), /at least 16 characters, got a string of 4 characters/);
+    assert.match(errorLine(parseEdited('raft.secret_file', join(files, 'absent')), 'raft.secret_file'), /cannot read .*: no such file/);
+    const both = edit(edit(minimal(), 'raft.secret', 'a secret in the file itself'), 'raft.secret_file', path);
+    assert.match(errorLine(parse(both), 'raft.secret_file'), /expected raft.secret or raft.secret_file, not both/);
+    assert.ok(!errorLine(parse(both), 'raft.secret_file').includes('a secret'));
+  });
+
+  const withTls = (section: string, keys: Record<string, unknown>): Tree => {
+    let tree = minimal();
+    for (const [k, v] of Object.entries(keys)) tree = edit(tree, `${section}.${k}`, v);
+    return tree;
+  };
+
+  test('TLS files come in pairs that load: a certificate and its own key', () => {
+    for (const section of ['http', 'grpc']) {
+      const c = ok(parse(withTls(section, { tls_cert_file: serverCert.certFile, tls_key_file: serverCert.keyFile })));
+      assert.equal(c[section as 'http'].tlsCertFile, serverCert.certFile);
+      assert.match(errorLine(parse(withTls(section, { tls_cert_file: serverCert.certFile })), `${section}.tls_key_file`), /required with .*tls_cert_file, not set/);
+      assert.match(errorLine(parse(withTls(section, { tls_cert_file: serverCert.certFile, tls_key_file: otherCert.keyFile })), `${section}.tls_key_file`), /is not the key of the certificate/);
+      assert.match(errorLine(parse(withTls(section, { tls_cert_file: serverCert.keyFile, tls_key_file: serverCert.keyFile })), `${section}.tls_cert_file`), /is not a PEM certificate/);
+      assert.match(errorLine(parse(withTls(section, { tls_cert_file: join(files, 'nope.crt'), tls_key_file: serverCert.keyFile })), `${section}.tls_cert_file`), /no such file/);
+      assert.match(errorLine(parse(withTls(section, { tls_cert_file: serverCert.certFile, tls_key_file: serverCert.keyFile, tls_client_certs: 'required' })), `${section}.tls_ca_file`), /required when .*tls_client_certs is required/);
+      assert.match(errorLine(parse(withTls(section, { tls_ca_file: pki.caFile })), `${section}.tls_cert_file`), /required with .*tls_ca_file/);
+      assert.match(errorLine(parse(withTls(section, { tls_client_certs: 'always' })), `${section}.tls_client_certs`), /one of none, optional, required/);
+    }
+  });
+
+  test('peer TLS is mutual: raft.tls_cert_file, tls_key_file and tls_ca_file go together', () => {
+    ok(parse(withTls('raft', { tls_cert_file: peerCert.certFile, tls_key_file: peerCert.keyFile, tls_ca_file: pki.caFile })));
+    assert.match(errorLine(parse(withTls('raft', { tls_cert_file: peerCert.certFile, tls_key_file: peerCert.keyFile })), 'raft.tls_ca_file'), /go together/);
+    assert.match(errorLine(parse(withTls('raft', { tls_cert_file: peerCert.certFile, tls_key_file: peerCert.keyFile, tls_ca_file: peerCert.keyFile })), 'raft.tls_ca_file'), /not a PEM CA certificate bundle/);
+  });
+
+  test('auth.tokens lists names, roles and SHA-256 hashes, never tokens', () => {
+    const hash = tokenHash('a token');
+    const c = ok(parseEdited('auth.tokens', [{ name: 'ci', role: 'write', sha256: hash.toUpperCase() }]));
+    assert.deepEqual(c.auth.tokens, [{ name: 'ci', role: 'write', sha256: hash }]);
+    assert.match(errorLine(parseEdited('auth.tokens', [{ name: 'ci', role: 'root', sha256: hash }]), 'auth.tokens[0].role'), /one of read, write, admin/);
+    assert.match(errorLine(parseEdited('auth.tokens', [{ name: 'ci', role: 'read', sha256: 'abc' }]), 'auth.tokens[0].sha256'), /64 hex digits/);
+    assert.match(errorLine(parseEdited('auth.tokens', [{ name: 'ci', role: 'read', token: 'a token' }]), 'auth.tokens[0].token'), /never the token/);
+    assert.match(
+      errorLine(parseEdited('auth.tokens', [{ name: 'a', role: 'read', sha256: hash }, { name: 'b', role: 'admin', sha256: hash }]), 'auth.tokens[1].sha256'),
+      /not already used by auth.tokens\[0\]/,
+    );
+    assert.match(errorLine(parseEdited('auth.tokens', 'x'), 'auth.tokens'), /a list of tokens/);
+  });
+
+  test('auth.metrics_public is a boolean, also from the environment', () => {
+    assert.equal(ok(parse(minimal(), { KV_AUTH_METRICS_PUBLIC: 'true' })).auth.metricsPublic, true);
+    assert.match(errorLine(parse(minimal(), { KV_AUTH_METRICS_PUBLIC: 'yes please' }), 'auth.metrics_public'), /expected true or false/);
   });
 });
 

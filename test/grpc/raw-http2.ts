@@ -24,8 +24,8 @@ export function rawSession(port: number): Promise<ClientHttp2Session> {
   });
 }
 
-/** Sends `body` as the request of `path` and collects the answer's status. */
-export function rawGrpcCall(session: ClientHttp2Session, path: string, body: Uint8Array, headers: OutgoingHttpHeaders = {}, timeoutMs = 5_000): Promise<RawGrpcAnswer> {
+/** Sends `body` as the request of `path` (leaving the stream open when `end` is false) and collects the answer's status. */
+export function rawGrpcCall(session: ClientHttp2Session, path: string, body: Uint8Array, headers: OutgoingHttpHeaders = {}, timeoutMs = 5_000, end = true): Promise<RawGrpcAnswer> {
   return new Promise((resolve, reject) => {
     const req = session.request({
       [constants.HTTP2_HEADER_METHOD]: 'POST',
@@ -37,9 +37,17 @@ export function rawGrpcCall(session: ClientHttp2Session, path: string, body: Uin
     let httpStatus = 0;
     let grpcStatus: number | null = null;
     let grpcMessage = '';
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve({ grpcStatus, grpcMessage, httpStatus });
+    };
+    // The status ends the answer even when our side of the stream is still open.
     const read = (h: Record<string, unknown>): void => {
-      if (h['grpc-status'] !== undefined) grpcStatus = Number(h['grpc-status']);
       if (typeof h['grpc-message'] === 'string') grpcMessage = decodeURIComponent(h['grpc-message']);
+      if (h['grpc-status'] === undefined) return;
+      grpcStatus = Number(h['grpc-status']);
+      if (!end) req.close();
+      done();
     };
     const timer = setTimeout(() => {
       req.close(constants.NGHTTP2_CANCEL);
@@ -51,11 +59,9 @@ export function rawGrpcCall(session: ClientHttp2Session, path: string, body: Uin
     });
     req.on('trailers', read);
     req.on('data', () => {});
-    req.on('close', () => {
-      clearTimeout(timer);
-      resolve({ grpcStatus, grpcMessage, httpStatus });
-    });
+    req.on('close', done);
     req.on('error', () => {});
-    req.end(Buffer.from(body));
+    if (end) req.end(Buffer.from(body));
+    else req.write(Buffer.from(body));
   });
 }

@@ -107,7 +107,7 @@ describe('peer frames fuzzed against a live node', { concurrency: false, timeout
   let port: number;
   let rssBefore: number;
   before(async () => {
-    c = await ProcessCluster.start(3, ELECTION_MS, { prepare: (n) => (n.env['KV_RAFT_SHARED_SECRET'] = SECRET) });
+    c = await ProcessCluster.start(3, ELECTION_MS, { prepare: (n) => (n.env['KV_RAFT_SECRET'] = SECRET) });
     await c.waitForLeader(20 * ELECTION_MS);
     // n1 alone: the fuzzer plays n2, and nobody else writes to n1.
     await c.kill('n2');
