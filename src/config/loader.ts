@@ -132,13 +132,19 @@ function parseEnvText(syntax: EnvSyntax, text: string, path: KeyPath, origin: Or
 }
 
 function parseFlow(text: string, path: KeyPath, origin: Origin, p: Problems): unknown {
+  const invalid = (why: string): typeof reported => {
+    p.add(path, origin, `expected YAML or JSON flow text such as [{id: n1, raft_addr: "127.0.0.1:7081", ...}], got invalid YAML: ${why}`);
+    return reported;
+  };
   const doc = parseDocument(text, { uniqueKeys: true });
   const error = doc.errors[0];
-  if (error !== undefined) {
-    p.add(path, origin, `expected YAML or JSON flow text such as [{id: n1, raft_addr: "127.0.0.1:7081", ...}], got invalid YAML: ${firstLine(error.message)}`);
-    return reported;
+  if (error !== undefined) return invalid(firstLine(error.message));
+  // Some documents parse but cannot be built (an alias with no anchor): that is invalid text too.
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    return invalid(e instanceof Error ? firstLine(e.message) : String(e));
   }
-  return doc.toJS({ maxAliasCount: 100 });
 }
 
 // ---------------------------------------------------------------------------

@@ -71,6 +71,9 @@ export async function startHttpListener(app: Koa, o: HttpListenerOptions): Promi
     keepAliveTimeout: o.limits.keepAliveTimeoutMs,
     // Node checks both deadlines on this interval (30 s by default): check often enough for the deadlines to mean something.
     connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(o.limits.headerTimeoutMs / 4))),
+    // Node would answer an HTTP/1.1 request without Host with a bare 400 of its own; nothing here reads Host
+    // (redirects name the leader from the config), so such a request is served like any other.
+    requireHostHeader: false,
   };
   const tls = o.tls;
   const server: Server =
@@ -78,6 +81,8 @@ export async function startHttpListener(app: Koa, o: HttpListenerOptions): Promi
       ? createServer(common, handler)
       : createHttpsServer({ ...common, ...secureOptions(tls.material, tls.clientCerts), handshakeTimeout: o.limits.headerTimeoutMs }, handler);
   server.maxConnections = o.limits.connectionsMax;
+  // An Expect other than 100-continue: Node would answer a bare 417; RFC 9110 lets a server ignore it, and we do.
+  server.on('checkExpectation', handler);
   server.on('drop', (data?: { remoteAddress?: string }) => {
     o.onRefused('too_many_connections');
     refusals.warn('too_many_connections', { remote: data?.remoteAddress, connectionsMax: o.limits.connectionsMax }, 'refused a connection: http.connections_max reached');

@@ -328,6 +328,10 @@ describe('environment overrides', () => {
     assert.deepEqual(ok(parse(minimal(), { KV_RAFT_PEERS: json })).raft.peers.map((p) => p.id), ['n1', 'n2']);
   });
 
+  test('flow text that parses but cannot be built (an alias without its anchor) is refused, not thrown', () => {
+    assert.match(errorLine(parse(minimal(), { KV_AUTH_TOKENS: '*!' }), 'auth.tokens'), /invalid YAML: .*alias.*\(from KV_AUTH_TOKENS\)$/);
+  });
+
   test('KV_RAFT_PEERS that is not YAML names raft.peers and the variable', () => {
     const line = errorLine(parse(minimal(), { KV_RAFT_PEERS: '[{id: n1' }), 'raft.peers');
     assert.match(line, /invalid YAML/);

@@ -34,6 +34,8 @@ export interface ProcessNode {
 export interface StartOptions {
   /** Runs for each node before its first start: mount its data dir (undone with cluster.onStop), set env, … */
   readonly prepare?: (n: ProcessNode, cluster: ProcessCluster) => void;
+  /** A bearer token the cluster's own requests (status, put, get, metrics) carry, for clusters with authentication on. */
+  readonly token?: string;
 }
 
 /**
@@ -73,6 +75,9 @@ export class ProcessCluster {
   readonly nodes: ProcessNode[];
   private readonly cleanups: (() => void)[] = [];
 
+  /** Sent with the cluster's own requests (StartOptions.token). */
+  private auth: Readonly<Record<string, string>> = {};
+
   private constructor(dir: string, nodes: ProcessNode[]) {
     this.dir = dir;
     this.nodes = nodes;
@@ -87,6 +92,7 @@ export class ProcessCluster {
   static async start(size: number, electionTimeoutMs = 500, options: StartOptions = {}): Promise<ProcessCluster> {
     for (let attempt = 1; ; attempt++) {
       const cluster = await ProcessCluster.configure(size, electionTimeoutMs);
+      if (options.token !== undefined) cluster.auth = { authorization: `Bearer ${options.token}` };
       try {
         for (const n of cluster.nodes) options.prepare?.(n, cluster);
       } catch (e) {
@@ -249,7 +255,7 @@ export class ProcessCluster {
 
   async status(id: string): Promise<NodeStatus | null> {
     try {
-      const r = await fetch(this.url(id, '/v1/status'), { signal: AbortSignal.timeout(1000) });
+      const r = await fetch(this.url(id, '/v1/status'), { headers: this.auth, signal: AbortSignal.timeout(1000) });
       return r.ok ? ((await r.json()) as NodeStatus) : null;
     } catch {
       return null;
@@ -284,13 +290,14 @@ export class ProcessCluster {
 
   /** PUT through the given node, following one redirect to the leader. */
   async put(id: string, key: string, value: string, headers: Record<string, string> = {}): Promise<Response> {
-    const r = await fetch(this.url(id, `/v1/kv/${encodeURIComponent(key)}`), { method: 'PUT', body: value, headers, redirect: 'manual' });
+    const h = { ...this.auth, ...headers };
+    const r = await fetch(this.url(id, `/v1/kv/${encodeURIComponent(key)}`), { method: 'PUT', body: value, headers: h, redirect: 'manual' });
     if (r.status !== 307) return r;
-    return fetch(r.headers.get('location')!, { method: 'PUT', body: value, headers });
+    return fetch(r.headers.get('location')!, { method: 'PUT', body: value, headers: h });
   }
 
   async get(id: string, key: string, consistency: 'linearizable' | 'lease' | 'stale' = 'linearizable'): Promise<Response> {
-    return fetch(this.url(id, `/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`), { redirect: 'follow' });
+    return fetch(this.url(id, `/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`), { headers: this.auth, redirect: 'follow' });
   }
 
   /** Waits until `id` serves `key` = `value` from its own applied state. */
@@ -324,7 +331,7 @@ export class ProcessCluster {
 
   /** The resident set size a node reports on its API port's /metrics, in bytes. */
   async residentBytes(id: string): Promise<number> {
-    const text = await (await fetch(this.url(id, '/metrics'))).text();
+    const text = await (await fetch(this.url(id, '/metrics'), { headers: this.auth })).text();
     const m = /^kvstore_process_resident_memory_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text);
     if (m === null) throw new Error(`${id}: no kvstore_process_resident_memory_bytes in /metrics`);
     return Number(m[1]);
