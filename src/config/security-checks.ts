@@ -107,9 +107,10 @@ export interface SecurityDerived {
 }
 
 /**
- * The rules that relate security keys: one source of the peer secret; TLS files
- * in matching pairs, loadable, with the CA that client certificates need; and
- * mutual TLS between peers needs all three files.
+ * The rules that relate security and limit keys: one source of the peer secret;
+ * TLS files in matching pairs, loadable, with the CA that client certificates
+ * need; mutual TLS between peers needs all three files; a request's head deadline
+ * within its whole deadline.
  */
 export function checkSecurity(r: Reads, p: Problems): SecurityDerived | undefined {
   let secret: string | null | undefined = valueOf(r.raft.secret);
@@ -162,6 +163,14 @@ export function checkSecurity(r: Reads, p: Problems): SecurityDerived | undefine
   listener('raft');
   listener('http');
   listener('grpc');
+
+  // The whole request includes its head: Node refuses a head deadline past the request's.
+  const head = r.http.header_timeout_ms;
+  const whole = valueOf(r.http.body_timeout_ms);
+  const headMs = valueOf(head);
+  if (headMs !== undefined && whole !== undefined && headMs > whole) {
+    p.add(['http', 'header_timeout_ms'], originOf(head), `expected at most http.body_timeout_ms (${whole}), got ${headMs}${head.state === 'set' ? '' : ' (the default)'}`);
+  }
   return secret === undefined ? undefined : { 'raft.secret': secret };
 }
 

@@ -133,6 +133,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
     const code = codeOfRequestError(error);
     if (code === 'outcome_unknown') return fail(code, 'the request may or may not have been applied; retry only with the same request_id');
     if (code === 'not_leader') return fail('no_leader', `${error.kind === 'not_leader' ? error.leaderId : 'another node'} leads; this forwarded call was not applied; retry`);
+    if (code === 'node_stopping') return fail(code, 'this node is stopping; not applied; retry on another node');
     return fail(code, code === 'overloaded' ? 'too many uncommitted proposals; not applied; retry' : 'no leader is known now; not applied; retry');
   };
 

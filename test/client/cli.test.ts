@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, isNodeInvocation, runCli } from '../../src/cli/kvstore-cli.js';
+import { tokenHash } from '../../src/auth/tokens.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
 
 const ELECTION_MS = 500;
@@ -73,6 +74,21 @@ describe('runCli without a cluster', () => {
       assert.equal(r.code, EXIT_USAGE, `${JSON.stringify(argv)}: ${r.err}`);
       assert.ok(r.err.startsWith('Error:'), r.err);
     }
+  });
+
+  test('auth new-token prints a fresh token and the auth.tokens entry that admits it', async () => {
+    const a = await cli('auth', 'new-token', '--name', 'ci', '--role', 'write');
+    assert.equal(a.code, EXIT_OK, a.err);
+    const token = /^token: (\S+)$/m.exec(a.out)?.[1];
+    assert.ok(token !== undefined && token.length >= 32, a.out);
+    assert.match(a.out, new RegExp(`^auth.tokens entry: \\{ name: ci, role: write, sha256: ${tokenHash(token)} \\}$`, 'm'));
+    const b = await cli('auth', 'new-token', '--name', 'ci', '--role', 'write');
+    assert.notEqual(/^token: (\S+)$/m.exec(b.out)?.[1], token, 'a new token each time');
+    for (const argv of [['auth', 'new-token', '--name', 'ci', '--role', 'root'], ['auth', 'new-token', '--role', 'read'], ['auth', 'rotate', '--name', 'x', '--role', 'read'], ['auth']]) {
+      const r = await cli(...argv);
+      assert.equal(r.code, EXIT_USAGE, `${JSON.stringify(argv)}: ${r.err}`);
+    }
+    assert.match((await cli('auth', '--help')).out, /kvstore auth new-token --name NAME --role read\|write\|admin/);
   });
 
   test('no reachable endpoint: exit 1', async () => {

@@ -661,6 +661,11 @@ describe('validation: security keys', () => {
     assert.match(errorLine(parseEdited('auth.tokens', 'x'), 'auth.tokens'), /a list of tokens/);
   });
 
+  test('http.header_timeout_ms is at most http.body_timeout_ms (the whole request includes its head)', () => {
+    assert.match(errorLine(parseEdited('http.body_timeout_ms', 5000), 'http.header_timeout_ms'), /expected at most http.body_timeout_ms \(5000\), got 10000 \(the default\)/);
+    ok(parse(edit(edit(minimal(), 'http.body_timeout_ms', 5000), 'http.header_timeout_ms', 5000)));
+  });
+
   test('auth.metrics_public is a boolean, also from the environment', () => {
     assert.equal(ok(parse(minimal(), { KV_AUTH_METRICS_PUBLIC: 'true' })).auth.metricsPublic, true);
     assert.match(errorLine(parse(minimal(), { KV_AUTH_METRICS_PUBLIC: 'yes please' }), 'auth.metrics_public'), /expected true or false/);
