@@ -231,6 +231,7 @@ export class Workload {
 
   private toOutput(op: InFlight, r: KvResult): KvOutput {
     const key = op.input.key;
+    if ((r.op !== 'put' && r.op !== 'delete') || (!r.ok && r.error !== 'revision_mismatch')) throw new Error(`a key operation answered ${JSON.stringify(r)}`);
     if (!r.ok) {
       if (r.currentRevision !== null) this.seenRevision[op.client]!.set(key, r.currentRevision);
       return { kind: 'precondition_failed', currentRevision: r.currentRevision };

@@ -9,7 +9,7 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
 import { codeOfRequestError, errorCatalog, type ErrorCode, type RequestError } from '../errors.js';
-import { commandProblem, idempotencyTag, type Condition, type KvCommand, type KvResult, type RequestTag } from '../kv/command.js';
+import { commandProblem, idempotencyTag, type Condition, type DeleteCommand, type KvResult, type PutCommand, type RequestTag } from '../kv/command.js';
 import type { Logger } from '../log.js';
 import { keyBytesMax } from '../kv/limits.js';
 import type { KvNode } from '../node/kv-node.js';
@@ -221,7 +221,8 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
 
   const tagOf = (requestId: string): RequestTag | null => (requestId === '' ? null : idempotencyTag(requestId));
 
-  const propose = async <T>(command: KvCommand, call: grpc.ServerUnaryCall<unknown, unknown>, answer: (r: Extract<KvResult, { ok: true }>) => T): Promise<Answer<T>> => {
+  type KeyWritten = Extract<KvResult, { ok: true; op: 'put' | 'delete' }>;
+  const propose = async <T>(command: PutCommand | DeleteCommand, call: grpc.ServerUnaryCall<unknown, unknown>, answer: (r: KeyWritten) => T): Promise<Answer<T>> => {
     const problem = commandProblem(command);
     if (problem !== null) return fail('bad_request', problem);
     const started = process.hrtime.bigint();
@@ -229,6 +230,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
     api.observeKv(command.op, 'linearizable', secondsSince(started));
     if (!o.ok) return refused(o.error, call);
     const r = o.value;
+    if ((r.op !== 'put' && r.op !== 'delete') || (!r.ok && r.error !== 'revision_mismatch')) throw new Error(`a key write answered ${JSON.stringify(r)}`);
     if (!r.ok) {
       const trailers: Record<string, string> = r.currentRevision === null ? {} : { [REVISION_METADATA]: String(r.currentRevision) };
       return fail('revision_mismatch', `the key's revision is ${r.currentRevision ?? 'none (absent)'}`, trailers);

@@ -337,6 +337,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
   });
 
   const answer = (ctx: Koa.Context, r: KvResult): void => {
+    if ((r.op !== 'put' && r.op !== 'delete') || (!r.ok && r.error !== 'revision_mismatch')) throw new Error(`a key write answered ${JSON.stringify(r)}`);
     if (!r.ok) {
       if (r.currentRevision !== null) ctx.set('ETag', `"${r.currentRevision}"`);
       throw new HttpError('revision_mismatch', `the key's revision is ${r.currentRevision ?? 'none (absent)'}`);

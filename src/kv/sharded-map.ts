@@ -1,4 +1,5 @@
 import { bytesToBinary } from './bytes.js';
+import type { LeaseId } from './command.js';
 
 /** A key's bytes as a latin1 ("binary") string: one char per byte, codes 0..255. */
 export type BinaryKey = string & { readonly __brand: 'BinaryKey' };
@@ -10,6 +11,8 @@ export interface KvEntry {
   readonly value: Uint8Array;
   /** The log index of the command that last wrote the key. */
   readonly revision: number;
+  /** The lease the key is attached to, 0 for none. */
+  readonly lease: LeaseId;
 }
 
 export interface ShardedMapOptions {

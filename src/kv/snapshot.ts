@@ -1,38 +1,59 @@
 // The state machine's snapshot format, written incrementally and read as a
 // stream of chunks cut at arbitrary byte boundaries.
 //
-//   header   "KVSN", u8 version 1, varint appliedIndex
-//   records  u8 1 entry:   varint+bytes key, varint revision, varint+bytes value
-//            u8 2 session: varint+utf8 clientId, varint lastSeenIndex, varint count,
-//                          count x (varint+utf8 requestId, result)
-//   trailer  u8 0, varint entryCount, varint sessionCount,
-//            u32 big-endian CRC-32 of every byte before it
+//   header   "KVSN", u8 version 2, varint appliedIndex, varint windowCompactedThrough
+//   records  u8 3 lease:    varint id, varint ttlSeconds
+//            u8 1 entry:    varint+bytes key, varint revision, varint+bytes value,
+//                           varint lease (0: none)
+//            u8 2 session:  varint+utf8 clientId, varint lastSeenIndex, varint count,
+//                           count x (varint+utf8 requestId, result)
+//            u8 4 revision: varint revision, varint count, count x (u8 1 put:
+//                           varint+bytes key, varint+bytes value, varint lease |
+//                           u8 2 delete: varint+bytes key)
+//   trailer  u8 0, varint entryCount, varint sessionCount, varint leaseCount,
+//            varint revisionCount, u32 big-endian CRC-32 of every byte before it
 //
-// Entries come shard by shard in Map order, sessions least recently seen first.
+// Records come in that order: leases by id, entries shard by shard in Map order,
+// sessions least recently seen first, the change window's revisions oldest first.
 // Two replicas with the same state can order entries differently (rebuilds and
 // clones reorder a shard), so snapshot bytes are not canonical; their content is.
+//
+// Version 1 (before leases and the change window) is still read: no header
+// windowCompactedThrough (the window starts empty at appliedIndex), entries without
+// a lease, no lease or revision records, and a trailer of the two counts.
 
 import { crc32 } from 'node:zlib';
 import type { ByteSource } from './bytes.js';
 import { bytesToBinary, ByteWriter, CorruptBytes, readUtf8, readVarint, utf8Bytes } from './bytes.js';
+import type { KvChange, RevisionChanges } from './change-window.js';
 import type { KvResult } from './command.js';
 import { readResult, writeResult } from './command.js';
-import { idempotencyKeyBytesMax, keyBytesMax } from './limits.js';
+import type { LeaseRecord } from './leases.js';
+import { idempotencyKeyBytesMax, keyBytesMax, leaseTtlSecondsMax } from './limits.js';
 import type { ClientSession, RecordedResult } from './sessions.js';
 import type { BinaryKey, KvEntry } from './sharded-map.js';
 
 const magic = [0x4b, 0x56, 0x53, 0x4e]; // "KVSN"
-const formatVersion = 1;
+const formatVersion = 2;
 const recordEnd = 0;
 const recordEntry = 1;
 const recordSession = 2;
+const recordLease = 3;
+const recordRevision = 4;
+const changePut = 1;
+const changeDelete = 2;
+/** The order records must come in. */
+const recordRank: Readonly<Record<number, number>> = { [recordLease]: 1, [recordEntry]: 2, [recordSession]: 3, [recordRevision]: 4 };
 
 export interface SnapshotSource {
   readonly appliedIndex: number;
+  readonly windowCompactedThrough: number;
+  readonly leases: readonly LeaseRecord[];
   /** Pinned: none of these Maps changes while the reader holds it. */
   readonly shards: readonly ReadonlyMap<BinaryKey, KvEntry>[];
   readonly release: (shard: number, map: ReadonlyMap<BinaryKey, KvEntry>) => void;
   readonly sessions: readonly (readonly [string, ClientSession])[];
+  readonly window: readonly RevisionChanges[];
 }
 
 /**
@@ -45,9 +66,11 @@ export class SnapshotReader {
   private crc = 0;
   private shard = 0;
   private cursor: Iterator<[BinaryKey, KvEntry]> | null = null;
+  private leaseNext = 0;
   private sessionNext = 0;
+  private revisionNext = 0;
   private entryCount = 0;
-  private phase: 'header' | 'shards' | 'sessions' | 'trailer' | 'done' = 'header';
+  private phase: 'header' | 'leases' | 'shards' | 'sessions' | 'window' | 'trailer' | 'done' = 'header';
 
   constructor(private readonly source: SnapshotSource) {
     this.appliedIndex = source.appliedIndex;
@@ -76,21 +99,40 @@ export class SnapshotReader {
         for (const b of magic) this.staged.u8(b);
         this.staged.u8(formatVersion);
         this.staged.varint(this.source.appliedIndex);
-        this.phase = 'shards';
+        this.staged.varint(this.source.windowCompactedThrough);
+        this.phase = 'leases';
         break;
+      case 'leases': {
+        const lease = this.source.leases[this.leaseNext++];
+        if (lease === undefined) this.phase = 'shards';
+        else {
+          this.staged.u8(recordLease);
+          this.staged.varint(lease.id);
+          this.staged.varint(lease.ttlSeconds);
+        }
+        break;
+      }
       case 'shards':
         this.stageEntry();
         break;
       case 'sessions': {
         const captured = this.source.sessions[this.sessionNext++];
-        if (captured === undefined) this.phase = 'trailer';
+        if (captured === undefined) this.phase = 'window';
         else writeSession(this.staged, captured[0], captured[1]);
+        break;
+      }
+      case 'window': {
+        const r = this.source.window[this.revisionNext++];
+        if (r === undefined) this.phase = 'trailer';
+        else writeRevision(this.staged, r);
         break;
       }
       case 'trailer':
         this.staged.u8(recordEnd);
         this.staged.varint(this.entryCount);
         this.staged.varint(this.source.sessions.length);
+        this.staged.varint(this.source.leases.length);
+        this.staged.varint(this.source.window.length);
         this.crc = crc32(this.staged.view().subarray(start), this.crc);
         this.staged.u32(this.crc);
         this.phase = 'done';
@@ -122,6 +164,7 @@ export class SnapshotReader {
     this.staged.varint(entry.revision);
     this.staged.varint(entry.value.length);
     this.staged.bytes(entry.value);
+    this.staged.varint(entry.lease);
     this.entryCount++;
   }
 
@@ -146,11 +189,30 @@ function writeSession(w: ByteWriter, clientId: string, session: ClientSession): 
   }
 }
 
+function writeRevision(w: ByteWriter, r: RevisionChanges): void {
+  w.u8(recordRevision);
+  w.varint(r.revision);
+  w.varint(r.changes.length);
+  for (const c of r.changes) {
+    w.u8(c.value === null ? changeDelete : changePut);
+    w.varint(c.key.length);
+    w.binary(c.key);
+    if (c.value === null) continue;
+    w.varint(c.value.length);
+    w.bytes(c.value);
+    w.varint(c.lease);
+  }
+}
+
 /** Where parsed records go; a sink returns why a record is inconsistent, or null. */
 export interface SnapshotSink {
-  header(appliedIndex: number): string | null;
+  header(appliedIndex: number, windowCompactedThrough: number): string | null;
+  lease(record: LeaseRecord): string | null;
   entry(key: BinaryKey, entry: KvEntry): string | null;
   session(clientId: string, session: ClientSession): string | null;
+  revision(r: RevisionChanges): string | null;
+  /** Every record was read and the checksum holds: the last chance to refuse the whole. */
+  end(): string | null;
 }
 
 /**
@@ -164,36 +226,53 @@ export function parseSnapshot(chunks: Iterable<Uint8Array>, sink: SnapshotSink):
   try {
     for (const b of magic) if (src.u8() !== b) throw new CorruptBytes('bad magic');
     const version = src.u8();
-    if (version !== formatVersion) throw new CorruptBytes(`unknown version ${version}`);
+    if (version !== 1 && version !== formatVersion) throw new CorruptBytes(`unknown version ${version}`);
     const appliedIndex = readVarint(src);
-    check(sink.header(appliedIndex));
-    let entries = 0;
-    let sessions = 0;
+    const compactedThrough = version === 1 ? appliedIndex : readVarint(src);
+    if (compactedThrough > appliedIndex) throw new CorruptBytes(`window compacted through ${compactedThrough}, after the applied index ${appliedIndex}`);
+    check(sink.header(appliedIndex, compactedThrough));
+    const counts = { entries: 0, sessions: 0, leases: 0, revisions: 0 };
+    let rank = 0;
     for (;;) {
       const kind = src.u8();
-      if (kind === recordEntry) {
-        const keyLength = readVarint(src);
-        if (keyLength < 1 || keyLength > keyBytesMax) throw new CorruptBytes(`key is ${keyLength} bytes`);
-        const key = src.binary(keyLength);
-        const revision = readVarint(src);
-        if (revision < 1 || revision > appliedIndex) throw new CorruptBytes(`revision ${revision} outside 1..${appliedIndex}`);
-        const value = src.bytes(readVarint(src));
-        check(sink.entry(key, { value, revision }));
-        entries++;
-      } else if (kind === recordSession) {
-        const [clientId, session] = readSession(src, appliedIndex);
-        check(sink.session(clientId, session));
-        sessions++;
-      } else if (kind === recordEnd) {
-        if (readVarint(src) !== entries) throw new CorruptBytes('entry count mismatch');
-        if (readVarint(src) !== sessions) throw new CorruptBytes('session count mismatch');
+      if (kind === recordEnd) {
+        if (readVarint(src) !== counts.entries) throw new CorruptBytes('entry count mismatch');
+        if (readVarint(src) !== counts.sessions) throw new CorruptBytes('session count mismatch');
+        if (version !== 1 && readVarint(src) !== counts.leases) throw new CorruptBytes('lease count mismatch');
+        if (version !== 1 && readVarint(src) !== counts.revisions) throw new CorruptBytes('revision count mismatch');
         const computed = src.crcSoFar();
         const stored = ((src.u8() << 24) | (src.u8() << 16) | (src.u8() << 8) | src.u8()) >>> 0;
         if (stored !== computed) throw new CorruptBytes('checksum mismatch');
         if (!src.atEnd()) throw new CorruptBytes('bytes after the trailer');
+        check(sink.end());
         return null;
+      }
+      const kindRank = recordRank[kind];
+      if (kindRank === undefined || (version === 1 && kind !== recordEntry && kind !== recordSession)) throw new CorruptBytes(`unknown record ${kind}`);
+      if (kindRank < rank) throw new CorruptBytes(`record ${kind} out of order`);
+      rank = kindRank;
+      if (kind === recordLease) {
+        const id = readVarint(src);
+        const ttlSeconds = readVarint(src);
+        if (id < 1 || id > appliedIndex) throw new CorruptBytes(`lease ${id} outside 1..${appliedIndex}`);
+        if (ttlSeconds < 1 || ttlSeconds > leaseTtlSecondsMax) throw new CorruptBytes(`lease ${id} has a ttl of ${ttlSeconds} s`);
+        check(sink.lease({ id, ttlSeconds }));
+        counts.leases++;
+      } else if (kind === recordEntry) {
+        const key = readKey(src);
+        const revision = readVarint(src);
+        if (revision < 1 || revision > appliedIndex) throw new CorruptBytes(`revision ${revision} outside 1..${appliedIndex}`);
+        const value = src.bytes(readVarint(src));
+        const lease = version === 1 ? 0 : readVarint(src);
+        check(sink.entry(key, { value, revision, lease }));
+        counts.entries++;
+      } else if (kind === recordSession) {
+        const [clientId, session] = readSession(src, appliedIndex);
+        check(sink.session(clientId, session));
+        counts.sessions++;
       } else {
-        throw new CorruptBytes(`unknown record ${kind}`);
+        check(sink.revision(readRevision(src, compactedThrough, appliedIndex)));
+        counts.revisions++;
       }
     }
   } catch (e) {
@@ -202,6 +281,34 @@ export function parseSnapshot(chunks: Iterable<Uint8Array>, sink: SnapshotSink):
   } finally {
     src.close();
   }
+}
+
+function readKey(src: ChunkSource): BinaryKey {
+  const keyLength = readVarint(src);
+  if (keyLength < 1 || keyLength > keyBytesMax) throw new CorruptBytes(`key is ${keyLength} bytes`);
+  return src.binary(keyLength);
+}
+
+function readRevision(src: ChunkSource, compactedThrough: number, appliedIndex: number): RevisionChanges {
+  const revision = readVarint(src);
+  if (revision <= compactedThrough || revision > appliedIndex) throw new CorruptBytes(`window revision ${revision} outside ${compactedThrough + 1}..${appliedIndex}`);
+  const count = readVarint(src);
+  if (count < 1) throw new CorruptBytes(`window revision ${revision} has no changes`);
+  const changes: KvChange[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = src.u8();
+    if (kind !== changePut && kind !== changeDelete) throw new CorruptBytes(`unknown change ${kind}`);
+    const key = readKey(src);
+    if (kind === changeDelete) {
+      changes.push({ key, value: null, lease: 0 });
+      continue;
+    }
+    const value = src.bytes(readVarint(src));
+    const lease = readVarint(src);
+    if (lease >= revision) throw new CorruptBytes(`a change at ${revision} names lease ${lease}, granted later`);
+    changes.push({ key, value, lease });
+  }
+  return { revision, changes };
 }
 
 function check(problem: string | null): void {

@@ -6,7 +6,7 @@ import { binaryKey, fnv1a32, ShardedMap } from '../../src/kv/sharded-map.js';
 import { bytes, text } from './helpers.js';
 
 const k = (s: string): BinaryKey => binaryKey(text(s));
-const e = (revision: number, ...value: number[]): KvEntry => ({ value: Uint8Array.from(value), revision });
+const e = (revision: number, ...value: number[]): KvEntry => ({ value: Uint8Array.from(value), revision, lease: 0 });
 
 function contents(m: ShardedMap): Map<string, KvEntry> {
   const out = new Map<string, KvEntry>();
