@@ -1,4 +1,4 @@
-import { keyBytesMax } from './kv/limits.js';
+import { keyBytesMax, leasesMax, txnReadBytesMax } from './kv/limits.js';
 import type { NodeId } from './raft/types.js';
 
 /** Why a request did not get an answer from the state machine. */
@@ -31,6 +31,9 @@ export const errorCatalog = {
   unsupported_media_type: { http: 415, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'a body type the route does not take' },
   too_many_requests: { http: 429, grpc: 'RESOURCE_EXHAUSTED', retry: 'after Retry-After', meaning: 'the listener has http.requests_max / grpc.requests_max requests in progress; not applied' },
   headers_too_large: { http: 431, grpc: 'RESOURCE_EXHAUSTED', retry: 'never', meaning: 'the request head exceeds 16 KiB' },
+  lease_not_found: { http: 404, grpc: 'NOT_FOUND', retry: 'never', meaning: 'no such lease: it expired, was revoked or never existed; nothing was applied' },
+  txn_reads_too_large: { http: 413, grpc: 'RESOURCE_EXHAUSTED', retry: 'never', meaning: `the gets of a transaction would return more than ${txnReadBytesMax / 1024} KiB of values; nothing was applied` },
+  too_many_leases: { http: 429, grpc: 'RESOURCE_EXHAUSTED', retry: 'once leases end', meaning: `the store holds ${leasesMax.toLocaleString('en-US')} leases; the grant was not applied` },
   not_leader: { http: 307, grpc: 'UNAVAILABLE', retry: 'at the leader', meaning: 'this node does not lead: Location / X-Raft-Leader name the leader' },
   no_leader: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'no leader known now; the write was not applied' },
   overloaded: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'too many uncommitted proposals; the write was not applied' },

@@ -2,8 +2,8 @@ import { latencyBucketsSeconds } from '../metrics/buckets.js';
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
-/** KV methods a label may carry; anything else is counted as OTHER, so labels stay bounded. */
-const KNOWN_METHODS: ReadonlySet<string> = new Set(['Put', 'Get', 'Delete']);
+/** Methods a label may carry (KV's by name, others as Service.Method); anything else is OTHER, so labels stay bounded. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(['Put', 'Get', 'Delete', 'Range', 'Txn', 'Lease.Grant', 'Lease.Revoke', 'Lease.Leases']);
 
 /** `OK`, `NOT_FOUND`, … for a gRPC status code (the name, not the number). */
 export function grpcCodeName(code: grpc.status): string {

@@ -12,9 +12,12 @@ export const RETRY_AFTER_METADATA = 'retry-after';
 const TOO_MANY_CALLS_RETRY_AFTER_SECONDS = '1';
 
 /** The role a call needs, or null: health stays open (probes carry no token); reflection reads. */
+/** Calls that change the store need role write (a transaction does, even one that only reads). */
+const WRITES: ReadonlySet<string> = new Set(['/kvstore.v1.KV/Put', '/kvstore.v1.KV/Delete', '/kvstore.v1.KV/Txn', '/kvstore.v1.Lease/Grant', '/kvstore.v1.Lease/Revoke']);
+
 export function requiredRole(path: string): Role | null {
   if (path.startsWith('/grpc.health.v1.Health/')) return null;
-  if (path === '/kvstore.v1.KV/Put' || path === '/kvstore.v1.KV/Delete') return 'write';
+  if (WRITES.has(path)) return 'write';
   return 'read';
 }
 

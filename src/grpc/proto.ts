@@ -7,6 +7,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ProtoGrpcType } from './generated/kv.js';
 import type { KVClient } from './generated/kvstore/v1/KV.js';
+import type { LeaseClient } from './generated/kvstore/v1/Lease.js';
 
 /** From dist/src/grpc/ (or src/grpc/) up to the repository root. */
 export const kvProtoPath = fileURLToPath(new URL('../../../proto/kvstore/v1/kv.proto', import.meta.url));
@@ -40,4 +41,10 @@ export function loadKvProto(): { definition: protoLoader.PackageDefinition; kv: 
 export function createKvClient(address: string, credentials = grpc.credentials.createInsecure(), options?: grpc.ChannelOptions): KVClient {
   const { kv } = loadKvProto();
   return new kv.kvstore.v1.KV(address, credentials, options);
+}
+
+/** A typed Lease client. */
+export function createLeaseClient(address: string, credentials = grpc.credentials.createInsecure(), options?: grpc.ChannelOptions): LeaseClient {
+  const { kv } = loadKvProto();
+  return new kv.kvstore.v1.Lease(address, credentials, options);
 }

@@ -9,7 +9,8 @@ import { HttpError } from './http-error.js';
 /**
  * The role a request needs, or null for none. Liveness and readiness stay open
  * (probes carry no token), as does the API description; /metrics (and /ui, when it
- * comes) need a token unless auth.metrics_public; reads need read, writes write.
+ * comes) need a token unless auth.metrics_public; reads need read, writes write
+ * (a transaction is a write, even one that only reads), a backup admin.
  */
 export function requiredRole(template: string, method: string, metricsPublic: boolean): Role | null {
   switch (template) {
@@ -22,6 +23,14 @@ export function requiredRole(template: string, method: string, metricsPublic: bo
       return metricsPublic ? null : 'read';
     case '/v1/kv/{key}':
       return method === 'PUT' || method === 'DELETE' ? 'write' : 'read';
+    case '/v1/txn':
+      return 'write';
+    case '/v1/leases':
+    case '/v1/leases/{id}':
+    case '/v1/leases/{id}/keepalive':
+      return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
+    case '/v1/snapshot':
+      return 'admin';
     default:
       return 'read';
   }

@@ -1,4 +1,4 @@
-import { keyBytesMax } from '../kv/limits.js';
+import { keyBytesMax, leaseTtlSecondsMax, rangeLimitDefault, rangeLimitMax, txnComparesMax, txnOpsMax } from '../kv/limits.js';
 import { errorCatalog, type ErrorCode } from '../errors.js';
 
 /** The error body every failing route answers with (SPEC §3). */
@@ -55,6 +55,17 @@ const keyParam = {
 const ifMatch = { name: 'If-Match', in: 'header', required: false, description: 'apply only if the revision is R: "R"', schema: { type: 'string' } };
 const idempotencyKey = { name: 'Idempotency-Key', in: 'header', required: false, description: 'a retry with the same key is applied once and answered with the first result', schema: { type: 'string' } };
 
+const consistencyParam = { name: 'consistency', in: 'query', required: false, schema: { type: 'string', enum: ['linearizable', 'lease', 'stale'], default: 'linearizable' } };
+
+const readErrors = {
+  ...limitErrors,
+  ...authErrors('read'),
+  '307': redirect,
+  '400': errorResponse('bad query', 'bad_request'),
+  '503': unavailable,
+  '504': errorResponse('the read could not be confirmed in time', 'outcome_unknown'),
+};
+
 const writeErrors = {
   ...limitErrors,
   ...authErrors('write'),
@@ -107,13 +118,25 @@ export const openApiDocument = {
     '/v1/kv/{key}': {
       parameters: [keyParam],
       get: {
-        summary: 'Read a key',
-        parameters: [{ name: 'consistency', in: 'query', required: false, schema: { type: 'string', enum: ['linearizable', 'lease', 'stale'], default: 'linearizable' } }],
+        summary: 'Read a key, or with ?list list the keys under a prefix',
+        description:
+          'Without `list`: the raw value of the key. With `list`: the keys that start with the path (as bytes; `/v1/kv/?list` lists every key), ' +
+          'in byte order, a page at a time, each page one consistent read at the `revision` it answers. Keys are percent-encoded as in a path, values base64.',
+        parameters: [
+          consistencyParam,
+          { name: 'list', in: 'query', required: false, description: 'list the keys under the prefix instead of reading one key', schema: { type: 'string', enum: ['', 'true'] }, allowEmptyValue: true },
+          { name: 'limit', in: 'query', required: false, description: `with list: keys per page (1 to ${rangeLimitMax})`, schema: { type: 'integer', minimum: 1, maximum: rangeLimitMax, default: rangeLimitDefault } },
+          { name: 'page_token', in: 'query', required: false, description: 'with list: next_page_token of the previous page', schema: { type: 'string' } },
+          { name: 'keys_only', in: 'query', required: false, description: 'with list: leave the values out', schema: { type: 'string', enum: ['', 'true'] }, allowEmptyValue: true },
+        ],
         responses: {
           '200': {
-            description: 'the raw value',
-            headers: { ETag: { description: 'the revision, "R"', schema: { type: 'string' } } },
-            content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } },
+            description: 'the raw value (or, with list, a page of keys)',
+            headers: { ETag: { description: 'the revision, "R" (not with list)', schema: { type: 'string' } } },
+            content: {
+              'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+              'application/json': { schema: { $ref: '#/components/schemas/ListResult' } },
+            },
           },
           ...limitErrors,
           ...authErrors('read'),
@@ -128,11 +151,17 @@ export const openApiDocument = {
       head: { summary: 'Read a key (headers only)', responses: { '200': { description: 'as GET, without the body' }, '307': redirect, '404': { description: 'no such key' }, ...limitErrors, ...authErrors('read') } },
       put: {
         summary: 'Write a key',
-        parameters: [ifMatch, { name: 'If-None-Match', in: 'header', required: false, description: '* = only if absent', schema: { type: 'string', const: '*' } }, idempotencyKey],
+        parameters: [
+          ifMatch,
+          { name: 'If-None-Match', in: 'header', required: false, description: '* = only if absent', schema: { type: 'string', const: '*' } },
+          idempotencyKey,
+          { name: 'lease', in: 'query', required: false, description: 'attach the key to this lease: it is deleted when the lease ends', schema: { type: 'integer', minimum: 1 } },
+        ],
         requestBody: { required: true, description: 'the raw value, any Content-Type', content: { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } },
         responses: {
           '200': { description: 'written', content: { 'application/json': { schema: { $ref: '#/components/schemas/PutResult' } } } },
           ...writeErrors,
+          '404': errorResponse('the lease does not exist; nothing was written', 'lease_not_found'),
           '411': errorResponse('neither Content-Length nor a chunked body', 'length_required'),
           '413': errorResponse('value larger than http.value_bytes_max', 'value_too_large'),
           '415': errorResponse('a Content-Encoding other than identity', 'unsupported_media_type'),
@@ -144,6 +173,87 @@ export const openApiDocument = {
         responses: {
           '200': { description: 'deleted (or already absent)', content: { 'application/json': { schema: { $ref: '#/components/schemas/DeleteResult' } } } },
           ...writeErrors,
+        },
+      },
+      options,
+    },
+    '/v1/txn': {
+      post: {
+        summary: "A transaction (etcd's Txn): if every comparison holds run success, else failure, as one atomic write at one revision",
+        parameters: [idempotencyKey],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Txn' } } } },
+        responses: {
+          '200': { description: 'applied', content: { 'application/json': { schema: { $ref: '#/components/schemas/TxnResult' } } } },
+          ...writeErrors,
+          '400': errorResponse('malformed transaction: bad JSON, a bad field, a key written twice in a branch, too many comparisons or operations', 'bad_key', 'bad_request'),
+          '404': errorResponse('a put names a lease that does not exist; nothing was applied', 'lease_not_found'),
+          '413': errorResponse("the values are larger than http.value_bytes_max together, or the gets would return more than the transaction's read bound", 'value_too_large', 'txn_reads_too_large'),
+          '415': errorResponse('a Content-Type other than application/json', 'unsupported_media_type'),
+        },
+      },
+      options,
+    },
+    '/v1/leases': {
+      get: {
+        summary: 'Every lease',
+        parameters: [consistencyParam],
+        responses: { '200': { description: 'the leases, by id', content: { 'application/json': { schema: { $ref: '#/components/schemas/LeaseList' } } } }, ...readErrors, '405': methodNotAllowed },
+      },
+      head: { summary: 'Every lease (headers only)', responses: { '200': { description: 'as GET, without the body' }, ...limitErrors, ...authErrors('read') } },
+      post: {
+        summary: 'Grant a lease; keys put with ?lease=ID are deleted when it ends',
+        description: 'A TTL below 1.5 election timeouts is raised to that; the answer gives the TTL granted. The id is the log index of the grant.',
+        parameters: [idempotencyKey],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/LeaseGrant' } } } },
+        responses: {
+          '200': { description: 'granted', content: { 'application/json': { schema: { $ref: '#/components/schemas/Lease' } } } },
+          ...writeErrors,
+          '413': errorResponse('the body is larger than a grant can be', 'value_too_large'),
+          '429': { ...errorResponse('too many leases, or http.requests_max requests in progress; not applied', 'too_many_leases', 'too_many_requests'), headers: retryAfter },
+        },
+      },
+      options,
+    },
+    '/v1/leases/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+      get: {
+        summary: 'A lease and the keys attached to it',
+        parameters: [consistencyParam],
+        responses: {
+          '200': { description: 'the lease', content: { 'application/json': { schema: { $ref: '#/components/schemas/LeaseInfo' } } } },
+          ...readErrors,
+          '404': errorResponse('no such lease', 'lease_not_found'),
+          '405': methodNotAllowed,
+        },
+      },
+      head: { summary: 'A lease (headers only)', responses: { '200': { description: 'as GET, without the body' }, '404': { description: 'no such lease' }, ...limitErrors, ...authErrors('read') } },
+      delete: {
+        summary: 'Revoke a lease: every key attached to it is deleted, at one revision',
+        parameters: [idempotencyKey],
+        responses: {
+          '200': { description: 'revoked', content: { 'application/json': { schema: { $ref: '#/components/schemas/LeaseRevoked' } } } },
+          ...writeErrors,
+          '404': errorResponse('no such lease', 'lease_not_found'),
+        },
+      },
+      options,
+    },
+    '/v1/snapshot': {
+      get: {
+        summary: 'A backup: the state at a linearizable read, streamed with its SHA-256 (role admin)',
+        description: 'The body is the backup file that `kvstore snapshot save` writes and `kvstore snapshot restore` builds a data directory from.',
+        responses: {
+          '200': {
+            description: 'the backup file: "KVBK", version, index, the state machine snapshot, SHA-256',
+            headers: { 'X-Kvstore-Snapshot-Index': { description: 'the applied index the state is at', schema: { type: 'string' } } },
+            content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } },
+          },
+          ...limitErrors,
+          ...authErrors('admin'),
+          '307': redirect,
+          '405': methodNotAllowed,
+          '503': unavailable,
+          '504': errorResponse('the read could not be confirmed in time', 'outcome_unknown'),
         },
       },
       options,
@@ -171,6 +281,96 @@ export const openApiDocument = {
         additionalProperties: false,
         properties: { deleted: { type: 'boolean' }, revision: { type: 'integer', minimum: 0 } },
       },
+      ListResult: {
+        type: 'object',
+        required: ['revision', 'entries', 'next_page_token'],
+        additionalProperties: false,
+        properties: {
+          revision: { type: 'integer', minimum: 0, description: 'the applied index the page was read at: watch from revision + 1 to follow on' },
+          entries: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['key', 'revision', 'lease'],
+              additionalProperties: false,
+              properties: {
+                key: { type: 'string', description: 'percent-encoded as in a path' },
+                value: { type: 'string', contentEncoding: 'base64', description: 'absent with keys_only' },
+                revision: { type: 'integer', minimum: 1 },
+                lease: { type: 'integer', minimum: 0, description: '0: none' },
+              },
+            },
+          },
+          next_page_token: { type: ['string', 'null'], description: 'null on the last page' },
+        },
+      },
+      Txn: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          compare: { type: 'array', maxItems: txnComparesMax, items: { $ref: '#/components/schemas/TxnCompare' } },
+          success: { type: 'array', maxItems: txnOpsMax, items: { $ref: '#/components/schemas/TxnOp' } },
+          failure: { type: 'array', maxItems: txnOpsMax, items: { $ref: '#/components/schemas/TxnOp' } },
+        },
+      },
+      TxnCompare: {
+        type: 'object',
+        required: ['key', 'target'],
+        additionalProperties: false,
+        description: 'an absent key has revision 0; a comparison of the value of an absent key is false',
+        properties: {
+          key: { type: 'string' },
+          target: { type: 'string', enum: ['revision', 'value'] },
+          operator: { type: 'string', enum: ['equal', 'not_equal', 'less', 'greater'], default: 'equal' },
+          revision: { type: 'integer', minimum: 0 },
+          value: { type: 'string', contentEncoding: 'base64' },
+        },
+      },
+      TxnOp: {
+        type: 'object',
+        required: ['op', 'key'],
+        additionalProperties: false,
+        description: 'run in order, each seeing the writes before it; a key is written at most once per branch',
+        properties: {
+          op: { type: 'string', enum: ['put', 'delete', 'get'] },
+          key: { type: 'string' },
+          value: { type: 'string', contentEncoding: 'base64' },
+          lease: { type: 'integer', minimum: 0 },
+        },
+      },
+      TxnResult: {
+        type: 'object',
+        required: ['succeeded', 'revision', 'results'],
+        additionalProperties: false,
+        properties: {
+          succeeded: { type: 'boolean', description: 'whether the comparisons held (success ran) or not (failure ran)' },
+          revision: { type: 'integer', minimum: 1, description: 'the revision of every write of the transaction' },
+          results: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['op'],
+              additionalProperties: false,
+              properties: { op: { type: 'string', enum: ['put', 'delete', 'get'] }, deleted: { type: 'boolean' }, found: { type: 'boolean' }, value: { type: 'string', contentEncoding: 'base64' }, revision: { type: 'integer', minimum: 1 } },
+            },
+          },
+        },
+      },
+      LeaseGrant: { type: 'object', required: ['ttl'], additionalProperties: false, properties: { ttl: { type: 'integer', minimum: 1, maximum: leaseTtlSecondsMax, description: 'seconds' } } },
+      Lease: { type: 'object', required: ['id', 'ttl'], additionalProperties: false, properties: { id: { type: 'integer', minimum: 1 }, ttl: { type: 'integer', minimum: 1 } } },
+      LeaseList: {
+        type: 'object',
+        required: ['revision', 'leases'],
+        additionalProperties: false,
+        properties: { revision: { type: 'integer', minimum: 0 }, leases: { type: 'array', items: { $ref: '#/components/schemas/Lease' } } },
+      },
+      LeaseInfo: {
+        type: 'object',
+        required: ['id', 'ttl', 'keys'],
+        additionalProperties: false,
+        properties: { id: { type: 'integer', minimum: 1 }, ttl: { type: 'integer', minimum: 1 }, keys: { type: 'array', items: { type: 'string' } } },
+      },
+      LeaseRevoked: { type: 'object', required: ['revoked', 'revision'], additionalProperties: false, properties: { revoked: { type: 'boolean', const: true }, revision: { type: 'integer', minimum: 1 } } },
       Status: statusSchema,
       Health: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok', 'ready'] } } },
     },

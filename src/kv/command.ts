@@ -154,6 +154,12 @@ export type KvResult =
 /** The results a command of type C can have. */
 export type ResultOf<C extends KvCommand> = Extract<KvResult, { readonly op: C['op'] }>;
 
+/** `r` as the result of `c`; a result of another kind is a programmer error. */
+export function resultOf<C extends KvCommand>(c: C, r: KvResult): ResultOf<C> {
+  if (r.op !== c.op) throw new Error(`a ${c.op} command was answered by a ${r.op} result`);
+  return r as ResultOf<C>;
+}
+
 const opPut = 1;
 const opDelete = 2;
 const opTxn = 3;

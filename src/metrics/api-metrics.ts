@@ -4,7 +4,7 @@ import type { KvStats } from '../node/kv-node.js';
 import { latencyBucketsSeconds } from './buckets.js';
 import { collectedCounter, collectedGauge } from './collected.js';
 
-export type KvOp = 'get' | 'put' | 'delete';
+export type KvOp = 'get' | 'put' | 'delete' | 'list' | 'txn' | 'lease_grant' | 'lease_revoke' | 'lease_keepalive';
 
 /** A read's consistency; writes are always linearizable. */
 export type KvConsistency = 'linearizable' | 'lease' | 'stale';

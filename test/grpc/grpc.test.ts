@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { KVClient } from '../../src/grpc/generated/kvstore/v1/KV.js';
 import { createKvClient, loadKvProto } from '../../src/grpc/proto.js';
-import { LEADER_METADATA } from '../../src/grpc/server.js';
+import { LEADER_METADATA } from '../../src/grpc/unary.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
 import { grpcFrame, rawGrpcCall, rawSession } from './raw-http2.js';
 

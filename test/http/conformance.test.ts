@@ -3,41 +3,12 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseExposition } from '../metrics/exposition.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
-import { errorCatalog } from '../../src/errors.js';
-import { checkAgainstOpenApi, type Observed } from './openapi-check.js';
+import { checkAgainstOpenApi } from './openapi-check.js';
+import { assertError, call, observed } from './recorded-calls.js';
 
 const ELECTION_MS = 500;
 const ELECT_WITHIN_MS = 20 * ELECTION_MS;
 const VALUE_BYTES_MAX = 1_048_576;
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly body: Buffer;
-  text(): string;
-  json(): Record<string, unknown>;
-}
-
-const observed: Observed[] = [];
-
-/** One request, no redirect followed; the response is recorded for the OpenAPI check. */
-async function call(url: string, init: RequestInit & { duplex?: 'half' } = {}): Promise<Answer> {
-  const r = await fetch(url, { redirect: 'manual', ...init });
-  const body = Buffer.from(await r.arrayBuffer());
-  const u = new URL(url);
-  observed.push({ path: u.pathname, method: init.method ?? 'GET', status: r.status, contentType: r.headers.get('content-type') ?? '', body: body.toString() });
-  return { status: r.status, headers: r.headers, body, text: () => body.toString(), json: () => JSON.parse(body.toString()) as Record<string, unknown> };
-}
-
-/** Asserts the catalog's error JSON with the catalog's status. */
-function assertError(a: Answer, code: keyof typeof errorCatalog): void {
-  assert.equal(a.status, errorCatalog[code].http, `expected ${code}, got ${a.status} ${a.text()}`);
-  const j = a.json();
-  assert.equal(j['error'], code, a.text());
-  assert.equal(typeof j['message'], 'string');
-  assert.deepEqual(Object.keys(j).sort(), ['error', 'message']);
-  assert.match(a.headers.get('content-type') ?? '', /^application\/json/);
-}
 
 /** A raw HTTP/1.1 exchange, for requests fetch cannot make (no length, no chunking). */
 function rawRequest(port: number, text: string): Promise<string> {

@@ -22,6 +22,7 @@ const REF_PREFIX = '#/components/schemas/';
 /** The path template of the document that a concrete path falls under, or null. */
 export function templateOf(path: string): string | null {
   if (path.startsWith('/v1/kv/')) return '/v1/kv/{key}';
+  if (/^\/v1\/leases\/[^/]+$/.test(path)) return '/v1/leases/{id}';
   return Object.hasOwn(openApiDocument.paths, path) ? path : null;
 }
 

@@ -1,0 +1,85 @@
+import type Koa from 'koa';
+import type { NodeConfig, PeerConfig } from '../config/config.js';
+import { formatHostPort } from '../config/config.js';
+import { codeOfRequestError, type RequestError } from '../errors.js';
+import { resultOf, type KvCommand, type ResultOf } from '../kv/command.js';
+import type { KvStateMachine } from '../kv/state-machine.js';
+import type { ApiMetrics, KvOp } from '../metrics/api-metrics.js';
+import { secondsSince } from '../metrics/elapsed.js';
+import type { KvNode } from '../node/kv-node.js';
+import type { NodeId } from '../raft/types.js';
+import { HttpError } from './http-error.js';
+import type { Consistency } from './request.js';
+
+/**
+ * How REST routes reach the node: proposals and reads, timed for the metrics,
+ * and the answers when the node cannot take them: a follower answers 307 to the
+ * leader's URL (from this node's config) with X-Raft-Leader; no leader known is
+ * 503; a write lost in flight is 504.
+ */
+export class Gateway {
+  private readonly peers: ReadonlyMap<NodeId, PeerConfig>;
+  // Every node of a cluster serves REST the same way: with TLS on, the leader's URL is https too.
+  private readonly scheme: string;
+
+  constructor(
+    config: NodeConfig,
+    readonly node: KvNode,
+    private readonly api: ApiMetrics,
+  ) {
+    this.peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id, p]));
+    this.scheme = config.http.tlsCertFile === null ? 'http' : 'https';
+  }
+
+  redirect(ctx: Koa.Context, leaderId: NodeId): never {
+    const leader = this.peers.get(leaderId);
+    if (leader === undefined) throw new HttpError('no_leader', `the leader ${leaderId} is not in this node's configuration; retry`);
+    const query = ctx.querystring === '' ? '' : `?${ctx.querystring}`;
+    ctx.set('X-Raft-Leader', leaderId);
+    ctx.set('Location', `${this.scheme}://${formatHostPort(leader.httpAddr)}${ctx.path}${query}`);
+    throw new HttpError('not_leader', `${leaderId} is the leader`);
+  }
+
+  refuse(ctx: Koa.Context, error: RequestError): never {
+    if (error.kind === 'not_leader' && error.leaderId !== null && error.leaderId !== this.node.id) this.redirect(ctx, error.leaderId);
+    const code = codeOfRequestError(error);
+    if (code === 'outcome_unknown') throw new HttpError(code, 'the request may or may not have been applied');
+    if (code === 'node_stopping') throw new HttpError(code, 'this node is stopping; not applied; retry on another node');
+    // A not_leader whose leader we cannot name is, to the client, no leader.
+    throw new HttpError(code === 'not_leader' ? 'no_leader' : code, 'no leader can take the request now; retry');
+  }
+
+  /** Redirects before the body is read when this node already knows another leader. */
+  redirectIfFollower(ctx: Koa.Context): void {
+    const leaderId = this.node.status().leaderId;
+    if (leaderId !== null && leaderId !== this.node.id) this.redirect(ctx, leaderId);
+  }
+
+  /** Proposes `command` and answers with its result, or refuses the request. */
+  async propose<C extends KvCommand>(ctx: Koa.Context, op: KvOp, command: C): Promise<ResultOf<C>> {
+    const start = process.hrtime.bigint();
+    const o = await this.node.propose(command);
+    this.api.observeKv(op, 'linearizable', secondsSince(start));
+    if (!o.ok) return this.refuse(ctx, o.error);
+    return resultOf(command, o.value);
+  }
+
+  /**
+   * The applied state a read of this consistency may see (local for stale, else
+   * confirmed through the leader), given to `view` at once: it must read what it
+   * needs synchronously.
+   */
+  async read<T>(ctx: Koa.Context, op: KvOp, consistency: Consistency, view: (state: KvStateMachine) => T): Promise<T> {
+    const start = process.hrtime.bigint();
+    let state: KvStateMachine;
+    if (consistency === 'stale') state = this.node.staleState();
+    else {
+      const o = await this.node.linearizableRead(consistency === 'lease');
+      if (!o.ok) return this.refuse(ctx, o.error);
+      state = o.value;
+    }
+    const out = view(state);
+    this.api.observeKv(op, consistency, secondsSince(start));
+    return out;
+  }
+}

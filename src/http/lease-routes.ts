@@ -1,0 +1,62 @@
+// /v1/leases: grant, list, inspect and revoke leases (keep-alive: POST /v1/leases/{id}/keepalive).
+import type Koa from 'koa';
+import type { LeaseId } from '../kv/command.js';
+import { leaseTtlSecondsMax } from '../kv/limits.js';
+import { leaseTtlSecondsMin } from '../node/lessor.js';
+import type { Gateway } from './gateway.js';
+import { HttpError } from './http-error.js';
+import { keyToJson, objectFromJson, onlyFields } from './kv-json.js';
+import { consistencyOf, readBody, tagOf } from './request.js';
+
+/** A grant's body is tiny: `{"ttl": 60}`. */
+const GRANT_BODY_BYTES_MAX = 1024;
+
+/** A lease id from the path: a positive integer. */
+export function leaseIdOf(raw: string): LeaseId {
+  if (!/^[1-9]\d{0,15}$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new HttpError('bad_request', 'a lease id is a positive integer');
+  return Number(raw);
+}
+
+/**
+ * POST /v1/leases {"ttl": seconds}: a new lease, named by the log index of its
+ * grant. A TTL below 1.5 election timeouts is raised to that (etcd does the same):
+ * the answer gives the TTL granted.
+ */
+export async function grantLease(ctx: Koa.Context, gateway: Gateway, electionTimeoutMs: number): Promise<void> {
+  const tag = tagOf(ctx);
+  gateway.redirectIfFollower(ctx);
+  const body = objectFromJson(await readBody(ctx, GRANT_BODY_BYTES_MAX), 'the grant');
+  onlyFields(body, ['ttl'], 'the grant');
+  const ttl = body['ttl'];
+  if (!Number.isSafeInteger(ttl) || (ttl as number) < 1 || (ttl as number) > leaseTtlSecondsMax) {
+    throw new HttpError('bad_request', `ttl is a whole number of seconds from 1 to ${leaseTtlSecondsMax}`);
+  }
+  const ttlSeconds = Math.max(ttl as number, leaseTtlSecondsMin(electionTimeoutMs));
+  const r = await gateway.propose(ctx, 'lease_grant', { op: 'lease_grant', ttlSeconds, tag });
+  if (!r.ok) throw new HttpError('too_many_leases', 'the store holds as many leases as it may; revoke some or let them expire');
+  ctx.body = { id: r.lease, ttl: r.ttlSeconds };
+}
+
+/** GET /v1/leases: every lease, by id. */
+export async function listLeases(ctx: Koa.Context, gateway: Gateway, query: ReadonlyMap<string, string>): Promise<void> {
+  ctx.body = await gateway.read(ctx, 'get', consistencyOf(query), (state) => ({
+    revision: state.appliedIndex(),
+    leases: state.leaseRecords().map((l) => ({ id: l.id, ttl: l.ttlSeconds })),
+  }));
+}
+
+/** GET /v1/leases/{id}: the lease's TTL and the keys attached to it. */
+export async function showLease(ctx: Koa.Context, gateway: Gateway, id: LeaseId, query: ReadonlyMap<string, string>): Promise<void> {
+  const lease = await gateway.read(ctx, 'get', consistencyOf(query), (state) => state.lease(id));
+  if (lease === undefined) throw new HttpError('lease_not_found', `no lease ${id}`);
+  ctx.body = { id, ttl: lease.record.ttlSeconds, keys: [...lease.keys].sort().map(keyToJson) };
+}
+
+/** DELETE /v1/leases/{id}: ends the lease now; its keys are deleted at the revision answered. */
+export async function revokeLease(ctx: Koa.Context, gateway: Gateway, id: LeaseId): Promise<void> {
+  const tag = tagOf(ctx);
+  gateway.redirectIfFollower(ctx);
+  const r = await gateway.propose(ctx, 'lease_revoke', { op: 'lease_revoke', lease: id, tag });
+  if (!r.ok) throw new HttpError('lease_not_found', `no lease ${id}`);
+  ctx.body = { revoked: true, revision: r.revision };
+}
