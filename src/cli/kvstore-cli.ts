@@ -1,29 +1,15 @@
-import type { Consistency, Failed, MaybeApplied } from '../client/common.js';
+import type { Consistency } from '../client/common.js';
 import { KvClient, type NodeStatus } from '../client/rest-client.js';
 import { newToken, roles, tokenHash } from '../auth/tokens.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, reportError, type CliIo } from './cli-io.js';
+import { leaseCommand, listCommand, snapshotRestoreCommand, snapshotSaveCommand } from './coordination-commands.js';
+
+export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
 
 /**
  * The `kvstore` command line, etcdctl style, on the same binary as the node:
  * `kvstore -cfg_path node.yml` runs a node; anything else is a client command.
  */
-
-export const EXIT_OK = 0;
-/** Definitely not applied, or the key does not exist. */
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
-/** A write whose outcome is unknown (it may have been applied). */
-export const EXIT_MAYBE_APPLIED = 3;
-
-export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
-
-export interface Writable {
-  write(chunk: string | Uint8Array): unknown;
-}
-
-export interface CliIo {
-  readonly stdout: Writable;
-  readonly stderr: Writable;
-}
 
 const GLOBAL_HELP = `Usage: kvstore [global flags] <command> [args] [flags]
        kvstore -cfg_path <node.yml>      run a node; every config key is explained
@@ -31,8 +17,13 @@ const GLOBAL_HELP = `Usage: kvstore [global flags] <command> [args] [flags]
 
 Commands:
   put KEY VALUE     write VALUE (use - to read it from stdin) at KEY
-  get KEY           print the value of KEY
+  get KEY           print the value of KEY (--prefix: every key under KEY)
   del KEY           delete KEY
+  lease grant TTL   grant a lease; also lease revoke ID, lease list
+  snapshot save FILE
+                    download a backup of the whole store to FILE
+  snapshot restore FILE --data-dir D --id ID --peers A,B,C
+                    build a fresh data directory from a backup
   status            a table of every member: role, term, leader, indexes
   auth new-token    make a bearer token and print the auth.tokens entry for it
 
@@ -51,23 +42,33 @@ Exit codes: 0 ok, 1 failed or not found (nothing was applied), 2 usage error,
 `;
 
 const COMMAND_HELP: Readonly<Record<string, string>> = {
-  put: `Usage: kvstore put KEY VALUE [--if-revision R | --if-absent] [--idempotency-key K]
+  put: `Usage: kvstore put KEY VALUE [--if-revision R | --if-absent] [--lease ID] [--idempotency-key K]
 
 Writes VALUE at KEY through the leader and prints the new revision.
   --if-revision R       only if the key's current revision is R (compare-and-swap)
   --if-absent           only if the key does not exist (create)
+  --lease ID            attach the key to lease ID (kvstore lease grant): it is
+                        deleted when the lease ends
   --idempotency-key K   a retry with the same K is applied at most once
                         (default: a fresh random key, reused across retries)
 VALUE "-" reads the value from stdin.
 Exit: 0 written, 1 not written (e.g. precondition failed), 3 maybe written.
 `,
   get: `Usage: kvstore get KEY [--consistency linearizable|lease|stale] [--print-revision]
+       kvstore get PREFIX --prefix [--keys-only] [--limit N] [--print-revision] [--consistency C]
 
 Prints the value of KEY (raw bytes, no newline added).
   --consistency C     linearizable (default, via the leader), lease (leader
                       lease, no round trip), stale (any node's local state)
   --print-revision    print "REVISION\\tVALUE" instead of the value alone
-Exit: 0 found, 1 not found or failed.
+With --prefix: every key that starts with PREFIX ("" for all), in byte order,
+one line each, "KEY\\tVALUE" (raw bytes); page by page, each page one
+consistent read (a key written meanwhile shows only if it sorts after the page
+it would be in).
+  --keys-only         print the keys alone
+  --limit N           stop after N keys
+  --print-revision    print "REVISION\\tKEY\\tVALUE"
+Exit: 0 found (with --prefix: even none), 1 not found or failed.
 `,
   del: `Usage: kvstore del KEY [--if-revision R] [--idempotency-key K]
 
@@ -75,6 +76,29 @@ Deletes KEY and prints "deleted <revision>" (or "not found <revision>").
   --if-revision R       only if the key's current revision is R
   --idempotency-key K   a retry with the same K is applied at most once
 Exit: 0 done (even if the key was absent), 1 not done, 3 maybe done.
+`,
+  lease: `Usage: kvstore lease grant TTL
+       kvstore lease revoke ID
+       kvstore lease list
+
+A lease ends when it is revoked, or when it goes TTL seconds without a
+keep-alive on the leader's clock; every key put with --lease ID is deleted then,
+at one revision. grant prints "lease ID granted with TTL Ns" (a TTL below 1.5
+election timeouts is raised to that); revoke prints the revision the keys were
+deleted at; list prints "ID\\tTTL" per lease.
+Exit: 0 done, 1 not done (e.g. no such lease), 3 maybe done.
+`,
+  snapshot: `Usage: kvstore snapshot save FILE
+       kvstore snapshot restore FILE --data-dir D --id ID --peers A,B,C
+
+save downloads a backup of the whole store from the leader (the state at a
+linearizable read, role admin when authentication is on) to FILE, checks its
+SHA-256 and that it restores, and prints its revision, size and key count.
+restore builds a fresh data directory D for member ID of a new cluster of the
+members A,B,C (ids, as in raft.peers) from FILE; it needs no cluster. Restore
+every member from the same file with the same --peers, then start them with
+their configs: the cluster goes on from the backup's revision.
+Exit: 0 done, 1 failed (a damaged file, a non-empty data directory), 2 usage.
 `,
   status: `Usage: kvstore status
 
@@ -105,8 +129,8 @@ interface Parsed {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role']);
-const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision']);
+const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role', 'lease', 'limit', 'data-dir', 'id', 'peers']);
+const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision', 'prefix', 'keys-only']);
 
 function parse(argv: readonly string[]): Parsed {
   const positionals: string[] = [];
@@ -156,14 +180,17 @@ function intFlag(p: Parsed, name: string): number | undefined {
 
 /** Flags allowed per command (global ones are allowed everywhere). */
 const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  put: ['if-revision', 'if-absent', 'idempotency-key'],
-  get: ['consistency', 'print-revision'],
+  put: ['if-revision', 'if-absent', 'idempotency-key', 'lease'],
+  get: ['consistency', 'print-revision', 'prefix', 'keys-only', 'limit'],
   del: ['if-revision', 'idempotency-key'],
   status: [],
   auth: ['name', 'role'],
+  lease: ['idempotency-key'],
+  snapshot: ['data-dir', 'id', 'peers'],
 };
 const GLOBAL_FLAGS = ['endpoints', 'timeout', 'token', 'help'];
-const ARITY: Readonly<Record<string, number>> = { put: 2, get: 1, del: 1, status: 0, auth: 1 };
+/** The positional arguments each command takes, at least and at most. */
+const ARITY: Readonly<Record<string, readonly [number, number]>> = { put: [2, 2], get: [1, 1], del: [1, 1], status: [0, 0], auth: [1, 1], lease: [1, 2], snapshot: [2, 2] };
 
 async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
@@ -171,16 +198,6 @@ async function readStdin(): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-function reportError(io: CliIo, r: Failed | MaybeApplied): number {
-  if (r.kind === 'maybe_applied') {
-    io.stderr.write(`Error: outcome unknown, the write may have been applied (${r.error}: ${r.message}); idempotency key ${r.idempotencyKey}\n`);
-    return EXIT_MAYBE_APPLIED;
-  }
-  const status = r.status === 0 ? '' : ` (HTTP ${r.status})`;
-  const current = r.currentRevision !== undefined ? `; current revision ${r.currentRevision}` : '';
-  io.stderr.write(`Error: ${r.error}${status}: ${r.message}${current}\n`);
-  return EXIT_FAILED;
-}
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -276,13 +293,19 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   };
   const allowed = new Set([...GLOBAL_FLAGS, ...(COMMAND_FLAGS[command] ?? [])]);
   for (const f of p.flags.keys()) if (!allowed.has(f)) return usageError(`${command} does not take --${f}`);
-  if (args.length !== ARITY[command]) return usageError(`${command} takes ${ARITY[command]} argument(s), got ${args.length}`);
+  const [fewest, most] = ARITY[command]!;
+  if (args.length < fewest || args.length > most) return usageError(`${command} takes ${fewest === most ? fewest : `${fewest} to ${most}`} argument(s), got ${args.length}`);
 
   if (command === 'auth') return newTokenCommand(p, args[0]!, io, usageError);
+  if (command === 'snapshot' && args[0] === 'restore') {
+    return snapshotRestoreCommand(io, args[1]!, { dataDir: stringFlag(p, 'data-dir'), id: stringFlag(p, 'id'), peers: stringFlag(p, 'peers') }, usageError);
+  }
 
   let client: KvClient;
   let endpoints: string[];
   let ifRevision: number | undefined;
+  let lease: number | undefined;
+  let limit: number | undefined;
   try {
     endpoints = (stringFlag(p, 'endpoints') ?? process.env['KVSTORE_ENDPOINTS'] ?? DEFAULT_ENDPOINTS)
       .split(',')
@@ -291,6 +314,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       .map((e) => httpUrl(e));
     const timeout = intFlag(p, 'timeout');
     ifRevision = intFlag(p, 'if-revision');
+    lease = intFlag(p, 'lease');
+    limit = intFlag(p, 'limit');
     const token = stringFlag(p, 'token') ?? process.env['KVSTORE_TOKEN'];
     client = new KvClient({
       endpoints,
@@ -311,6 +336,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
         ...(ifRevision !== undefined ? { ifRevision } : {}),
         ...(p.flags.has('if-absent') ? { ifAbsent: true } : {}),
         ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+        ...(lease !== undefined ? { lease } : {}),
       });
       if (!r.ok) return reportError(io, r);
       io.stdout.write(`OK revision ${r.revision}\n`);
@@ -321,6 +347,11 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
         return usageError(`--consistency is linearizable, lease or stale, got ${JSON.stringify(consistency)}`);
       }
+      if (p.flags.has('prefix')) {
+        if (limit === 0) return usageError('--limit is at least 1');
+        return listCommand(client, io, args[0]!, { consistency: consistency as Consistency, keysOnly: p.flags.has('keys-only'), printRevision: p.flags.has('print-revision'), limit });
+      }
+      if (p.flags.has('keys-only') || p.flags.has('limit')) return usageError('--keys-only and --limit go with --prefix');
       const r = await client.get(args[0]!, { consistency: consistency as Consistency });
       if (!r.ok) {
         if (r.status === 404 && r.error === 'key_not_found') {
@@ -343,6 +374,12 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stdout.write(`${r.deleted ? 'deleted' : 'not found'} revision ${r.revision}\n`);
       return EXIT_OK;
     }
+    case 'lease':
+      return leaseCommand(client, io, args, stringFlag(p, 'idempotency-key'), usageError);
+    case 'snapshot':
+      if (args[0] !== 'save') return usageError(`snapshot save FILE or snapshot restore FILE, got ${JSON.stringify(args[0])}`);
+      if (['data-dir', 'id', 'peers'].some((f) => p.flags.has(f))) return usageError('--data-dir, --id and --peers go with snapshot restore');
+      return snapshotSaveCommand(client, io, args[1]!);
     default:
       return status(client, endpoints, io);
   }

@@ -2,6 +2,7 @@
 // failed = definitely not applied, maybe_applied), the retry budget and backoff,
 // and the checks of a key and an idempotency key against the server's own limits.
 
+import type { TxnOpResult } from '../kv/command.js';
 import { idempotencyKeyBytesMax, keyBytesMax } from '../kv/limits.js';
 
 /** Attempts per call (each redirect or retry is one), and the backoff between retries. */
@@ -37,6 +38,8 @@ export interface PutOptions {
   readonly ifAbsent?: boolean;
   /** Makes retries apply once; generated per call when absent. */
   readonly idempotencyKey?: string;
+  /** Attach the key to this lease: it is deleted when the lease ends. */
+  readonly lease?: number;
 }
 
 export interface DeleteOptions {
@@ -125,3 +128,62 @@ export function checkIdempotencyKey(idempotencyKey: string): Failed | null {
   if (n < 1 || n > idempotencyKeyBytesMax) return usage('bad_request', `idempotency keys are 1 to ${idempotencyKeyBytesMax} bytes, got ${n}`);
   return null;
 }
+
+export interface ListOptions {
+  readonly consistency?: Consistency;
+  /** Keys per page (1 to 10,000; the server's default 1,000). */
+  readonly limit?: number;
+  /** `nextPageToken` of the previous page. */
+  readonly pageToken?: string;
+  readonly keysOnly?: boolean;
+}
+
+export interface ListEntry {
+  readonly key: Uint8Array;
+  /** null with keysOnly. */
+  readonly value: Uint8Array | null;
+  readonly revision: number;
+  /** 0: none. */
+  readonly lease: number;
+}
+
+/** One page: one consistent read at `revision` (pages read at different revisions). */
+export interface ListPage {
+  readonly ok: true;
+  readonly revision: number;
+  readonly entries: readonly ListEntry[];
+  /** null on the last page. */
+  readonly nextPageToken: string | null;
+}
+
+export type ListResult = ListPage | Failed;
+
+export type TxnCompareInput =
+  | { readonly key: Key; readonly target: 'revision'; readonly operator?: 'equal' | 'not_equal' | 'less' | 'greater'; readonly revision: number }
+  | { readonly key: Key; readonly target: 'value'; readonly operator?: 'equal' | 'not_equal' | 'less' | 'greater'; readonly value: Value };
+
+export type TxnOpInput =
+  | { readonly op: 'put'; readonly key: Key; readonly value: Value; readonly lease?: number }
+  | { readonly op: 'delete'; readonly key: Key }
+  | { readonly op: 'get'; readonly key: Key };
+
+export interface TxnInput {
+  readonly compare?: readonly TxnCompareInput[];
+  readonly success?: readonly TxnOpInput[];
+  readonly failure?: readonly TxnOpInput[];
+}
+
+/** What each operation of the branch that ran answered. */
+export type TxnOpOutput = TxnOpResult;
+
+export type TxnResult =
+  | { readonly ok: true; readonly succeeded: boolean; readonly revision: number; readonly results: readonly TxnOpOutput[]; readonly idempotencyKey: string }
+  | Failed
+  | MaybeApplied;
+
+export type LeaseGrantResult = { readonly ok: true; readonly id: number; readonly ttl: number; readonly idempotencyKey: string } | Failed | MaybeApplied;
+export type LeaseRevokeResult = { readonly ok: true; readonly revision: number; readonly idempotencyKey: string } | Failed | MaybeApplied;
+export type LeasesResult = { readonly ok: true; readonly revision: number; readonly leases: readonly { readonly id: number; readonly ttl: number }[] } | Failed;
+
+/** A backup download: the body is streamed, the checksum is checked by whoever writes it down. */
+export type SnapshotResult = { readonly ok: true; readonly index: number; readonly body: AsyncIterable<Uint8Array> } | Failed;

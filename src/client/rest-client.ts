@@ -11,12 +11,24 @@ import {
   type GetOptions,
   type GetResult,
   type Key,
+  type LeaseGrantResult,
+  type LeaseRevokeResult,
+  type LeasesResult,
+  type ListEntry,
+  type ListOptions,
+  type ListResult,
   type MaybeApplied,
   type PutOptions,
   type PutResult,
   type RetryOptions,
+  type SnapshotResult,
+  type TxnInput,
+  type TxnOpInput,
+  type TxnOpOutput,
+  type TxnResult,
   type Value,
 } from './common.js';
+import { encodeKey, keyFromJson, valueFromJson, valueToJson } from './json-forms.js';
 
 /**
  * A REST client for kvstore (SPEC §3) on Node's fetch.
@@ -59,17 +71,6 @@ export type StatusResult = { readonly ok: true; readonly endpoint: string; reado
 /** Connection errors that prove the request never reached a server. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
-/** Percent-encodes every byte but unreserved ones, so any key (slashes included) is one path segment. */
-export function encodeKey(key: Key): string {
-  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
-  let out = '';
-  for (const b of bytes) {
-    const unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x5f || b === 0x7e;
-    out += unreserved ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
-
 function errorCodes(e: unknown): string[] {
   const codes: string[] = [];
   const seen = new Set<unknown>();
@@ -109,7 +110,7 @@ function originOf(url: string): string | null {
 }
 
 interface CallSpec {
-  readonly method: 'GET' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'PUT' | 'DELETE' | 'POST';
   /** Path and query, e.g. `/v1/kv/a%2Fb?consistency=lease`. */
   readonly path: string;
   readonly headers: Record<string, string>;
@@ -117,6 +118,15 @@ interface CallSpec {
   /** Writes: a failure after sending is `maybe_applied`; reads are retried. */
   readonly write: boolean;
   readonly idempotencyKey: string;
+  /** A 200's body is handed over unread, as a stream (backups). */
+  readonly stream?: true;
+}
+
+/** A 200 handed over unread (CallSpec.stream). */
+interface Streamed {
+  readonly kind: 'stream';
+  readonly headers: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
 }
 
 type Exchange =
@@ -152,12 +162,14 @@ export class KvClient {
     if (opts.ifRevision !== undefined && opts.ifAbsent === true) return usage('bad_request', 'use ifRevision or ifAbsent, not both');
     if (opts.ifRevision !== undefined) headers['if-match'] = `"${opts.ifRevision}"`;
     if (opts.ifAbsent === true) headers['if-none-match'] = '*';
+    if (opts.lease !== undefined && !(Number.isSafeInteger(opts.lease) && opts.lease >= 1)) return usage('bad_request', 'a lease id is a positive integer');
     const idempotencyKey = opts.idempotencyKey ?? randomUUID();
     const badKey = checkHeaderIdempotencyKey(idempotencyKey);
     if (badKey !== null) return badKey;
     headers['idempotency-key'] = idempotencyKey;
     const body = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    const r = await this.call({ method: 'PUT', path: `/v1/kv/${encodeKey(key)}`, headers, body, write: true, idempotencyKey });
+    const query = opts.lease === undefined ? '' : `?lease=${opts.lease}`;
+    const r = await this.call({ method: 'PUT', path: `/v1/kv/${encodeKey(key)}${query}`, headers, body, write: true, idempotencyKey });
     if (r.kind !== 'response') return r;
     if (r.status === 200) {
       const j = parseJson(r.body) as { revision?: unknown } | null;
@@ -196,6 +208,105 @@ export class KvClient {
       if (revision !== null) return { ok: true, value: r.body, revision };
     }
     return failedOf(r);
+  }
+
+  /** One page of the keys under `prefix` (empty: every key), in byte order. */
+  async list(prefix: Key, opts: ListOptions = {}): Promise<ListResult> {
+    const p = typeof prefix === 'string' ? Buffer.from(prefix, 'utf8') : prefix;
+    const query = new URLSearchParams({ consistency: opts.consistency ?? 'linearizable' });
+    if (opts.limit !== undefined) query.set('limit', String(opts.limit));
+    if (opts.pageToken !== undefined) query.set('page_token', opts.pageToken);
+    const flags = `list${opts.keysOnly === true ? '&keys_only' : ''}`;
+    const r = await this.call({ method: 'GET', path: `/v1/kv/${p.length === 0 ? '' : encodeKey(p)}?${flags}&${query}`, headers: {}, write: false, idempotencyKey: '' });
+    if (r.kind === 'failed') return r;
+    if (r.kind !== 'response') return { ok: false, kind: 'failed', status: 0, error: 'unavailable', message: 'unexpected answer' };
+    if (r.status !== 200) return failedOf(r);
+    const j = parseJson(r.body) as { revision?: unknown; entries?: unknown; next_page_token?: unknown } | null;
+    const entries = Array.isArray(j?.entries) ? j.entries.map(listEntryOf) : null;
+    if (j === null || typeof j.revision !== 'number' || entries === null || entries.includes(null) || !(typeof j.next_page_token === 'string' || j.next_page_token === null)) {
+      return { ok: false, kind: 'failed', status: r.status, error: 'bad_response', message: 'the listing is not in the documented form' };
+    }
+    return { ok: true, revision: j.revision, entries: entries as ListEntry[], nextPageToken: j.next_page_token };
+  }
+
+  /** Every key under `prefix`, page after page (each page its own consistent read). */
+  async *listAll(prefix: Key, opts: Omit<ListOptions, 'pageToken'> = {}): AsyncGenerator<ListEntry, void, undefined> {
+    let pageToken: string | undefined;
+    for (;;) {
+      const page = await this.list(prefix, { ...opts, ...(pageToken === undefined ? {} : { pageToken }) });
+      if (!page.ok) throw new Error(`listing failed: ${page.error}: ${page.message}`);
+      yield* page.entries;
+      if (page.nextPageToken === null) return;
+      pageToken = page.nextPageToken;
+    }
+  }
+
+  /** etcd's Txn: if every comparison holds run `success`, else `failure`, atomically. */
+  async txn(t: TxnInput, opts: { readonly idempotencyKey?: string } = {}): Promise<TxnResult> {
+    const op = (o: TxnOpInput): object => (o.op === 'put' ? { op: 'put', key: encodeKey(o.key), value: valueToJson(o.value), ...(o.lease === undefined ? {} : { lease: o.lease }) } : { op: o.op, key: encodeKey(o.key) });
+    const body = {
+      compare: (t.compare ?? []).map((k) => ({ key: encodeKey(k.key), target: k.target, operator: k.operator ?? 'equal', ...(k.target === 'revision' ? { revision: k.revision } : { value: valueToJson(k.value) }) })),
+      success: (t.success ?? []).map(op),
+      failure: (t.failure ?? []).map(op),
+    };
+    return this.postJson('/v1/txn', body, opts.idempotencyKey, (j, idempotencyKey) => {
+      const results = Array.isArray(j['results']) ? j['results'].map(txnOpOutputOf) : null;
+      if (typeof j['succeeded'] !== 'boolean' || typeof j['revision'] !== 'number' || results === null || results.includes(null)) return null;
+      return { ok: true, succeeded: j['succeeded'], revision: j['revision'], results: results as TxnOpOutput[], idempotencyKey };
+    });
+  }
+
+  /** Grants a lease of `ttlSeconds` (raised by the server to its minimum if below). */
+  async grantLease(ttlSeconds: number, opts: { readonly idempotencyKey?: string } = {}): Promise<LeaseGrantResult> {
+    return this.postJson('/v1/leases', { ttl: ttlSeconds }, opts.idempotencyKey, (j, idempotencyKey) =>
+      typeof j['id'] === 'number' && typeof j['ttl'] === 'number' ? { ok: true, id: j['id'], ttl: j['ttl'], idempotencyKey } : null,
+    );
+  }
+
+  /** Ends a lease now: its keys are deleted at the revision answered. */
+  async revokeLease(id: number, opts: { readonly idempotencyKey?: string } = {}): Promise<LeaseRevokeResult> {
+    const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+    const bad = checkHeaderIdempotencyKey(idempotencyKey);
+    if (bad !== null) return bad;
+    const r = await this.call({ method: 'DELETE', path: `/v1/leases/${id}`, headers: { 'idempotency-key': idempotencyKey }, write: true, idempotencyKey });
+    if (r.kind !== 'response') return r as Failed | MaybeApplied;
+    const j = r.status === 200 ? (parseJson(r.body) as { revision?: unknown } | null) : null;
+    if (typeof j?.revision === 'number') return { ok: true, revision: j.revision, idempotencyKey };
+    return this.writeFailure(r, idempotencyKey);
+  }
+
+  /** Every lease and its TTL. */
+  async leases(opts: { readonly consistency?: 'linearizable' | 'lease' | 'stale' } = {}): Promise<LeasesResult> {
+    const r = await this.call({ method: 'GET', path: `/v1/leases?consistency=${opts.consistency ?? 'linearizable'}`, headers: {}, write: false, idempotencyKey: '' });
+    if (r.kind !== 'response') return r as Failed;
+    const j = r.status === 200 ? (parseJson(r.body) as { revision?: unknown; leases?: unknown } | null) : null;
+    if (j === null || typeof j.revision !== 'number' || !Array.isArray(j.leases)) return failedOf(r);
+    return { ok: true, revision: j.revision, leases: j.leases as { id: number; ttl: number }[] };
+  }
+
+  /** A backup of the whole store, streamed from the leader (role admin when auth is on). */
+  async snapshot(): Promise<SnapshotResult> {
+    const r = await this.call({ method: 'GET', path: '/v1/snapshot', headers: {}, write: false, idempotencyKey: '', stream: true });
+    if (r.kind === 'failed') return r;
+    if (r.kind === 'stream') return { ok: true, index: Number(r.headers.get('x-kvstore-snapshot-index')), body: r.body };
+    if (r.kind === 'response') return failedOf(r);
+    return { ok: false, kind: 'failed', status: r.status, error: r.error, message: r.message };
+  }
+
+  /** POSTs a JSON write (idempotent with its key) and reads the answer with `parse` (null: not the documented form). */
+  private async postJson<T extends { readonly ok: true }>(path: string, body: object, key: string | undefined, parse: (j: Record<string, unknown>, idempotencyKey: string) => T | null): Promise<T | Failed | MaybeApplied> {
+    const idempotencyKey = key ?? randomUUID();
+    const bad = checkHeaderIdempotencyKey(idempotencyKey);
+    if (bad !== null) return bad;
+    const headers = { 'content-type': 'application/json', 'idempotency-key': idempotencyKey };
+    const r = await this.call({ method: 'POST', path, headers, body: Buffer.from(JSON.stringify(body)), write: true, idempotencyKey });
+    if (r.kind !== 'response') return r as Failed | MaybeApplied;
+    if (r.status === 200) {
+      const j = parseJson(r.body);
+      const out = typeof j === 'object' && j !== null ? parse(j as Record<string, unknown>, idempotencyKey) : null;
+      if (out !== null) return out;
+    }
+    return this.writeFailure(r, idempotencyKey);
   }
 
   /** One node's `/v1/status`: the given endpoint only, or the first configured one that answers. */
@@ -243,7 +354,9 @@ export class KvClient {
    * Returns the final HTTP answer (which may be a 503 after the last retry), a `failed`
    * when no node could be reached at all, or `maybe_applied` for a write lost after sending.
    */
-  private async call(req: CallSpec): Promise<Exchange> {
+  private call(req: CallSpec & { readonly stream?: undefined }): Promise<Exchange>;
+  private call(req: CallSpec & { readonly stream: true }): Promise<Exchange | Streamed>;
+  private async call(req: CallSpec): Promise<Exchange | Streamed> {
     const deadline = Date.now() + this.retry.callTimeoutMs;
     let target: string | null = null; // a redirect's URL, used for the next attempt
     let retries = 0;
@@ -262,8 +375,13 @@ export class KvClient {
           headers: { ...req.headers, ...this.auth },
           ...(req.body !== undefined ? { body: new Uint8Array(req.body) } : {}),
           redirect: 'manual',
-          signal: AbortSignal.timeout(Math.min(this.retry.requestTimeoutMs, remaining)),
+          // A stream is read by the caller at its own pace: only its start has a deadline.
+          signal: AbortSignal.timeout(Math.min(req.stream === true ? this.retry.callTimeoutMs : this.retry.requestTimeoutMs, remaining)),
         });
+        if (req.stream === true && res.status === 200 && res.body !== null) {
+          this.leader = base;
+          return { kind: 'stream', headers: res.headers, body: res.body as unknown as AsyncIterable<Uint8Array> };
+        }
         body = new Uint8Array(await res.arrayBuffer());
       } catch (e) {
         const message = `${base}: ${describe(e)}`;
@@ -302,6 +420,24 @@ export class KvClient {
     }
     return last;
   }
+}
+
+function listEntryOf(v: unknown): ListEntry | null {
+  const e = v as { key?: unknown; value?: unknown; revision?: unknown; lease?: unknown } | null;
+  const key = keyFromJson(e?.key);
+  const value = e?.value === undefined ? null : valueFromJson(e.value);
+  if (key === null || typeof e?.revision !== 'number' || typeof e.lease !== 'number' || (e.value !== undefined && value === null)) return null;
+  return { key, value, revision: e.revision, lease: e.lease };
+}
+
+function txnOpOutputOf(v: unknown): TxnOpOutput | null {
+  const o = v as { op?: unknown; deleted?: unknown; found?: unknown; value?: unknown; revision?: unknown } | null;
+  if (o?.op === 'put') return { op: 'put' };
+  if (o?.op === 'delete' && typeof o.deleted === 'boolean') return { op: 'delete', deleted: o.deleted };
+  if (o?.op === 'get' && o.found === false) return { op: 'get', found: false };
+  const value = valueFromJson(o?.value);
+  if (o?.op === 'get' && o.found === true && value !== null && typeof o.revision === 'number') return { op: 'get', found: true, value, revision: o.revision };
+  return null;
 }
 
 function parseJson(body: Uint8Array): unknown {

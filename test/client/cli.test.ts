@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, isNodeInvocation, runCli } from '../../src/cli/kvstore-cli.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../src/cli/cli-io.js';
+import { isNodeInvocation, runCli } from '../../src/cli/kvstore-cli.js';
 import { tokenHash } from '../../src/auth/tokens.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
 
@@ -40,7 +41,11 @@ describe('runCli without a cluster', () => {
     assert.doesNotMatch(g.out, /SPEC/);
     for (const [cmd, word] of [
       ['put', '--if-absent'],
+      ['put', '--lease'],
       ['get', '--consistency'],
+      ['get', '--prefix'],
+      ['lease', 'grant TTL'],
+      ['snapshot', 'restore FILE --data-dir D --id ID --peers'],
       ['del', '--if-revision'],
       ['status', 'table'],
     ] as const) {
@@ -65,6 +70,18 @@ describe('runCli without a cluster', () => {
       ['get', 'k', '--if-absent'],
       ['put', 'k', 'v', '--if-revision', 'abc'],
       ['put', 'k', 'v', '--if-revision', '3', '--if-absent'],
+      ['get', 'k', '--keys-only'],
+      ['get', 'k', '--prefix', '--limit', '0'],
+      ['lease'],
+      ['lease', 'grant'],
+      ['lease', 'grant', 'soon'],
+      ['lease', 'renew', '5'],
+      ['lease', 'list', 'x'],
+      ['snapshot', 'save'],
+      ['snapshot', 'load', 'f'],
+      ['snapshot', 'restore', 'f', '--data-dir', 'd'],
+      ['snapshot', 'save', 'f', '--id', 'n1'],
+      ['put', 'k', 'v', '--lease', 'x'],
       ['get', 'k', '--bogus'],
       ['get', 'k', '--consistency'],
       ['--endpoints', 'not a url', 'get', 'k'],
@@ -145,6 +162,39 @@ describe('runCli against a 3-node cluster of real processes', { concurrency: fal
     const idem2 = await cli('--endpoints', endpoints, 'put', 'cli/idem', 'x', '--idempotency-key', 'cli-1');
     assert.equal(idem1.code, EXIT_OK);
     assert.equal(idem2.out, idem1.out);
+  });
+
+  test('get --prefix lists the keys under a prefix in byte order, page after page; --keys-only, --limit, --print-revision', async () => {
+    for (let i = 0; i < 12; i++) assert.equal((await cli('--endpoints', endpoints, 'put', `cli/list/${String(i).padStart(2, '0')}`, `v${i}`)).code, EXIT_OK);
+    assert.equal((await cli('--endpoints', endpoints, 'put', 'cli/listz', 'not under cli/list/')).code, EXIT_OK);
+    const all = await cli('--endpoints', endpoints, 'get', 'cli/list/', '--prefix');
+    assert.equal(all.code, EXIT_OK, all.err);
+    assert.equal(all.out, Array.from({ length: 12 }, (_, i) => `cli/list/${String(i).padStart(2, '0')}\tv${i}\n`).join(''));
+    const keys = await cli('--endpoints', endpoints, 'get', 'cli/list/', '--prefix', '--keys-only', '--limit', '3');
+    assert.equal(keys.out, 'cli/list/00\ncli/list/01\ncli/list/02\n');
+    const revs = await cli('--endpoints', endpoints, 'get', 'cli/list/1', '--prefix', '--print-revision', '--consistency', 'stale');
+    assert.match(revs.out, /^\d+\tcli\/list\/10\tv10\n\d+\tcli\/list\/11\tv11\n$/);
+    const none = await cli('--endpoints', endpoints, 'get', 'cli/nothing/', '--prefix');
+    assert.deepEqual(none, { code: EXIT_OK, out: '', err: '' });
+  });
+
+  test('lease grant, put --lease, lease list, lease revoke deletes the keys; a revoked lease exits 1', async () => {
+    const g = await cli('--endpoints', endpoints, 'lease', 'grant', '120');
+    assert.equal(g.code, EXIT_OK, g.err);
+    const id = /^lease (\d+) granted with TTL 120s\n$/.exec(g.out)?.[1];
+    assert.ok(id !== undefined, g.out);
+    assert.equal((await cli('--endpoints', endpoints, 'put', 'cli/leased', 'v', '--lease', id)).code, EXIT_OK);
+    const list = await cli('--endpoints', endpoints, 'lease', 'list');
+    assert.ok(list.out.split('\n').includes(`${id}\t120`), list.out);
+    const r = await cli('--endpoints', endpoints, 'lease', 'revoke', id);
+    assert.equal(r.code, EXIT_OK, r.err);
+    assert.match(r.out, new RegExp(`^lease ${id} revoked at revision \\d+\\n$`));
+    assert.equal((await cli('--endpoints', endpoints, 'get', 'cli/leased')).code, EXIT_FAILED);
+    const again = await cli('--endpoints', endpoints, 'lease', 'revoke', id);
+    assert.equal(again.code, EXIT_FAILED);
+    assert.match(again.err, /lease_not_found \(HTTP 404\)/);
+    const bad = await cli('--endpoints', endpoints, 'put', 'cli/leased', 'v', '--lease', id);
+    assert.equal(bad.code, EXIT_FAILED);
   });
 
   test('status prints a table of every member', async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { KvClient, encodeKey } from '../../src/client/rest-client.js';
+import { encodeKey } from '../../src/client/json-forms.js';
+import { KvClient } from '../../src/client/rest-client.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
 
 const ELECTION_MS = 500;
