@@ -7,6 +7,12 @@
  *
  * Keys are independent objects, so by P-compositionality a KV history is
  * linearizable iff each key's sub-history is; each key is searched on its own.
+ * Transactions and listings touch several keys; they carry the revision (Raft log
+ * index) they took effect at, so each is projected onto every key it touches as an
+ * op positioned at that revision (sim/projection.ts): its reads see each key as of
+ * the revision before (a listing: as of its revision), its writes take that
+ * revision. Every key's linearization then puts the whole operation at one point
+ * of the log, which is what atomicity means here.
  *
  * Ops whose outcome is `indeterminate` never returned: their return is at +infinity,
  * so they may be linearized anywhere after their call. The model's step for them is
@@ -14,6 +20,8 @@
  * "it never happened" is the same as "it happened last". Handled naively they make
  * the search exponential; `searchKey` explains how it avoids that.
  */
+
+import { project } from './projection.js';
 
 export type KvOperation =
   | { readonly kind: 'get'; readonly key: string }
@@ -26,6 +34,45 @@ export type KvOperation =
     }
   | { readonly kind: 'delete'; readonly key: string; readonly ifRevision?: number };
 
+/** Operations on several keys: a transaction, and one page of a listing. */
+export type MultiKeyOperation =
+  | {
+      readonly kind: 'txn';
+      readonly compare: readonly TxnCompare[];
+      readonly success: readonly TxnOp[];
+      readonly failure: readonly TxnOp[];
+    }
+  /** One page of the keys starting with `prefix`, after the key `after` (null: from the start). */
+  | { readonly kind: 'list'; readonly prefix: string; readonly after: string | null; readonly limit: number };
+
+export type HistoryOperation = KvOperation | MultiKeyOperation;
+
+/** As the store defines them: an absent key has revision 0; a comparison of an absent key's value is false. */
+export interface TxnCompare {
+  readonly key: string;
+  readonly target: 'revision' | 'value';
+  readonly operator: 'equal' | 'not_equal' | 'less' | 'greater';
+  readonly revision?: number;
+  readonly value?: string;
+}
+
+export type TxnOp =
+  | { readonly op: 'put'; readonly key: string; readonly value: string }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'get'; readonly key: string };
+
+export type TxnOpOutput =
+  | { readonly op: 'put' }
+  | { readonly op: 'delete'; readonly deleted: boolean }
+  | { readonly op: 'get'; readonly found: false }
+  | { readonly op: 'get'; readonly found: true; readonly value: string; readonly revision: number };
+
+export interface ListedEntry {
+  readonly key: string;
+  readonly value: string;
+  readonly revision: number;
+}
+
 export type KvOutput =
   | { readonly kind: 'get'; readonly found: false }
   | { readonly kind: 'get'; readonly found: true; readonly value: string; readonly revision: number }
@@ -33,17 +80,45 @@ export type KvOutput =
   | { readonly kind: 'delete'; readonly deleted: boolean; readonly revision: number }
   | { readonly kind: 'precondition_failed'; readonly currentRevision: number | null };
 
+export type HistoryOutput =
+  | KvOutput
+  | { readonly kind: 'txn'; readonly succeeded: boolean; readonly revision: number; readonly results: readonly TxnOpOutput[] }
+  /** The page, in key order; `revision` is the applied index it was read at; `more`: keys follow the last entry. */
+  | { readonly kind: 'list'; readonly revision: number; readonly entries: readonly ListedEntry[]; readonly more: boolean };
+
+/**
+ * One key's part of a transaction or a listing that returned: it sees the key as
+ * of revision `readsAt`, and writes it (if it does) at `revision`. After it, every
+ * write of the key has a revision above `revision`.
+ */
+export interface PositionedOp {
+  readonly kind: 'at';
+  readonly key: string;
+  readonly readsAt: number;
+  readonly revision: number;
+  /** The transaction's comparisons of this key, and what is known of them. */
+  readonly conditions: readonly TxnCompare[];
+  readonly conditionsMust: 'hold' | 'fail' | 'any';
+  /** What it read of the key before writing it, if it read it. */
+  readonly observed: { readonly found: false } | { readonly found: true; readonly value: string; readonly revision: number } | null;
+  readonly write: { readonly kind: 'put'; readonly value: string } | { readonly kind: 'delete'; readonly deleted: boolean } | null;
+}
+
+/** What the search linearizes on one key. */
+export type KeyInput = KvOperation | PositionedOp;
+
+
 export type Outcome =
-  | { readonly status: 'ok'; readonly output: KvOutput; readonly returnAt: number }
+  | { readonly status: 'ok'; readonly output: HistoryOutput; readonly returnAt: number }
   /** Definitely had no effect (e.g. refused before reaching the log). */
   | { readonly status: 'failed' }
   /** May have taken effect at any point after callAt, or never. */
   | { readonly status: 'indeterminate' };
 
-export interface HistoryOp {
+export interface HistoryOp<I extends HistoryOperation = HistoryOperation> {
   readonly id: number;
   readonly client: number;
-  readonly input: KvOperation;
+  readonly input: I;
   /** A logical timestamp (a global counter, not wall time): A precedes B iff A.returnAt < B.callAt. */
   readonly callAt: number;
   readonly outcome: Outcome;
@@ -73,8 +148,20 @@ const explainOpsMax = 12;
 // ---------------------------------------------------------------------------------
 // Rendering
 
-export function describeKvOperation(input: KvOperation): string {
+function describeTxnOp(o: TxnOp): string {
+  return o.op === 'put' ? `put(${o.key},${JSON.stringify(o.value)})` : `${o.op}(${o.key})`;
+}
+
+export function describeKvOperation(input: HistoryOperation | PositionedOp): string {
   switch (input.kind) {
+    case 'txn': {
+      const compare = input.compare.map((k) => `${k.key}.${k.target} ${k.operator} ${k.target === 'revision' ? k.revision : JSON.stringify(k.value)}`);
+      return `txn([${compare.join(', ')}] ? ${input.success.map(describeTxnOp).join(';')} : ${input.failure.map(describeTxnOp).join(';')})`;
+    }
+    case 'list':
+      return `list(${JSON.stringify(input.prefix)}${input.after === null ? '' : `,after=${JSON.stringify(input.after)}`},limit=${input.limit})`;
+    case 'at':
+      return `${input.key}@${input.readsAt}..${input.revision}`;
     case 'get':
       return `get(${input.key})`;
     case 'put': {
@@ -88,8 +175,12 @@ export function describeKvOperation(input: KvOperation): string {
   }
 }
 
-export function describeKvOutput(output: KvOutput): string {
+export function describeKvOutput(output: HistoryOutput): string {
   switch (output.kind) {
+    case 'txn':
+      return `${output.succeeded ? 'succeeded' : 'failed'} rev ${output.revision} [${output.results.map((r) => (r.op === 'get' ? (r.found ? `${JSON.stringify(r.value)} rev ${r.revision}` : 'not found') : r.op === 'delete' ? (r.deleted ? 'deleted' : 'not deleted') : 'put')).join('; ')}]`;
+    case 'list':
+      return `at rev ${output.revision}: ${output.entries.map((e) => `${e.key}=${JSON.stringify(e.value)}@${e.revision}`).join(' ')}${output.more ? ' …' : ''}`;
     case 'get':
       return output.found ? `${JSON.stringify(output.value)} rev ${output.revision}` : 'not found';
     case 'put':
@@ -178,11 +269,11 @@ function describeKeyState(s: KeyState): string {
 /** 'unknown': the key holds an unobserved revision, which may be the one required. */
 type Precondition = 'holds' | 'fails' | 'unknown';
 
-function ifRevisionOf(input: KvOperation): number | undefined {
-  return input.kind === 'get' ? undefined : input.ifRevision;
+function ifRevisionOf(input: KeyInput): number | undefined {
+  return input.kind === 'put' || input.kind === 'delete' ? input.ifRevision : undefined;
 }
 
-function precondition(states: KeyStates, s: KeyState, input: KvOperation): Precondition {
+function precondition(states: KeyStates, s: KeyState, input: KeyInput): Precondition {
   if (input.kind === 'put' && input.ifAbsent === true && s.present) return 'fails';
   const required = ifRevisionOf(input);
   if (required === undefined) return 'holds';
@@ -216,7 +307,7 @@ const rejectionText: Record<Rejection, string> = {
 };
 
 /** The revision a write that applies in state `s` must exceed (binding an unobserved revision to `ifRevision`). */
-function revisionToExceed(s: KeyState, input: KvOperation, pre: Precondition): number {
+function revisionToExceed(s: KeyState, input: KeyInput, pre: Precondition): number {
   return pre === 'unknown' ? (ifRevisionOf(input) ?? s.floor) : s.floor;
 }
 
@@ -228,14 +319,80 @@ function observeRevision(states: KeyStates, s: KeyState, observed: number): KeyS
   return states.present(s.value, observed, observed);
 }
 
-interface CheckedOp {
+/** One key's op as the search sees it. */
+export interface CheckedOp {
+  /** The history op it is (part of). */
   readonly op: HistoryOp;
-  /** null when indeterminate. */
-  readonly output: KvOutput | null;
+  readonly input: KeyInput;
+  /** null when indeterminate; a positioned op's output is in its input. */
+  readonly output: KvOutput | { readonly kind: 'at' } | null;
   /** +Infinity when indeterminate. */
   readonly returnAt: number;
   /** A put's value as the model keeps it (see KeyState.value); null for other ops. */
   readonly value: string | null;
+}
+
+type Truth = 'holds' | 'fails' | 'unknown';
+
+/** One comparison of the store's transactions against the model's state of its key. */
+function compareTruth(states: KeyStates, s: KeyState, k: TxnCompare): Truth {
+  const signOf = (d: number): boolean => ({ equal: d === 0, not_equal: d !== 0, less: d < 0, greater: d > 0 })[k.operator];
+  if (k.target === 'value') {
+    if (!s.present) return 'fails';
+    if (s.value === null) return 'unknown';
+    return signOf(Buffer.compare(Buffer.from(s.value), Buffer.from(k.value ?? ''))) ? 'holds' : 'fails';
+  }
+  const required = k.revision ?? 0;
+  if (!s.present) return signOf(0 - required) ? 'holds' : 'fails';
+  if (s.revision !== null) return signOf(s.revision - required) ? 'holds' : 'fails';
+  // An unobserved revision: above the floor and no returned write's.
+  if (k.operator === 'equal' && (required <= s.floor || states.takenRevisions.has(required))) return 'fails';
+  return 'unknown';
+}
+
+/**
+ * A positioned op (a transaction's or a listing's part on this key): it must sit
+ * in log order (nothing after `readsAt` linearized before it), its comparisons
+ * must come out as the transaction's branch says, its reads see the state, and
+ * its write takes its revision. An unobserved revision is bound by an equal
+ * comparison that must hold, or by a read.
+ */
+function stepPositioned(states: KeyStates, s: KeyState, p: PositionedOp, value: string | null): KeyState | Rejection {
+  if (s.floor > p.readsAt) return 'revision_not_increasing';
+  let cur = s;
+  if (p.conditionsMust !== 'any' && p.conditions.length > 0) {
+    const truths = p.conditions.map((k) => compareTruth(states, cur, k));
+    const all: Truth = truths.includes('fails') ? 'fails' : truths.includes('unknown') ? 'unknown' : 'holds';
+    if (p.conditionsMust === 'hold' && all === 'fails') return 'precondition_fails';
+    if (p.conditionsMust === 'fail' && all === 'holds') return 'precondition_holds';
+    if (p.conditionsMust === 'hold' && cur.present && cur.revision === null) {
+      const bound = p.conditions.find((k) => k.target === 'revision' && k.operator === 'equal');
+      if (bound !== undefined) {
+        const next = observeRevision(states, cur, bound.revision ?? 0);
+        if (typeof next === 'string') return next;
+        if (bound.revision! > p.readsAt) return 'revision_not_increasing';
+        cur = next;
+      }
+    }
+  }
+  const o = p.observed;
+  if (o !== null) {
+    if (!o.found) {
+      if (cur.present) return 'key_present';
+    } else {
+      if (!cur.present) return 'key_absent';
+      if (cur.value !== o.value) return 'other_value';
+      if (o.revision > p.readsAt) return 'revision_not_increasing';
+      const next = observeRevision(states, cur, o.revision);
+      if (typeof next === 'string') return next;
+      cur = next;
+    }
+  }
+  const w = p.write;
+  if (w === null) return cur.present ? states.present(cur.value, cur.revision, Math.max(cur.floor, p.revision)) : states.absent(Math.max(cur.floor, p.revision));
+  if (w.kind === 'put') return states.present(value, p.revision, p.revision);
+  if (w.deleted !== cur.present) return w.deleted ? 'key_absent' : 'not_deleted_while_present';
+  return states.absent(p.revision);
 }
 
 /**
@@ -250,8 +407,8 @@ interface CheckedOp {
  * as that exceeds `floor` and is no returned write's.
  */
 function step(states: KeyStates, s: KeyState, op: CheckedOp): KeyState | Rejection {
-  const { input } = op.op;
-  const { output } = op;
+  const { input, output } = op;
+  if (input.kind === 'at') return stepPositioned(states, s, input, op.value);
   const pre = precondition(states, s, input);
   if (output === null) {
     if (pre === 'fails') return s;
@@ -266,6 +423,7 @@ function step(states: KeyStates, s: KeyState, op: CheckedOp): KeyState | Rejecti
         return s;
     }
   }
+  if (output.kind === 'at') throw new Error('unreachable: a positioned output for a single-key op');
   switch (output.kind) {
     case 'get':
       if (!output.found) return s.present ? 'key_present' : s;
@@ -515,7 +673,7 @@ function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: numb
   // right after an indeterminate op.
   const overwrites = new Uint8Array(n);
   ops.forEach((op, i) => {
-    const input = op.op.input;
+    const input = op.input;
     const unconditional = ifRevisionOf(input) === undefined && !(input.kind === 'put' && input.ifAbsent === true);
     overwrites[i] = unconditional && (input.kind === 'put' || (input.kind === 'delete' && op.output === null)) ? 1 : 0;
   });
@@ -530,7 +688,7 @@ function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: numb
   const classSizes: number[] = [];
   ops.forEach((op, i) => {
     if (op.output !== null) return;
-    const input = op.op.input;
+    const input = op.input;
     const ifAbsent = input.kind === 'put' && input.ifAbsent === true;
     const effect = `${input.kind}/${ifRevisionOf(input) ?? ''}/${ifAbsent}/${op.value === null ? '!' : `=${op.value}`}`;
     let c = classByEffect.get(effect);
@@ -645,7 +803,7 @@ function explainKey(
   // Replay the prefix keeping every value (the search forgets the ones no read
   // returns), so that the state reads as a client would see it.
   const states = new KeyStates(takenRevisions);
-  const withValues = ops.map((op): CheckedOp => ({ ...op, value: op.op.input.kind === 'put' ? op.op.input.value : null }));
+  const withValues = ops.map((op): CheckedOp => ({ ...op, value: op.input.kind === 'put' ? op.input.value : op.input.kind === 'at' && op.input.write?.kind === 'put' ? op.input.write.value : null }));
   let state = states.initial;
   for (const i of search.prefix) {
     const after = step(states, state, withValues[i]!);
@@ -712,30 +870,14 @@ function validate(history: readonly HistoryOp[]): void {
     if (op.outcome.status !== 'ok') continue;
     const { output, returnAt } = op.outcome;
     if (!Number.isFinite(returnAt) || returnAt < op.callAt) throw new Error(`${where}: returns before its call`);
+    // Transactions and listings are checked as they are projected (sim/projection.ts).
+    if (op.input.kind === 'txn' || op.input.kind === 'list') continue;
     const conditional =
       op.input.kind !== 'get' &&
       (op.input.ifRevision !== undefined || (op.input.kind === 'put' && op.input.ifAbsent === true));
     const fits = output.kind === op.input.kind || (output.kind === 'precondition_failed' && conditional);
     if (!fits) throw new Error(`${where}: output does not fit the operation`);
   }
-}
-
-/** One key's ops as the search sees them, sorted by call. */
-function checkedOps(keyOps: readonly HistoryOp[]): CheckedOp[] {
-  const valuesRead = new Set<string>();
-  for (const { outcome } of keyOps) {
-    if (outcome.status === 'ok' && outcome.output.kind === 'get' && outcome.output.found) {
-      valuesRead.add(outcome.output.value);
-    }
-  }
-  return keyOps
-    .map((op): CheckedOp => {
-      const value = op.input.kind === 'put' && valuesRead.has(op.input.value) ? op.input.value : null;
-      return op.outcome.status === 'ok'
-        ? { op, output: op.outcome.output, returnAt: op.outcome.returnAt, value }
-        : { op, output: null, returnAt: Number.POSITIVE_INFINITY, value };
-    })
-    .sort((a, b) => a.op.callAt - b.op.callAt || a.op.id - b.op.id);
 }
 
 /**
@@ -751,26 +893,17 @@ export function checkLinearizable(
 ): CheckResult {
   validate(history);
   const maxStates = opts.maxStatesPerKey ?? maxStatesPerKeyDefault;
-  const takenRevisions = new Set<number>();
-  for (const { outcome } of history) {
-    if (outcome.status !== 'ok') continue;
-    const { output } = outcome;
-    if (output.kind === 'put' || (output.kind === 'delete' && output.deleted)) takenRevisions.add(output.revision);
+  const projected = project(history);
+  if ('why' in projected) {
+    const explanation = `key ${JSON.stringify(projected.key)} is not linearizable: ${describeHistoryOp(projected.op)}: ${projected.why}.`;
+    return { ok: false, key: projected.key, ops: [projected.op], explanation };
   }
-  const byKey = new Map<string, HistoryOp[]>();
-  for (const op of history) {
-    const { outcome } = op;
-    if (outcome.status === 'failed') continue;
-    if (outcome.status === 'indeterminate' && op.input.kind === 'get') continue;
-    const ops = byKey.get(op.input.key);
-    if (ops === undefined) byKey.set(op.input.key, [op]);
-    else ops.push(op);
-  }
+  const { byKey, takenRevisions } = projected;
 
   let opsChecked = 0;
   let timedOut: CheckResult | undefined;
   for (const key of [...byKey.keys()].sort()) {
-    const ops = checkedOps(byKey.get(key)!);
+    const ops = byKey.get(key)!;
     opsChecked += ops.length;
     const states = new KeyStates(takenRevisions);
     const search = searchKey(ops, states, maxStates);
