@@ -4,7 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { createKvClient } from '../../src/grpc/proto.js';
 import type { KVClient } from '../../src/grpc/generated/kvstore/v1/KV.js';
-import { checkLinearizable, type HistoryOp, type KvOperation, type KvOutput, type Outcome } from '../../sim/linearizability.js';
+import { checkLinearizable, type HistoryOp, type HistoryOperation, type HistoryOutput, type KvOperation, type ListedEntry, type Outcome, type TxnOp, type TxnOpOutput } from '../../sim/linearizability.js';
+import type { TxnOpResult__Output } from '../../src/grpc/generated/kvstore/v1/TxnOpResult.js';
 import { Prng } from '../../sim/prng.js';
 import { ProcessCluster } from './process-cluster.js';
 
@@ -26,8 +27,36 @@ async function send(url: string, init: RequestInit): Promise<Response> {
   return fetch(r.headers.get('location')!, { ...init, redirect: 'manual', signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
 }
 
+const fromJsonKey = (k: string): string => Buffer.from(k.replace(/%([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+const unb64 = (s: string): string => Buffer.from(s, 'base64').toString();
+
+function txnOutputOf(succeeded: boolean, revision: number, results: readonly TxnOpOutput[]): HistoryOutput {
+  return { kind: 'txn', succeeded, revision, results };
+}
+
+/** One REST attempt at a transaction or a listing page. */
+async function restMultiKey(c: ProcessCluster, target: string, input: Exclude<HistoryOperation, KvOperation>, idempotencyKey: string): Promise<HistoryOutput | null> {
+  if (input.kind === 'list') {
+    const q = new URLSearchParams({ limit: String(input.limit), consistency: 'linearizable' });
+    if (input.after !== null) q.set('page_token', Buffer.from(input.after).toString('base64url'));
+    const r = await send(c.url(target, `/v1/kv/${encodeURIComponent(input.prefix)}?list&${q}`), { method: 'GET' });
+    if (r.status !== 200) return r.arrayBuffer().then(() => null);
+    const j = (await r.json()) as { revision: number; entries: { key: string; value: string; revision: number }[]; next_page_token: string | null };
+    const entries: ListedEntry[] = j.entries.map((e) => ({ key: fromJsonKey(e.key), value: unb64(e.value), revision: e.revision }));
+    return { kind: 'list', revision: j.revision, entries, more: j.next_page_token !== null };
+  }
+  const op = (o: TxnOp): object => (o.op === 'put' ? { op: 'put', key: o.key, value: b64(o.value) } : { op: o.op, key: o.key });
+  const body = { compare: input.compare.map((k) => ({ key: k.key, target: k.target, operator: k.operator, ...(k.target === 'revision' ? { revision: k.revision } : { value: b64(k.value ?? '') }) })), success: input.success.map(op), failure: input.failure.map(op) };
+  const r = await send(c.url(target, '/v1/txn'), { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey }, body: JSON.stringify(body) });
+  if (r.status !== 200) return r.arrayBuffer().then(() => null);
+  const j = (await r.json()) as { succeeded: boolean; revision: number; results: { op: 'put' | 'delete' | 'get'; deleted?: boolean; found?: boolean; value?: string; revision?: number }[] };
+  return txnOutputOf(j.succeeded, j.revision, j.results.map((x): TxnOpOutput => (x.op === 'put' ? { op: 'put' } : x.op === 'delete' ? { op: 'delete', deleted: x.deleted! } : x.found ? { op: 'get', found: true, value: unb64(x.value!), revision: x.revision! } : { op: 'get', found: false })));
+}
+
 /** One REST attempt: an answer, or null to retry (503 not applied, 504 maybe applied). */
-async function restAttempt(c: ProcessCluster, target: string, input: KvOperation, idempotencyKey: string): Promise<KvOutput | null> {
+async function restAttempt(c: ProcessCluster, target: string, input: HistoryOperation, idempotencyKey: string): Promise<HistoryOutput | null> {
+  if (input.kind === 'txn' || input.kind === 'list') return restMultiKey(c, target, input, idempotencyKey);
   const path = `/v1/kv/${encodeURIComponent(input.key)}`;
   let r: Response;
   if (input.kind === 'get') {
@@ -56,9 +85,24 @@ async function restAttempt(c: ProcessCluster, target: string, input: KvOperation
 }
 
 /** One gRPC attempt (any node: followers forward to the leader): an answer, or null to retry. */
-function grpcAttempt(client: KVClient, input: KvOperation, requestId: string): Promise<KvOutput | null> {
-  const key = Buffer.from(input.key);
+function grpcAttempt(client: KVClient, input: HistoryOperation, requestId: string): Promise<HistoryOutput | null> {
   const options = { deadline: Date.now() + ATTEMPT_TIMEOUT_MS };
+  if (input.kind === 'list') {
+    return new Promise((resolve) =>
+      client.Range({ prefix: Buffer.from(input.prefix), limit: input.limit, page_token: input.after === null ? Buffer.alloc(0) : Buffer.from(input.after), consistency: 'LINEARIZABLE' }, options, (e, r) =>
+        resolve(e ? null : { kind: 'list', revision: Number(r!.revision), entries: r!.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), revision: Number(kv.revision) })), more: r!.next_page_token.length > 0 }),
+      ),
+    );
+  }
+  if (input.kind === 'txn') {
+    const op = (o: TxnOp) => (o.op === 'put' ? { put: { key: Buffer.from(o.key), value: Buffer.from(o.value) } } : o.op === 'delete' ? { delete: { key: Buffer.from(o.key) } } : { get: { key: Buffer.from(o.key) } });
+    const compare = input.compare.map((k) => ({ key: Buffer.from(k.key), target: k.target === 'revision' ? ('REVISION' as const) : ('VALUE' as const), operator: k.operator.toUpperCase() as 'EQUAL', revision: k.revision ?? 0, value: Buffer.from(k.value ?? '') }));
+    const resultOf = (x: TxnOpResult__Output): TxnOpOutput => (x.put ? { op: 'put' } : x.delete ? { op: 'delete', deleted: x.delete.deleted } : x.get!.found ? { op: 'get', found: true, value: x.get!.value.toString(), revision: Number(x.get!.revision) } : { op: 'get', found: false });
+    return new Promise((resolve) =>
+      client.Txn({ compare, success: input.success.map(op), failure: input.failure.map(op), request_id: requestId }, options, (e, r) => resolve(e ? null : txnOutputOf(r!.succeeded, Number(r!.revision), r!.results.map(resultOf)))),
+    );
+  }
+  const key = Buffer.from(input.key);
   return new Promise((resolve) => {
     const failed = (e: grpc.ServiceError): void => {
       if (e.code === grpc.status.NOT_FOUND && input.kind === 'get') return resolve({ kind: 'get', found: false });
@@ -87,13 +131,14 @@ function grpcAttempt(client: KVClient, input: KvOperation, requestId: string): P
  * indeterminate when the client gave up after an attempt that may have been applied.
  * Writes are retried with the same Idempotency-Key, so a retry never applies twice.
  */
-async function run(c: ProcessCluster, home: string, input: KvOperation, idempotencyKey: string, viaGrpc: Map<string, KVClient> | null): Promise<Outcome> {
+async function run(c: ProcessCluster, home: string, input: HistoryOperation, idempotencyKey: string, viaGrpc: Map<string, KVClient> | null): Promise<Outcome> {
   const started = Date.now();
   let reached = false;
   let target = home;
   const ids = c.nodes.map((n) => n.id);
   while (Date.now() - started < OP_DEADLINE_MS) {
-    if (input.kind !== 'get') reached = true;
+    const read = input.kind === 'get' || input.kind === 'list';
+    if (!read) reached = true;
     try {
       const output = viaGrpc === null ? await restAttempt(c, target, input, idempotencyKey) : await grpcAttempt(viaGrpc.get(target)!, input, idempotencyKey);
       if (output !== null) return { status: 'ok', output, returnAt: clock++ };
@@ -103,7 +148,7 @@ async function run(c: ProcessCluster, home: string, input: KvOperation, idempote
     target = ids[(ids.indexOf(target) + 1) % ids.length]!;
     await delay(50);
   }
-  return input.kind !== 'get' && reached ? { status: 'indeterminate' } : { status: 'failed' };
+  return input.kind !== 'get' && input.kind !== 'list' && reached ? { status: 'indeterminate' } : { status: 'failed' };
 }
 
 let cluster: ProcessCluster | null = null;
@@ -113,7 +158,7 @@ after(async () => {
   await cluster?.stop();
 });
 
-test('linearizability on a real cluster: REST and gRPC clients on every node while the leader is killed and a follower paused', async () => {
+test('linearizability on a real cluster: REST and gRPC clients on every node, with listings and transactions, while the leader is killed and a follower paused', async (t) => {
   const c = await ProcessCluster.start(3, ELECTION_MS);
   cluster = c;
   for (const n of c.nodes) grpcClients.set(n.id, createKvClient(`127.0.0.1:${n.grpcPort}`));
@@ -132,16 +177,30 @@ test('linearizability on a real cluster: REST and gRPC clients on every node whi
       const value = `c${k}-${seq++}`;
       const roll = rng.int(100);
       const seen = seenRevision.get(key);
-      const input: KvOperation =
-        roll < 40
+      const other = KEYS[(KEYS.indexOf(key) + 1 + rng.int(KEYS.length - 1)) % KEYS.length]!;
+      // The transaction shape the checker knows exactly even unanswered: one CAS comparison, a two-key write, reads if it fails.
+      const txn: HistoryOperation = {
+        kind: 'txn',
+        compare: [{ key, target: 'revision', operator: 'equal', revision: seen ?? 0 }],
+        success: [{ op: 'put', key, value }, { op: 'put', key: other, value: `${value}+` }],
+        failure: [{ op: 'get', key }, { op: 'get', key: other }],
+      };
+      const input: HistoryOperation =
+        roll < 28
           ? { kind: 'get', key }
-          : roll < 70
-            ? { kind: 'put', key, value }
-            : roll < 82 && seen !== undefined
-              ? { kind: 'put', key, value, ifRevision: seen }
-              : roll < 90
-                ? { kind: 'put', key, value, ifAbsent: true }
-                : { kind: 'delete', key };
+          : roll < 36
+            ? { kind: 'list', prefix: '', after: null, limit: 10 }
+            : roll < 40
+              ? { kind: 'list', prefix: '', after: KEYS[rng.int(KEYS.length)]!, limit: 1 }
+              : roll < 62
+                ? { kind: 'put', key, value }
+                : roll < 72
+                  ? txn
+                  : roll < 82 && seen !== undefined
+                    ? { kind: 'put', key, value, ifRevision: seen }
+                    : roll < 90
+                      ? { kind: 'put', key, value, ifAbsent: true }
+                      : { kind: 'delete', key };
       const callAt = clock++;
       // Even clients speak REST, odd ones gRPC.
       const outcome = await run(c, home, input, `e2e-${value}`, k % 2 === 0 ? null : grpcClients);
@@ -150,6 +209,8 @@ test('linearizability on a real cluster: REST and gRPC clients on every node whi
         const o = outcome.output;
         if (o.kind === 'get' && o.found) seenRevision.set(key, o.revision);
         if (o.kind === 'put') seenRevision.set(key, o.revision);
+        if (o.kind === 'txn' && o.succeeded) seenRevision.set(key, o.revision);
+        if (o.kind === 'list') for (const e of o.entries) seenRevision.set(e.key, e.revision);
       }
     }
   };
@@ -172,6 +233,9 @@ test('linearizability on a real cluster: REST and gRPC clients on every node whi
 
   const ok = history.filter((h) => h.outcome.status === 'ok');
   assert.ok(ok.length > 200, `only ${ok.length} operations succeeded`);
+  const done = (kind: string): number => ok.filter((h) => h.input.kind === kind).length;
+  assert.ok(done('list') > 20 && done('txn') > 20, `listings ${done('list')}, transactions ${done('txn')}`);
+  t.diagnostic(`${ok.length} operations answered (${done('list')} listing pages, ${done('txn')} transactions), ${history.length - ok.length} failed or unanswered`);
   assert.ok(ok.filter((h) => h.client % 2 === 1).length > 100, 'too few gRPC operations succeeded');
   const result = checkLinearizable(history);
   assert.ok(result.ok, result.ok ? '' : result.explanation);
