@@ -135,6 +135,8 @@ describe('runCli against a 3-node cluster of real processes', { concurrency: fal
     assert.ok(rev !== null, put.out);
     const get = await cli(`--endpoints=${endpoints}`, 'get', 'cli/key');
     assert.deepEqual(get, { code: EXIT_OK, out: 'hello', err: '' });
+    // A stale read is served by the first endpoint from its own applied state: wait until it has applied the put.
+    await c.waitForValue(c.nodes[0]!.id, 'cli/key', 'hello', ELECT_WITHIN_MS);
     const withRev = await cli('get', 'cli/key', '--endpoints', endpoints, '--consistency', 'stale', '--print-revision');
     assert.equal(withRev.code, EXIT_OK, withRev.err);
     assert.equal(withRev.out, `${rev[1]}\thello`);
