@@ -1,5 +1,5 @@
 // The on-disk format of the Raft log store: LevelDB keys and checksummed binary
-// records, written by hand with DataView (no JSON).
+// records, written by hand, big-endian (no JSON).
 //
 // Key layout (the first byte says what a key holds; nothing else is stored):
 //
@@ -51,14 +51,14 @@ export function chunkKey(chunk: number): Uint8Array {
   if (!Number.isInteger(chunk) || chunk < 0 || chunk > u32Max) throw new Error(`chunkKey: bad chunk number ${chunk}`);
   const key = new Uint8Array(1 + 4);
   key[0] = keyChunk;
-  view(key).setUint32(1, chunk);
+  putU32(key, 1, chunk);
   return key;
 }
 
 export function entryKey(index: number): Uint8Array {
   const key = new Uint8Array(1 + u64Bytes);
   key[0] = keyEntry;
-  setU64(view(key), 1, index);
+  setU64(key, 1, index);
   return key;
 }
 
@@ -71,12 +71,12 @@ export const entriesEnd = Uint8Array.of(keyEntry + 1);
 
 /** The chunk number in a key of the chunk range, or null when the key is malformed. */
 export function chunkOfKey(key: Uint8Array): number | null {
-  return key.length === 1 + 4 && key[0] === keyChunk ? view(key).getUint32(1) : null;
+  return key.length === 1 + 4 && key[0] === keyChunk ? getU32(key, 1) : null;
 }
 
 /** The index in a key of the entry range, or null when the key is malformed. */
 export function indexOfKey(key: Uint8Array): number | null {
-  return key.length === 1 + u64Bytes && key[0] === keyEntry ? getU64(view(key), 1) : null;
+  return key.length === 1 + u64Bytes && key[0] === keyEntry ? getU64(key, 1) : null;
 }
 
 export function hex(bytes: Uint8Array): string {
@@ -85,9 +85,8 @@ export function hex(bytes: Uint8Array): string {
 
 export function encodeEntry(e: Entry): Uint8Array {
   const out = new Uint8Array(entryHeaderBytes + e.data.length);
-  const v = view(out);
-  setU64(v, 4, e.index);
-  setU64(v, 12, e.term);
+  setU64(out, 4, e.index);
+  setU64(out, 12, e.term);
   out[20] = kindCode(e.kind);
   out.set(e.data, entryHeaderBytes);
   seal(out);
@@ -98,20 +97,18 @@ export function encodeEntry(e: Entry): Uint8Array {
 export function decodeEntry(value: Uint8Array): Decoded<Entry> {
   if (value.length < entryHeaderBytes) return corrupt(`${value.length} bytes, shorter than an entry header`);
   if (!sealed(value)) return corrupt('checksum mismatch');
-  const v = view(value);
-  const index = getU64(v, 4);
-  const t = getU64(v, 12);
+  const index = getU64(value, 4);
+  const t = getU64(value, 12);
   const kind = kindOfCode(value[20]!);
   if (index === null || t === null || kind === null) return corrupt('undecodable header');
   return { ok: true, value: { index: logIndex(index), term: term(t), kind, data: value.subarray(entryHeaderBytes) } };
 }
 
 export function encodeHardState(hs: HardState): Uint8Array {
-  const voted = hs.votedFor === null ? new Uint8Array(0) : utf8.encode(hs.votedFor);
+  const voted = hs.votedFor === null ? noBytes : idBytes(hs.votedFor);
   const out = new Uint8Array(hardStateHeaderBytes + voted.length);
-  const v = view(out);
-  setU64(v, 4, hs.term);
-  setU64(v, 12, hs.commit);
+  setU64(out, 4, hs.term);
+  setU64(out, 12, hs.commit);
   out[20] = hs.votedFor === null ? 0 : 1;
   out.set(voted, hardStateHeaderBytes);
   seal(out);
@@ -121,9 +118,8 @@ export function encodeHardState(hs: HardState): Uint8Array {
 export function decodeHardState(value: Uint8Array): Decoded<HardState> {
   if (value.length < hardStateHeaderBytes) return corrupt(`${value.length} bytes, shorter than a hard state`);
   if (!sealed(value)) return corrupt('checksum mismatch');
-  const v = view(value);
-  const t = getU64(v, 4);
-  const commit = getU64(v, 12);
+  const t = getU64(value, 4);
+  const commit = getU64(value, 12);
   const voted = value[20];
   if (t === null || commit === null || (voted !== 0 && voted !== 1)) return corrupt('undecodable');
   if (voted === 0 && value.length !== hardStateHeaderBytes) return corrupt('trailing bytes');
@@ -147,14 +143,13 @@ export function encodeSnapshotMeta(meta: SnapshotMeta, chunkCount: number): Uint
     length += 2 + id.length;
   }
   const out = new Uint8Array(length);
-  const v = view(out);
-  setU64(v, 4, meta.index);
-  setU64(v, 12, meta.term);
-  v.setUint32(20, chunkCount);
-  v.setUint16(24, voters.length);
+  setU64(out, 4, meta.index);
+  setU64(out, 12, meta.term);
+  putU32(out, 20, chunkCount);
+  putU16(out, 24, voters.length);
   let at = snapshotMetaHeaderBytes;
   for (const id of voters) {
-    v.setUint16(at, id.length);
+    putU16(out, at, id.length);
     out.set(id, at + 2);
     at += 2 + id.length;
   }
@@ -165,17 +160,16 @@ export function encodeSnapshotMeta(meta: SnapshotMeta, chunkCount: number): Uint
 export function decodeSnapshotMeta(value: Uint8Array): Decoded<StoredSnapshotMeta> {
   if (value.length < snapshotMetaHeaderBytes) return corrupt(`${value.length} bytes, shorter than snapshot metadata`);
   if (!sealed(value)) return corrupt('checksum mismatch');
-  const v = view(value);
-  const index = getU64(v, 4);
-  const t = getU64(v, 12);
+  const index = getU64(value, 4);
+  const t = getU64(value, 12);
   if (index === null || t === null) return corrupt('undecodable');
-  const chunkCount = v.getUint32(20);
-  const voterCount = v.getUint16(24);
+  const chunkCount = getU32(value, 20);
+  const voterCount = getU16(value, 24);
   const voters: NodeId[] = [];
   let at = snapshotMetaHeaderBytes;
   for (let k = 0; k < voterCount; k++) {
     if (at + 2 > value.length) return corrupt('truncated voter list');
-    const len = v.getUint16(at);
+    const len = getU16(value, at);
     if (at + 2 + len > value.length) return corrupt('truncated voter id');
     const id = decodeNodeId(value.subarray(at + 2, at + 2 + len));
     if (id === undefined) return corrupt('a voter id is not UTF-8');
@@ -188,7 +182,7 @@ export function decodeSnapshotMeta(value: Uint8Array): Decoded<StoredSnapshotMet
 
 export function encodeChunk(snapshotIndex: number, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(chunkHeaderBytes + data.length);
-  setU64(view(out), 4, snapshotIndex);
+  setU64(out, 4, snapshotIndex);
   out.set(data, chunkHeaderBytes);
   seal(out);
   return out;
@@ -198,13 +192,27 @@ export function encodeChunk(snapshotIndex: number, data: Uint8Array): Uint8Array
 export function decodeChunk(value: Uint8Array): Decoded<{ readonly snapshotIndex: number; readonly data: Uint8Array }> {
   if (value.length < chunkHeaderBytes) return corrupt(`${value.length} bytes, shorter than a chunk header`);
   if (!sealed(value)) return corrupt('checksum mismatch');
-  const snapshotIndex = getU64(view(value), 4);
+  const snapshotIndex = getU64(value, 4);
   if (snapshotIndex === null) return corrupt('undecodable header');
   return { ok: true, value: { snapshotIndex, data: value.subarray(chunkHeaderBytes) } };
 }
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const noBytes = new Uint8Array(0);
+
+/** Node ids' UTF-8, kept: the hard state is written on every commit, and a cluster has few ids. */
+const idBytesCache = new Map<string, Uint8Array>();
+const idBytesCacheMax = 1024;
+
+function idBytes(id: string): Uint8Array {
+  let b = idBytesCache.get(id);
+  if (b === undefined) {
+    b = utf8.encode(id);
+    if (idBytesCache.size < idBytesCacheMax) idBytesCache.set(id, b);
+  }
+  return b;
+}
 
 function decodeNodeId(bytes: Uint8Array): NodeId | undefined {
   try {
@@ -218,30 +226,49 @@ function corrupt<T>(reason: string): Decoded<T> {
   return { ok: false, reason };
 }
 
-function view(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+// Big-endian numbers by hand: a DataView per record costs more than the record
+// on the simulator's hot path, which writes every entry through this codec.
+
+function putU16(b: Uint8Array, at: number, n: number): void {
+  b[at] = n >>> 8;
+  b[at + 1] = n & 0xff;
+}
+
+function getU16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+
+function putU32(b: Uint8Array, at: number, n: number): void {
+  b[at] = n >>> 24;
+  b[at + 1] = (n >>> 16) & 0xff;
+  b[at + 2] = (n >>> 8) & 0xff;
+  b[at + 3] = n & 0xff;
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+}
+
+function setU64(b: Uint8Array, at: number, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`codec: ${n} is not a non-negative safe integer`);
+  putU32(b, at, Math.floor(n / twoPow32));
+  putU32(b, at + 4, n >>> 0);
+}
+
+/** A u64 as a number, or null when it exceeds 2^53 - 1 (never written, so corrupt). */
+function getU64(b: Uint8Array, at: number): number | null {
+  const hi = getU32(b, at);
+  if (hi > 0x1fffff) return null;
+  return hi * twoPow32 + getU32(b, at + 4);
 }
 
 /** Writes the CRC-32 of bytes 4.. into bytes 0..3. */
 function seal(record: Uint8Array): void {
-  view(record).setUint32(0, crc32(record.subarray(crcBytes)));
+  putU32(record, 0, crc32(record.subarray(crcBytes)));
 }
 
 function sealed(record: Uint8Array): boolean {
-  return view(record).getUint32(0) === crc32(record.subarray(crcBytes));
-}
-
-function setU64(v: DataView, at: number, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`codec: ${n} is not a non-negative safe integer`);
-  v.setUint32(at, Math.floor(n / twoPow32));
-  v.setUint32(at + 4, n >>> 0);
-}
-
-/** A u64 as a number, or null when it exceeds 2^53 - 1 (never written, so corrupt). */
-function getU64(v: DataView, at: number): number | null {
-  const hi = v.getUint32(at);
-  if (hi > 0x1fffff) return null;
-  return hi * twoPow32 + v.getUint32(at + 4);
+  return getU32(record, 0) === crc32(record.subarray(crcBytes));
 }
 
 function kindCode(kind: EntryKind): number {

@@ -16,8 +16,8 @@
 import { ClassicLevel, type BatchOperation } from 'classic-level';
 import type { LogStorage, LogWrite } from '../raft/host/ready-executor.js';
 import type { PersistedState } from '../raft/host/raft-node.js';
-import type { Entry, Snapshot } from '../raft/types.js';
-import { chunkKey, encodeChunk, encodeEntry, encodeHardState, encodeSnapshotMeta, entryKey, hardStateKey, snapshotMetaKey } from './codec.js';
+import type { Snapshot } from '../raft/types.js';
+import { planCompaction, planWrite, type Plan } from './plan.js';
 import { recover, type Db, type StoredRange } from './recover.js';
 
 export interface StorageMetrics {
@@ -36,11 +36,10 @@ export type OpenResult =
  */
 export const syncBatchBytesMax = 16 * 1024 * 1024;
 
-type Op = BatchOperation<Db, Uint8Array, Uint8Array>;
 
 /** Writes that go to disk in one synced batch. */
 interface Batch {
-  readonly ops: Op[];
+  readonly ops: BatchOperation<Db, Uint8Array, Uint8Array>[];
   bytes: number;
   entries: number;
   /** In call order. */
@@ -95,18 +94,12 @@ export class LogStore implements LogStorage {
   write(w: LogWrite, durable: () => void): void {
     // Planned in full before anything changes: a write that breaks the log's
     // invariants throws and leaves the store as it was.
-    const plan = new Plan(this.range);
-    if (w.snapshot !== null) plan.snapshot(w.snapshot, 'install');
-    if (w.entries.length > 0) plan.entries(w.entries);
-    if (w.hardState !== null) plan.put(hardStateKey, encodeHardState(w.hardState));
-    this.enqueue(plan, durable);
+    this.enqueue(planWrite(this.range, w), durable);
   }
 
   /** Makes `snapshot` the durable base of the log, dropping the entries it covers and keeping later ones. */
   compact(snapshot: Snapshot, durable: () => void): void {
-    const plan = new Plan(this.range);
-    if (snapshot.meta.index > this.range.snapshotIndex) plan.snapshot(snapshot, 'compact');
-    this.enqueue(plan, durable);
+    this.enqueue(planCompaction(this.range, snapshot), durable);
   }
 
   /** Waits until every write made so far is durable (or failed), then closes the database. */
@@ -181,59 +174,6 @@ export class LogStore implements LogStorage {
     this.flushing = false;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
     this.onFatal(new Error(`log store: a synced write failed, so it and every later write are lost; the node must stop: ${describeLevelError(e)}`, { cause: e }));
-  }
-}
-
-/** The batch operations of one write, and the stored range once they are applied. */
-class Plan {
-  readonly ops: Op[] = [];
-  bytes = 0;
-  entryCount = 0;
-
-  constructor(public range: StoredRange) {}
-
-  put(key: Uint8Array, value: Uint8Array): void {
-    this.ops.push({ type: 'put', key, value });
-    this.bytes += key.length + value.length;
-  }
-
-  del(key: Uint8Array): void {
-    this.ops.push({ type: 'del', key });
-    this.bytes += key.length;
-  }
-
-  /** Stores `snapshot` (metadata and chunks, replacing the old one) and deletes the entries it replaces. */
-  snapshot(snapshot: Snapshot, how: 'install' | 'compact'): void {
-    const { snapshotIndex, lastIndex, snapshotChunks } = this.range;
-    const index = snapshot.meta.index;
-    // An install replaces the whole log; a compaction only the entries up to its index.
-    const deleteThrough = how === 'install' ? lastIndex : Math.min(lastIndex, index);
-    for (let i = snapshotIndex + 1; i <= deleteThrough; i++) this.del(entryKey(i));
-    this.put(snapshotMetaKey, encodeSnapshotMeta(snapshot.meta, snapshot.chunks.length));
-    snapshot.chunks.forEach((data, k) => this.put(chunkKey(k), encodeChunk(index, data)));
-    for (let k = snapshot.chunks.length; k < snapshotChunks; k++) this.del(chunkKey(k));
-    this.range = {
-      snapshotIndex: index,
-      lastIndex: how === 'install' ? index : Math.max(lastIndex, index),
-      snapshotChunks: snapshot.chunks.length,
-    };
-  }
-
-  /** Overwrites the log from entries[0].index on. */
-  entries(entries: readonly Entry[]): void {
-    const { snapshotIndex, lastIndex } = this.range;
-    const first = entries[0]!.index;
-    if (first <= snapshotIndex || first > lastIndex + 1) {
-      throw new Error(`LogStore.write: entries from ${first} do not fit a log holding (${snapshotIndex}, ${lastIndex}]`);
-    }
-    entries.forEach((e, k) => {
-      if (e.index !== first + k) throw new Error(`LogStore.write: entries are not contiguous at ${e.index} (expected ${first + k})`);
-    });
-    const last = first + entries.length - 1;
-    for (let i = last + 1; i <= lastIndex; i++) this.del(entryKey(i));
-    for (const e of entries) this.put(entryKey(e.index), encodeEntry(e));
-    this.entryCount += entries.length;
-    this.range = { ...this.range, lastIndex: last };
   }
 }
 

@@ -42,23 +42,58 @@ export type Recovery =
   | { readonly ok: true; readonly state: PersistedState; readonly range: StoredRange; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly error: string };
 
-const refuse = (why: string): Recovery => ({ ok: false, error: `refusing to start: ${why}` });
+/** The records of a store, read synchronously: LevelDB's as read at open, or the simulator's disk. */
+export interface RecordReader {
+  get(key: Uint8Array): Uint8Array | undefined;
+  /** The records with keys in [gte, lt), in key order. */
+  range(gte: Uint8Array, lt: Uint8Array): Iterable<readonly [Uint8Array, Uint8Array]>;
+}
+
+/** A recovery and the repairs (deletions) it needs made durable, in one synced batch, before the node starts. */
+export type PlannedRecovery = (Extract<Recovery, { ok: true }> & { readonly deletes: readonly Uint8Array[] }) | Extract<Recovery, { ok: false }>;
+
+const refuse = (why: string): Extract<Recovery, { ok: false }> => ({ ok: false, error: `refusing to start: ${why}` });
 
 /**
- * Reads and verifies everything, repairs what may be repaired (an uncommitted
- * corrupt tail, entries left behind a snapshot) in one synced batch, and returns
- * the durable state. LevelDB errors propagate as exceptions.
+ * Reads and verifies everything in LevelDB, repairs what may be repaired (an
+ * uncommitted corrupt tail, entries left behind a snapshot) in one synced batch,
+ * and returns the durable state. LevelDB errors propagate as exceptions.
  */
 export async function recover(db: Db): Promise<Recovery> {
+  const records = new Map<number, readonly [Uint8Array, Uint8Array][]>();
+  for (const [gte, lt] of [
+    [chunksStart, chunksEnd],
+    [entriesStart, entriesEnd],
+  ] as const) {
+    records.set(gte[0]!, await db.iterator({ gte, lt }).all());
+  }
+  const single = new Map<number, Uint8Array | undefined>();
+  for (const key of [hardStateKey, snapshotMetaKey]) single.set(key[0]!, await db.get(key));
+  const r = recoverRecords({ get: (key) => single.get(key[0]!), range: (gte) => records.get(gte[0]!) ?? [] });
+  if (r.ok && r.deletes.length > 0) {
+    await db.batch(
+      r.deletes.map((key) => ({ type: 'del' as const, key })),
+      { sync: true },
+    );
+  }
+  return r;
+}
+
+/**
+ * Verifies a store's records and decides what the node starts from: the durable
+ * state, and the records to delete first (an uncommitted torn or corrupt tail,
+ * entries left behind a snapshot). Refuses when committed state is damaged.
+ */
+export function recoverRecords(db: RecordReader): PlannedRecovery {
   let hardState: HardState = emptyPersistedState.hardState;
-  const hsValue = await db.get(hardStateKey);
+  const hsValue = db.get(hardStateKey);
   if (hsValue !== undefined) {
     const hs = decodeHardState(hsValue);
     if (!hs.ok) return refuse(`the hard state (key ${hex(hardStateKey)}) is corrupt (${hs.reason})`);
     hardState = hs.value;
   }
 
-  const snap = await readSnapshot(db);
+  const snap = readSnapshot(db);
   if (!snap.ok) return refuse(snap.error);
   const snapshot = snap.snapshot;
   const snapshotIndex = snapshot === null ? 0 : snapshot.meta.index;
@@ -73,7 +108,7 @@ export async function recover(db: Db): Promise<Recovery> {
   /** The first damaged or missing index and why; the tail from there on is dropped. */
   let damage: { readonly index: number; readonly why: string } | null = null;
   let dropped = 0;
-  for await (const [key, value] of db.iterator({ gte: entriesStart, lt: entriesEnd })) {
+  for (const [key, value] of db.range(entriesStart, entriesEnd)) {
     if (damage !== null) {
       deletes.push(key);
       dropped++;
@@ -113,29 +148,24 @@ export async function recover(db: Db): Promise<Recovery> {
     );
   }
   if (behindSnapshot > 0) warnings.push(`deleted ${behindSnapshot} log entries left behind the snapshot at ${snapshotIndex}`);
-  if (deletes.length > 0) {
-    await db.batch(
-      deletes.map((key) => ({ type: 'del' as const, key })),
-      { sync: true },
-    );
-  }
 
   return {
     ok: true,
+    deletes,
     state: { hardState, snapshot, entries },
     range: { snapshotIndex, lastIndex, snapshotChunks: snapshot === null ? 0 : snapshot.chunks.length },
     warnings,
   };
 }
 
-async function readSnapshot(db: Db): Promise<{ readonly ok: true; readonly snapshot: Snapshot | null } | { readonly ok: false; readonly error: string }> {
-  const metaValue = await db.get(snapshotMetaKey);
+function readSnapshot(db: RecordReader): { readonly ok: true; readonly snapshot: Snapshot | null } | { readonly ok: false; readonly error: string } {
+  const metaValue = db.get(snapshotMetaKey);
   const stored = metaValue === undefined ? null : decodeSnapshotMeta(metaValue);
   if (stored !== null && !stored.ok) return { ok: false, error: `the snapshot metadata (key ${hex(snapshotMetaKey)}) is corrupt (${stored.reason})` };
   const meta = stored === null ? null : stored.value.meta;
   const chunkCount = stored === null ? 0 : stored.value.chunkCount;
   const chunks: Uint8Array[] = [];
-  for await (const [key, value] of db.iterator({ gte: chunksStart, lt: chunksEnd })) {
+  for (const [key, value] of db.range(chunksStart, chunksEnd)) {
     const k = chunkOfKey(key);
     if (k === null) return { ok: false, error: `a snapshot chunk key is malformed (key ${hex(key)})` };
     if (meta === null) return { ok: false, error: `snapshot chunk ${k} is stored but there is no snapshot metadata` };
