@@ -1,9 +1,10 @@
 // ESLint flat config for kvstore.
 //
 // Besides the usual typescript-eslint checks, this file enforces the import
-// direction of the Raft core (below) and the determinism rule from CONVENTIONS.md §4: the Raft core (machines/,
-// src/raft/), the key-value state machine (src/kv/) and the simulator (sim/)
-// never read the wall clock, never use
+// direction of the Raft core (below) and the determinism rule from
+// CONVENTIONS.md §4: the Raft core (machines/, src/raft/), the key-value state
+// machine (src/kv/), the node that hosts them (src/node/, but for its real
+// runtime) and the simulator (sim/) never read the wall clock, never use
 // ambient randomness, never schedule real timers and never do I/O. Time,
 // randomness and I/O are injected, so one seed reproduces a whole run.
 //
@@ -190,6 +191,14 @@ export default defineConfig([
   {
     files: ["src/raft/host/**/*.ts"],
     rules: deterministicRules({ forbidSimAndTestImports: true, importPatterns: [hostImportsPattern] }),
+  },
+  {
+    // The key-value node, which the simulator runs as it is: its time,
+    // randomness and scheduling come from the injected runtime, and only the
+    // real runtime touches Node's.
+    files: ["src/node/**/*.ts"],
+    ignores: ["src/node/real-runtime.ts"],
+    rules: deterministicRules({ forbidSimAndTestImports: true }),
   },
   {
     // The simulator: deterministic, except the entry points that measure

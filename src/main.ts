@@ -14,6 +14,7 @@ import { RaftMetrics } from './metrics/raft-metrics.js';
 import type { KvNodeConfig } from './node/config.js';
 import { prepareDataDir, watchDataDir } from './node/data-dir.js';
 import { KvNode } from './node/kv-node.js';
+import { realRuntime } from './node/real-runtime.js';
 import type { RaftConfig } from './raft/config.js';
 import type { NodeId } from './raft/types.js';
 import { LogStore } from './storage/log-store.js';
@@ -179,6 +180,7 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
     transport,
     logger: log,
     config: kvNodeConfigOf(config),
+    runtime: realRuntime,
     hooks: metrics.nodeHooks,
   });
   metrics.bind(node.raftView());

@@ -3,7 +3,7 @@ import { commandProblem, resultOf, type KvCommand, type ResultOf } from '../kv/c
 import type { KvStateMachine } from '../kv/state-machine.js';
 import type { ApiMetrics, KvConsistency, KvOp } from '../metrics/api-metrics.js';
 import { secondsSince } from '../metrics/elapsed.js';
-import type { KvNode } from '../node/kv-node.js';
+import { proposeCommand, readThrough, type KvNode } from '../node/kv-node.js';
 import { fail, type Answer, type UnaryRunner } from './unary.js';
 
 /** Something a handler got from the node, or the answer the call gets instead. */
@@ -26,7 +26,7 @@ export class NodeCalls {
     const problem = commandProblem(command);
     if (problem !== null) return { ok: false, answer: fail('bad_request', problem) };
     const started = process.hrtime.bigint();
-    const o = await this.node.propose(command);
+    const o = await proposeCommand(this.node, command);
     this.api.observeKv(op, 'linearizable', secondsSince(started));
     if (!o.ok) return { ok: false, answer: this.runner.refused(o.error, call) };
     return { ok: true, value: resultOf(command, o.value) };
@@ -37,15 +37,9 @@ export class NodeCalls {
     const c = consistencyOf(consistency);
     if (c === null) return { ok: false, answer: fail('bad_request', 'consistency is LINEARIZABLE, LEASE or STALE') };
     const started = process.hrtime.bigint();
-    let state: KvStateMachine;
-    if (c === 'stale') state = this.node.staleState();
-    else {
-      const o = await this.node.linearizableRead(c === 'lease');
-      if (!o.ok) return { ok: false, answer: this.runner.refused(o.error, call) };
-      state = o.value;
-    }
-    const value = view(state);
+    const o = await readThrough(this.node, c, view);
+    if (!o.ok) return { ok: false, answer: this.runner.refused(o.error, call) };
     this.api.observeKv(op, c, secondsSince(started));
-    return { ok: true, value };
+    return { ok: true, value: o.value };
   }
 }

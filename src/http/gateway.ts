@@ -6,7 +6,7 @@ import { resultOf, type KvCommand, type ResultOf } from '../kv/command.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
 import type { ApiMetrics, KvOp } from '../metrics/api-metrics.js';
 import { secondsSince } from '../metrics/elapsed.js';
-import type { KvNode } from '../node/kv-node.js';
+import { proposeCommand, readThrough, type KvNode } from '../node/kv-node.js';
 import type { NodeId } from '../raft/types.js';
 import { HttpError } from './http-error.js';
 import type { Consistency } from './request.js';
@@ -58,7 +58,7 @@ export class Gateway {
   /** Proposes `command` and answers with its result, or refuses the request. */
   async propose<C extends KvCommand>(ctx: Koa.Context, op: KvOp, command: C): Promise<ResultOf<C>> {
     const start = process.hrtime.bigint();
-    const o = await this.node.propose(command);
+    const o = await proposeCommand(this.node, command);
     this.api.observeKv(op, 'linearizable', secondsSince(start));
     if (!o.ok) return this.refuse(ctx, o.error);
     return resultOf(command, o.value);
@@ -66,20 +66,14 @@ export class Gateway {
 
   /**
    * The applied state a read of this consistency may see (local for stale, else
-   * confirmed through the leader), given to `view` at once: it must read what it
-   * needs synchronously.
+   * confirmed through the leader), given to `view` the moment it is served: it
+   * must read what it needs synchronously.
    */
   async read<T>(ctx: Koa.Context, op: KvOp, consistency: Consistency, view: (state: KvStateMachine) => T): Promise<T> {
     const start = process.hrtime.bigint();
-    let state: KvStateMachine;
-    if (consistency === 'stale') state = this.node.staleState();
-    else {
-      const o = await this.node.linearizableRead(consistency === 'lease');
-      if (!o.ok) return this.refuse(ctx, o.error);
-      state = o.value;
-    }
-    const out = view(state);
+    const o = await readThrough(this.node, consistency, view);
+    if (!o.ok) return this.refuse(ctx, o.error);
     this.api.observeKv(op, consistency, secondsSince(start));
-    return out;
+    return o.value;
   }
 }

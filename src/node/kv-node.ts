@@ -1,29 +1,36 @@
 import type { RequestError } from '../errors.js';
 import { encodeCommand, type KvCommand, type KvResult } from '../kv/command.js';
-import { KvStateMachine, kvStateMachineDefaults } from '../kv/state-machine.js';
+import { KvStateMachine, kvStateMachineDefaults, type KvApplyOutcome } from '../kv/state-machine.js';
 import type { Logger } from '../log.js';
 import type { RaftConfig } from '../raft/config.js';
 import type { RaftCounters } from '../raft/counters.js';
+import type { RaftLog } from '../raft/log.js';
 import { RaftNode, type PeerProgress, type PersistedState, type RaftStatus } from '../raft/host/raft-node.js';
 import { ReadyExecutor, type LogStorage, type MessageTransport } from '../raft/host/ready-executor.js';
-import type { Entry, LogIndex, Message, NodeId, Snapshot } from '../raft/types.js';
+import type { Entry, LogIndex, Message, NodeId, Role, Snapshot, Term } from '../raft/types.js';
 import { logIndex } from '../raft/types.js';
 import type { KvNodeConfig } from './config.js';
-import { realClock } from './real-clock.js';
+import type { NodeRuntime } from './runtime.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: RequestError };
+
+/** How a read is served: ReadIndex (the default), the leader lease, or from this node's applied state with no guarantee. */
+export type Consistency = 'linearizable' | 'lease' | 'stale';
 
 export interface KvNodeOptions {
   readonly id: NodeId;
   readonly voters: readonly NodeId[];
   readonly raft: RaftConfig;
+  readonly config: KvNodeConfig;
+  readonly runtime: NodeRuntime;
   readonly storage: LogStorage & { compact(snapshot: Snapshot, durable: () => void): void };
   readonly recovered: PersistedState;
   readonly transport: MessageTransport;
   readonly logger: Logger;
-  readonly config: KvNodeConfig;
   readonly hooks?: KvNodeHooks;
+  /** The simulator's checkers; production leaves this out. */
+  readonly observer?: KvNodeObserver;
 }
 
 /** What the node reports as it runs, for metrics (durations in seconds). */
@@ -38,12 +45,30 @@ export interface KvNodeHooks {
   onSnapshotInstalled?(index: number): void;
 }
 
-/** The Raft core as metrics read it when scraped: nothing here changes it. */
+/**
+ * What the simulator's invariant checker and tests observe of a node, as it
+ * happens. Production passes none of these: they change nothing the node does.
+ */
+export interface KvNodeObserver {
+  /** The node's Raft core, once it exists: for checkers that read it, and tests that drive Raft below the key-value API. */
+  readonly started?: (core: RaftNode) => void;
+  /** The state machine took `entry` (in log order); `result` is its answer, null for a no-op. */
+  readonly applied?: (entry: Entry, result: KvApplyOutcome | null) => void;
+  /** The state machine was replaced by a snapshot installed from the leader. */
+  readonly restored?: (snapshot: Snapshot) => void;
+  /** The node answered a read with the state machine at `appliedIndex`; the read was confirmed at `readIndex` (null: stale). */
+  readonly readServed?: (readIndex: number | null, appliedIndex: number) => void;
+}
+
+/** The Raft core as metrics and checkers read it: nothing here changes it. */
 export interface RaftView {
   status(): RaftStatus;
+  role(): Role;
+  term(): Term;
+  snapshot(): Snapshot | null;
   peerProgress(): readonly PeerProgress[];
   readonly counters: Readonly<RaftCounters>;
-  readonly log: { length(): number; payloadBytes(): number };
+  readonly log: Pick<RaftLog, 'term' | 'entry' | 'committed' | 'applied' | 'lastIndex' | 'lastTerm' | 'firstIndex' | 'base' | 'length' | 'payloadBytes'>;
 }
 
 /** The applied state's sizes, for metrics. */
@@ -57,28 +82,38 @@ export interface KvStats {
 interface PendingProposal {
   readonly term: number;
   readonly proposedAtMs: number;
-  readonly resolve: (o: Outcome<KvResult>) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly done: (o: Outcome<KvResult>) => void;
 }
 
 interface PendingRead {
-  readonly resolve: (o: Outcome<KvStateMachine>) => void;
-  readonly timer: NodeJS.Timeout;
+  /** Reads what the request needs from the state machine, the moment the read is served. */
+  readonly serve: (kv: KvStateMachine) => void;
+  readonly fail: (error: RequestError) => void;
+  readonly timer: unknown;
   readonly lease: boolean;
   readonly startedAtMs: number;
+  /** Known once the core confirmed the read: served when the state machine has applied it. */
   index: LogIndex | null;
 }
 
 /**
- * A running key-value node: the Raft core on the real clock, its effects carried
- * out by the shared ReadyExecutor against real storage and transport, the
- * key-value state machine, proposal batching, reads, and snapshots taken in small
- * steps between events so the event loop never stalls.
+ * A key-value node: the Raft core on an injected runtime, its effects carried out
+ * by the shared ReadyExecutor against the given storage and transport, the
+ * key-value state machine, proposal batching and matching, reads, and snapshots
+ * taken in small steps between events so the event loop never stalls. The same
+ * class runs in src/main.ts (real runtime, LevelDB, WebSocket peers) and in the
+ * simulator (simulated clock, disk and network).
+ *
+ * Requests are answered through callbacks, each exactly once: refusals and stale
+ * reads at once, everything else once the core has made progress. Callbacks, not
+ * promises, so that the simulator drives the node synchronously, step by step;
+ * the REST and gRPC servers wrap them in promises.
  */
 export class KvNode {
   readonly id: NodeId;
   private readonly raft: RaftNode;
   private readonly executor: ReadyExecutor;
+  private readonly runtime: NodeRuntime;
   private kv: KvStateMachine;
   private readonly policy: SnapshotPolicy;
   private readonly log: Logger;
@@ -86,7 +121,8 @@ export class KvNode {
   private stopped = false;
   private lastRole: string | null = null;
   /** Commands waiting to go to the core as one batch. */
-  private batch: { command: Uint8Array; resolve: (o: Outcome<KvResult>) => void }[] = [];
+  private batch: { command: Uint8Array; done: (o: Outcome<KvResult>) => void }[] = [];
+  /** Proposals in the log, by index, waiting for that index to be applied. */
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<number, PendingRead>();
   private nextReadId = 1;
@@ -99,6 +135,7 @@ export class KvNode {
   constructor(private readonly opts: KvNodeOptions) {
     this.id = opts.id;
     this.log = opts.logger;
+    this.runtime = opts.runtime;
     this.policy = new SnapshotPolicy(opts.config.snapshotEveryEntries, opts.config.snapshotEveryBytes);
     const snap = opts.recovered.snapshot;
     if (snap === null) this.kv = new KvStateMachine(kvStateMachineDefaults);
@@ -107,14 +144,15 @@ export class KvNode {
       if ('error' in restored) throw new Error(`the durable snapshot at ${snap.meta.index} does not restore: ${restored.error}`);
       this.kv = restored;
     }
+    const runtime = opts.runtime;
     this.raft = new RaftNode({
       id: opts.id,
       voters: opts.voters,
       config: opts.raft,
-      env: { nowMs: () => performance.now(), randomInt: (b) => Math.floor(Math.random() * b) },
-      clock: realClock,
+      env: { nowMs: () => runtime.nowMs(), randomInt: (b) => runtime.randomInt(b) },
+      clock: runtime.clock,
       persisted: opts.recovered,
-      onTimer: () => this.scheduleFlush(),
+      onReady: () => this.scheduleFlush(),
     });
     this.executor = new ReadyExecutor(
       this.raft,
@@ -127,15 +165,16 @@ export class KvNode {
             const p = this.reads.get(r.requestId);
             if (p === undefined) continue;
             p.index = r.index;
-            this.opts.hooks?.onReadConfirmed?.(p.lease, (performance.now() - p.startedAtMs) / 1000);
+            this.opts.hooks?.onReadConfirmed?.(p.lease, (runtime.nowMs() - p.startedAtMs) / 1000);
           }
           this.serveReads();
         },
         readsFailed: (ids) => {
-          for (const id of ids) this.finishRead(id, { ok: false, error: { kind: 'not_leader', leaderId: this.raft.status().leaderId } });
+          for (const id of ids) this.failRead(id, { kind: 'not_leader', leaderId: this.raft.status().leaderId });
         },
       },
     );
+    opts.observer?.started?.(this.raft);
     this.scheduleFlush();
   }
 
@@ -143,7 +182,6 @@ export class KvNode {
   receive(messages: readonly Message[]): void {
     if (this.stopped) return;
     for (const m of messages) this.raft.step(m);
-    this.scheduleFlush();
   }
 
   status(): RaftStatus {
@@ -165,33 +203,43 @@ export class KvNode {
     return s.leaderId !== null && this.kv.appliedIndex() >= this.knownCommit;
   }
 
-  /** Proposes a command; many proposals in one tick reach the core as one batch. */
-  propose(command: KvCommand): Promise<Outcome<KvResult>> {
-    if (this.stopped) return Promise.resolve({ ok: false, error: { kind: 'stopped' } });
-    const bytes = encodeCommand(command);
-    return new Promise((resolve) => {
-      this.batch.push({ command: bytes, resolve });
-      this.scheduleFlush();
-    });
+  /**
+   * Proposes a command (put, delete, compare-and-set, create-only; with a request
+   * tag, exactly once). Proposals made in the same turn reach the core as one
+   * batch. `done` gets the state machine's answer once the command is applied, or
+   * why there is none: refused before reaching any log (`not_leader`, `overloaded`,
+   * `stopped`: not applied) or `outcome_unknown` (it may still be applied).
+   */
+  propose(command: KvCommand, done: (o: Outcome<KvResult>) => void): void {
+    if (this.stopped) return done({ ok: false, error: { kind: 'stopped' } });
+    this.batch.push({ command: encodeCommand(command), done });
+    this.scheduleFlush();
   }
 
   /**
-   * Resolves with the state machine once it reflects every write committed before
-   * the call (ReadIndex, or the leader lease when `lease`).
+   * Reads through `view`, which is given the state machine once it may be read and
+   * must take what it needs at once: `linearizable` reflects every write committed
+   * before the call (ReadIndex), `lease` the same by the leader lease when it
+   * holds, `stale` this node's applied state at once, with no freshness guarantee.
+   * `done` gets what `view` returned, or why the read could not be served.
    */
-  linearizableRead(lease: boolean): Promise<Outcome<KvStateMachine>> {
-    if (this.stopped) return Promise.resolve({ ok: false, error: { kind: 'stopped' } });
+  read<T>(consistency: Consistency, view: (kv: KvStateMachine) => T, done: (o: Outcome<T>) => void): void {
+    if (consistency === 'stale') {
+      this.opts.observer?.readServed?.(null, this.kv.appliedIndex());
+      return done({ ok: true, value: view(this.kv) });
+    }
+    if (this.stopped) return done({ ok: false, error: { kind: 'stopped' } });
     const requestId = this.nextReadId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.finishRead(requestId, { ok: false, error: { kind: 'outcome_unknown' } }), this.opts.config.requestTimeoutMs);
-      this.reads.set(requestId, { resolve, timer, lease, startedAtMs: performance.now(), index: null });
-      const r = this.raft.readIndex(requestId, lease);
-      if (!r.ok) this.finishRead(requestId, { ok: false, error: { kind: 'not_leader', leaderId: r.leaderId } });
-      this.scheduleFlush();
-    });
+    const lease = consistency === 'lease';
+    const timer = this.runtime.clock.setTimeout(() => this.failRead(requestId, { kind: 'outcome_unknown' }), this.opts.config.requestTimeoutMs);
+    const serve = (kv: KvStateMachine): void => done({ ok: true, value: view(kv) });
+    const fail = (error: RequestError): void => done({ ok: false, error });
+    this.reads.set(requestId, { serve, fail, timer, lease, startedAtMs: this.runtime.nowMs(), index: null });
+    const r = this.raft.readIndex(requestId, lease);
+    if (!r.ok) this.failRead(requestId, { kind: 'not_leader', leaderId: r.leaderId });
   }
 
-  /** This node's applied state, with no freshness guarantee. */
+  /** This node's applied state, with no freshness guarantee (for metrics and tests). */
   staleState(): KvStateMachine {
     return this.kv;
   }
@@ -201,33 +249,36 @@ export class KvNode {
     if (this.stopped) return;
     this.stopped = true;
     this.raft.stop();
-    for (const b of this.batch) b.resolve({ ok: false, error: { kind: 'stopped' } });
+    for (const b of this.batch) b.done({ ok: false, error: { kind: 'stopped' } });
     this.batch = [];
     for (const [index, p] of this.proposals) {
-      clearTimeout(p.timer);
-      p.resolve({ ok: false, error: { kind: 'outcome_unknown' } });
       this.proposals.delete(index);
+      p.done({ ok: false, error: { kind: 'outcome_unknown' } });
     }
-    for (const id of [...this.reads.keys()]) this.finishRead(id, { ok: false, error: { kind: 'stopped' } });
+    for (const id of [...this.reads.keys()]) this.failRead(id, { kind: 'stopped' });
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled || this.stopped) return;
     this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
+    this.runtime.soon(this.flushNow);
   }
+
+  private readonly flushNow = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   private flush(): void {
     if (this.stopped) return;
     this.proposeBatch();
     this.executor.run();
-    const s = this.raft.status();
-    if (s.leaderId !== null && s.commitIndex > this.knownCommit) this.knownCommit = s.commitIndex;
-    if (s.role !== this.lastRole) {
-      this.lastRole = s.role;
+    const commit = this.raft.log.committed();
+    if (commit > this.knownCommit && this.raft.leaderId() !== null) this.knownCommit = commit;
+    const role = this.raft.role();
+    if (role !== this.lastRole) {
+      this.lastRole = role;
+      const s = this.raft.status();
       this.log.info({ role: s.role, term: s.term, leader: s.leaderId }, 'role changed');
       this.opts.hooks?.onRoleChange?.(s);
     }
@@ -242,40 +293,49 @@ export class KvNode {
     const r = this.raft.propose(batch.map((b) => b.command));
     if (!r.ok) {
       const error: RequestError = r.reason === 'not_leader' ? { kind: 'not_leader', leaderId: r.leaderId } : { kind: 'overloaded' };
-      for (const b of batch) b.resolve({ ok: false, error });
+      for (const b of batch) b.done({ ok: false, error });
       return;
     }
-    const proposedAtMs = performance.now();
+    const proposedAtMs = this.runtime.nowMs();
     batch.forEach((b, k) => {
       const index = r.firstIndex + k;
-      const timer = setTimeout(() => {
-        this.proposals.delete(index);
-        b.resolve({ ok: false, error: { kind: 'outcome_unknown' } });
-      }, this.opts.config.requestTimeoutMs);
-      this.proposals.set(index, { term: r.term, proposedAtMs, resolve: b.resolve, timer });
+      // A proposal of an earlier term still waiting at this index lost it: another leader's entry replaced it here.
+      const earlier = this.proposals.get(index);
+      if (earlier !== undefined) earlier.done({ ok: false, error: { kind: 'not_leader', leaderId: this.id } });
+      this.proposals.set(index, { term: r.term, proposedAtMs, done: b.done });
     });
+    // One timer for the batch: whatever of it is still unanswered then is answered outcome-unknown.
+    const first = r.firstIndex;
+    const count = batch.length;
+    this.runtime.clock.setTimeout(() => {
+      for (let index = first; index < first + count; index++) {
+        const p = this.proposals.get(index);
+        if (p === undefined || p.proposedAtMs !== proposedAtMs || p.term !== r.term) continue;
+        this.proposals.delete(index);
+        p.done({ ok: false, error: { kind: 'outcome_unknown' } });
+      }
+    }, this.opts.config.requestTimeoutMs);
   }
 
   private apply(entries: readonly Entry[]): void {
-    const startedAtMs = performance.now();
+    const startedAtMs = this.runtime.nowMs();
+    const observer = this.opts.observer;
     for (const e of entries) {
       const result = e.kind === 'command' ? this.kv.apply(e.index, e.data) : (this.kv.applyNoop(e.index), null);
+      observer?.applied?.(e, result);
       this.policy.applied(e.data.length);
       const p = this.proposals.get(e.index);
       if (p === undefined) continue;
       this.proposals.delete(e.index);
-      clearTimeout(p.timer);
-      if (p.term === e.term) this.opts.hooks?.onCommitted?.((startedAtMs - p.proposedAtMs) / 1000);
       if (p.term !== e.term) {
         // Another leader's entry took this index: ours was never applied.
-        p.resolve({ ok: false, error: { kind: 'not_leader', leaderId: this.raft.status().leaderId } });
-      } else if (result !== null && 'op' in result) {
-        p.resolve({ ok: true, value: result });
-      } else {
-        p.resolve({ ok: false, error: { kind: 'outcome_unknown' } });
+        p.done({ ok: false, error: { kind: 'not_leader', leaderId: this.raft.status().leaderId } });
+        continue;
       }
+      this.opts.hooks?.onCommitted?.((startedAtMs - p.proposedAtMs) / 1000);
+      p.done(result !== null && 'op' in result ? { ok: true, value: result } : { ok: false, error: { kind: 'outcome_unknown' } });
     }
-    this.opts.hooks?.onApplied?.(entries.length, (performance.now() - startedAtMs) / 1000);
+    this.opts.hooks?.onApplied?.(entries.length, (this.runtime.nowMs() - startedAtMs) / 1000);
     this.serveReads();
   }
 
@@ -286,26 +346,35 @@ export class KvNode {
     this.shardRebuildsBefore += this.kv.shardRebuilds();
     this.kv = restored;
     this.policy.taken();
+    this.opts.observer?.restored?.(snapshot);
     this.opts.hooks?.onSnapshotInstalled?.(snapshot.meta.index);
     this.log.info({ index: snapshot.meta.index }, 'installed snapshot from leader');
   }
 
+  /** Serves every confirmed read whose index the state machine has applied. */
   private serveReads(): void {
+    if (this.reads.size === 0) return;
     const applied = this.kv.appliedIndex();
     for (const [id, r] of this.reads) {
-      if (r.index !== null && r.index <= applied) this.finishRead(id, { ok: true, value: this.kv });
+      if (r.index === null || r.index > applied) continue;
+      this.opts.observer?.readServed?.(r.index, applied);
+      this.takeRead(id)?.serve(this.kv);
     }
   }
 
-  private finishRead(id: number, o: Outcome<KvStateMachine>): void {
-    const r = this.reads.get(id);
-    if (r === undefined) return;
-    this.reads.delete(id);
-    clearTimeout(r.timer);
-    r.resolve(o);
+  private failRead(id: number, error: RequestError): void {
+    this.takeRead(id)?.fail(error);
   }
 
-  /** Snapshots the state machine a chunk per turn of the event loop, then compacts the log behind it. */
+  private takeRead(id: number): PendingRead | undefined {
+    const r = this.reads.get(id);
+    if (r === undefined) return undefined;
+    this.reads.delete(id);
+    this.runtime.clock.clearTimeout(r.timer);
+    return r;
+  }
+
+  /** Snapshots the state machine a chunk per turn of the runtime, then compacts the log behind it. */
   private maybeSnapshot(): void {
     if (this.snapshotInProgress || !this.policy.due()) return;
     this.snapshotInProgress = true;
@@ -316,7 +385,7 @@ export class KvNode {
       this.snapshotInProgress = false;
       return;
     }
-    const startedAtMs = performance.now();
+    const startedAtMs = this.runtime.nowMs();
     const reader = this.kv.snapshot();
     const chunks: Uint8Array[] = [];
     let bytes = 0;
@@ -326,7 +395,7 @@ export class KvNode {
       if (c !== null) {
         chunks.push(c);
         bytes += c.length;
-        setImmediate(step);
+        this.runtime.soon(step);
         return;
       }
       const snapshot: Snapshot = { meta: { index, term, voters: this.opts.voters }, chunks };
@@ -334,11 +403,20 @@ export class KvNode {
         if (this.stopped) return;
         this.raft.snapshotTaken(snapshot);
         this.snapshotInProgress = false;
-        this.opts.hooks?.onSnapshot?.(index, chunks.length, bytes, (performance.now() - startedAtMs) / 1000);
+        this.opts.hooks?.onSnapshot?.(index, chunks.length, bytes, (this.runtime.nowMs() - startedAtMs) / 1000);
         this.log.info({ index, chunks: chunks.length, bytes }, 'snapshot taken, log compacted');
-        this.scheduleFlush();
       });
     };
-    setImmediate(step);
+    this.runtime.soon(step);
   }
+}
+
+/** `node.propose` as a promise, for the API servers. */
+export function proposeCommand(node: KvNode, command: KvCommand): Promise<Outcome<KvResult>> {
+  return new Promise((done) => node.propose(command, done));
+}
+
+/** `node.read` as a promise, for the API servers. */
+export function readThrough<T>(node: KvNode, consistency: Consistency, view: (kv: KvStateMachine) => T): Promise<Outcome<T>> {
+  return new Promise((done) => node.read(consistency, view, done));
 }

@@ -1,6 +1,9 @@
 import type { ReadState } from './read-index.js';
 import type { Message, Snapshot } from './types.js';
 
+/** Handed out for an empty list, so that a drain allocates only for lists that hold something. */
+const none: readonly never[] = Object.freeze([]);
+
 /**
  * Effects produced while the core handles events, drained by the host after each
  * batch of events. Messages whose meaning depends on durable state (vote and append
@@ -16,13 +19,19 @@ export class Outbox {
   /** A snapshot received from the leader: persist it (it replaces the log) and restore the state machine from it. */
   installSnapshot: Snapshot | null = null;
 
-  /** Everything produced since the last drain, leaving the outbox empty. */
-  drain(): { messages: Message[]; afterPersist: Message[]; readStates: ReadState[]; readFailures: number[]; installSnapshot: Snapshot | null } {
-    const out = { messages: this.messages, afterPersist: this.afterPersist, readStates: this.readStates, readFailures: this.readFailures, installSnapshot: this.installSnapshot };
-    this.messages = [];
-    this.afterPersist = [];
-    this.readStates = [];
-    this.readFailures = [];
+  /** Everything produced since the last drain, leaving the outbox empty (an empty list is handed out as the shared `none`). */
+  drain(): { messages: readonly Message[]; afterPersist: readonly Message[]; readStates: readonly ReadState[]; readFailures: readonly number[]; installSnapshot: Snapshot | null } {
+    const out = {
+      messages: this.messages.length === 0 ? none : this.messages,
+      afterPersist: this.afterPersist.length === 0 ? none : this.afterPersist,
+      readStates: this.readStates.length === 0 ? none : this.readStates,
+      readFailures: this.readFailures.length === 0 ? none : this.readFailures,
+      installSnapshot: this.installSnapshot,
+    };
+    if (this.messages.length > 0) this.messages = [];
+    if (this.afterPersist.length > 0) this.afterPersist = [];
+    if (this.readStates.length > 0) this.readStates = [];
+    if (this.readFailures.length > 0) this.readFailures = [];
     this.installSnapshot = null;
     return out;
   }

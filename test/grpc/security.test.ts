@@ -49,8 +49,8 @@ function standIn(): { node: KvNode; held: (() => void)[]; hold: { on: boolean } 
   const stopped = { ok: false, error: { kind: 'stopped' } };
   const node = {
     ...fakeNode,
-    propose: () => Promise.resolve(stopped),
-    linearizableRead: () => (hold.on ? new Promise((resolve) => held.push(() => resolve(stopped))) : Promise.resolve(stopped)),
+    propose: (_command: unknown, done: (o: typeof stopped) => void) => done(stopped),
+    read: (_key: Uint8Array, _consistency: string, done: (o: typeof stopped) => void) => (hold.on ? void held.push(() => done(stopped)) : done(stopped)),
   } as unknown as KvNode;
   return { node, held, hold };
 }

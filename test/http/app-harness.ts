@@ -16,7 +16,8 @@ export const fakeNode = {
   id: 'n1',
   status: () => ({ id: 'n1', role: 'leader', term: 1, leaderId: 'n1', commitIndex: 0, appliedIndex: 0, lastLogIndex: 0 }),
   ready: () => true,
-  staleState: () => ({ size: () => 0, get: () => undefined }),
+  // Every read finds nothing, at once (as a stale read of an absent key is answered).
+  read: (_key: Uint8Array, _consistency: string, done: (o: { ok: true; value: undefined }) => void) => done({ ok: true, value: undefined }),
 } as unknown as KvNode;
 
 export type Sections = Record<string, Record<string, unknown>>;

@@ -28,7 +28,7 @@ async function serve(sections: Parameters<typeof configWith>[0], node: KvNode = 
 }
 
 /** A stand-in that answers writes as a stopping node would (503 node_stopping): enough to see a request got past the guards. */
-const writableFake = { ...fakeNode, propose: () => Promise.resolve({ ok: false, error: { kind: 'stopped' } }) } as unknown as KvNode;
+const writableFake = { ...fakeNode, propose: (_command: unknown, done: (o: unknown) => void) => done({ ok: false, error: { kind: 'stopped' } }) } as unknown as KvNode;
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
@@ -134,7 +134,7 @@ describe('listener limits', () => {
     const stopped = { ok: false, error: { kind: 'stopped' } };
     const blocking = {
       ...fakeNode,
-      linearizableRead: () => (hold ? new Promise((resolve) => releases.push(() => resolve(stopped))) : Promise.resolve(stopped)),
+      read: (_key: Uint8Array, _consistency: string, done: (o: typeof stopped) => void) => (hold ? void releases.push(() => done(stopped)) : done(stopped)),
     } as unknown as KvNode;
     const s = await serve({ http: { requests_max: 2 } }, blocking);
     const held = [fetch(`${s.base}/v1/kv/a`), fetch(`${s.base}/v1/kv/b`)];

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/log.js';
 import { kvNodeDefaults } from '../../src/node/config.js';
-import { KvNode } from '../../src/node/kv-node.js';
+import { KvNode, proposeCommand } from '../../src/node/kv-node.js';
+import { realRuntime } from '../../src/node/real-runtime.js';
 import { defaultRaftConfig } from '../../src/raft/config.js';
 import type { LogStorage } from '../../src/raft/host/ready-executor.js';
 import { emptyPersistedState, RaftNode } from '../../src/raft/host/raft-node.js';
@@ -34,6 +35,7 @@ test('KvNode: concurrent proposals reach the Raft core as one batch, and each ge
     recovered: emptyPersistedState,
     transport: { send: () => undefined },
     logger: silentLogger(),
+    runtime: realRuntime,
     config: { ...kvNodeDefaults, snapshotEveryEntries: 1_000_000, snapshotEveryBytes: 1 << 30, requestTimeoutMs: 5_000 },
     hooks: { onRoleChange: (st) => st.role === 'leader' && becameLeader() },
   });
@@ -41,7 +43,7 @@ test('KvNode: concurrent proposals reach the Raft core as one batch, and each ge
     // A single node elects itself.
     await leading;
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, k) => node.propose({ op: 'put', key: encoder.encode(`k${k}`), value: encoder.encode(`v${k}`), condition: { kind: 'none' }, tag: null })),
+      Array.from({ length: 100 }, (_, k) => proposeCommand(node, { op: 'put', key: encoder.encode(`k${k}`), value: encoder.encode(`v${k}`), condition: { kind: 'none' }, tag: null })),
     );
     assert.deepEqual(batches, [100], 'one propose event carrying all 100 commands');
     const revisions = results.map((r) => (r.ok && r.value.op === 'put' && r.value.ok ? r.value.revision : -1));

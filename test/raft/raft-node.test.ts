@@ -23,7 +23,7 @@ function handNode(clock: ManualClock, persisted: PersistedState = emptyPersisted
     env: { nowMs: () => clock.nowMs, randomInt: () => 0 },
     clock,
     persisted,
-    onTimer: () => {},
+    onReady: () => {},
   });
 }
 

@@ -22,7 +22,7 @@ function recorded(): { node: RaftNode; executor: ReadyExecutor; calls: string[];
     env: { nowMs: () => clock.nowMs, randomInt: () => 0 },
     clock,
     persisted: emptyPersistedState,
-    onTimer: () => undefined,
+    onReady: () => undefined,
   });
   const executor = new ReadyExecutor(
     node,

@@ -57,8 +57,8 @@ export interface RaftNodeOptions {
   readonly env: RaftEnv;
   readonly clock: Clock;
   readonly persisted: PersistedState;
-  /** Called after a timer fired inside the core, so the host knows a Ready may be waiting. */
-  readonly onTimer: () => void;
+  /** Called after the core handled an event (a message, a request, a timer): a Ready may be waiting. */
+  readonly onReady: () => void;
 }
 
 export interface RaftStatus {
@@ -90,6 +90,7 @@ export class RaftNode {
   readonly counters = new RaftCounters();
   private readonly outbox = new Outbox();
   private readonly actor: Actor<typeof raftMachine>;
+  private readonly onReady: () => void;
   private persistedHardState: HardState;
   /** The machine's answer to the request being sent, emitted while it handles it. */
   private proposed: ProposeResult | null = null;
@@ -101,6 +102,7 @@ export class RaftNode {
     const problem = validateRaftConfig(opts.config);
     if (problem !== null) throw new Error(`RaftNode: ${problem}`);
     this.id = opts.id;
+    this.onReady = opts.onReady;
     const hs = opts.persisted.hardState;
     this.persistedHardState = hs;
     const snap = opts.persisted.snapshot;
@@ -109,8 +111,7 @@ export class RaftNode {
       setTimeout: (fn, ms) =>
         opts.clock.setTimeout(() => {
           fn();
-          this.throwIfFailed();
-          opts.onTimer();
+          this.handled();
         }, ms),
       clearTimeout: (id) => opts.clock.clearTimeout(id),
     };
@@ -127,21 +128,23 @@ export class RaftNode {
     this.actor.start();
   }
 
-  private throwIfFailed(): void {
+  /** After each event: rethrow a core failure where it happened, then tell the host a Ready may be waiting. */
+  private handled(): void {
     const snap = this.actor.getSnapshot();
     if (snap.status === 'error') throw snap.error;
+    this.onReady();
   }
 
   /** A peer's message: each kind is an event of its own. */
   step(msg: Message): void {
     this.actor.send(msg);
-    this.throwIfFailed();
+    this.handled();
   }
 
   /** Appends commands to the log if this node leads; the result says where, or who leads. */
   propose(commands: readonly Uint8Array[]): ProposeResult {
     this.actor.send({ type: 'propose', commands });
-    this.throwIfFailed();
+    this.handled();
     const r = this.proposed;
     this.proposed = null;
     if (r === null) throw new Error('RaftNode: the machine did not answer a proposal');
@@ -157,7 +160,7 @@ export class RaftNode {
    */
   readIndex(requestId: number, lease: boolean): ReadResult {
     this.actor.send({ type: 'readIndex', requestId, lease });
-    this.throwIfFailed();
+    this.handled();
     const r = this.readAnswer;
     this.readAnswer = null;
     if (r === null) throw new Error('RaftNode: the machine did not answer a read');
@@ -170,7 +173,7 @@ export class RaftNode {
    */
   snapshotTaken(snapshot: Snapshot): void {
     this.actor.send({ type: 'snapshotTaken', snapshot });
-    this.throwIfFailed();
+    this.handled();
   }
 
   /** The snapshot the log was last compacted behind, if any. */
@@ -184,11 +187,17 @@ export class RaftNode {
 
   role(): Role {
     const v = this.actor.getSnapshot().value;
-    return (typeof v === 'string' ? v : Object.keys(v)[0]) as Role;
+    // Only the leader state has child states (its timers run in parallel regions).
+    return typeof v === 'string' ? (v as Role) : 'leader';
   }
 
   term(): Term {
     return this.actor.getSnapshot().context.term;
+  }
+
+  /** The leader this node knows of (itself when it leads), if any. */
+  leaderId(): NodeId | null {
+    return this.actor.getSnapshot().context.leaderId;
   }
 
   status(): RaftStatus {
