@@ -1,17 +1,16 @@
 import { performance } from 'node:perf_hooks';
-import { parseSimArgs } from './options.js';
+import { parseSimArgs, simUsage } from './options.js';
 import { describeSummary, runSimulation, SimFailure, type SimSummary } from './run.js';
 
-/**
- * npm run sim -- --seed S --nodes N --steps T [--ops K] [--faults none|all|net,partition,crash]
- *                [--clients C] [--duration-ms D] [--check-determinism]
- * Prints one summary line; on a violation prints the property, the nodes and the
- * trace leading to it, and exits 1.
- */
+/** npm run sim -- [options]: see `simUsage` (npm run sim -- --help). */
 function main(): number {
   const parsed = parseSimArgs(process.argv.slice(2));
+  if ('help' in parsed) {
+    console.log(simUsage);
+    return 0;
+  }
   if ('error' in parsed) {
-    console.error(`sim: ${parsed.error}`);
+    console.error(`sim: ${parsed.error}\n${simUsage}`);
     return 2;
   }
   const { checkDeterminism } = parsed;
@@ -24,6 +23,7 @@ function main(): number {
     if (!(e instanceof SimFailure)) throw e;
     console.error(`VIOLATION ${e.violation.property} at step ${e.violation.step}, nodes ${e.violation.nodes.join(',') || '-'}: ${e.violation.detail}`);
     console.error(`replay: npm run sim -- ${process.argv.slice(2).join(' ')}`);
+    if (parsed.swarm !== null) console.error(parsed.swarm);
     console.error('trace before the violation:');
     for (const line of e.recentTrace) console.error(`  ${line}`);
     return 1;

@@ -1,5 +1,7 @@
+import type { RequestError } from '../src/errors.js';
 import { encodeCommand, type Condition, type KvCommand, type KvResult } from '../src/kv/command.js';
-import type { KvStateMachine } from '../src/kv/state-machine.js';
+import type { KvEntry } from '../src/kv/sharded-map.js';
+import type { Outcome as NodeOutcome } from '../src/node/kv-node.js';
 import type { NodeId } from '../src/raft/types.js';
 import type { SimCluster } from './cluster.js';
 import type { HistoryOp, KvOperation, KvOutput, Outcome } from './linearizability.js';
@@ -7,6 +9,13 @@ import type { Prng } from './prng.js';
 
 /** How a simulated client reads. Stale reads are served by any node and are not linearizable. */
 export type ReadMode = 'linearizable' | 'lease' | 'stale';
+
+/**
+ * Which node a client sends a request to: the leader it last heard of (as the
+ * client library does), or any node, following a redirect only for the next try
+ * (as a client behind a load balancer does).
+ */
+export type ClientRouting = 'follow-leader' | 'spread';
 
 export interface WorkloadOptions {
   readonly clients: number;
@@ -21,23 +30,23 @@ export interface WorkloadOptions {
   readonly opsMax: number;
   /** Which read modes clients use (drawn uniformly per read). */
   readonly readModes: readonly ReadMode[];
-}
-
-interface Attempt {
-  readonly term: number;
-  readonly index: number;
+  /** Each client's routing, by client number (cycled). */
+  readonly routing: readonly ClientRouting[];
 }
 
 interface InFlight {
   readonly id: number;
   readonly client: number;
   readonly input: KvOperation;
+  readonly key: Uint8Array;
   readonly callAt: number;
   readonly startedMs: number;
   readonly readMode: ReadMode | null;
+  readonly request: KvCommand | null;
+  /** The request as the log holds it, to check the answers against. */
   readonly command: Uint8Array | null;
-  /** Did any attempt reach a log? If not, a give-up means "failed", not "indeterminate". */
-  reachedLog: boolean;
+  /** Could an attempt have reached a log? If not, giving up means "failed", not "indeterminate". */
+  maybeApplied: boolean;
   attempt: number;
   done: boolean;
 }
@@ -46,13 +55,15 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Simulated key-value clients. Each has one operation outstanding at a time: puts,
- * deletes, compare-and-set, put-if-absent and conditional deletes on a few shared
- * keys, and reads in the configured modes. A write carries an idempotency tag and is
- * retried with it after a timeout or a lost leader, so it is applied at most once;
- * it ends ok (with the state machine's answer), failed (never reached any log) or
- * indeterminate (gave up without knowing). Everything is recorded as a history for
- * the linearizability checker, with logical call/return timestamps.
+ * Simulated key-value clients, calling each node's public API (`propose`, `read`)
+ * exactly as the REST and gRPC servers do. Each client has one operation
+ * outstanding at a time: puts, deletes, compare-and-set, put-if-absent and
+ * conditional deletes on a few shared keys, and reads in the configured modes. A
+ * write carries an idempotency tag and is retried with it after a timeout, a lost
+ * leader or an unknown outcome, so it is applied at most once; it ends ok (with
+ * the node's answer), failed (no attempt can have reached a log) or indeterminate
+ * (gave up without knowing). Everything is recorded as a history for the
+ * linearizability checker, with logical call/return timestamps.
  */
 export class Workload {
   readonly history: HistoryOp[] = [];
@@ -61,8 +72,6 @@ export class Workload {
   private clock = 0;
   private nextId = 0;
   private readonly inFlight = new Map<number, InFlight>();
-  /** Writes waiting for their (index, term) to be applied somewhere. */
-  private readonly byIndex = new Map<number, { op: InFlight; attempt: Attempt; attemptNo: number }[]>();
   private readonly leaderGuess: (NodeId | null)[];
   private readonly seq: number[];
   /** The last revision each client saw per key: what its compare-and-sets expect. */
@@ -78,9 +87,6 @@ export class Workload {
     this.leaderGuess = new Array<NodeId | null>(opts.clients).fill(null);
     this.seq = new Array<number>(opts.clients).fill(0);
     this.seenRevision = Array.from({ length: opts.clients }, () => new Map<string, number>());
-    cluster.onApply((_node, e, result) => {
-      if (result !== null && 'op' in result) this.onApplied(e.index, e.term, result);
-    });
   }
 
   start(): void {
@@ -100,6 +106,10 @@ export class Workload {
     const out = { ok: 0, failed: 0, indeterminate: 0 };
     for (const op of this.history) out[op.outcome.status]++;
     return out;
+  }
+
+  private routing(c: number): ClientRouting {
+    return this.opts.routing[c % this.opts.routing.length]!;
   }
 
   private scheduleNext(c: number): void {
@@ -142,59 +152,67 @@ export class Workload {
       id: this.nextId++,
       client: c,
       input,
+      key: encoder.encode(input.key),
       callAt: this.clock++,
       startedMs: this.cluster.clock.now(),
       readMode,
+      request: command,
       command: command === null ? null : encodeCommand(command),
-      reachedLog: false,
+      maybeApplied: false,
       attempt: 0,
       done: false,
     };
     this.inFlight.set(op.id, op);
     if (readMode === 'stale') this.staleReads.add(op.id);
+    // A spreading client starts every operation at a node of its own choosing.
+    if (this.routing(c) === 'spread') this.leaderGuess[c] = null;
     this.attempt(op);
   }
 
   private attempt(op: InFlight): void {
     if (op.done) return;
     if (this.cluster.clock.now() - op.startedMs > this.opts.opTimeoutMs) {
-      return this.finish(op, op.reachedLog ? { status: 'indeterminate' } : { status: 'failed' });
+      return this.finish(op, op.maybeApplied ? { status: 'indeterminate' } : { status: 'failed' });
     }
     const attemptNo = ++op.attempt;
-    const c = op.client;
     if (op.readMode === 'stale') {
       // Any running node answers from what it has applied.
-      const kv = this.cluster.stateMachine(this.rng.pick(this.cluster.ids));
+      const kv = this.cluster.kvNode(this.rng.pick(this.cluster.ids));
       if (kv === null) return this.retryLater(op, attemptNo, true);
-      return this.finishRead(op, kv);
+      return kv.read(op.key, 'stale', (o) => this.answered(op, attemptNo, null, o, (v) => this.finishRead(op, v)));
     }
-    const target = this.leaderGuess[c] ?? this.rng.pick(this.cluster.ids);
-    if (op.readMode !== null) {
-      const r = this.cluster.read(target, op.readMode === 'lease', {
-        serve: (kv) => {
-          if (op.attempt === attemptNo) this.finishRead(op, kv);
-        },
-        fail: () => {
-          if (op.attempt === attemptNo) this.retryLater(op, attemptNo, true);
-        },
-      });
-      if (r === null || !r.ok) return this.refused(op, attemptNo, target, r === null ? null : r.leaderId);
-      this.leaderGuess[c] = target;
-      this.cluster.clock.setTimeout(() => this.attemptTimedOut(op, attemptNo), this.opts.attemptTimeoutMs);
-      return;
-    }
-    const r = this.cluster.propose(target, [op.command!]);
-    if (r === null || !r.ok) return this.refused(op, attemptNo, target, r === null ? null : r.leaderId);
-    this.leaderGuess[c] = target;
-    op.reachedLog = true;
-    const list = this.byIndex.get(r.firstIndex) ?? [];
-    list.push({ op, attempt: { term: r.term, index: r.firstIndex }, attemptNo });
-    this.byIndex.set(r.firstIndex, list);
+    const target = this.leaderGuess[op.client] ?? this.rng.pick(this.cluster.ids);
+    const kv = this.cluster.kvNode(target);
+    // A node that is down refuses the connection: nothing was sent.
+    if (kv === null) return this.refused(op, attemptNo, target, null);
     this.cluster.clock.setTimeout(() => this.attemptTimedOut(op, attemptNo), this.opts.attemptTimeoutMs);
+    if (op.readMode !== null) return kv.read(op.key, op.readMode, (o) => this.answered(op, attemptNo, target, o, (v) => this.finishRead(op, v)));
+    kv.propose(op.request!, (o) => this.answered(op, attemptNo, target, o, (r) => this.finishWrite(op, r)));
   }
 
-  /** Refused before reaching any log: safe to try again elsewhere. */
-  private refused(op: InFlight, attemptNo: number, target: NodeId, hint: NodeId | null): void {
+  /** The node's answer to attempt `attemptNo`; answers to attempts given up on are ignored. */
+  private answered<T>(op: InFlight, attemptNo: number, target: NodeId | null, o: NodeOutcome<T>, ok: (value: T) => void): void {
+    if (op.done || op.attempt !== attemptNo) return;
+    if (o.ok) {
+      if (target !== null) this.leaderGuess[op.client] = target;
+      return ok(o.value);
+    }
+    const e: RequestError = o.error;
+    switch (e.kind) {
+      case 'not_leader':
+        return this.refused(op, attemptNo, target, e.leaderId);
+      case 'overloaded':
+        return this.retryLater(op, attemptNo, false);
+      case 'stopped':
+        return this.retryLater(op, attemptNo, true);
+      case 'outcome_unknown':
+        if (op.command !== null) op.maybeApplied = true;
+        return this.retryLater(op, attemptNo, true);
+    }
+  }
+
+  /** Refused before reaching any log: safe to try again elsewhere (at the leader named, like a redirect). */
+  private refused(op: InFlight, attemptNo: number, target: NodeId | null, hint: NodeId | null): void {
     this.leaderGuess[op.client] = hint !== null && hint !== target ? hint : null;
     this.retryLater(op, attemptNo, false);
   }
@@ -207,26 +225,18 @@ export class Workload {
     }, this.rng.range(1, backoffMs));
   }
 
+  /** No answer in time: the attempt may still take effect, so a write is now maybe-applied. */
   private attemptTimedOut(op: InFlight, attemptNo: number): void {
     if (op.done || op.attempt !== attemptNo) return;
+    if (op.command !== null) op.maybeApplied = true;
     this.leaderGuess[op.client] = null;
     this.attempt(op);
   }
 
-  private onApplied(index: number, term: number, result: KvResult): void {
-    const list = this.byIndex.get(index);
-    if (list === undefined) return;
-    this.byIndex.delete(index);
-    for (const w of list) {
-      if (w.op.done || w.op.attempt !== w.attemptNo) continue;
-      if (w.attempt.term !== term) {
-        // Another entry took our index: this attempt is lost; the retry's tag keeps it exactly-once.
-        this.retryLater(w.op, w.attemptNo, true);
-        continue;
-      }
-      this.cluster.checker.onAcknowledged(index);
-      this.finish(w.op, { status: 'ok', output: this.toOutput(w.op, result), returnAt: this.clock++ });
-    }
+  private finishWrite(op: InFlight, r: KvResult): void {
+    // The answer names where the write was applied: the checker holds the node to it.
+    if (r.ok) this.cluster.checker.onAcknowledged(r.revision, op.command!);
+    this.finish(op, { status: 'ok', output: this.toOutput(op, r), returnAt: this.clock++ });
   }
 
   private toOutput(op: InFlight, r: KvResult): KvOutput {
@@ -244,9 +254,8 @@ export class Workload {
     return { kind: 'delete', deleted: r.deleted, revision: r.revision };
   }
 
-  private finishRead(op: InFlight, kv: KvStateMachine): void {
+  private finishRead(op: InFlight, got: KvEntry | undefined): void {
     const key = op.input.key;
-    const got = kv.get(encoder.encode(key));
     let output: KvOutput;
     if (got === undefined) {
       this.seenRevision[op.client]!.delete(key);

@@ -3,6 +3,9 @@
  * so ties fire in the order they were scheduled and a run is reproducible. Time
  * jumps straight to the next deadline. Cancelled entries are skipped lazily.
  * Implements XState's Clock interface, so the role machines' timers run on it.
+ * `soon` callbacks (setImmediate's counterpart) run right after the callback that
+ * queued them, in order, before time moves on: one event and the turns it caused
+ * make one step.
  */
 interface Scheduled {
   readonly at: number;
@@ -15,6 +18,9 @@ export class SimClock {
   private heap: Scheduled[] = [];
   private seq = 0;
   private nowMs = 0;
+  /** Callbacks to run before time moves on, in the order they were queued; `soonNext` is the first not yet run. */
+  private readonly soonQueue: (() => void)[] = [];
+  private soonNext = 0;
 
   now(): number {
     return this.nowMs;
@@ -30,6 +36,11 @@ export class SimClock {
     if (handle !== undefined && handle !== null) (handle as Scheduled).cancelled = true;
   };
 
+  /** Runs `fn` after what is running now, before time moves on. */
+  soon(fn: () => void): void {
+    this.soonQueue.push(fn);
+  }
+
   /** Time of the next live callback, or null when nothing is scheduled. */
   peekTime(): number | null {
     while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
@@ -41,16 +52,24 @@ export class SimClock {
     if (t > this.nowMs) this.nowMs = t;
   }
 
-  /** Runs the next live callback; false when none is left. */
+  /** Runs the next live callback and the `soon` ones it queued; false when none is left. */
   runNext(): boolean {
     while (this.heap.length > 0) {
       const s = this.pop();
       if (s.cancelled) continue;
       this.nowMs = s.at;
       s.fn();
+      this.runSoon();
       return true;
     }
     return false;
+  }
+
+  /** Runs the `soon` callbacks queued so far, and those they queue, in order. */
+  runSoon(): void {
+    while (this.soonNext < this.soonQueue.length) this.soonQueue[this.soonNext++]!();
+    this.soonQueue.length = 0;
+    this.soonNext = 0;
   }
 
   private less(x: Scheduled, y: Scheduled): boolean {

@@ -1,14 +1,17 @@
+import type { KvApplyOutcome, KvStateMachine } from '../src/kv/state-machine.js';
+import { silentLogger } from '../src/log.js';
+import { kvNodeDefaults, type KvNodeConfig } from '../src/node/config.js';
+import { KvNode, type RaftView } from '../src/node/kv-node.js';
+import type { NodeRuntime } from '../src/node/runtime.js';
 import { defaultRaftConfig, type RaftConfig } from '../src/raft/config.js';
-import { ReadyExecutor } from '../src/raft/host/ready-executor.js';
-import { KvStateMachine, kvStateMachineDefaults } from '../src/kv/state-machine.js';
-import type { KvResult } from '../src/kv/command.js';
-import { RaftNode, type ProposeResult, type ReadResult } from '../src/raft/host/raft-node.js';
-import type { Entry, Message, NodeId, Snapshot } from '../src/raft/types.js';
-import { logIndex, nodeId } from '../src/raft/types.js';
+import type { ProposeResult, RaftNode, ReadResult } from '../src/raft/host/raft-node.js';
+import type { Entry, Message, NodeId } from '../src/raft/types.js';
+import { nodeId } from '../src/raft/types.js';
 import { SimClock } from './clock.js';
-import { SimDisk } from './disk.js';
+import { SimDisk, type CrashMode } from './disk.js';
 import { InvariantChecker } from './invariants.js';
 import { SimNetwork } from './network.js';
+import { NodeClock } from './node-clock.js';
 import { Prng } from './prng.js';
 import { Trace } from './trace.js';
 
@@ -22,47 +25,48 @@ export interface ClusterOptions {
   readonly traceCheckpoints?: boolean;
   /** Each node snapshots its state machine and compacts its log every this many applied entries. */
   readonly snapshotEveryEntries?: number;
+  /**
+   * Each node's clock drift, in parts per million of true time, by node position.
+   * Default: drawn from the seed, within the bound lease reads assume (their
+   * differences stay within leaseClockDriftMs per election timeout).
+   */
+  readonly clockDriftPpm?: readonly number[];
+  /** How long a node lets a request wait before answering outcome-unknown (default: five election timeouts). */
+  readonly requestTimeoutMs?: number;
 }
 
-/** Small chunks, so that snapshot transfers span many messages in the simulator. */
+/** Small chunks, so that snapshots are taken in many steps and sent in many messages. */
 const SNAPSHOT_CHUNK_BYTES = 2048;
 
-function restoreStateMachine(snapshot: Snapshot): KvStateMachine {
-  const kv = KvStateMachine.restore(kvStateMachineDefaults, snapshot.chunks);
-  // The snapshot was made by a state machine of this very program: a bad one is a bug.
-  if ('error' in kv) throw new Error(`snapshot at ${snapshot.meta.index} does not restore: ${kv.error}`);
-  return kv;
+/** Simulated nodes log nothing: the trace is the record of a run. */
+const quiet = silentLogger();
+
+/** A node applied `entry`; `result` is what its state machine answered (null for a no-op). */
+export type ApplyListener = (node: NodeId, entry: Entry, result: KvApplyOutcome | null) => void;
+
+export interface ReadCallbacks {
+  /** Called with the state machine once it reflects every write committed before the read. */
+  readonly serve: (kv: KvStateMachine) => void;
+  /** The node stopped leading (or timed out) before it could confirm the read. */
+  readonly fail: () => void;
 }
 
 interface SimNode {
   readonly id: NodeId;
   readonly disk: SimDisk;
-  raft: RaftNode | null;
-  executor: ReadyExecutor | null;
-  dirty: boolean;
-  /** This node's key-value state machine, rebuilt from the log when it restarts. */
-  kv: KvStateMachine;
-  /** Confirmed linearizable reads waiting for the state machine to reach their index. */
-  readsWaiting: { readonly index: number; readonly serve: (kv: KvStateMachine) => void }[];
-  /** Reads accepted by the core and not yet confirmed or failed, by request id. */
-  readsPending: Map<number, ReadCallbacks>;
-}
-
-/** A node applied `entry`; `result` is what its state machine answered (null for a no-op). */
-export type ApplyListener = (node: NodeId, entry: Entry, result: KvResult | { readonly error: string } | null) => void;
-
-export interface ReadCallbacks {
-  /** Called with the state machine once it reflects every write committed before the read. */
-  readonly serve: (kv: KvStateMachine) => void;
-  /** The node stopped leading before it could confirm the read. */
-  readonly fail: () => void;
+  readonly clock: NodeClock;
+  /** The node as last started; kept (stopped) while it is down, so its applied state can still be read. */
+  kv: KvNode | null;
+  /** Its Raft core while it runs. */
+  core: RaftNode | null;
 }
 
 /**
- * A whole Raft cluster in one process: real RaftNodes (machines and core unchanged)
- * over a simulated clock, network and disks, all driven by one seed. Each call to
- * `step()` runs exactly one scheduled event, carries out the Readys it caused and
- * checks every invariant.
+ * A whole cluster in one process: the production KvNode (Raft core, executor,
+ * state machine, batching, reads, snapshots) on a simulated clock of its own per
+ * node, over a simulated network and disks, all driven by one seed. Each call to
+ * `step()` runs exactly one scheduled event (a delivery, a timer, a node's next
+ * turn) and then checks every invariant.
  */
 export class SimCluster {
   readonly clock = new SimClock();
@@ -72,143 +76,123 @@ export class SimCluster {
   readonly trace: Trace;
   readonly ids: readonly NodeId[];
   readonly raftConfig: RaftConfig;
-  private readonly snapshotEveryEntries: number;
+  readonly nodeConfig: KvNodeConfig;
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly running = new Map<NodeId, RaftNode>();
   private readonly applyListeners: ApplyListener[] = [];
+  /** Nodes whose next sync is to fail, and when to restart them after it did. */
+  private readonly restartAfterFailMs = new Map<NodeId, number>();
   crashes = 0;
   /** Snapshots installed from a leader, across all nodes. */
   snapshotsInstalled = 0;
-  private nextReadId = 1;
 
   constructor(opts: ClusterOptions) {
     this.rng = new Prng(opts.seed);
     this.raftConfig = { ...defaultRaftConfig, ...opts.raft };
-    this.snapshotEveryEntries = opts.snapshotEveryEntries ?? Number.POSITIVE_INFINITY;
+    this.nodeConfig = {
+      ...kvNodeDefaults,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 5 * this.raftConfig.electionTimeoutMs,
+      snapshotEveryEntries: opts.snapshotEveryEntries ?? Number.MAX_SAFE_INTEGER,
+      snapshotEveryBytes: Number.MAX_SAFE_INTEGER,
+      snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES,
+    };
     this.trace = new Trace(opts.traceLines ?? 64, opts.traceCheckpoints ?? false);
     this.ids = Array.from({ length: opts.nodes }, (_, k) => nodeId(`n${k + 1}`));
     this.network = new SimNetwork(this.clock, this.rng.fork('network'), (m) => this.deliver(m));
-    for (const id of this.ids) {
+    const drift = opts.clockDriftPpm ?? this.drawDrift();
+    this.ids.forEach((id, k) => {
       const n: SimNode = {
         id,
         disk: new SimDisk(this.clock, this.rng.fork(`disk/${id}`)),
-        raft: null,
-        executor: null,
-        dirty: false,
-        kv: new KvStateMachine(kvStateMachineDefaults),
-        readsWaiting: [],
-        readsPending: new Map(),
+        clock: new NodeClock(this.clock, drift[k] ?? 0, this.rng.fork(`clock/${id}`).int(1_000_000)),
+        kv: null,
+        core: null,
       };
+      n.disk.onFatal = () => this.failStop(id);
       this.nodes.set(id, n);
       this.start(n);
-    }
+    });
+  }
+
+  /**
+   * Clock rates within the lease bound: any two differ by at most
+   * leaseClockDriftMs per election timeout (each is within half of it of true time).
+   */
+  private drawDrift(): number[] {
+    const halfBoundPpm = Math.floor((this.raftConfig.leaseClockDriftMs * 1_000_000) / this.raftConfig.electionTimeoutMs / 2);
+    const rng = this.rng.fork('drift');
+    return this.ids.map(() => rng.range(-halfBoundPpm, halfBoundPpm));
   }
 
   private start(n: SimNode): void {
     const persisted = n.disk.recover();
-    const jitter = this.rng.fork(`election/${n.id}/${this.crashes}`);
-    const raft = new RaftNode({
+    this.checker.onStart(n.id, persisted.snapshot?.meta.index ?? 0, persisted.entries, persisted.hardState.commit);
+    const random = this.rng.fork(`election/${n.id}/${this.crashes}`);
+    const runtime: NodeRuntime = {
+      clock: n.clock,
+      nowMs: () => n.clock.now(),
+      randomInt: (b) => random.int(b),
+      soon: (fn) => this.clock.soon(fn),
+    };
+    const disk = n.disk;
+    let core: RaftNode | null = null;
+    const kv = new KvNode({
       id: n.id,
       voters: this.ids,
-      config: this.raftConfig,
-      env: { nowMs: () => this.clock.now(), randomInt: (b) => jitter.int(b) },
-      clock: this.clock,
-      persisted,
-      onTimer: () => {
-        this.trace.note(this.clock.now(), `${n.id} timer`);
-        n.dirty = true;
-      },
-    });
-    n.raft = raft;
-    n.kv = persisted.snapshot === null ? new KvStateMachine(kvStateMachineDefaults) : restoreStateMachine(persisted.snapshot);
-    n.readsWaiting = [];
-    n.readsPending = new Map();
-    this.checker.onStart(n.id, persisted.snapshot?.meta.index ?? 0, persisted.entries, persisted.hardState.commit);
-    const disk = n.disk;
-    n.executor = new ReadyExecutor(
-      raft,
-      {
+      raft: this.raftConfig,
+      config: this.nodeConfig,
+      runtime,
+      storage: {
         write: (w, durable) => {
-          if (w.snapshot !== null) this.checker.onSnapshotInstalled(n.id, raft.role(), w.snapshot.meta.index);
-          this.checker.onLogWrite(n.id, raft.role(), w.entries);
+          if (w.snapshot !== null) this.checker.onSnapshotInstalled(n.id, core!.role(), w.snapshot.meta.index);
+          this.checker.onLogWrite(n.id, core!.role(), w.entries);
           disk.write(w, () => {
-            if (n.raft !== raft) return;
             this.trace.note(this.clock.now(), `${n.id} durable`);
             durable();
-            this.checkStep();
           });
         },
+        compact: (snapshot, durable) => {
+          this.trace.note(this.clock.now(), `${n.id} snapshot at ${snapshot.meta.index} (${snapshot.chunks.length} chunks)`);
+          disk.compact(snapshot, durable);
+        },
       },
-      {
+      recovered: persisted,
+      transport: {
         send: (messages) => {
           for (const m of messages) {
-            this.checker.onSend(m, disk, raft);
+            this.checker.onSend(m, disk, core!);
             this.network.send(m);
           }
         },
       },
-      {
-        restore: (snapshot) => {
-          n.kv = restoreStateMachine(snapshot);
+      logger: quiet,
+      observer: {
+        started: (c) => {
+          core = c;
+          n.core = c;
+          this.running.set(n.id, c);
+        },
+        applied: (entry, result) => {
+          this.checker.onApply(n.id, entry, this.running);
+          for (const l of this.applyListeners) l(n.id, entry, result);
+        },
+        restored: (snapshot) => {
           this.snapshotsInstalled++;
           this.checker.onRestore(n.id, snapshot.meta.index);
           this.trace.note(this.clock.now(), `${n.id} installed snapshot ${snapshot.meta.index}`);
         },
-        apply: (entries) => {
-          this.checker.onApply(n.id, entries, this.running);
-          for (const e of entries) {
-            const result = e.kind === 'command' ? n.kv.apply(e.index, e.data) : (n.kv.applyNoop(e.index), null);
-            for (const l of this.applyListeners) l(n.id, e, result);
-          }
-          this.serveWaitingReads(n);
-          this.maybeCompact(n, raft);
+        readServed: (readIndex, appliedIndex) => {
+          if (readIndex !== null) this.checker.onReadServed(n.id, readIndex, appliedIndex);
         },
       },
-      {
-        readsConfirmed: (reads) => {
-          for (const r of reads) {
-            const cb = n.readsPending.get(r.requestId)!;
-            n.readsPending.delete(r.requestId);
-            n.readsWaiting.push({ index: r.index, serve: cb.serve });
-          }
-          this.serveWaitingReads(n);
-        },
-        readsFailed: (ids) => {
-          for (const id of ids) {
-            const cb = n.readsPending.get(id)!;
-            n.readsPending.delete(id);
-            cb.fail();
-          }
-        },
-      },
-    );
-    this.running.set(n.id, raft);
+    });
+    n.kv = kv;
   }
 
-  /** Takes a snapshot of the state machine and compacts the log behind it, every `snapshotEveryEntries`. */
-  private maybeCompact(n: SimNode, raft: RaftNode): void {
-    const applied = n.kv.appliedIndex();
-    const last = raft.snapshot()?.meta.index ?? 0;
-    if (applied - last < this.snapshotEveryEntries) return;
-    const reader = n.kv.snapshot();
-    const chunks: Uint8Array[] = [];
-    for (let c = reader.next(SNAPSHOT_CHUNK_BYTES); c !== null; c = reader.next(SNAPSHOT_CHUNK_BYTES)) chunks.push(c);
-    const snapshot: Snapshot = { meta: { index: logIndex(applied), term: raft.log.term(logIndex(applied))!, voters: this.ids }, chunks };
-    this.trace.note(this.clock.now(), `${n.id} snapshot at ${applied} (${chunks.length} chunks)`);
-    n.disk.compact(snapshot, () => {});
-    raft.snapshotTaken(snapshot);
-    n.dirty = true;
-  }
-
-  private serveWaitingReads(n: SimNode): void {
-    if (n.readsWaiting.length === 0) return;
-    const applied = n.kv.appliedIndex();
-    const later: SimNode['readsWaiting'] = [];
-    for (const r of n.readsWaiting) {
-      if (r.index <= applied) r.serve(n.kv);
-      else later.push(r);
-    }
-    n.readsWaiting = later;
+  /** The key-value node `id` as the simulated clients call it (the servers' API), or null while it is down. */
+  kvNode(id: NodeId): KvNode | null {
+    const n = this.nodes.get(id)!;
+    return n.core === null ? null : n.kv;
   }
 
   /**
@@ -216,21 +200,23 @@ export class SimCluster {
    * `lease` and it holds). Returns null when the node is down, or the core's refusal.
    */
   read(id: NodeId, lease: boolean, cb: ReadCallbacks): ReadResult | null {
-    const n = this.nodes.get(id)!;
-    if (n.raft === null) return null;
-    const requestId = this.nextReadId++;
-    n.readsPending.set(requestId, cb);
-    const r = n.raft.readIndex(requestId, lease);
-    if (!r.ok) n.readsPending.delete(requestId);
-    n.dirty = true;
-    this.checkStep();
-    return r;
+    const kv = this.kvNode(id);
+    if (kv === null) return null;
+    let refused: ReadResult | null = null;
+    let answeredNow = true;
+    kv.read(new Uint8Array([0]), lease ? 'lease' : 'linearizable', (o) => {
+      if (o.ok) return cb.serve(kv.staleState());
+      if (answeredNow && o.error.kind === 'not_leader') refused = { ok: false, reason: 'not_leader', leaderId: o.error.leaderId };
+      else cb.fail();
+    });
+    answeredNow = false;
+    this.settle();
+    return refused ?? { ok: true };
   }
 
   /** The state machine of a running node, for stale reads; null when it is down. */
   stateMachine(id: NodeId): KvStateMachine | null {
-    const n = this.nodes.get(id)!;
-    return n.raft === null ? null : n.kv;
+    return this.kvNode(id)?.staleState() ?? null;
   }
 
   onApply(listener: ApplyListener): void {
@@ -239,10 +225,9 @@ export class SimCluster {
 
   private deliver(m: Message): void {
     const n = this.nodes.get(m.to)!;
-    if (n.raft === null) return;
+    if (n.core === null) return;
     this.trace.message(this.clock.now(), m);
-    n.raft.step(m);
-    n.dirty = true;
+    n.kv!.receive([m]);
   }
 
   /** Runs one scheduled event and everything it caused; false when nothing is left to run. */
@@ -253,14 +238,14 @@ export class SimCluster {
   }
 
   private checkStep(): void {
-    for (const n of this.nodes.values()) {
-      if (n.dirty && n.executor !== null) {
-        n.dirty = false;
-        n.executor.run();
-      }
-    }
     this.checker.step++;
     this.checker.afterStep(this.running);
+  }
+
+  /** After a call made from outside an event (a test's proposal or read): the nodes' next turns, then the checks. */
+  private settle(): void {
+    this.clock.runSoon();
+    this.checkStep();
   }
 
   /** Runs until `done()` holds or simulated time passes `deadlineMs`; returns whether done() held. */
@@ -282,29 +267,38 @@ export class SimCluster {
     this.runUntil(() => false, until);
   }
 
-  node(id: NodeId): RaftNode | null {
-    return this.nodes.get(id)!.raft;
+  /** The Raft core of node `id`, read-only, or null while it is down. */
+  node(id: NodeId): RaftView | null {
+    return this.nodes.get(id)!.core;
   }
 
   isUp(id: NodeId): boolean {
-    return this.nodes.get(id)!.raft !== null;
+    return this.nodes.get(id)!.core !== null;
   }
 
   disk(id: NodeId): SimDisk {
     return this.nodes.get(id)!.disk;
   }
 
-  appliedIndex(id: NodeId): number {
-    return this.nodes.get(id)!.kv.appliedIndex();
+  /** Node `id`'s own clock (its drift, its reading). */
+  nodeClock(id: NodeId): NodeClock {
+    return this.nodes.get(id)!.clock;
   }
 
-  /** Proposes at node `id` (which may not lead); the result says where the commands went. */
+  appliedIndex(id: NodeId): number {
+    return this.nodes.get(id)!.kv?.staleState().appliedIndex() ?? 0;
+  }
+
+  /**
+   * Proposes opaque commands straight to node `id`'s Raft core, which may not lead
+   * (the lab suites check Raft itself, below the key-value API); the result says
+   * where they went. Simulated clients use `kvNode(id).propose` instead.
+   */
   propose(id: NodeId, commands: readonly Uint8Array[]): ProposeResult | null {
-    const n = this.nodes.get(id)!;
-    if (n.raft === null) return null;
-    const r = n.raft.propose(commands);
-    n.dirty = true;
-    this.checkStep();
+    const core = this.nodes.get(id)!.core;
+    if (core === null) return null;
+    const r = core.propose(commands);
+    this.settle();
     return r;
   }
 
@@ -322,22 +316,49 @@ export class SimCluster {
     return best;
   }
 
-  crash(id: NodeId): void {
+  /** The node's process dies: its disk keeps what was durable (or, with `tear-last-write`, part of the last write). */
+  crash(id: NodeId, mode: CrashMode = 'lose-unsynced'): void {
     const n = this.nodes.get(id)!;
-    if (n.raft === null) return;
-    this.trace.note(this.clock.now(), `${id} CRASH`);
-    n.raft.stop();
-    n.raft = null;
-    n.executor = null;
-    n.dirty = false;
-    n.disk.crash();
+    if (n.core === null) return;
+    this.trace.note(this.clock.now(), `${id} CRASH${mode === 'lose-unsynced' ? '' : ' (torn write)'}`);
+    n.core = null;
     this.running.delete(id);
+    n.disk.crash(mode);
+    n.kv!.stop();
     this.crashes++;
+  }
+
+  /** Node `id` crashes the moment its next write is on disk, before it hears so; it restarts `restartAfterMs` later. */
+  crashAtNextSync(id: NodeId, restartAfterMs: number): void {
+    const n = this.nodes.get(id)!;
+    if (n.core === null) return;
+    n.disk.atNextSync(() => {
+      this.crash(id);
+      this.clock.setTimeout(() => this.restart(id), restartAfterMs);
+    });
+  }
+
+  /** Node `id`'s next sync fails; it stops then, and restarts `restartAfterMs` later. */
+  failNextSync(id: NodeId, restartAfterMs: number): void {
+    const n = this.nodes.get(id)!;
+    if (n.core === null) return;
+    this.trace.note(this.clock.now(), `${id} NEXT FSYNC FAILS`);
+    this.restartAfterFailMs.set(id, restartAfterMs);
+    n.disk.failNextWrite();
+  }
+
+  /** A sync failed: the node stops, as a real one does (LogStore's onFatal), and is restarted later. */
+  private failStop(id: NodeId): void {
+    this.trace.note(this.clock.now(), `${id} FSYNC FAILED`);
+    this.crash(id);
+    const after = this.restartAfterFailMs.get(id) ?? 0;
+    this.restartAfterFailMs.delete(id);
+    this.clock.setTimeout(() => this.restart(id), after);
   }
 
   restart(id: NodeId): void {
     const n = this.nodes.get(id)!;
-    if (n.raft !== null) return;
+    if (n.core !== null) return;
     this.trace.note(this.clock.now(), `${id} RESTART`);
     this.start(n);
   }
@@ -390,5 +411,11 @@ export class SimCluster {
   heal(): void {
     this.trace.note(this.clock.now(), 'HEAL');
     this.network.healAll();
+  }
+
+  /** Calls off the disk faults armed but not yet struck (a failing or crashing next sync). */
+  disarmDisks(): void {
+    for (const n of this.nodes.values()) n.disk.disarm();
+    this.restartAfterFailMs.clear();
   }
 }

@@ -1,7 +1,10 @@
-import type { LogStorage, LogWrite } from '../src/raft/host/ready-executor.js';
 import type { PersistedState } from '../src/raft/host/raft-node.js';
+import type { LogStorage, LogWrite } from '../src/raft/host/ready-executor.js';
 import type { Entry, HardState, Snapshot } from '../src/raft/types.js';
 import { emptyPersistedState } from '../src/raft/host/raft-node.js';
+import { decodeEntry, decodeHardState, decodeSnapshotMeta, entryKey, hardStateKey, snapshotMetaKey } from '../src/storage/codec.js';
+import { planCompaction, planWrite, type RecordOp } from '../src/storage/plan.js';
+import { recoverRecords, type PlannedRecovery, type RecordReader, type StoredRange } from '../src/storage/recover.js';
 import type { SimClock } from './clock.js';
 import type { Prng } from './prng.js';
 
@@ -12,23 +15,64 @@ export interface DiskFaults {
 
 export const defaultDisk: DiskFaults = { syncMinMs: 0, syncMaxMs: 2 };
 
-type PendingWrite = { readonly kind: 'write'; readonly w: LogWrite } | { readonly kind: 'compact'; readonly snapshot: Snapshot };
+/** How a crash treats the writes not yet reported durable. */
+export type CrashMode =
+  /** All of them are lost: the disk holds exactly what was reported durable. */
+  | 'lose-unsynced'
+  /**
+   * A prefix of them reached the disk, and the write at the cut is torn: some of
+   * its entry records are written, the last of those only in part. (LevelDB's
+   * batches are atomic; this is a disk that is not, and it is what the CRC of each
+   * record and recover.ts's torn-tail repair are for.) Only a write of entries
+   * alone (no hard state or snapshot) is torn; any other write at the cut is lost
+   * whole.
+   */
+  | 'tear-last-write';
+
+interface PendingWrite {
+  readonly ops: readonly RecordOp[];
+  /** A write of log entries only, which a crash may tear. */
+  readonly entriesOnly: boolean;
+  readonly durable: () => void;
+}
+
+const emptyRange: StoredRange = { snapshotIndex: 0, lastIndex: 0, snapshotChunks: 0 };
+
+/** A record's key as a map key: one char (code 0-255) per byte, so string order is byte order. */
+function keyOf(key: Uint8Array): string {
+  return String.fromCharCode(...key);
+}
+
+function bytesOf(key: string): Uint8Array {
+  const out = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) out[i] = key.charCodeAt(i);
+  return out;
+}
 
 /**
- * One node's simulated disk. Writes become durable in order, each after a random sync
- * latency; a crash loses every write not yet reported durable (like a real fsync'd
- * log with an unsynced tail), and nothing else. Each write is atomic: a snapshot
- * install is all there or not at all.
+ * One node's simulated disk, holding the very records the real store writes
+ * (src/storage/plan.ts encodes writes with src/storage/codec.ts), so a restarted
+ * node recovers through src/storage/recover.ts like a real one. Writes become
+ * durable in order, each after a random sync latency; a crash loses what was not
+ * reported durable, or tears the last write (see CrashMode); a failed sync stops
+ * the node (`onFatal`), as a failed fsync does in production.
  */
-export class SimDisk implements LogStorage {
+export class SimDisk implements LogStorage, RecordReader {
   faults: DiskFaults = defaultDisk;
-  private hardState: HardState = emptyPersistedState.hardState;
-  private snapshot: Snapshot | null = null;
-  /** Durable entries after the snapshot: entries[k].index === base + 1 + k. */
-  private entries: Entry[] = [];
-  private pending: { readonly write: PendingWrite; readonly durable: () => void }[] = [];
+  /** Called when a sync fails: the node must stop (set by the cluster). */
+  onFatal: (error: Error) => void = (e) => {
+    throw e;
+  };
+  private readonly records = new Map<string, Uint8Array>();
+  /** What the disk will hold once every write made so far is durable. */
+  private stored: StoredRange = emptyRange;
+  private pending: PendingWrite[] = [];
   private generation = 0;
   private lastDurableAtMs = 0;
+  /** The next sync fails. */
+  private failNextSync = false;
+  /** Called once the next write is on disk, before the node is told it is durable. */
+  private onNextSync: (() => void) | null = null;
 
   constructor(
     private readonly clock: SimClock,
@@ -36,84 +80,137 @@ export class SimDisk implements LogStorage {
   ) {}
 
   write(w: LogWrite, durable: () => void): void {
-    this.enqueue({ kind: 'write', w }, durable);
+    const plan = planWrite(this.stored, w);
+    this.stored = plan.range;
+    this.enqueue({ ops: plan.ops, entriesOnly: w.snapshot === null && w.hardState === null && w.entries.length > 0, durable });
   }
 
   /** Makes `snapshot` the durable base of the log, dropping the entries it covers. */
   compact(snapshot: Snapshot, durable: () => void): void {
-    this.enqueue({ kind: 'compact', snapshot }, durable);
+    const plan = planCompaction(this.stored, snapshot);
+    this.stored = plan.range;
+    this.enqueue({ ops: plan.ops, entriesOnly: false, durable });
   }
 
-  private enqueue(write: PendingWrite, durable: () => void): void {
-    this.pending.push({ write, durable });
+  /** The next sync to complete fails instead. */
+  failNextWrite(): void {
+    this.failNextSync = true;
+  }
+
+  /** Calls off an armed failNextWrite or atNextSync. */
+  disarm(): void {
+    this.failNextSync = false;
+    this.onNextSync = null;
+  }
+
+  /** Calls `fn` once the next write is on disk, before its durable callback (which it may prevent by crashing the node). */
+  atNextSync(fn: () => void): void {
+    this.onNextSync = fn;
+  }
+
+  private enqueue(write: PendingWrite): void {
+    this.pending.push(write);
     const gen = this.generation;
     // Syncs complete in order: never before the previous one.
     const at = Math.max(this.clock.now() + this.rng.range(this.faults.syncMinMs, this.faults.syncMaxMs), this.lastDurableAtMs);
     this.lastDurableAtMs = at;
     this.clock.setTimeout(() => {
       if (gen !== this.generation) return;
+      if (this.failNextSync) {
+        this.failNextSync = false;
+        // The write and every later one are lost; the node must stop (LogStore's onFatal).
+        this.crash('lose-unsynced');
+        this.onFatal(new Error('simulated disk: a synced write failed'));
+        return;
+      }
       const p = this.pending.shift()!;
-      this.apply(p.write);
-      p.durable();
+      this.apply(p.ops);
+      const hook = this.onNextSync;
+      this.onNextSync = null;
+      hook?.();
+      if (gen === this.generation) p.durable();
     }, at - this.clock.now());
   }
 
-  private base(): number {
-    return this.snapshot === null ? 0 : this.snapshot.meta.index;
-  }
-
-  private apply(p: PendingWrite): void {
-    if (p.kind === 'compact') {
-      const drop = p.snapshot.meta.index - this.base();
-      if (drop <= 0) return;
-      this.entries = this.entries.slice(drop);
-      this.snapshot = p.snapshot;
-      return;
-    }
-    const { hardState, snapshot, entries } = p.w;
-    if (hardState !== null) this.hardState = hardState;
-    if (snapshot !== null) {
-      this.snapshot = snapshot;
-      this.entries = [];
-    }
-    if (entries.length > 0) {
-      this.entries.length = entries[0]!.index - this.base() - 1;
-      for (const e of entries) this.entries.push(e);
+  private apply(ops: readonly RecordOp[]): void {
+    for (const op of ops) {
+      if (op.type === 'put') this.records.set(keyOf(op.key), op.value);
+      else this.records.delete(keyOf(op.key));
     }
   }
 
-  /** The node crashed: unsynced writes are gone. */
-  crash(): void {
+  /** The node crashed: what was not reported durable is lost, or (tear) partly written. */
+  crash(mode: CrashMode = 'lose-unsynced'): void {
+    if (mode === 'tear-last-write' && this.pending.length > 0) {
+      const cut = this.rng.int(this.pending.length);
+      for (let k = 0; k < cut; k++) this.apply(this.pending[k]!.ops);
+      const torn = this.pending[cut]!;
+      if (torn.entriesOnly) {
+        const puts = torn.ops.flatMap((op, k) => (op.type === 'put' ? [k] : []));
+        const last = puts[this.rng.int(puts.length)]!;
+        this.apply(torn.ops.slice(0, last));
+        const op = torn.ops[last]!;
+        if (op.type === 'put') this.records.set(keyOf(op.key), op.value.slice(0, this.rng.int(op.value.length)));
+      }
+    }
     this.pending = [];
+    this.failNextSync = false;
+    this.onNextSync = null;
     this.generation++;
   }
 
   /** The disk was replaced by an empty one (an operator wiped the data directory). */
   wipe(): void {
     this.crash();
-    this.hardState = emptyPersistedState.hardState;
-    this.snapshot = null;
-    this.entries = [];
+    this.records.clear();
+    this.stored = emptyRange;
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    return this.records.get(keyOf(key));
+  }
+
+  *range(gte: Uint8Array, lt: Uint8Array): Iterable<readonly [Uint8Array, Uint8Array]> {
+    const lo = keyOf(gte);
+    const hi = keyOf(lt);
+    const keys = [...this.records.keys()].filter((k) => k >= lo && k < hi).sort();
+    for (const k of keys) yield [bytesOf(k), this.records.get(k)!];
+  }
+
+  /**
+   * What a node restarting on this disk starts from, read and repaired by the real
+   * recovery code (a torn or corrupt uncommitted tail is cut off). A refusal means
+   * the disk lost something it had reported durable: a bug, so it throws.
+   */
+  recover(): PersistedState {
+    const r: PlannedRecovery = recoverRecords(this);
+    if (!r.ok) throw new Error(`simulated disk: ${r.error}`);
+    for (const key of r.deletes) this.records.delete(keyOf(key));
+    this.stored = r.range;
+    return r.state;
   }
 
   durableHardState(): HardState {
-    return this.hardState;
-  }
-
-  durableLastIndex(): number {
-    return this.base() + this.entries.length;
+    const v = this.get(hardStateKey);
+    if (v === undefined) return emptyPersistedState.hardState;
+    const hs = decodeHardState(v);
+    if (!hs.ok) throw new Error(`simulated disk: the durable hard state does not decode: ${hs.reason}`);
+    return hs.value;
   }
 
   durableSnapshotIndex(): number {
-    return this.base();
+    const v = this.get(snapshotMetaKey);
+    if (v === undefined) return 0;
+    const meta = decodeSnapshotMeta(v);
+    if (!meta.ok) throw new Error(`simulated disk: the durable snapshot metadata does not decode: ${meta.reason}`);
+    return meta.value.meta.index;
   }
 
-  /** The durable entry at `index`, or undefined when it is not on disk (or behind the snapshot). */
+  /** The durable entry at `index`, or undefined when it is not on disk (or behind the snapshot, or torn). */
   durableEntry(index: number): Entry | undefined {
-    return this.entries[index - this.base() - 1];
-  }
-
-  recover(): PersistedState {
-    return { hardState: this.hardState, snapshot: this.snapshot, entries: [...this.entries] };
+    const v = this.get(entryKey(index));
+    if (v === undefined) return undefined;
+    const e = decodeEntry(v);
+    return e.ok ? e.value : undefined;
   }
 }

@@ -12,9 +12,16 @@ export type FaultTarget = number | 'leader';
 
 export type FaultEvent =
   | { readonly atMs: number; readonly kind: 'crash'; readonly target: FaultTarget; readonly forMs: number }
+  /** A crash that leaves the last unsynced write torn on disk (see SimDisk's CrashMode). */
+  | { readonly atMs: number; readonly kind: 'crashTorn'; readonly target: FaultTarget; readonly forMs: number }
+  /** A crash at the moment the target's next write is on disk, before the node hears it is durable. */
+  | { readonly atMs: number; readonly kind: 'crashAtSync'; readonly target: FaultTarget; readonly forMs: number }
+  /** The target's next sync fails: the node stops, as production does, and restarts after `forMs`. */
+  | { readonly atMs: number; readonly kind: 'failSync'; readonly target: FaultTarget; readonly forMs: number }
   | { readonly atMs: number; readonly kind: 'crashAll'; readonly forMs: number }
   | { readonly atMs: number; readonly kind: 'isolate'; readonly target: FaultTarget; readonly forMs: number }
-  | { readonly atMs: number; readonly kind: 'partition'; readonly group: readonly number[]; readonly forMs: number }
+  /** `group` (node positions, and the leader when `withLeader`) hears only itself. */
+  | { readonly atMs: number; readonly kind: 'partition'; readonly group: readonly number[]; readonly withLeader?: boolean; readonly forMs: number }
   | { readonly atMs: number; readonly kind: 'cutLink'; readonly from: number; readonly to: number; readonly forMs: number }
   | {
       readonly atMs: number;
@@ -32,6 +39,7 @@ export const faultClasses = {
   net: ['network'],
   partition: ['isolate', 'partition', 'cutLink'],
   crash: ['crash', 'crashAll'],
+  disk: ['crashTorn', 'crashAtSync', 'failSync'],
 } as const satisfies Record<string, readonly FaultKind[]>;
 
 export type FaultClass = keyof typeof faultClasses;
@@ -44,12 +52,15 @@ export function describeFault(f: FaultEvent): string {
   const t = (x: FaultTarget): string => (x === 'leader' ? 'leader' : `#${x}`);
   switch (f.kind) {
     case 'crash':
+    case 'crashTorn':
+    case 'crashAtSync':
+    case 'failSync':
     case 'isolate':
       return `${f.kind} ${t(f.target)} for ${f.forMs}ms`;
     case 'crashAll':
       return `crash all for ${f.forMs}ms`;
     case 'partition':
-      return `partition {${f.group.map(t).join(',')}} | rest for ${f.forMs}ms`;
+      return `partition {${[...(f.withLeader === true ? ['leader'] : []), ...f.group.map(t)].join(',')}} | rest for ${f.forMs}ms`;
     case 'cutLink':
       return `cut ${t(f.from)}->${t(f.to)} for ${f.forMs}ms`;
     case 'network':
@@ -57,12 +68,18 @@ export function describeFault(f: FaultEvent): string {
   }
 }
 
-/** Puts every fault of the schedule, and its undoing, on the cluster's clock. */
-export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEvent[], onFault: (f: FaultEvent) => void): void {
+/**
+ * Puts every fault of the schedule, and its undoing, on the cluster's clock.
+ * Returns a function that calls off the faults that have not struck yet (their
+ * undoing still runs for those that did).
+ */
+export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEvent[], onFault: (f: FaultEvent) => void): () => void {
   const ids = cluster.ids;
+  let on = true;
   const later = (ms: number, fn: () => void): void => void cluster.clock.setTimeout(fn, ms);
   for (const f of schedule) {
     later(f.atMs, () => {
+      if (!on) return;
       onFault(f);
       switch (f.kind) {
         case 'crash': {
@@ -70,6 +87,22 @@ export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEven
           if (id === null || !cluster.isUp(id)) return;
           cluster.crash(id);
           return later(f.forMs, () => cluster.restart(id));
+        }
+        case 'crashTorn': {
+          const id = resolve(cluster, f.target);
+          if (id === null || !cluster.isUp(id)) return;
+          cluster.crash(id, 'tear-last-write');
+          return later(f.forMs, () => cluster.restart(id));
+        }
+        case 'crashAtSync': {
+          const id = resolve(cluster, f.target);
+          if (id === null || !cluster.isUp(id)) return;
+          return cluster.crashAtNextSync(id, f.forMs);
+        }
+        case 'failSync': {
+          const id = resolve(cluster, f.target);
+          if (id === null || !cluster.isUp(id)) return;
+          return cluster.failNextSync(id, f.forMs);
         }
         case 'crashAll': {
           const down = ids.filter((id) => cluster.isUp(id));
@@ -83,7 +116,8 @@ export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEven
           return later(f.forMs, () => cluster.reconnect(id));
         }
         case 'partition': {
-          const group = [...new Set(f.group.map((k) => ids[k % ids.length]!))];
+          const leader = f.withLeader === true ? cluster.leader() : null;
+          const group = [...new Set([...(leader === null ? [] : [leader]), ...f.group.map((k) => ids[k % ids.length]!)])];
           cluster.partition(group);
           return later(f.forMs, () => cluster.heal());
         }
@@ -102,6 +136,9 @@ export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEven
       }
     });
   }
+  return () => {
+    on = false;
+  };
 }
 
 /** A random schedule over [0, durationMs) using only the given kinds (swarm testing: the mix itself is random). */
@@ -115,6 +152,9 @@ export function randomFaultSchedule(rng: Prng, kinds: readonly FaultKind[], dura
     const kind = rng.pick(kinds);
     switch (kind) {
       case 'crash':
+      case 'crashTorn':
+      case 'crashAtSync':
+      case 'failSync':
       case 'isolate':
         out.push({ atMs, kind, target, forMs });
         break;

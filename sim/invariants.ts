@@ -1,6 +1,12 @@
-import type { RaftNode } from '../src/raft/host/raft-node.js';
-import type { Entry, Message, NodeId, Role, Term } from '../src/raft/types.js';
+import type { Entry, LogIndex, Message, NodeId, Role, Term } from '../src/raft/types.js';
 import type { SimDisk } from './disk.js';
+
+/** What the checker reads of a running node's Raft core. */
+export interface CoreView {
+  role(): Role;
+  term(): Term;
+  readonly log: { committed(): LogIndex; term(index: LogIndex): Term | null };
+}
 
 export type Property =
   | 'election-safety'
@@ -11,7 +17,9 @@ export type Property =
   | 'apply-in-order'
   | 'monotonic-commit'
   | 'persist-before-send'
+  | 'read-before-apply'
   | 'acknowledged-write-lost'
+  | 'answer-mismatch'
   | 'liveness'
   | 'linearizability';
 
@@ -27,6 +35,12 @@ export class InvariantViolation extends Error {
 }
 
 const FNV_PRIME = 0x01000193;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 function hashBytes(h: number, bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, FNV_PRIME);
@@ -60,8 +74,10 @@ export class InvariantChecker {
   private readonly leaderOfTerm = new Map<number, NodeId>();
   /** Chain hash of the committed log at each index, as first observed by any node. */
   private readonly committed: number[] = [0];
-  /** Indexes whose proposal a client saw acknowledged. */
-  private readonly acknowledged = new Map<number, number>();
+  /** Writes a client saw acknowledged: the index the answer named, and the command the client sent. */
+  private readonly acknowledged: { readonly index: number; readonly command: Uint8Array }[] = [];
+  /** The command data of each applied index (every node applies the same, by state machine safety). */
+  private readonly appliedData: Uint8Array[] = [];
   electionsWon = 0;
 
   private fail(property: Property, nodes: readonly NodeId[], detail: string): never {
@@ -125,22 +141,26 @@ export class InvariantChecker {
     if (chain[upTo] !== this.committed[upTo]) this.fail(property, [id], `log differs from the committed log at or before index ${upTo}`);
   }
 
-  /** A node applied entries to its state machine. */
-  onApply(id: NodeId, entries: readonly Entry[], nodes: ReadonlyMap<NodeId, RaftNode>): void {
+  /** A node's state machine took `e`, in log order. */
+  onApply(id: NodeId, e: Entry, nodes: ReadonlyMap<NodeId, CoreView>): void {
     const v = this.views.get(id)!;
     const node = nodes.get(id)!;
     // Applying reveals the node's commit index even before the step's end-of-step check.
     if (node.log.committed() > v.lastCommit) this.onCommit(id, node.term(), v, node.log.committed(), nodes);
-    for (const e of entries) {
-      if (e.index !== v.lastApplied + 1) this.fail('apply-in-order', [id], `applied ${e.index} after ${v.lastApplied}`);
-      v.lastApplied = e.index;
-      if (e.index >= this.committed.length) this.fail('state-machine-safety', [id], `applied ${e.index} beyond its commit index`);
-      if (v.chain[e.index] !== this.committed[e.index]) this.fail('state-machine-safety', [id], `applied a different entry at index ${e.index}`);
-    }
+    if (e.index !== v.lastApplied + 1) this.fail('apply-in-order', [id], `applied ${e.index} after ${v.lastApplied}`);
+    v.lastApplied = e.index;
+    if (e.index >= this.committed.length) this.fail('state-machine-safety', [id], `applied ${e.index} beyond its commit index`);
+    if (v.chain[e.index] !== this.committed[e.index]) this.fail('state-machine-safety', [id], `applied a different entry at index ${e.index}`);
+    this.appliedData[e.index] ??= e.data;
+  }
+
+  /** A linearizable read confirmed at `readIndex` was answered from a state machine that applied up to `appliedIndex`. */
+  onReadServed(id: NodeId, readIndex: number, appliedIndex: number): void {
+    if (appliedIndex < readIndex) this.fail('read-before-apply', [id], `a read confirmed at index ${readIndex} was served with only ${appliedIndex} applied`);
   }
 
   /** Checked after every simulator step over every running node. */
-  afterStep(nodes: ReadonlyMap<NodeId, RaftNode>): void {
+  afterStep(nodes: ReadonlyMap<NodeId, CoreView>): void {
     for (const [id, node] of nodes) {
       const v = this.views.get(id)!;
       if (node.role() === 'leader') this.onLeader(id, node.term(), v);
@@ -164,7 +184,7 @@ export class InvariantChecker {
     }
   }
 
-  private onCommit(id: NodeId, t: Term, v: NodeView, commit: number, nodes: ReadonlyMap<NodeId, RaftNode>): void {
+  private onCommit(id: NodeId, t: Term, v: NodeView, commit: number, nodes: ReadonlyMap<NodeId, CoreView>): void {
     const upTo = Math.min(commit, this.committed.length - 1);
     this.checkChainAgainstCommitted(id, v.chain, upTo, 'state-machine-safety');
     for (let i = this.committed.length; i <= commit; i++) this.committed.push(v.chain[i]!);
@@ -176,7 +196,7 @@ export class InvariantChecker {
   }
 
   /** A message is about to leave `from`; what it promises must already be on `from`'s disk. */
-  onSend(m: Message, disk: SimDisk, sender: RaftNode): void {
+  onSend(m: Message, disk: SimDisk, sender: CoreView): void {
     if (m.type === 'requestVoteResponse' && m.granted && !m.preVote) {
       const hs = disk.durableHardState();
       if (hs.term < m.term || (hs.term === m.term && hs.votedFor !== m.to)) {
@@ -195,15 +215,23 @@ export class InvariantChecker {
     }
   }
 
-  /** A client saw the proposal at `index` acknowledged. */
-  onAcknowledged(index: number): void {
-    this.acknowledged.set(index, this.committed[index]!);
+  /**
+   * A client's write was answered as applied at `index` (the revision it was given):
+   * the entry there must be the client's own command, and stay committed.
+   */
+  onAcknowledged(index: number, command: Uint8Array): void {
+    this.acknowledged.push({ index, command });
+    const applied = this.appliedData[index];
+    if (applied !== undefined && !sameBytes(applied, command)) this.fail('answer-mismatch', [], `a write was answered as applied at ${index}, which holds another command`);
   }
 
-  /** At the end of a run: every acknowledged write is in every node's log, as acknowledged. */
+  /** At the end of a run: every acknowledged write is committed where it was answered, and in every node's log. */
   checkAcknowledgedKept(): void {
-    for (const [index, hash] of this.acknowledged) {
-      if (this.committed[index] !== hash) this.fail('acknowledged-write-lost', [], `acknowledged write at ${index} changed`);
+    for (const { index, command } of this.acknowledged) {
+      const data = this.appliedData[index];
+      if (data === undefined || index >= this.committed.length) this.fail('acknowledged-write-lost', [], `acknowledged write at ${index} was never committed`);
+      if (!sameBytes(data, command)) this.fail('answer-mismatch', [], `a write was answered as applied at ${index}, which holds another command`);
+      const hash = this.committed[index];
       for (const [id, v] of this.views) {
         if (v.chain[index] !== hash) this.fail('acknowledged-write-lost', [id], `log lacks acknowledged write at ${index}`);
       }

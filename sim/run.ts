@@ -1,5 +1,5 @@
 import type { RaftConfig } from '../src/raft/config.js';
-import { Workload, type ReadMode } from './clients.js';
+import { Workload, type ClientRouting, type ReadMode } from './clients.js';
 import { SimCluster } from './cluster.js';
 import { describeFault, scheduleFaults, type FaultEvent } from './faults.js';
 import { InvariantViolation } from './invariants.js';
@@ -30,6 +30,10 @@ export interface SimOptions {
   readonly keys?: number;
   /** Each node snapshots and compacts its log every this many applied entries (default: never). */
   readonly snapshotEveryEntries?: number;
+  /** How each client routes its requests, by client (cycled; default: all follow the leader). */
+  readonly routing?: readonly ClientRouting[];
+  /** Each node's clock drift in parts per million (default: drawn within the lease bound). */
+  readonly clockDriftPpm?: readonly number[];
 }
 
 export interface SimSummary {
@@ -45,6 +49,8 @@ export interface SimSummary {
   readonly messages: number;
   readonly faults: number;
   readonly snapshotsInstalled: number;
+  /** Operations the linearizability check went through (stale reads left out unless checked). */
+  readonly opsChecked: number;
   readonly traceHash: string;
   readonly checkpoints: readonly number[] | null;
   readonly history: readonly HistoryOp[];
@@ -73,6 +79,7 @@ export function runSimulation(opts: SimOptions): SimSummary {
     traceCheckpoints: opts.traceCheckpoints ?? false,
     ...(opts.raft ? { raft: opts.raft } : {}),
     ...(opts.snapshotEveryEntries ? { snapshotEveryEntries: opts.snapshotEveryEntries } : {}),
+    ...(opts.clockDriftPpm ? { clockDriftPpm: opts.clockDriftPpm } : {}),
   });
   if (opts.network) cluster.network.faults = opts.network;
   const electionMs = cluster.raftConfig.electionTimeoutMs;
@@ -84,9 +91,10 @@ export function runSimulation(opts: SimOptions): SimSummary {
     thinkMaxMs: 20,
     opsMax: opts.ops,
     readModes: opts.readModes ?? ['linearizable', 'lease', 'stale'],
+    routing: opts.routing ?? ['follow-leader'],
   });
   let faults = 0;
-  scheduleFaults(cluster, opts.faults, (f) => {
+  const stopFaults = scheduleFaults(cluster, opts.faults, (f) => {
     faults++;
     cluster.trace.note(cluster.clock.now(), `FAULT ${describeFault(f)}`);
   });
@@ -98,6 +106,8 @@ export function runSimulation(opts: SimOptions): SimSummary {
 
     // Liveness: faults off, everyone up, and the cluster must settle.
     cluster.trace.note(cluster.clock.now(), 'LIVENESS');
+    stopFaults();
+    cluster.disarmDisks();
     cluster.heal();
     cluster.network.faults = baseNetwork;
     for (const id of cluster.ids) cluster.restart(id);
@@ -134,6 +144,7 @@ export function runSimulation(opts: SimOptions): SimSummary {
       messages: cluster.network.counters.sent,
       faults,
       snapshotsInstalled: cluster.snapshotsInstalled,
+      opsChecked: lin.ok ? lin.opsChecked : 0,
       traceHash: cluster.trace.hash(),
       checkpoints: cluster.trace.checkpoints,
       history: workload.history,
@@ -146,8 +157,9 @@ export function runSimulation(opts: SimOptions): SimSummary {
 
 export function describeSummary(s: SimSummary): string {
   return (
-    `seed=${s.seed} nodes=${s.nodes} steps=${s.steps} simulated_ms=${s.simulatedMs} elections=${s.elections} ` +
+    `seed=${s.seed} nodes=${s.nodes} steps=${s.steps} simulated_ms=${Math.round(s.simulatedMs)} elections=${s.elections} ` +
     `commits=${s.commits} acked=${s.acknowledged} failed=${s.failed} indeterminate=${s.indeterminate} ` +
-    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} trace=${s.traceHash}`
+    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} trace=${s.traceHash} ` +
+    `passed=invariants_every_step,liveness,acknowledged_writes_kept,linearizability ops_checked=${s.opsChecked}`
   );
 }

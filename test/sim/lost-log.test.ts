@@ -13,6 +13,7 @@ test('a follower that lost its whole log (empty data directory) is detected by t
     thinkMaxMs: 10,
     opsMax: Number.MAX_SAFE_INTEGER,
     readModes: ['linearizable'],
+    routing: ['follow-leader'],
   });
   assert.ok(c.runUntil(() => c.leader() !== null, 10_000));
   w.start();

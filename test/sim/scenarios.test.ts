@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RaftConfig } from '../../src/raft/config.js';
-import type { RaftNode, RaftStatus } from '../../src/raft/host/raft-node.js';
+import type { RaftView } from '../../src/node/kv-node.js';
+import type { RaftStatus } from '../../src/raft/host/raft-node.js';
 import type { Entry, LogIndex, NodeId, Term } from '../../src/raft/types.js';
 import { logIndex } from '../../src/raft/types.js';
 import { SimCluster } from '../../sim/cluster.js';
@@ -56,7 +57,7 @@ class Scenario {
     return this.c.clock.now();
   }
 
-  node(id: NodeId): RaftNode {
+  node(id: NodeId): RaftView {
     const n = this.c.node(id);
     assert.ok(n !== null, `${id} is down`);
     return n;
@@ -487,7 +488,7 @@ scenario('the core counts elections, pre-votes and proposals consistently throug
     s.c.heal();
     s.runFor(2 * s.electionMs);
   }
-  const sum = (f: (c: RaftNode['counters']) => number): number => s.ids.reduce((n, id) => n + f(s.node(id).counters), 0);
+  const sum = (f: (c: RaftView['counters']) => number): number => s.ids.reduce((n, id) => n + f(s.node(id).counters), 0);
   assert.equal(sum((c) => c.electionsWon), leaderTerms.size, `elections won vs terms with a leader (${[...leaderTerms].join(',')})`);
   assert.ok(leaderTerms.size >= 6, `leaders in ${leaderTerms.size} terms`);
   for (const id of s.ids) {
