@@ -166,6 +166,11 @@ export class SimDisk implements LogStorage, RecordReader {
     this.stored = emptyRange;
   }
 
+  /** Whether the last write still on its way to disk holds log entries alone (one a torn crash can tear). */
+  pendingEntriesOnlyWrite(): boolean {
+    return this.pending[this.pending.length - 1]?.entriesOnly ?? false;
+  }
+
   get(key: Uint8Array): Uint8Array | undefined {
     return this.records.get(keyOf(key));
   }

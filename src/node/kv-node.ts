@@ -239,7 +239,7 @@ export class KvNode {
     if (!r.ok) this.failRead(requestId, { kind: 'not_leader', leaderId: r.leaderId });
   }
 
-  /** This node's applied state, with no freshness guarantee (for metrics and tests). */
+  /** This node's applied state, with no freshness guarantee (for the simulator's checks and tests). */
   staleState(): KvStateMachine {
     return this.kv;
   }

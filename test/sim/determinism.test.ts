@@ -27,3 +27,16 @@ test('the simulator CLI refuses unknown flags and bad values, naming them', asyn
   await assert.rejects(run(process.execPath, [cli, '--sede', '1']), (e: { code: number; stderr: string }) => e.code === 2 && e.stderr.includes('--sede'));
   await assert.rejects(run(process.execPath, [cli, '--nodes', 'x']), (e: { code: number; stderr: string }) => e.code === 2 && e.stderr.includes('--nodes'));
 });
+
+test('npm run sim -- --help and sim:soak -- --help print their usage; the summary says which checks passed', async () => {
+  const soak = fileURLToPath(new URL('../../sim/soak.js', import.meta.url));
+  const help = await run(process.execPath, [cli, '--help']);
+  assert.match(help.stdout, /^usage: npm run sim -- \[options\]/);
+  for (const flag of ['--seed', '--nodes', '--faults', '--swarm', '--check-determinism']) assert.ok(help.stdout.includes(flag), flag);
+  const soakHelp = await run(process.execPath, [soak, '--help']);
+  assert.match(soakHelp.stdout, /^usage: npm run sim:soak -- \[--runs R\] \[--first-seed S\]/);
+  const { stdout } = await run(process.execPath, [cli, '--seed', '5', '--duration-ms', '3000']);
+  assert.match(stdout, /passed=invariants_every_step,liveness,acknowledged_writes_kept,linearizability ops_checked=[1-9]\d*/);
+  const soakRun = await run(process.execPath, [soak, '--runs', '2', '--duration-ms', '2000']);
+  assert.match(soakRun.stdout, /2 runs ok.*linearizability \([1-9]\d* ops checked\)/);
+});

@@ -11,6 +11,8 @@ export function faultScheduleArb(durationMs: number, minFaults: number, maxFault
   const fault: fc.Arbitrary<FaultEvent> = fc.oneof(
     { arbitrary: fc.record({ atMs, kind: fc.constant('crash' as const), target, forMs }), weight: 3 },
     { arbitrary: fc.record({ atMs, kind: fc.constant('crashAll' as const), forMs }), weight: 1 },
+    // Disk faults: a torn last write, a crash the moment a write lands, a failed sync.
+    { arbitrary: fc.record({ atMs, kind: fc.constantFrom('crashTorn' as const, 'crashAtSync' as const, 'failSync' as const), target, forMs }), weight: 2 },
     { arbitrary: fc.record({ atMs, kind: fc.constant('isolate' as const), target, forMs }), weight: 3 },
     { arbitrary: fc.record({ atMs, kind: fc.constant('partition' as const), group: fc.array(node, { minLength: 1, maxLength: 3 }), forMs }), weight: 2 },
     { arbitrary: fc.record({ atMs, kind: fc.constant('cutLink' as const), from: node, to: node, forMs }), weight: 1 },

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { faultClasses, type FaultKind } from '../../sim/faults.js';
+import { parseSimArgs } from '../../sim/options.js';
+import { Prng } from '../../sim/prng.js';
+import { drawSwarm } from '../../sim/swarm.js';
+
+const allKinds: FaultKind[] = Object.values(faultClasses).flat();
+
+test('swarm: each seed draws its own fault mix, and over seeds every kind is both on and off', () => {
+  const on = new Map<FaultKind, number>(allKinds.map((k) => [k, 0]));
+  const elections = new Set<number>();
+  const routings = new Set<string>();
+  const seeds = 100;
+  for (let seed = 1; seed <= seeds; seed++) {
+    const s = drawSwarm(new Prng(seed, 'swarm'), allKinds, 20_000, 5);
+    for (const k of s.kinds) on.set(k, on.get(k)! + 1);
+    for (const f of s.faults) assert.ok(s.kinds.includes(f.kind), `seed ${seed}: a ${f.kind} fault, which the mix turned off`);
+    elections.add(s.raft.electionTimeoutMs!);
+    routings.add(s.routing.join(','));
+    assert.ok(s.raft.heartbeatIntervalMs! * 2 <= s.raft.electionTimeoutMs!, 'at least two heartbeats per election timeout');
+  }
+  for (const [k, n] of on) assert.ok(n > 10 && n < seeds - 10, `${k} is on in ${n} of ${seeds} seeds`);
+  assert.ok(elections.size >= 4, `election timeouts drawn: ${[...elections].join(', ')}`);
+  assert.ok(routings.size > 10, 'client routings hardly vary');
+});
+
+test('swarm: --faults limits the mix, --swarm off gives the fixed one, and the same seed draws the same run', () => {
+  const a = parseSimArgs(['--seed', '9', '--faults', 'net']);
+  assert.ok('options' in a);
+  assert.ok(a.options.faults.every((f) => f.kind === 'network'));
+  const b = parseSimArgs(['--seed', '9', '--faults', 'net']);
+  assert.ok('options' in b);
+  assert.deepEqual(b.options, a.options);
+  const off = parseSimArgs(['--seed', '9', '--swarm', 'off']);
+  assert.ok('options' in off && off.swarm === null && off.options.raft === undefined && off.options.snapshotEveryEntries === 500);
+  assert.ok('error' in parseSimArgs(['--swarm', 'maybe']));
+});
