@@ -50,7 +50,9 @@ function standIn(): { node: KvNode; held: (() => void)[]; hold: { on: boolean } 
   const node = {
     ...fakeNode,
     propose: (_command: unknown, done: (o: typeof stopped) => void) => done(stopped),
-    read: (_key: Uint8Array, _consistency: string, done: (o: typeof stopped) => void) => (hold.on ? void held.push(() => done(stopped)) : done(stopped)),
+    // Stale reads are served locally (nothing found); the others wait for a Raft that is stopping.
+    read: (key: Uint8Array, consistency: string, done: (o: unknown) => void) =>
+      consistency === 'stale' ? fakeNode.read(key, 'stale', done) : hold.on ? void held.push(() => done(stopped)) : done(stopped),
   } as unknown as KvNode;
   return { node, held, hold };
 }

@@ -134,7 +134,8 @@ describe('listener limits', () => {
     const stopped = { ok: false, error: { kind: 'stopped' } };
     const blocking = {
       ...fakeNode,
-      read: (_key: Uint8Array, _consistency: string, done: (o: typeof stopped) => void) => (hold ? void releases.push(() => done(stopped)) : done(stopped)),
+      read: (key: Uint8Array, consistency: string, done: (o: unknown) => void) =>
+        consistency === 'stale' ? fakeNode.read(key, 'stale', done) : hold ? void releases.push(() => done(stopped)) : done(stopped),
     } as unknown as KvNode;
     const s = await serve({ http: { requests_max: 2 } }, blocking);
     const held = [fetch(`${s.base}/v1/kv/a`), fetch(`${s.base}/v1/kv/b`)];
