@@ -235,7 +235,7 @@ export class Workload {
 
   private finishWrite(op: InFlight, r: KvResult): void {
     // The answer names where the write was applied: the checker holds the node to it.
-    if (r.ok) this.cluster.checker.onAcknowledged(r.revision, op.command!);
+    if (r.ok && (r.op === 'put' || r.op === 'delete')) this.cluster.checker.onAcknowledged(r.revision, op.command!);
     this.finish(op, { status: 'ok', output: this.toOutput(op, r), returnAt: this.clock++ });
   }
 
