@@ -179,14 +179,14 @@ export class Workload {
       // Any running node answers from what it has applied.
       const kv = this.cluster.kvNode(this.rng.pick(this.cluster.ids));
       if (kv === null) return this.retryLater(op, attemptNo, true);
-      return kv.read(op.key, 'stale', (o) => this.answered(op, attemptNo, null, o, (v) => this.finishRead(op, v)));
+      return kv.read('stale', (state) => state.get(op.key), (o) => this.answered(op, attemptNo, null, o, (v) => this.finishRead(op, v)));
     }
     const target = this.leaderGuess[op.client] ?? this.rng.pick(this.cluster.ids);
     const kv = this.cluster.kvNode(target);
     // A node that is down refuses the connection: nothing was sent.
     if (kv === null) return this.refused(op, attemptNo, target, null);
     this.cluster.clock.setTimeout(() => this.attemptTimedOut(op, attemptNo), this.opts.attemptTimeoutMs);
-    if (op.readMode !== null) return kv.read(op.key, op.readMode, (o) => this.answered(op, attemptNo, target, o, (v) => this.finishRead(op, v)));
+    if (op.readMode !== null) return kv.read(op.readMode, (state) => state.get(op.key), (o) => this.answered(op, attemptNo, target, o, (v) => this.finishRead(op, v)));
     kv.propose(op.request!, (o) => this.answered(op, attemptNo, target, o, (r) => this.finishWrite(op, r)));
   }
 

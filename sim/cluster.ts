@@ -204,8 +204,8 @@ export class SimCluster {
     if (kv === null) return null;
     let refused: ReadResult | null = null;
     let answeredNow = true;
-    kv.read(new Uint8Array([0]), lease ? 'lease' : 'linearizable', (o) => {
-      if (o.ok) return cb.serve(kv.staleState());
+    kv.read(lease ? 'lease' : 'linearizable', (state) => state, (o) => {
+      if (o.ok) return cb.serve(o.value);
       if (answeredNow && o.error.kind === 'not_leader') refused = { ok: false, reason: 'not_leader', leaderId: o.error.leaderId };
       else cb.fail();
     });

@@ -51,8 +51,8 @@ function standIn(): { node: KvNode; held: (() => void)[]; hold: { on: boolean } 
     ...fakeNode,
     propose: (_command: unknown, done: (o: typeof stopped) => void) => done(stopped),
     // Stale reads are served locally (nothing found); the others wait for a Raft that is stopping.
-    read: (key: Uint8Array, consistency: string, done: (o: unknown) => void) =>
-      consistency === 'stale' ? fakeNode.read(key, 'stale', done) : hold.on ? void held.push(() => done(stopped)) : done(stopped),
+    read: (consistency: string, view: (state: unknown) => unknown, done: (o: unknown) => void) =>
+      consistency === 'stale' ? fakeNode.read('stale', view, done) : hold.on ? void held.push(() => done(stopped)) : done(stopped),
   } as unknown as KvNode;
   return { node, held, hold };
 }

@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config/config.js';
 import { startHttpListener, type HttpListener } from '../../src/http/listener.js';
 import { createHttpApp } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
+import { KvStateMachine } from '../../src/kv/state-machine.js';
 import { ApiMetrics } from '../../src/metrics/api-metrics.js';
 import type { KvNode } from '../../src/node/kv-node.js';
 import type { TlsMaterial } from '../../src/tls/tls-material.js';
@@ -16,8 +17,8 @@ export const fakeNode = {
   id: 'n1',
   status: () => ({ id: 'n1', role: 'leader', term: 1, leaderId: 'n1', commitIndex: 0, appliedIndex: 0, lastLogIndex: 0 }),
   ready: () => true,
-  // Every read finds nothing, at once (as a stale read of an absent key is answered).
-  read: (_key: Uint8Array, _consistency: string, done: (o: { ok: true; value: undefined }) => void) => done({ ok: true, value: undefined }),
+  // Every read is served at once, from an empty state machine.
+  read: (_consistency: string, view: (state: KvStateMachine) => unknown, done: (o: { ok: true; value: unknown }) => void) => done({ ok: true, value: view(new KvStateMachine()) }),
 } as unknown as KvNode;
 
 export type Sections = Record<string, Record<string, unknown>>;

@@ -134,8 +134,8 @@ describe('listener limits', () => {
     const stopped = { ok: false, error: { kind: 'stopped' } };
     const blocking = {
       ...fakeNode,
-      read: (key: Uint8Array, consistency: string, done: (o: unknown) => void) =>
-        consistency === 'stale' ? fakeNode.read(key, 'stale', done) : hold ? void releases.push(() => done(stopped)) : done(stopped),
+      read: (consistency: string, view: (state: unknown) => unknown, done: (o: unknown) => void) =>
+        consistency === 'stale' ? fakeNode.read('stale', view, done) : hold ? void releases.push(() => done(stopped)) : done(stopped),
     } as unknown as KvNode;
     const s = await serve({ http: { requests_max: 2 } }, blocking);
     const held = [fetch(`${s.base}/v1/kv/a`), fetch(`${s.base}/v1/kv/b`)];

@@ -74,7 +74,7 @@ function cutOffLeaderScenario(driftPpm: readonly number[]): { history: HistoryOp
       r.ok && r.op === 'put' ? { kind: 'put', revision: r.revision } : { kind: 'precondition_failed', currentRevision: null },
     );
   const get = (at: NodeId, consistency: Consistency): Outcome<KvEntry | undefined> | null =>
-    call<KvEntry | undefined>({ kind: 'get', key: 'k' }, (done) => c.kvNode(at)!.read(key, consistency, done), (e) =>
+    call<KvEntry | undefined>({ kind: 'get', key: 'k' }, (done) => c.kvNode(at)!.read(consistency, (state) => state.get(key), done), (e) =>
       e === undefined ? { kind: 'get', found: false } : { kind: 'get', found: true, value: decoder.decode(e.value), revision: e.revision },
     );
 
