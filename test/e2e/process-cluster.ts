@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeStatus } from '../../src/client/rest-client.js';
+import { freePorts } from '../../src/cli/free-ports.js';
+
+export { freePorts };
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const POLL_MS = 25;
@@ -36,33 +38,6 @@ export interface StartOptions {
   readonly prepare?: (n: ProcessNode, cluster: ProcessCluster) => void;
   /** A bearer token the cluster's own requests (status, put, get, metrics) carry, for clusters with authentication on. */
   readonly token?: string;
-}
-
-/**
- * Ports below Linux's ephemeral range (32768–60999 by default): a port found by
- * binding port 0 comes from that range, and can be taken again, between our probe
- * and the node's listen, as the local end of any outgoing connection (the tests
- * make many). Ports from this range are never handed out that way.
- */
-const PORT_RANGE_MIN = 15_000;
-const PORT_RANGE_MAX = 30_000;
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** Distinct free TCP ports on 127.0.0.1 outside the ephemeral range, picked at random so parallel test files rarely meet. */
-export async function freePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) {
-    const p = PORT_RANGE_MIN + Math.floor(Math.random() * (PORT_RANGE_MAX - PORT_RANGE_MIN));
-    if (!ports.has(p) && (await canBind(p))) ports.add(p);
-  }
-  return [...ports];
 }
 
 /**
