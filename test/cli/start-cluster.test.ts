@@ -8,6 +8,9 @@ import { ProcessCluster } from '../e2e/process-cluster.js';
 const START = fileURLToPath(new URL('../../src/cli/start-cluster.js', import.meta.url));
 
 let cluster: ProcessCluster;
+const LAUNCH_ATTEMPTS_MAX = 3;
+/** Generous: three nodes start and elect on a loaded 2-core machine. */
+const LEADER_LINE_TIMEOUT_MS = 30_000;
 before(async () => {
   cluster = await ProcessCluster.configure(3);
 });
@@ -18,28 +21,46 @@ after(() => cluster?.stop());
  * leads, then stops it with SIGTERM; returns every line it printed and its exit
  * code. The launcher and its nodes are one process group, killed if anything fails.
  */
-async function runLauncher(extraArgs: readonly string[], env: NodeJS.ProcessEnv): Promise<{ lines: string[]; code: number | null }> {
+async function runLauncherOnce(extraArgs: readonly string[], env: NodeJS.ProcessEnv): Promise<{ lines: string[]; code: number | null }> {
   const args = [START, ...extraArgs, ...cluster.nodes.flatMap((n) => ['--config', n.cfgPath])];
   // KV_LOG_LEVEL reaches every node: the configs say warn, and we want the info lines.
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true, env: { ...process.env, KV_LOG_LEVEL: 'info', ...env } });
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no leader line within 15 s:\n${lines.join('\n')}`)), 15_000);
+    // Settles when a node leads, or when the launcher exits first (a node could not start).
+    const led = await new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no leader line within ${LEADER_LINE_TIMEOUT_MS} ms:\n${lines.join('\n')}`)), LEADER_LINE_TIMEOUT_MS);
+      void exited.then(() => {
+        clearTimeout(timer);
+        resolve(false);
+      });
       createInterface({ input: child.stdout! }).on('line', (line) => {
         lines.push(line);
         if (/"role":"leader"|role=leader/.test(line)) {
           clearTimeout(timer);
-          resolve();
+          resolve(true);
         }
       });
     });
-    child.kill('SIGTERM');
+    if (led) child.kill('SIGTERM');
     const code = await exited;
     return { lines, code };
   } finally {
     if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+  }
+}
+
+/**
+ * The ports `configure` probed free can be taken before the nodes bind them (other
+ * test files and suites run beside us): then the run is repeated on fresh ports.
+ */
+async function runLauncher(extraArgs: readonly string[], env: NodeJS.ProcessEnv): Promise<{ lines: string[]; code: number | null }> {
+  for (let attempt = 1; ; attempt++) {
+    const run = await runLauncherOnce(extraArgs, env);
+    if (attempt === LAUNCH_ATTEMPTS_MAX || !run.lines.some((l) => l.includes('EADDRINUSE'))) return run;
+    await cluster.stop();
+    cluster = await ProcessCluster.configure(3);
   }
 }
 

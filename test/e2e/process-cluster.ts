@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +54,12 @@ export class ProcessCluster {
   /** Sent with the cluster's own requests (StartOptions.token). */
   private auth: Readonly<Record<string, string>> = {};
 
-  private constructor(dir: string, nodes: ProcessNode[]) {
+  private constructor(
+    dir: string,
+    nodes: ProcessNode[],
+    /** raft.cluster_id of every node: a fresh one per cluster. */
+    readonly clusterId: string,
+  ) {
     this.dir = dir;
     this.nodes = nodes;
   }
@@ -133,6 +139,8 @@ export class ProcessCluster {
         fileSizeLimitBytes: null,
       });
     }
+    // Its own cluster id: should another test's cluster get one of our ports, their peers refuse each other.
+    const clusterId = `e2e-${randomBytes(6).toString('hex')}`;
     const peers = nodes
       .map((n) => `    - { id: ${n.id}, raft_addr: "127.0.0.1:${n.raftPort}", http_addr: "127.0.0.1:${n.httpPort}", grpc_addr: "127.0.0.1:${n.grpcPort}" }`)
       .join('\n');
@@ -148,6 +156,7 @@ export class ProcessCluster {
           'grpc:',
           `  addr: "127.0.0.1:${n.grpcPort}"`,
           'raft:',
+          `  cluster_id: ${clusterId}`,
           `  addr: "127.0.0.1:${n.raftPort}"`,
           `  metrics_addr: "127.0.0.1:${n.metricsPort}"`,
           `  election_timeout_ms: ${electionTimeoutMs}`,
@@ -161,7 +170,7 @@ export class ProcessCluster {
         ].join('\n'),
       );
     }
-    return new ProcessCluster(dir, nodes);
+    return new ProcessCluster(dir, nodes, clusterId);
   }
 
   /** Runs `undo` in stop(), after every process is gone and before the directory is removed (unmount, …). */

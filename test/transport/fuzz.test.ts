@@ -16,7 +16,8 @@ import { messageArb } from './arbitraries.js';
 
 const ELECTION_MS = 500;
 const SECRET = 'a cluster secret for the peer fuzzer';
-const CLUSTER = 'kvstore';
+/** The id of the cluster under test (each ProcessCluster has its own), set once it runs. */
+let clusterId = '';
 /** Close codes a listener may send (close-codes.ts), 1006 for a destroyed socket and 1009 from ws for an oversized frame. */
 const DOCUMENTED_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1003, 1006, 1007, 1008, 1009, 4001, 4002, 4003, 4004, 4005, 4008]);
 const CLOSE_WITHIN_MS = 5_000;
@@ -59,7 +60,7 @@ async function challenge(c: Conn): Promise<Uint8Array> {
 }
 
 function handshakeFrame(listenerNonce: Uint8Array, secret: string): Uint8Array {
-  const t = { clusterId: CLUSTER, fromNode: nodeId('n2'), toNode: nodeId('n1'), listenerNonce, dialerNonce: newNonce() };
+  const t = { clusterId, fromNode: nodeId('n2'), toNode: nodeId('n1'), listenerNonce, dialerNonce: newNonce() };
   return encodeFrame({ kind: 'handshake', handshake: { ...t, nonce: t.dialerNonce, mac: dialerProof(new TextEncoder().encode(secret), t) } });
 }
 
@@ -108,6 +109,7 @@ describe('peer frames fuzzed against a live node', { concurrency: false, timeout
   let rssBefore: number;
   before(async () => {
     c = await ProcessCluster.start(3, ELECTION_MS, { prepare: (n) => (n.env['KV_RAFT_SECRET'] = SECRET) });
+    clusterId = c.clusterId;
     await c.waitForLeader(20 * ELECTION_MS);
     // n1 alone: the fuzzer plays n2, and nobody else writes to n1.
     await c.kill('n2');

@@ -14,10 +14,13 @@ const sockets: Socket[] = [];
 const servers: Server[] = [];
 const fakes: FakePeer[] = [];
 after(async () => {
+  // Stop the proxies accepting first: a node still dialling through one would otherwise
+  // open a new proxied connection after the sockets below are destroyed, and close() waits for it.
+  const serversClosed = Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   for (const s of sockets) s.destroy();
   await Promise.all(clients.map(closeClient));
   await Promise.all(fakes.map((f) => f.close()));
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  await serversClosed;
   await stopAll(running);
 });
 
