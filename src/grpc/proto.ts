@@ -8,6 +8,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ProtoGrpcType } from './generated/kv.js';
 import type { KVClient } from './generated/kvstore/v1/KV.js';
 import type { LeaseClient } from './generated/kvstore/v1/Lease.js';
+import type { WatchClient } from './generated/kvstore/v1/Watch.js';
 
 /** From dist/src/grpc/ (or src/grpc/) up to the repository root. */
 export const kvProtoPath = fileURLToPath(new URL('../../../proto/kvstore/v1/kv.proto', import.meta.url));
@@ -47,4 +48,10 @@ export function createKvClient(address: string, credentials = grpc.credentials.c
 export function createLeaseClient(address: string, credentials = grpc.credentials.createInsecure(), options?: grpc.ChannelOptions): LeaseClient {
   const { kv } = loadKvProto();
   return new kv.kvstore.v1.Lease(address, credentials, options);
+}
+
+/** A typed Watch client. */
+export function createWatchClient(address: string, credentials = grpc.credentials.createInsecure(), options?: grpc.ChannelOptions): WatchClient {
+  const { kv } = loadKvProto();
+  return new kv.kvstore.v1.Watch(address, credentials, options);
 }

@@ -125,6 +125,11 @@ export class WatchHub {
     return this.count;
   }
 
+  /** The revision through which synced watches have been sent every change. */
+  headRevision(): number {
+    return this.head;
+  }
+
   /**
    * Starts a watch from `fromRevision` (null: the next revision applied here).
    * Refused if the window no longer holds that revision, or too many watch.
