@@ -2,10 +2,12 @@
 import { createWriteStream } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseBackup } from '../backup/backup-file.js';
 import { restoreDataDir } from '../backup/restore.js';
 import type { Consistency } from '../client/common.js';
 import type { KvClient } from '../client/rest-client.js';
+import { WatchEnded } from '../client/watch-stream.js';
 import { KvStateMachine, kvStateMachineDefaults } from '../kv/state-machine.js';
 import { EXIT_FAILED, EXIT_OK, reportError, type CliIo } from './cli-io.js';
 
@@ -47,10 +49,17 @@ function positiveInt(s: string | undefined): number | null {
   return s !== undefined && /^[1-9]\d{0,14}$/.test(s) ? Number(s) : null;
 }
 
-/** `lease grant TTL`, `lease revoke ID`, `lease list`. */
-export async function leaseCommand(client: KvClient, io: CliIo, args: readonly string[], idempotencyKey: string | undefined, usageError: (m: string) => number): Promise<number> {
+export interface LeaseFlags {
+  readonly idempotencyKey: string | undefined;
+  /** keepalive: renew once, not until interrupted. */
+  readonly once: boolean;
+}
+
+/** `lease grant TTL`, `lease keepalive ID`, `lease revoke ID`, `lease list`. */
+export async function leaseCommand(client: KvClient, io: CliIo, args: readonly string[], f: LeaseFlags, usageError: (m: string) => number): Promise<number> {
   const [sub, arg] = args;
-  const key = idempotencyKey === undefined ? {} : { idempotencyKey };
+  const key = f.idempotencyKey === undefined ? {} : { idempotencyKey: f.idempotencyKey };
+  if (f.once && sub !== 'keepalive') return usageError('--once goes with lease keepalive');
   switch (sub) {
     case 'grant': {
       const ttl = positiveInt(arg);
@@ -68,6 +77,17 @@ export async function leaseCommand(client: KvClient, io: CliIo, args: readonly s
       io.stdout.write(`lease ${id} revoked at revision ${r.revision}\n`);
       return EXIT_OK;
     }
+    case 'keepalive': {
+      const id = positiveInt(arg);
+      if (id === null) return usageError('lease keepalive takes a lease id');
+      for (;;) {
+        const r = await client.keepAliveLease(id);
+        if (!r.ok) return reportError(io, r);
+        io.stdout.write(`lease ${id} kept alive (TTL ${r.ttl}s)\n`);
+        if (f.once) return EXIT_OK;
+        await delay(Math.max(100, (r.ttl * 1000) / 3));
+      }
+    }
     case 'list': {
       if (arg !== undefined) return usageError('lease list takes no argument');
       const r = await client.leases();
@@ -77,6 +97,28 @@ export async function leaseCommand(client: KvClient, io: CliIo, args: readonly s
     }
     default:
       return usageError(`lease grant, revoke or list, got ${JSON.stringify(sub)}`);
+  }
+}
+
+/** `watch KEY [--prefix] [--from-revision R]`: one line per key changed, until interrupted. */
+export async function watchCommand(client: KvClient, io: CliIo, key: string, f: { readonly prefix: boolean; readonly fromRevision: number | undefined }): Promise<number> {
+  try {
+    for await (const r of client.watch(key, { prefix: f.prefix, ...(f.fromRevision === undefined ? {} : { fromRevision: f.fromRevision }) })) {
+      for (const ch of r.changes) {
+        io.stdout.write(`${r.revision}\t${ch.type}\t`);
+        io.stdout.write(ch.key);
+        if (ch.value !== null) {
+          io.stdout.write('\t');
+          io.stdout.write(ch.value);
+        }
+        io.stdout.write('\n');
+      }
+    }
+    return EXIT_OK;
+  } catch (e) {
+    if (!(e instanceof WatchEnded)) throw e;
+    io.stderr.write(`Error: ${e.code}: ${e.message}\n`);
+    return EXIT_FAILED;
   }
 }
 

@@ -2,7 +2,7 @@ import type { Consistency } from '../client/common.js';
 import { KvClient, type NodeStatus } from '../client/rest-client.js';
 import { newToken, roles, tokenHash } from '../auth/tokens.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, reportError, type CliIo } from './cli-io.js';
-import { leaseCommand, listCommand, snapshotRestoreCommand, snapshotSaveCommand } from './coordination-commands.js';
+import { leaseCommand, listCommand, snapshotRestoreCommand, snapshotSaveCommand, watchCommand } from './coordination-commands.js';
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
 
@@ -19,7 +19,9 @@ Commands:
   put KEY VALUE     write VALUE (use - to read it from stdin) at KEY
   get KEY           print the value of KEY (--prefix: every key under KEY)
   del KEY           delete KEY
-  lease grant TTL   grant a lease; also lease revoke ID, lease list
+  lease grant TTL   grant a lease; also lease keepalive ID, lease revoke ID,
+                    lease list
+  watch KEY         print every change of KEY (--prefix: of every key under it)
   snapshot save FILE
                     download a backup of the whole store to FILE
   snapshot restore FILE --data-dir D --id ID --peers A,B,C
@@ -78,6 +80,7 @@ Deletes KEY and prints "deleted <revision>" (or "not found <revision>").
 Exit: 0 done (even if the key was absent), 1 not done, 3 maybe done.
 `,
   lease: `Usage: kvstore lease grant TTL
+       kvstore lease keepalive ID [--once]
        kvstore lease revoke ID
        kvstore lease list
 
@@ -85,8 +88,20 @@ A lease ends when it is revoked, or when it goes TTL seconds without a
 keep-alive on the leader's clock; every key put with --lease ID is deleted then,
 at one revision. grant prints "lease ID granted with TTL Ns" (a TTL below 1.5
 election timeouts is raised to that); revoke prints the revision the keys were
-deleted at; list prints "ID\\tTTL" per lease.
-Exit: 0 done, 1 not done (e.g. no such lease), 3 maybe done.
+deleted at; list prints "ID\\tTTL" per lease. keepalive keeps the lease alive
+(every third of its TTL, through the leader) until interrupted, printing each
+renewal; --once renews it once.
+Exit: 0 done, 1 not done (e.g. no such lease, or it expired), 3 maybe done.
+`,
+  watch: `Usage: kvstore watch KEY [--prefix] [--from-revision R]
+
+Prints every change of KEY (with --prefix: of every key starting with KEY, ""
+for all), from revision R on (default: from now), one line per key changed:
+"REVISION\\tput\\tKEY\\tVALUE" or "REVISION\\tdelete\\tKEY", until interrupted. If
+the node it watches goes away, it goes on at another without missing or
+repeating a revision.
+Exit: 1 when the watch cannot go on (its start was compacted, or it fell
+behind): list again and watch from the listing's revision + 1.
 `,
   snapshot: `Usage: kvstore snapshot save FILE
        kvstore snapshot restore FILE --data-dir D --id ID --peers A,B,C
@@ -129,8 +144,8 @@ interface Parsed {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role', 'lease', 'limit', 'data-dir', 'id', 'peers']);
-const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision', 'prefix', 'keys-only']);
+const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role', 'lease', 'limit', 'data-dir', 'id', 'peers', 'from-revision']);
+const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision', 'prefix', 'keys-only', 'once']);
 
 function parse(argv: readonly string[]): Parsed {
   const positionals: string[] = [];
@@ -185,12 +200,13 @@ const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   del: ['if-revision', 'idempotency-key'],
   status: [],
   auth: ['name', 'role'],
-  lease: ['idempotency-key'],
+  lease: ['idempotency-key', 'once'],
   snapshot: ['data-dir', 'id', 'peers'],
+  watch: ['prefix', 'from-revision'],
 };
 const GLOBAL_FLAGS = ['endpoints', 'timeout', 'token', 'help'];
 /** The positional arguments each command takes, at least and at most. */
-const ARITY: Readonly<Record<string, readonly [number, number]>> = { put: [2, 2], get: [1, 1], del: [1, 1], status: [0, 0], auth: [1, 1], lease: [1, 2], snapshot: [2, 2] };
+const ARITY: Readonly<Record<string, readonly [number, number]>> = { put: [2, 2], get: [1, 1], del: [1, 1], status: [0, 0], auth: [1, 1], lease: [1, 2], snapshot: [2, 2], watch: [1, 1] };
 
 async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
@@ -306,6 +322,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let ifRevision: number | undefined;
   let lease: number | undefined;
   let limit: number | undefined;
+  let fromRevision: number | undefined;
   try {
     endpoints = (stringFlag(p, 'endpoints') ?? process.env['KVSTORE_ENDPOINTS'] ?? DEFAULT_ENDPOINTS)
       .split(',')
@@ -316,6 +333,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     ifRevision = intFlag(p, 'if-revision');
     lease = intFlag(p, 'lease');
     limit = intFlag(p, 'limit');
+    fromRevision = intFlag(p, 'from-revision');
     const token = stringFlag(p, 'token') ?? process.env['KVSTORE_TOKEN'];
     client = new KvClient({
       endpoints,
@@ -375,7 +393,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return EXIT_OK;
     }
     case 'lease':
-      return leaseCommand(client, io, args, stringFlag(p, 'idempotency-key'), usageError);
+      return leaseCommand(client, io, args, { idempotencyKey: stringFlag(p, 'idempotency-key'), once: p.flags.has('once') }, usageError);
+    case 'watch':
+      return watchCommand(client, io, args[0]!, { prefix: p.flags.has('prefix'), fromRevision });
     case 'snapshot':
       if (args[0] !== 'save') return usageError(`snapshot save FILE or snapshot restore FILE, got ${JSON.stringify(args[0])}`);
       if (['data-dir', 'id', 'peers'].some((f) => p.flags.has(f))) return usageError('--data-dir, --id and --peers go with snapshot restore');

@@ -29,6 +29,8 @@ import {
   type Value,
 } from './common.js';
 import { encodeKey, keyFromJson, valueFromJson, valueToJson } from './json-forms.js';
+import { acquireLock, Lease, type LockOptions, type LockResult } from './lease-lock.js';
+import { watchEvents, type WatchOptions, type WatchedRevision } from './watch-stream.js';
 
 /**
  * A REST client for kvstore (SPEC §3) on Node's fetch.
@@ -135,9 +137,11 @@ type Exchange =
   | MaybeApplied;
 
 export class KvClient {
-  private readonly endpoints: readonly string[];
+  /** @internal */
+  readonly endpoints: readonly string[];
   private readonly retry: Backoff;
-  private readonly auth: Readonly<Record<string, string>>;
+  /** @internal */
+  readonly auth: Readonly<Record<string, string>>;
   private leader: string | null = null;
   private next = 0;
 
@@ -273,6 +277,65 @@ export class KvClient {
     const j = r.status === 200 ? (parseJson(r.body) as { revision?: unknown } | null) : null;
     if (typeof j?.revision === 'number') return { ok: true, revision: j.revision, idempotencyKey };
     return this.writeFailure(r, idempotencyKey);
+  }
+
+  /** Keeps a lease alive through the leader: it lives its TTL from now. */
+  async keepAliveLease(id: number): Promise<{ readonly ok: true; readonly ttl: number } | Failed> {
+    const r = await this.call({ method: 'POST', path: `/v1/leases/${id}/keepalive`, headers: {}, write: false, idempotencyKey: '' });
+    if (r.kind !== 'response') return r as Failed;
+    const j = r.status === 200 ? (parseJson(r.body) as { ttl?: unknown } | null) : null;
+    return typeof j?.ttl === 'number' ? { ok: true, ttl: j.ttl } : failedOf(r);
+  }
+
+  /** A lease's TTL, the time it has left on the leader's clock, and its keys. */
+  async leaseInfo(id: number): Promise<{ readonly ok: true; readonly ttl: number; readonly remainingMs: number | null; readonly keys: readonly Uint8Array[] } | Failed> {
+    const r = await this.call({ method: 'GET', path: `/v1/leases/${id}`, headers: {}, write: false, idempotencyKey: '' });
+    if (r.kind !== 'response') return r as Failed;
+    const j = r.status === 200 ? (parseJson(r.body) as { ttl?: unknown; remaining_ms?: unknown; keys?: unknown } | null) : null;
+    const keys = Array.isArray(j?.keys) ? j.keys.map(keyFromJson) : null;
+    if (typeof j?.ttl !== 'number' || keys === null || keys.includes(null)) return failedOf(r);
+    return { ok: true, ttl: j.ttl, remainingMs: typeof j.remaining_ms === 'number' ? j.remaining_ms : null, keys: keys as Uint8Array[] };
+  }
+
+  /** Grants a lease and keeps it alive in the background until it is revoked or lost (see Lease). */
+  async lease(ttlSeconds: number): Promise<{ readonly ok: true; readonly lease: Lease } | Failed | MaybeApplied> {
+    const sentAtMs = Date.now();
+    const g = await this.grantLease(ttlSeconds);
+    if (!g.ok) return g;
+    return { ok: true, lease: new Lease(this, g.id, g.ttl, sentAtMs) };
+  }
+
+  /**
+   * Takes the lock `key` (a create-only put of it on a lease, waiting while another
+   * holds it). The lock's `token` is the revision of that put: larger for every
+   * later holder, so a resource that remembers the largest token it has seen can
+   * refuse a former holder that still believes it holds the lock (fencing), and a
+   * write can be made conditional on still holding it with a transaction comparing
+   * the lock key's revision to the token.
+   */
+  lock(key: Key, opts: LockOptions = {}): Promise<LockResult> {
+    return acquireLock(this, key, opts);
+  }
+
+  /**
+   * A blocking query (GET /v1/watch/{key}?index=): resolves once `key` changed
+   * after revision `index`, or after `waitMs`; the revision to go on from.
+   */
+  async waitForChange(key: Key, index: number, waitMs: number): Promise<number> {
+    const r = await this.call({ method: 'GET', path: `/v1/watch/${encodeKey(key)}?index=${index}&wait=${Math.max(1, Math.ceil(waitMs))}ms`, headers: {}, write: false, idempotencyKey: '' });
+    const j = r.kind === 'response' && r.status === 200 ? (parseJson(r.body) as { index?: unknown } | null) : null;
+    return typeof j?.index === 'number' ? j.index : index;
+  }
+
+  /**
+   * Every revision that changes `key` (or, with prefix, a key under it) from
+   * `fromRevision` on (default: from now), in order, exactly once: over SSE, moving
+   * to another node with Last-Event-ID when one goes away. Throws when the watch
+   * cannot go on (compacted, too slow): list again and watch from the listing's
+   * revision + 1.
+   */
+  watch(key: Key, opts: WatchOptions = {}): AsyncGenerator<WatchedRevision, void, undefined> {
+    return watchEvents(this.endpoints, this.auth, key, opts);
   }
 
   /** Every lease and its TTL. */

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** Methods a label may carry (KV's by name, others as Service.Method); anything else is OTHER, so labels stay bounded. */
-const KNOWN_METHODS: ReadonlySet<string> = new Set(['Put', 'Get', 'Delete', 'Range', 'Txn', 'Lease.Grant', 'Lease.Revoke', 'Lease.Leases', 'Watch.Watch']);
+const KNOWN_METHODS: ReadonlySet<string> = new Set(['Put', 'Get', 'Delete', 'Range', 'Txn', 'Lease.Grant', 'Lease.Revoke', 'Lease.Leases', 'Lease.KeepAlive', 'Lease.TimeToLive', 'Watch.Watch']);
 
 /** `OK`, `NOT_FOUND`, … for a gRPC status code (the name, not the number). */
 export function grpcCodeName(code: grpc.status): string {

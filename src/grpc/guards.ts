@@ -12,8 +12,10 @@ export const RETRY_AFTER_METADATA = 'retry-after';
 const TOO_MANY_CALLS_RETRY_AFTER_SECONDS = '1';
 
 /** The role a call needs, or null: health stays open (probes carry no token); reflection reads. */
+const WATCH_PATH = '/kvstore.v1.Watch/Watch';
+
 /** Calls that change the store need role write (a transaction does, even one that only reads). */
-const WRITES: ReadonlySet<string> = new Set(['/kvstore.v1.KV/Put', '/kvstore.v1.KV/Delete', '/kvstore.v1.KV/Txn', '/kvstore.v1.Lease/Grant', '/kvstore.v1.Lease/Revoke']);
+const WRITES: ReadonlySet<string> = new Set(['/kvstore.v1.KV/Put', '/kvstore.v1.KV/Delete', '/kvstore.v1.KV/Txn', '/kvstore.v1.Lease/Grant', '/kvstore.v1.Lease/Revoke', '/kvstore.v1.Lease/KeepAlive']);
 
 export function requiredRole(path: string): Role | null {
   if (path.startsWith('/grpc.health.v1.Health/')) return null;
@@ -72,12 +74,16 @@ export function guardInterceptor(o: GuardOptions): grpc.ServerInterceptor {
           return false;
         }
       }
-      if (inProgress >= o.requestsMax) {
+      // A watch lasts as long as its reader: it is bounded by the watch hub, not by grpc.requests_max.
+      const limited = method.path !== WATCH_PATH;
+      if (limited && inProgress >= o.requestsMax) {
         refuse('too_many_requests', `${o.requestsMax} calls are in progress (grpc.requests_max); not applied`, { [RETRY_AFTER_METADATA]: TOO_MANY_CALLS_RETRY_AFTER_SECONDS });
         return false;
       }
-      inProgress++;
-      counted = true;
+      if (limited) {
+        inProgress++;
+        counted = true;
+      }
       bodyTimer = setTimeout(() => refuse('request_timeout', `the request message did not arrive within ${o.bodyTimeoutMs} ms (grpc.body_timeout_ms); not applied`), o.bodyTimeoutMs);
       return true;
     };

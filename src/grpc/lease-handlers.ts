@@ -1,4 +1,4 @@
-// kvstore.v1.Lease: Grant, Revoke and Leases.
+// kvstore.v1.Lease: Grant, Revoke, Leases, KeepAlive and TimeToLive.
 import { leaseTtlSecondsMax } from '../kv/limits.js';
 import { leaseTtlSecondsMin } from '../node/lessor.js';
 import type { LeaseDefinition, LeaseHandlers } from './generated/kvstore/v1/Lease.js';
@@ -29,6 +29,28 @@ export function leaseHandlers(def: LeaseDefinition, runner: UnaryRunner, calls: 
         if (!got.ok) return got.answer;
         if (!got.value.ok) return fail('lease_not_found', `no lease ${req.id}`);
         return ok({ revision: got.value.revision });
+      },
+    ),
+    KeepAlive: runner.unary(
+      def.KeepAlive,
+      () => false,
+      async (req, call) => {
+        if (!Number.isSafeInteger(req.id) || req.id < 1) return fail('bad_request', 'id is a lease id (a positive integer)');
+        const got = await calls.keepAlive(call, req.id);
+        if (!got.ok) return got.answer;
+        if (got.value === null) return fail('lease_not_found', `lease ${req.id} has expired or was revoked`);
+        return ok({ id: req.id, ttl: got.value.ttlSeconds });
+      },
+    ),
+    TimeToLive: runner.unary(
+      def.TimeToLive,
+      () => false,
+      async (req, call) => {
+        if (!Number.isSafeInteger(req.id) || req.id < 1) return fail('bad_request', 'id is a lease id (a positive integer)');
+        const got = await calls.leaseInfo(call, req.id, req.consistency);
+        if (!got.ok) return got.answer;
+        if (got.value === null) return fail('lease_not_found', `no lease ${req.id}`);
+        return ok({ id: req.id, ttl: got.value.record.ttlSeconds, remaining_ms: got.value.remainingMs ?? -1, keys: got.value.keys.map((k) => Buffer.from(k)) });
       },
     ),
     Leases: runner.unary(

@@ -1,9 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
-import { commandProblem, resultOf, type KvCommand, type ResultOf } from '../kv/command.js';
+import { commandProblem, resultOf, type KvCommand, type LeaseId, type ResultOf } from '../kv/command.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
 import type { ApiMetrics, KvConsistency, KvOp } from '../metrics/api-metrics.js';
 import { secondsSince } from '../metrics/elapsed.js';
-import { proposeCommand, readThrough, type KvNode } from '../node/kv-node.js';
+import { proposeCommand, readThrough, type KvNode, type LeaseInfo, type Outcome } from '../node/kv-node.js';
+import type { LeaseRecord } from '../kv/leases.js';
 import { fail, type Answer, type UnaryRunner } from './unary.js';
 
 /** Something a handler got from the node, or the answer the call gets instead. */
@@ -30,6 +31,25 @@ export class NodeCalls {
     this.api.observeKv(op, 'linearizable', secondsSince(started));
     if (!o.ok) return { ok: false, answer: this.runner.refused(o.error, call) };
     return { ok: true, value: resultOf(command, o.value) };
+  }
+
+  /** Keeps a lease alive through the leader; null if it no longer exists (or its expiry is proposed). */
+  async keepAlive(call: grpc.ServerUnaryCall<unknown, unknown>, id: LeaseId): Promise<Got<LeaseRecord | null>> {
+    const started = process.hrtime.bigint();
+    const o = await new Promise<Outcome<LeaseRecord | null>>((done) => this.node.keepAlive(id, done));
+    if (!o.ok) return { ok: false, answer: this.runner.refused(o.error, call) };
+    this.api.observeKv('lease_keepalive', 'linearizable', secondsSince(started));
+    return { ok: true, value: o.value };
+  }
+
+  async leaseInfo(call: grpc.ServerUnaryCall<unknown, unknown>, id: LeaseId, consistency: string): Promise<Got<LeaseInfo | null>> {
+    const c = consistencyOf(consistency);
+    if (c === null) return { ok: false, answer: fail('bad_request', 'consistency is LINEARIZABLE, LEASE or STALE') };
+    const started = process.hrtime.bigint();
+    const o = await new Promise<Outcome<LeaseInfo | null>>((done) => this.node.leaseInfo(id, c, done));
+    if (!o.ok) return { ok: false, answer: this.runner.refused(o.error, call) };
+    this.api.observeKv('get', c, secondsSince(started));
+    return { ok: true, value: o.value };
   }
 
   /** The applied state this consistency may see, given to `view` at once (it must read synchronously). */

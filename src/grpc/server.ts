@@ -25,6 +25,7 @@ import { guardInterceptor } from './guards.js';
 import { startGrpcListener, type GrpcListener } from './listener.js';
 import { kvHandlers } from './kv-handlers.js';
 import { leaseHandlers } from './lease-handlers.js';
+import { watchHandlers } from './watch-handler.js';
 import { NodeCalls } from './node-calls.js';
 import { ANSWERED_BY_METADATA, methodOfPath, UnaryRunner } from './unary.js';
 
@@ -86,6 +87,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
   });
   server.addService(tolerantDefinition(services.KV.service), kvHandlers(services.KV.service, runner, calls, config.http.valueBytesMax));
   server.addService(tolerantDefinition(services.Lease.service), leaseHandlers(services.Lease.service, runner, calls, config.raft.electionTimeoutMs));
+  server.addService(tolerantDefinition(services.Watch.service), watchHandlers(node.watches, metrics));
 
   // Health: SERVING exactly while the node is ready (a leader known, caught up).
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'kvstore.v1.KV': 'NOT_SERVING' });

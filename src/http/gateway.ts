@@ -2,11 +2,12 @@ import type Koa from 'koa';
 import type { NodeConfig, PeerConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
 import { codeOfRequestError, type RequestError } from '../errors.js';
-import { resultOf, type KvCommand, type ResultOf } from '../kv/command.js';
+import { resultOf, type KvCommand, type LeaseId, type ResultOf } from '../kv/command.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
 import type { ApiMetrics, KvOp } from '../metrics/api-metrics.js';
 import { secondsSince } from '../metrics/elapsed.js';
-import { proposeCommand, readThrough, type KvNode } from '../node/kv-node.js';
+import { proposeCommand, readThrough, type KvNode, type LeaseInfo, type Outcome } from '../node/kv-node.js';
+import type { LeaseRecord } from '../kv/leases.js';
 import type { NodeId } from '../raft/types.js';
 import { HttpError } from './http-error.js';
 import type { Consistency } from './request.js';
@@ -69,6 +70,24 @@ export class Gateway {
    * confirmed through the leader), given to `view` the moment it is served: it
    * must read what it needs synchronously.
    */
+  /** Keeps a lease alive through the leader; null if it no longer exists (or its expiry is proposed). */
+  async keepAlive(ctx: Koa.Context, id: LeaseId): Promise<LeaseRecord | null> {
+    const start = process.hrtime.bigint();
+    const o = await new Promise<Outcome<LeaseRecord | null>>((done) => this.node.keepAlive(id, done));
+    if (!o.ok) return this.refuse(ctx, o.error);
+    this.api.observeKv('lease_keepalive', 'linearizable', secondsSince(start));
+    return o.value;
+  }
+
+  /** A lease, its keys and (through the leader) the time it has left; null if it does not exist. */
+  async leaseInfo(ctx: Koa.Context, id: LeaseId, consistency: Consistency): Promise<LeaseInfo | null> {
+    const start = process.hrtime.bigint();
+    const o = await new Promise<Outcome<LeaseInfo | null>>((done) => this.node.leaseInfo(id, consistency, done));
+    if (!o.ok) return this.refuse(ctx, o.error);
+    this.api.observeKv('get', consistency, secondsSince(start));
+    return o.value;
+  }
+
   async read<T>(ctx: Koa.Context, op: KvOp, consistency: Consistency, view: (state: KvStateMachine) => T): Promise<T> {
     const start = process.hrtime.bigint();
     const o = await readThrough(this.node, consistency, view);

@@ -1,4 +1,4 @@
-// /v1/leases: grant, list, inspect and revoke leases (keep-alive: POST /v1/leases/{id}/keepalive).
+// /v1/leases: grant, list, inspect, keep alive and revoke leases.
 import type Koa from 'koa';
 import type { LeaseId } from '../kv/command.js';
 import { leaseTtlSecondsMax } from '../kv/limits.js';
@@ -45,11 +45,26 @@ export async function listLeases(ctx: Koa.Context, gateway: Gateway, query: Read
   }));
 }
 
-/** GET /v1/leases/{id}: the lease's TTL and the keys attached to it. */
+/**
+ * GET /v1/leases/{id}: the lease's TTL, the time it has left on the leader's
+ * clock (remaining_ms; null from a stale read) and the keys attached to it.
+ */
 export async function showLease(ctx: Koa.Context, gateway: Gateway, id: LeaseId, query: ReadonlyMap<string, string>): Promise<void> {
-  const lease = await gateway.read(ctx, 'get', consistencyOf(query), (state) => state.lease(id));
-  if (lease === undefined) throw new HttpError('lease_not_found', `no lease ${id}`);
-  ctx.body = { id, ttl: lease.record.ttlSeconds, keys: [...lease.keys].sort().map(keyToJson) };
+  const lease = await gateway.leaseInfo(ctx, id, consistencyOf(query));
+  if (lease === null) throw new HttpError('lease_not_found', `no lease ${id}`);
+  ctx.body = { id, ttl: lease.record.ttlSeconds, remaining_ms: lease.remainingMs, keys: lease.keys.map(keyToJson) };
+}
+
+/**
+ * POST /v1/leases/{id}/keepalive: the lease lives its full TTL from now on the
+ * leader's clock. A lease that expired, was revoked or whose expiry is already
+ * under way is 404: its holder must stop relying on it.
+ */
+export async function keepAliveLease(ctx: Koa.Context, gateway: Gateway, id: LeaseId): Promise<void> {
+  gateway.redirectIfFollower(ctx);
+  const lease = await gateway.keepAlive(ctx, id);
+  if (lease === null) throw new HttpError('lease_not_found', `lease ${id} has expired or was revoked`);
+  ctx.body = { id, ttl: lease.ttlSeconds };
 }
 
 /** DELETE /v1/leases/{id}: ends the lease now; its keys are deleted at the revision answered. */

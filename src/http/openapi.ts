@@ -238,6 +238,58 @@ export const openApiDocument = {
       },
       options,
     },
+    '/v1/leases/{id}/keepalive': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+      post: {
+        summary: "Keep a lease alive: it lives its full TTL from now on the leader's clock",
+        responses: {
+          '200': { description: 'kept alive', content: { 'application/json': { schema: { $ref: '#/components/schemas/Lease' } } } },
+          ...limitErrors,
+          ...authErrors('write'),
+          '307': redirect,
+          '400': errorResponse('bad lease id', 'bad_request'),
+          '404': errorResponse('the lease expired, was revoked, or its expiry is under way', 'lease_not_found'),
+          '405': methodNotAllowed,
+          '503': unavailable,
+          '504': errorResponse('the leader could not be confirmed in time', 'outcome_unknown'),
+        },
+      },
+      options,
+    },
+    '/v1/watch/{key}': {
+      parameters: [{ ...keyParam, description: 'the key, or with ?prefix the prefix (may be empty: every key)' }],
+      get: {
+        summary: 'Watch a key or a prefix: Server-Sent Events from a revision on, or with ?index a blocking query',
+        description:
+          'Served by any node from its own applied state. SSE: one `change` event per revision that changed a watched key, `id` = the revision, in order, ' +
+          'exactly once; reconnect with Last-Event-ID to go on after it (any node). The stream ends with an `error` event (compacted, watch_too_slow, node_stopping).',
+        parameters: [
+          { name: 'prefix', in: 'query', required: false, description: 'watch every key under the prefix', schema: { type: 'string', enum: ['', 'true'] }, allowEmptyValue: true },
+          { name: 'from_revision', in: 'query', required: false, description: 'the first revision to send (default: the next one applied here)', schema: { type: 'integer', minimum: 0 } },
+          { name: 'Last-Event-ID', in: 'header', required: false, description: 'resume after this revision (wins over from_revision)', schema: { type: 'string' } },
+          { name: 'index', in: 'query', required: false, description: 'a blocking query: answer once a watched key changes after this revision', schema: { type: 'integer', minimum: 0 } },
+          { name: 'wait', in: 'query', required: false, description: 'with index: the longest wait (10s, 5m, 250ms; at most 10m, default 5m)', schema: { type: 'string' } },
+        ],
+        responses: {
+          '200': {
+            description: 'SSE (text/event-stream), or the blocking query\'s answer',
+            headers: { 'X-Kvstore-Index': { description: 'with index: where the next query goes on from', schema: { type: 'string' } } },
+            content: {
+              'text/event-stream': { schema: { type: 'string', description: 'event: change, data: WatchEvent as JSON; event: error, data: {error, message, oldest_revision}' } },
+              'application/json': { schema: { $ref: '#/components/schemas/BlockingResult' } },
+            },
+          },
+          ...limitErrors,
+          ...authErrors('read'),
+          '400': errorResponse('bad key or query', 'bad_key', 'bad_request'),
+          '405': methodNotAllowed,
+          '410': { ...errorResponse('the change window no longer holds the start', 'compacted', 'watch_too_slow'), headers: { 'X-Kvstore-Oldest-Revision': { description: 'the oldest revision a watch can start from', schema: { type: 'string' } } } },
+          '429': { ...errorResponse('too many watches on this node, or too many requests', 'too_many_watchers', 'too_many_requests'), headers: retryAfter },
+          '503': errorResponse('this node is stopping', 'node_stopping'),
+        },
+      },
+      options,
+    },
     '/v1/snapshot': {
       get: {
         summary: 'A backup: the state at a linearizable read, streamed with its SHA-256 (role admin)',
@@ -366,9 +418,38 @@ export const openApiDocument = {
       },
       LeaseInfo: {
         type: 'object',
-        required: ['id', 'ttl', 'keys'],
+        required: ['id', 'ttl', 'remaining_ms', 'keys'],
         additionalProperties: false,
-        properties: { id: { type: 'integer', minimum: 1 }, ttl: { type: 'integer', minimum: 1 }, keys: { type: 'array', items: { type: 'string' } } },
+        properties: {
+          id: { type: 'integer', minimum: 1 },
+          ttl: { type: 'integer', minimum: 1 },
+          remaining_ms: { type: ['integer', 'null'], minimum: 0, description: "milliseconds left on the leader's clock; null from a stale read" },
+          keys: { type: 'array', items: { type: 'string' } },
+        },
+      },
+      WatchEvent: {
+        type: 'object',
+        required: ['revision', 'events'],
+        additionalProperties: false,
+        description: "one revision's changes to the watched keys (the data of an SSE change event; its id is the revision)",
+        properties: {
+          revision: { type: 'integer', minimum: 1 },
+          events: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['type', 'key', 'revision'],
+              additionalProperties: false,
+              properties: { type: { type: 'string', enum: ['put', 'delete'] }, key: { type: 'string' }, value: { type: 'string', contentEncoding: 'base64' }, revision: { type: 'integer', minimum: 1 }, lease: { type: 'integer', minimum: 0 } },
+            },
+          },
+        },
+      },
+      BlockingResult: {
+        type: 'object',
+        required: ['index', 'events'],
+        additionalProperties: false,
+        properties: { index: { type: 'integer', minimum: 0, description: 'pass it as ?index= to wait for what comes next' }, events: { type: 'array', items: { $ref: '#/components/schemas/WatchEvent' } } },
       },
       LeaseRevoked: { type: 'object', required: ['revoked', 'revision'], additionalProperties: false, properties: { revoked: { type: 'boolean', const: true }, revision: { type: 'integer', minimum: 1 } } },
       Status: statusSchema,

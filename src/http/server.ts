@@ -15,7 +15,8 @@ import { requestLimit } from './request-limit.js';
 import { openApiDocument } from './openapi.js';
 import { Gateway } from './gateway.js';
 import { deleteKey, getKey, putKey } from './key-routes.js';
-import { grantLease, leaseIdOf, listLeases, revokeLease, showLease } from './lease-routes.js';
+import { grantLease, keepAliveLease, leaseIdOf, listLeases, revokeLease, showLease } from './lease-routes.js';
+import { WATCH_PREFIX, watchRoute } from './watch-route.js';
 import { queryOf } from './request.js';
 import { getSnapshot } from './snapshot-route.js';
 import { postTxn } from './txn-route.js';
@@ -41,6 +42,8 @@ interface Route {
 }
 const KV_ROUTE: Route = { template: '/v1/kv/{key}', methods: ['GET', 'HEAD', 'PUT', 'DELETE'] };
 const LEASE_ROUTE: Route = { template: '/v1/leases/{id}', methods: ['GET', 'HEAD', 'DELETE'] };
+const KEEPALIVE_ROUTE: Route = { template: '/v1/leases/{id}/keepalive', methods: ['POST'] };
+const WATCH_ROUTE: Route = { template: '/v1/watch/{key}', methods: ['GET'] };
 const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map([
   ...['/v1/status', '/healthz', '/readyz', '/metrics', '/openapi.json'].map((p): [string, Route] => [p, { template: p, methods: ['GET', 'HEAD'] }]),
   // GET only: a HEAD would capture a snapshot for nothing.
@@ -53,7 +56,12 @@ const UNMATCHED_ROUTE = 'unmatched';
 
 function routeOf(path: string): Route | null {
   if (path.startsWith(KV_PREFIX)) return KV_ROUTE;
-  if (path.startsWith(LEASES_PREFIX) && !path.slice(LEASES_PREFIX.length).includes('/')) return LEASE_ROUTE;
+  if (path.startsWith(WATCH_PREFIX)) return WATCH_ROUTE;
+  if (path.startsWith(LEASES_PREFIX)) {
+    const rest = path.slice(LEASES_PREFIX.length);
+    if (!rest.includes('/')) return LEASE_ROUTE;
+    if (/^[^/]+\/keepalive$/.test(rest)) return KEEPALIVE_ROUTE;
+  }
   return FIXED_ROUTES.get(path) ?? null;
 }
 
@@ -126,7 +134,8 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     }
   });
 
-  app.use(requestLimit(config.http.requestsMax, (path) => path === '/healthz' || path === '/readyz'));
+  // Watches last as long as their readers: they are bounded by the watch hub's own limit, not this one.
+  app.use(requestLimit(config.http.requestsMax, (path) => path === '/healthz' || path === '/readyz' || path.startsWith(WATCH_PREFIX)));
 
   // CORS, only for configured origins; off (no CORS headers at all) when none are.
   app.use(async (ctx, next) => {
@@ -208,6 +217,10 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
         const id = leaseIdOf(ctx.path.slice(LEASES_PREFIX.length));
         return method === 'DELETE' ? revokeLease(ctx, gateway, id) : showLease(ctx, gateway, id, queryOf(ctx, { consistency: 'value' }));
       }
+      case '/v1/leases/{id}/keepalive':
+        return keepAliveLease(ctx, gateway, leaseIdOf(ctx.path.slice(LEASES_PREFIX.length, -'/keepalive'.length)));
+      case '/v1/watch/{key}':
+        return watchRoute(ctx, node.watches, ctx.path.slice(WATCH_PREFIX.length));
       case '/v1/snapshot':
         return getSnapshot(ctx, gateway);
     }

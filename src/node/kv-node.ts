@@ -1,5 +1,6 @@
 import type { RequestError } from '../errors.js';
-import { encodeCommand, type KvCommand, type KvResult } from '../kv/command.js';
+import { encodeCommand, type KvCommand, type KvResult, type LeaseId } from '../kv/command.js';
+import type { LeaseRecord } from '../kv/leases.js';
 import { KvStateMachine, kvStateMachineDefaults, type KvApplyOutcome } from '../kv/state-machine.js';
 import type { Logger } from '../log.js';
 import type { RaftConfig } from '../raft/config.js';
@@ -9,7 +10,9 @@ import { RaftNode, type PeerProgress, type PersistedState, type RaftStatus } fro
 import { ReadyExecutor, type LogStorage, type MessageTransport } from '../raft/host/ready-executor.js';
 import type { Entry, LogIndex, Message, NodeId, Role, Snapshot, Term } from '../raft/types.js';
 import { logIndex } from '../raft/types.js';
+import { WatchHub } from '../watch/watch-hub.js';
 import type { KvNodeConfig } from './config.js';
+import { Lessor } from './lessor.js';
 import type { NodeRuntime } from './runtime.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 
@@ -69,6 +72,14 @@ export interface RaftView {
   peerProgress(): readonly PeerProgress[];
   readonly counters: Readonly<RaftCounters>;
   readonly log: Pick<RaftLog, 'term' | 'entry' | 'committed' | 'applied' | 'lastIndex' | 'lastTerm' | 'firstIndex' | 'base' | 'length' | 'payloadBytes'>;
+}
+
+/** A lease as its holder sees it: its TTL, the time it has left on the leader's clock, its keys. */
+export interface LeaseInfo {
+  readonly record: LeaseRecord;
+  /** Milliseconds left before the leader expires it; null when this node does not keep its clock (a stale read). */
+  readonly remainingMs: number | null;
+  readonly keys: readonly Uint8Array[];
 }
 
 /** The applied state's sizes, for metrics. */
@@ -131,6 +142,12 @@ export class KvNode {
   private knownCommit = 0;
   /** Shard rebuilds of state machines replaced by a snapshot from the leader, so the total only grows. */
   private shardRebuildsBefore = 0;
+  /** Watches of this node's applied state (served on followers too). */
+  readonly watches: WatchHub;
+  private watchPollScheduled = false;
+  /** The leader's clock for leases: it decides expiry, as `lease_expire` proposals. */
+  private readonly lessor = new Lessor();
+  private leaseTimer: unknown = null;
 
   constructor(private readonly opts: KvNodeOptions) {
     this.id = opts.id;
@@ -174,6 +191,7 @@ export class KvNode {
         },
       },
     );
+    this.watches = new WatchHub(() => this.kv, () => this.scheduleWatchPoll());
     opts.observer?.started?.(this.raft);
     this.scheduleFlush();
   }
@@ -244,11 +262,49 @@ export class KvNode {
     return this.kv;
   }
 
-  /** Stops the core and fails whatever is still waiting. */
+  /**
+   * Keeps a lease alive: once a ReadIndex confirms this node leads and has
+   * applied everything committed before the call, a lease the state still holds
+   * lives its full TTL from now on this leader's clock. `done` gets the lease, or
+   * null if it no longer exists or its expiry is already proposed (then it is
+   * gone, or will be: the holder must stop relying on it).
+   */
+  keepAlive(id: LeaseId, done: (o: Outcome<LeaseRecord | null>) => void): void {
+    this.read(
+      'linearizable',
+      (kv) => kv.lease(id)?.record,
+      (o) => {
+        if (!o.ok) return done(o);
+        if (o.value === undefined) return done({ ok: true, value: null });
+        if (!this.lessor.isLeading()) return done({ ok: false, error: { kind: 'not_leader', leaderId: this.raft.status().leaderId } });
+        if (!this.lessor.keepAlive(this.runtime.nowMs(), o.value)) return done({ ok: true, value: null });
+        this.armLeaseTimer();
+        done({ ok: true, value: o.value });
+      },
+    );
+  }
+
+  /** A lease, its keys, and (from the leader, unless stale) the time it has left; null if it does not exist. */
+  leaseInfo(id: LeaseId, consistency: Consistency, done: (o: Outcome<LeaseInfo | null>) => void): void {
+    this.read(
+      consistency,
+      (kv) => {
+        const l = kv.lease(id);
+        if (l === undefined) return null;
+        const remainingMs = consistency === 'stale' ? null : this.lessor.remainingMs(this.runtime.nowMs(), id);
+        return { record: l.record, remainingMs, keys: [...l.keys].sort().map((k) => new Uint8Array(Buffer.from(k, 'latin1'))) };
+      },
+      done,
+    );
+  }
+
+  /** Stops the core and fails whatever is still waiting; watches end as stopping. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     this.raft.stop();
+    this.setLeading(false);
+    this.watches.stop();
     for (const b of this.batch) b.done({ ok: false, error: { kind: 'stopped' } });
     this.batch = [];
     for (const [index, p] of this.proposals) {
@@ -281,6 +337,7 @@ export class KvNode {
       const s = this.raft.status();
       this.log.info({ role: s.role, term: s.term, leader: s.leaderId }, 'role changed');
       this.opts.hooks?.onRoleChange?.(s);
+      this.setLeading(role === 'leader');
     }
     this.maybeSnapshot();
     if (this.kv.reclaimStep(this.opts.config.reclaimStepEntries)) this.scheduleFlush();
@@ -323,6 +380,10 @@ export class KvNode {
     for (const e of entries) {
       const result = e.kind === 'command' ? this.kv.apply(e.index, e.data) : (this.kv.applyNoop(e.index), null);
       observer?.applied?.(e, result);
+      if (result !== null && 'op' in result && result.op === 'lease_grant' && result.ok) {
+        this.lessor.granted(this.runtime.nowMs(), { id: result.lease, ttlSeconds: result.ttlSeconds });
+        this.armLeaseTimer();
+      }
       this.policy.applied(e.data.length);
       const p = this.proposals.get(e.index);
       if (p === undefined) continue;
@@ -336,6 +397,7 @@ export class KvNode {
       p.done(result !== null && 'op' in result ? { ok: true, value: result } : { ok: false, error: { kind: 'outcome_unknown' } });
     }
     this.opts.hooks?.onApplied?.(entries.length, (this.runtime.nowMs() - startedAtMs) / 1000);
+    this.pollWatches();
     this.serveReads();
   }
 
@@ -349,6 +411,58 @@ export class KvNode {
     this.opts.observer?.restored?.(snapshot);
     this.opts.hooks?.onSnapshotInstalled?.(snapshot.meta.index);
     this.log.info({ index: snapshot.meta.index }, 'installed snapshot from leader');
+    this.pollWatches();
+  }
+
+  private scheduleWatchPoll(): void {
+    if (this.watchPollScheduled || this.stopped) return;
+    this.watchPollScheduled = true;
+    this.runtime.soon(() => {
+      this.watchPollScheduled = false;
+      this.pollWatches();
+    });
+  }
+
+  /** Sends watches what was applied; what catching up remains goes on next turn. */
+  private pollWatches(): void {
+    if (this.watches.poll()) this.scheduleWatchPoll();
+  }
+
+  /**
+   * A new leader gives every lease its full TTL from now (so a failover never
+   * expires one early); a node that stops leading keeps no lease clock.
+   */
+  private setLeading(leading: boolean): void {
+    if (leading === this.lessor.isLeading()) return;
+    if (leading) this.lessor.promote(this.runtime.nowMs(), this.kv.leaseRecords());
+    else this.lessor.demote();
+    this.armLeaseTimer();
+  }
+
+  /** One timer, at the next lease deadline, while leading. */
+  private armLeaseTimer(): void {
+    if (this.leaseTimer !== null) this.runtime.clock.clearTimeout(this.leaseTimer);
+    this.leaseTimer = null;
+    const next = this.lessor.nextDeadlineMs();
+    if (next === null || this.stopped) return;
+    this.leaseTimer = this.runtime.clock.setTimeout(() => {
+      this.leaseTimer = null;
+      this.expireLeases();
+    }, Math.max(0, next - this.runtime.nowMs()));
+  }
+
+  /** Proposes the expiry of every lease due on this leader's clock, as one entry per batch of leases. */
+  private expireLeases(): void {
+    const now = this.runtime.nowMs();
+    for (let ids = this.lessor.takeExpired(now, (id) => this.kv.lease(id) !== undefined); ids.length > 0; ids = this.lessor.takeExpired(now, (id) => this.kv.lease(id) !== undefined)) {
+      const batch = ids;
+      this.propose({ op: 'lease_expire', leases: batch }, (o) => {
+        if (o.ok) this.lessor.expired(batch);
+        else this.lessor.expiryFailed(this.runtime.nowMs(), batch);
+        this.armLeaseTimer();
+      });
+    }
+    this.armLeaseTimer();
   }
 
   /** Serves every confirmed read whose index the state machine has applied. */

@@ -80,10 +80,10 @@ export class Lessor {
     return true;
   }
 
-  /** Milliseconds the lease has left on this leader's clock (0 once due), or null if it keeps no clock for it. */
+  /** Whole milliseconds the lease has left on this leader's clock, rounded up (0 once due), or null if it keeps no clock for it. */
   remainingMs(nowMs: number, id: LeaseId): number | null {
     const deadline = this.deadlines.get(id);
-    return deadline === undefined ? null : Math.max(0, deadline - nowMs);
+    return deadline === undefined ? null : Math.max(0, Math.ceil(deadline - nowMs));
   }
 
   /** When the next lease comes due, or null if none is kept. */

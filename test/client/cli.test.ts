@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../src/cli/cli-io.js';
 import { isNodeInvocation, runCli } from '../../src/cli/kvstore-cli.js';
 import { tokenHash } from '../../src/auth/tokens.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
 
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const ELECTION_MS = 500;
 const ELECT_WITHIN_MS = 20 * ELECTION_MS;
 
@@ -45,6 +48,8 @@ describe('runCli without a cluster', () => {
       ['get', '--consistency'],
       ['get', '--prefix'],
       ['lease', 'grant TTL'],
+      ['lease', 'keepalive ID'],
+      ['watch', '--from-revision'],
       ['snapshot', 'restore FILE --data-dir D --id ID --peers'],
       ['del', '--if-revision'],
       ['status', 'table'],
@@ -77,6 +82,9 @@ describe('runCli without a cluster', () => {
       ['lease', 'grant', 'soon'],
       ['lease', 'renew', '5'],
       ['lease', 'list', 'x'],
+      ['lease', 'grant', '5', '--once'],
+      ['watch'],
+      ['watch', 'k', '--from-revision', 'soon'],
       ['snapshot', 'save'],
       ['snapshot', 'load', 'f'],
       ['snapshot', 'restore', 'f', '--data-dir', 'd'],
@@ -197,6 +205,29 @@ describe('runCli against a 3-node cluster of real processes', { concurrency: fal
     assert.match(again.err, /lease_not_found \(HTTP 404\)/);
     const bad = await cli('--endpoints', endpoints, 'put', 'cli/leased', 'v', '--lease', id);
     assert.equal(bad.code, EXIT_FAILED);
+    const live = /^lease (\d+) /.exec((await cli('--endpoints', endpoints, 'lease', 'grant', '60')).out)![1]!;
+    const kept = await cli('--endpoints', endpoints, 'lease', 'keepalive', live, '--once');
+    assert.deepEqual(kept, { code: EXIT_OK, out: `lease ${live} kept alive (TTL 60s)\n`, err: '' });
+    const gone = await cli('--endpoints', endpoints, 'lease', 'keepalive', id, '--once');
+    assert.equal(gone.code, EXIT_FAILED);
+    assert.match(gone.err, /lease_not_found/);
+  });
+
+  test('watch prints each change of a prefix from a revision on, as the binary runs', async () => {
+    const first = await cli('--endpoints', endpoints, 'put', 'cli/w/a', '1');
+    const from = /revision (\d+)/.exec(first.out)![1]!;
+    await cli('--endpoints', endpoints, 'del', 'cli/w/a');
+    const p = spawn(process.execPath, [MAIN, '--endpoints', endpoints, 'watch', 'cli/w/', '--prefix', '--from-revision', from], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      await c.waitFor('the watch to print two changes', ELECT_WITHIN_MS, async () => (out.split('\n').length > 2 ? true : undefined));
+    } finally {
+      p.kill('SIGKILL');
+    }
+    const lines = out.split('\n').filter((l) => l !== '');
+    assert.equal(lines[0], `${from}\tput\tcli/w/a\t1`);
+    assert.match(lines[1]!, /^\d+\tdelete\tcli\/w\/a$/);
   });
 
   test('status prints a table of every member', async () => {

@@ -147,8 +147,14 @@ describe('REST: listing, transactions, leases and backups on a 3-node cluster of
     await put('svc/c', 'c');
     const listed = (await call(L('/v1/kv/svc/?list'))).json() as { entries: ListEntry[] };
     assert.deepEqual(listed.entries.map((e) => [e.key, e.lease]), [['svc/a', long.id], ['svc/b', long.id], ['svc/c', 0]]);
-    const info = await call(L(`/v1/leases/${long.id}`));
-    assert.deepEqual(info.json(), { id: long.id, ttl: 600, keys: ['svc/a', 'svc/b'] });
+    const info = (await call(L(`/v1/leases/${long.id}`))).json() as { id: number; ttl: number; remaining_ms: number; keys: string[] };
+    assert.deepEqual({ ...info, remaining_ms: 0 }, { id: long.id, ttl: 600, remaining_ms: 0, keys: ['svc/a', 'svc/b'] });
+    assert.ok(info.remaining_ms > 590_000 && info.remaining_ms <= 600_000, `${info.remaining_ms} ms left`);
+    const stale = (await call(F(`/v1/leases/${long.id}?consistency=stale`))).json();
+    assert.equal(stale['remaining_ms'], null, 'only the leader keeps the lease clock');
+    const kept = await call(L(`/v1/leases/${long.id}/keepalive`), { method: 'POST' });
+    assert.deepEqual(kept.json(), { id: long.id, ttl: 600 });
+    assert.equal((await call(F(`/v1/leases/${long.id}/keepalive`), { method: 'POST' })).status, 307);
     const all = (await call(L('/v1/leases'))).json() as { leases: { id: number }[] };
     assert.ok(all.leases.some((l) => l.id === long.id));
     const revoked = await call(L(`/v1/leases/${long.id}`), { method: 'DELETE' });
@@ -162,6 +168,7 @@ describe('REST: listing, transactions, leases and backups on a 3-node cluster of
     assertError(await call(L('/v1/leases'), json({ ttl: 0 })), 'bad_request', /ttl/);
     assertError(await call(L('/v1/leases'), json({ ttl: 5, extra: true })), 'bad_request', /unknown field/);
     assertError(await call(L('/v1/leases/abc')), 'bad_request', /lease id/);
+    assertError(await call(L(`/v1/leases/${long.id}/keepalive`), { method: 'POST' }), 'lease_not_found');
     assertError(await call(L('/v1/kv/k?lease=0'), { method: 'PUT', body: 'x' }), 'bad_request', /lease/);
   });
 
@@ -188,6 +195,25 @@ describe('REST: listing, transactions, leases and backups on a 3-node cluster of
     const head = await call(L('/v1/snapshot'), { method: 'HEAD' });
     assert.equal(head.status, 405);
     assert.match(head.headers.get('allow') ?? '', /^GET, OPTIONS$/);
+  });
+
+  test('a blocking watch query on a follower answers the next change of the key; a watch from before the window is 410', async () => {
+    const at = await put('bw/k', '1');
+    const pending = call(F(`/v1/watch/bw/k?index=${at}&wait=10s`));
+    await put('bw/other', 'x');
+    const next = await put('bw/k', '2');
+    const a = await pending;
+    assert.equal(a.status, 200, a.text());
+    const body = a.json() as { index: number; events: { revision: number; events: { type: string; key: string; value: string }[] }[] };
+    assert.equal(body.index, next);
+    assert.deepEqual(body.events, [{ revision: next, events: [{ type: 'put', key: 'bw/k', value: b64('2'), revision: next, lease: 0 }] }]);
+    const quiet = await call(F(`/v1/watch/bw/?prefix&index=${next + 1000}&wait=100ms`));
+    assert.deepEqual((quiet.json() as { events: unknown[] }).events, []);
+    // Past the window's 16 MiB of history, revision 1 is compacted.
+    for (let i = 0; i < 17; i++) await put('bw/big', String(i).padEnd(1_048_576, 'x'));
+    const old = await call(L('/v1/watch/bw/k?from_revision=1'));
+    assertError(old, 'compacted', /compacted/);
+    assert.ok(Number(old.headers.get('x-kvstore-oldest-revision')) > 1);
   });
 
   test('every answer above is documented in the OpenAPI document', () => {

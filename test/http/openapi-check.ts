@@ -23,6 +23,8 @@ const REF_PREFIX = '#/components/schemas/';
 export function templateOf(path: string): string | null {
   if (path.startsWith('/v1/kv/')) return '/v1/kv/{key}';
   if (/^\/v1\/leases\/[^/]+$/.test(path)) return '/v1/leases/{id}';
+  if (/^\/v1\/leases\/[^/]+\/keepalive$/.test(path)) return '/v1/leases/{id}/keepalive';
+  if (path.startsWith('/v1/watch/')) return '/v1/watch/{key}';
   return Object.hasOwn(openApiDocument.paths, path) ? path : null;
 }
 
