@@ -14,6 +14,7 @@ import { SimNetwork } from './network.js';
 import { NodeClock } from './node-clock.js';
 import { Prng } from './prng.js';
 import { Trace } from './trace.js';
+import { WatchChecker } from './watch-checker.js';
 
 export interface ClusterOptions {
   readonly seed: number;
@@ -82,6 +83,8 @@ export class SimCluster {
   private readonly applyListeners: ApplyListener[] = [];
   /** Nodes whose next sync is to fail, and when to restart them after it did. */
   private readonly restartAfterFailMs = new Map<NodeId, number>();
+  /** Every node watches every key; the watches are checked against the committed log. */
+  readonly watches: WatchChecker;
   crashes = 0;
   /** Snapshots installed from a leader, across all nodes. */
   snapshotsInstalled = 0;
@@ -99,6 +102,7 @@ export class SimCluster {
     this.trace = new Trace(opts.traceLines ?? 64, opts.traceCheckpoints ?? false);
     this.ids = Array.from({ length: opts.nodes }, (_, k) => nodeId(`n${k + 1}`));
     this.network = new SimNetwork(this.clock, this.rng.fork('network'), (m) => this.deliver(m));
+    this.watches = new WatchChecker(this.clock, this.rng.fork('watches'), (nodes, detail) => this.checker.failWatch(nodes, detail));
     const drift = opts.clockDriftPpm ?? this.drawDrift();
     this.ids.forEach((id, k) => {
       const n: SimNode = {
@@ -174,6 +178,7 @@ export class SimCluster {
         },
         applied: (entry, result) => {
           this.checker.onApply(n.id, entry, this.running);
+          this.watches.onApplied(n.id, entry);
           for (const l of this.applyListeners) l(n.id, entry, result);
         },
         restored: (snapshot) => {
@@ -187,6 +192,7 @@ export class SimCluster {
       },
     });
     n.kv = kv;
+    this.watches.attach(n.id, kv);
   }
 
   /** The key-value node `id` as the simulated clients call it (the servers' API), or null while it is down. */
@@ -324,6 +330,7 @@ export class SimCluster {
     n.core = null;
     this.running.delete(id);
     n.disk.crash(mode);
+    this.watches.detach(id);
     n.kv!.stop();
     this.crashes++;
   }

@@ -21,7 +21,8 @@ export type Property =
   | 'acknowledged-write-lost'
   | 'answer-mismatch'
   | 'liveness'
-  | 'linearizability';
+  | 'linearizability'
+  | 'watch-exactly-once';
 
 export class InvariantViolation extends Error {
   constructor(
@@ -79,6 +80,11 @@ export class InvariantChecker {
   /** The command data of each applied index (every node applies the same, by state machine safety). */
   private readonly appliedData: Uint8Array[] = [];
   electionsWon = 0;
+
+  /** A watch was sent something other than the committed sequence of changes (sim/watch-checker.ts). */
+  failWatch(nodes: readonly NodeId[], detail: string): never {
+    this.fail('watch-exactly-once', nodes, detail);
+  }
 
   private fail(property: Property, nodes: readonly NodeId[], detail: string): never {
     throw new InvariantViolation(property, nodes, detail, this.step);

@@ -36,7 +36,7 @@ test('npm run sim -- --help and sim:soak -- --help print their usage; the summar
   const soakHelp = await run(process.execPath, [soak, '--help']);
   assert.match(soakHelp.stdout, /^usage: npm run sim:soak -- \[--runs R\] \[--first-seed S\]/);
   const { stdout } = await run(process.execPath, [cli, '--seed', '5', '--duration-ms', '3000']);
-  assert.match(stdout, /passed=invariants_every_step,liveness,acknowledged_writes_kept,linearizability ops_checked=[1-9]\d*/);
+  assert.match(stdout, /passed=invariants_every_step,liveness,acknowledged_writes_kept,linearizability,watches ops_checked=[1-9]\d* watch_revisions=[1-9]\d*/);
   const soakRun = await run(process.execPath, [soak, '--runs', '2', '--duration-ms', '2000']);
   assert.match(soakRun.stdout, /2 runs ok.*linearizability \([1-9]\d* ops checked\)/);
 });
