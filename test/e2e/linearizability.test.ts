@@ -151,6 +151,42 @@ async function run(c: ProcessCluster, home: string, input: HistoryOperation, ide
   return input.kind !== 'get' && input.kind !== 'list' && reached ? { status: 'indeterminate' } : { status: 'failed' };
 }
 
+/**
+ * A put of a fresh key on a 1-second lease nobody keeps alive (REST): the leader
+ * expires it. ok with the answer; failed when the lease had already expired (404,
+ * nothing written) or no attempt can have reached a log; indeterminate otherwise.
+ */
+async function leasePut(c: ProcessCluster, home: string, key: string, value: string, lease: number): Promise<Outcome> {
+  const started = Date.now();
+  let reached = false;
+  const ids = c.nodes.map((n) => n.id);
+  let target = home;
+  while (Date.now() - started < OP_DEADLINE_MS) {
+    reached = true;
+    try {
+      const r = await send(c.url(target, `/v1/kv/${encodeURIComponent(key)}?lease=${lease}`), { method: 'PUT', headers: { 'Idempotency-Key': `e2e-${value}` }, body: value });
+      const body = (await r.json()) as { revision?: number; error?: string };
+      if (r.status === 200) return { status: 'ok', output: { kind: 'put', revision: body.revision! }, returnAt: clock++ };
+      if (r.status === 404 && body.error === 'lease_not_found') return { status: 'failed' };
+    } catch {
+      // Down or paused: try another node.
+    }
+    target = ids[(ids.indexOf(target) + 1) % ids.length]!;
+    await delay(50);
+  }
+  return reached ? { status: 'indeterminate' } : { status: 'failed' };
+}
+
+/** A 1-second lease, or null if none could be granted now. */
+async function grantLease(c: ProcessCluster, home: string): Promise<number | null> {
+  try {
+    const r = await send(c.url(home, '/v1/leases'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttl: 1 }) });
+    return r.status === 200 ? ((await r.json()) as { id: number }).id : (await r.arrayBuffer(), null);
+  } catch {
+    return null;
+  }
+}
+
 let cluster: ProcessCluster | null = null;
 const grpcClients = new Map<string, KVClient>();
 after(async () => {
@@ -158,7 +194,7 @@ after(async () => {
   await cluster?.stop();
 });
 
-test('linearizability on a real cluster: REST and gRPC clients on every node, with listings and transactions, while the leader is killed and a follower paused', async (t) => {
+test('linearizability on a real cluster: REST and gRPC clients on every node, with listings, transactions and lease expiry, while the leader is killed and a follower paused', async (t) => {
   const c = await ProcessCluster.start(3, ELECTION_MS);
   cluster = c;
   for (const n of c.nodes) grpcClients.set(n.id, createKvClient(`127.0.0.1:${n.grpcPort}`));
@@ -169,6 +205,7 @@ test('linearizability on a real cluster: REST and gRPC clients on every node, wi
   let nextId = 0;
   const deadline = Date.now() + RUN_MS;
 
+  const expiries: HistoryOp[] = [];
   const client = async (k: number): Promise<void> => {
     const home = c.nodes[k % c.nodes.length]!.id;
     let seq = 0;
@@ -176,6 +213,17 @@ test('linearizability on a real cluster: REST and gRPC clients on every node, wi
       const key = KEYS[rng.int(KEYS.length)]!;
       const value = `c${k}-${seq++}`;
       const roll = rng.int(100);
+      if (roll < 4) {
+        // A fresh key on a lease nobody keeps alive; its expiry may delete it any time after the put.
+        const lease = await grantLease(c, home);
+        if (lease === null) continue;
+        const leaseKey = `l-${value}`;
+        const callAt = clock++;
+        const outcome = await leasePut(c, home, leaseKey, value, lease);
+        history.push({ id: nextId++, client: k, input: { kind: 'put', key: leaseKey, value }, callAt, outcome });
+        if (outcome.status !== 'failed') expiries.push({ id: -1 - expiries.length, client: -1, input: { kind: 'delete', key: leaseKey }, callAt, outcome: { status: 'indeterminate' } });
+        continue;
+      }
       const seen = seenRevision.get(key);
       const other = KEYS[(KEYS.indexOf(key) + 1 + rng.int(KEYS.length - 1)) % KEYS.length]!;
       // The transaction shape the checker knows exactly even unanswered: one CAS comparison, a two-key write, reads if it fails.
@@ -237,7 +285,17 @@ test('linearizability on a real cluster: REST and gRPC clients on every node, wi
   assert.ok(done('list') > 20 && done('txn') > 20, `listings ${done('list')}, transactions ${done('txn')}`);
   t.diagnostic(`${ok.length} operations answered (${done('list')} listing pages, ${done('txn')} transactions), ${history.length - ok.length} failed or unanswered`);
   assert.ok(ok.filter((h) => h.client % 2 === 1).length > 100, 'too few gRPC operations succeeded');
-  const result = checkLinearizable(history);
+  // Lease keys that went from a listing: expired on the leader's clock, as one of the writes the checker places.
+  const listedLeaseKeys = new Set(ok.flatMap((h) => (h.outcome.status === 'ok' && h.outcome.output.kind === 'list' ? h.outcome.output.entries.map((e) => e.key).filter((key) => key.startsWith('l-')) : [])));
+  t.diagnostic(`${expiries.length} lease keys written, ${listedLeaseKeys.size} of them seen in listings`);
+  assert.ok(expiries.length > 5 && listedLeaseKeys.size > 5, `only ${expiries.length} lease keys, ${listedLeaseKeys.size} listed`);
+  // Their leases were never kept alive: a few TTLs later a listing of everything shows none of them.
+  const leader = await c.waitForLeader(20 * ELECTION_MS);
+  await c.waitFor('every lease key to expire', 20 * ELECTION_MS, async () => {
+    const r = (await (await fetch(c.url(leader, '/v1/kv/l-?list&keys_only&limit=10000'))).json()) as { entries: unknown[] };
+    return r.entries.length === 0 ? true : undefined;
+  });
+  const result = checkLinearizable([...history, ...expiries]);
   assert.ok(result.ok, result.ok ? '' : result.explanation);
 
   // Exactly-once: a value is written by one put only, so every read of it must show
