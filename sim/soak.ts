@@ -23,6 +23,7 @@ function main(): number {
   const started = performance.now();
   let messages = 0;
   let opsChecked = 0;
+  let watchRevisions = 0;
   for (let k = 0; k < runs; k++) {
     const seed = firstSeed + k;
     const nodes = fixedNodes ? [] : ['--nodes', String(k % 2 === 0 ? 3 : 5)];
@@ -36,6 +37,7 @@ function main(): number {
       const s = runSimulation(parsed.options);
       messages += s.messages;
       opsChecked += s.opsChecked;
+      watchRevisions += s.watchRevisions;
     } catch (e) {
       if (!(e instanceof SimFailure)) throw e;
       const seconds = (performance.now() - started) / 1000;
@@ -50,7 +52,7 @@ function main(): number {
   const seconds = (performance.now() - started) / 1000;
   console.log(
     `${runs} runs ok, seeds ${firstSeed}..${firstSeed + runs - 1}, ${messages} messages, ${Math.round(messages / seconds)} msgs/s, ${seconds.toFixed(1)} s; ` +
-      `every run passed the invariants after every step, liveness, acknowledged writes kept, and linearizability (${opsChecked} ops checked)`,
+      `every run passed the invariants after every step, liveness, acknowledged writes kept, linearizability (${opsChecked} ops checked) and watches (${watchRevisions} revisions checked)`,
   );
   return 0;
 }
