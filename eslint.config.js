@@ -14,6 +14,7 @@
 import js from "@eslint/js";
 import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
+import globals from "globals";
 
 const deterministicWhy =
   "the Raft core and simulator must be deterministic: time, randomness and I/O are injected";
@@ -167,6 +168,11 @@ export default defineConfig([
     },
   },
   {
+    // The cluster page's script runs in the browser.
+    files: ["ui/**/*.js"],
+    languageOptions: { globals: globals.browser, sourceType: "module" },
+  },
+  {
     files: ["**/*.js", "**/*.ts"],
     rules: {
       eqeqeq: "error",
@@ -203,9 +209,10 @@ export default defineConfig([
   },
   {
     // The simulator: deterministic, except the entry points that measure
-    // wall-clock speed.
+    // wall-clock speed or read and serve files (the replay viewer and the
+    // replay command).
     files: ["sim/**/*.ts"],
-    ignores: ["sim/cli.ts", "sim/soak.ts"],
+    ignores: ["sim/cli.ts", "sim/soak.ts", "sim/view.ts", "sim/replay-cli.ts"],
     rules: deterministicRules({ forbidSimAndTestImports: false }),
   },
 ]);

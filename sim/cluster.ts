@@ -4,6 +4,7 @@ import { kvNodeDefaults, type KvNodeConfig } from '../src/node/config.js';
 import { KvNode, type RaftView } from '../src/node/kv-node.js';
 import type { NodeRuntime } from '../src/node/runtime.js';
 import { defaultRaftConfig, type RaftConfig } from '../src/raft/config.js';
+import type { CoreTap } from '../src/raft/host/core-tap.js';
 import type { ProposeResult, RaftNode, ReadResult } from '../src/raft/host/raft-node.js';
 import type { Entry, Message, NodeId } from '../src/raft/types.js';
 import { nodeId } from '../src/raft/types.js';
@@ -34,6 +35,8 @@ export interface ClusterOptions {
   readonly clockDriftPpm?: readonly number[];
   /** How long a node lets a request wait before answering outcome-unknown (default: five election timeouts). */
   readonly requestTimeoutMs?: number;
+  /** A tap on each node's Raft core as it starts (the trace file, flight recorders); it only observes. */
+  readonly tapFor?: (id: NodeId) => CoreTap | undefined;
 }
 
 /** Small chunks, so that snapshots are taken in many steps and sent in many messages. */
@@ -85,12 +88,16 @@ export class SimCluster {
   private readonly restartAfterFailMs = new Map<NodeId, number>();
   /** Every node watches every key; the watches are checked against the committed log. */
   readonly watches: WatchChecker;
+  private readonly tapFor: ((id: NodeId) => CoreTap | undefined) | null;
   crashes = 0;
+  /** Runs after every step, once the invariants held (the trace file records the nodes' states). */
+  onStep: (() => void) | null = null;
   /** Snapshots installed from a leader, across all nodes. */
   snapshotsInstalled = 0;
 
   constructor(opts: ClusterOptions) {
     this.rng = new Prng(opts.seed);
+    this.tapFor = opts.tapFor ?? null;
     this.raftConfig = { ...defaultRaftConfig, ...opts.raft };
     this.nodeConfig = {
       ...kvNodeDefaults,
@@ -140,7 +147,9 @@ export class SimCluster {
     };
     const disk = n.disk;
     let core: RaftNode | null = null;
+    const tap = this.tapFor?.(n.id);
     const kv = new KvNode({
+      ...(tap === undefined ? {} : { tap }),
       id: n.id,
       voters: this.ids,
       raft: this.raftConfig,
@@ -246,6 +255,7 @@ export class SimCluster {
   private checkStep(): void {
     this.checker.step++;
     this.checker.afterStep(this.running);
+    this.onStep?.();
   }
 
   /** After a call made from outside an event (a test's proposal or read): the nodes' next turns, then the checks. */

@@ -21,7 +21,12 @@ on a violation prints the property, the nodes and the trace before it, exits 1.
                         how hard, the timing, flow control, snapshot interval and client
                         routing; off: every fault kind at fixed intensities, default settings
   --snapshot-every E    snapshot every E applied entries (default: the swarm's, or 500)
+  --trace FILE          write the run to FILE as JSON lines: each node's inputs, transitions
+                        and states with simulated times (npm run sim:view -- FILE shows it);
+                        the run is the same with or without it (same trace hash)
   --check-determinism   run twice and report the first trace event where the runs differ
+  --check-stale-reads   check stale reads for linearizability too: they are not linearizable,
+                        so a run with faults fails (to see the checker and the viewer at work)
   --help                this text`;
 
 export const soakUsage = `usage: npm run sim:soak -- [--runs R] [--first-seed S] [sim options]
@@ -32,7 +37,7 @@ is given, and stops at the first violation, printing how to replay it. Every oth
 option is passed to each run (see npm run sim -- --help).`;
 
 export type ParsedSimArgs =
-  | { readonly options: SimOptions; readonly checkDeterminism: boolean; readonly swarm: string | null }
+  | { readonly options: SimOptions; readonly checkDeterminism: boolean; readonly swarm: string | null; readonly trace: string | null }
   | { readonly help: true }
   | { readonly error: string };
 
@@ -40,11 +45,16 @@ export type ParsedSimArgs =
 export function parseSimArgs(argv: readonly string[]): ParsedSimArgs {
   const flags = new Map<string, string>();
   let checkDeterminism = false;
+  let checkStaleReads = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') return { help: true };
     if (a === '--check-determinism') {
       checkDeterminism = true;
+      continue;
+    }
+    if (a === '--check-stale-reads') {
+      checkStaleReads = true;
       continue;
     }
     if (!a.startsWith('--')) return { error: `unexpected argument ${a}` };
@@ -53,8 +63,9 @@ export function parseSimArgs(argv: readonly string[]): ParsedSimArgs {
     flags.set(a.slice(2), v);
     i++;
   }
-  const known = new Set(['seed', 'nodes', 'steps', 'ops', 'faults', 'clients', 'duration-ms', 'snapshot-every', 'swarm']);
-  for (const k of flags.keys()) if (!known.has(k)) return { error: `unknown flag --${k} (known: ${[...known].map((x) => `--${x}`).join(' ')} --check-determinism --help)` };
+  const known = new Set(['seed', 'nodes', 'steps', 'ops', 'faults', 'clients', 'duration-ms', 'snapshot-every', 'swarm', 'trace']);
+  const trace = flags.get('trace') ?? null;
+  for (const k of flags.keys()) if (!known.has(k)) return { error: `unknown flag --${k} (known: ${[...known].map((x) => `--${x}`).join(' ')} --check-determinism --check-stale-reads --help)` };
   const int = (k: string, dflt: number, min: number): number | string => {
     const v = flags.get(k);
     if (v === undefined) return dflt;
@@ -87,10 +98,11 @@ export function parseSimArgs(argv: readonly string[]): ParsedSimArgs {
     ops: ops as number,
     clients: clients as number,
     durationMs: duration,
+    ...(checkStaleReads ? { checkStaleReads } : {}),
   };
   if (swarmFlag === 'off') {
     const faults = randomFaultSchedule(new Prng(seed as number, 'faults'), kinds, duration, Math.ceil(duration / 1000));
-    return { options: { ...base, faults, snapshotEveryEntries: snapshotEvery as number }, checkDeterminism, swarm: null };
+    return { options: { ...base, faults, snapshotEveryEntries: snapshotEvery as number }, checkDeterminism, swarm: null, trace };
   }
   const swarm = drawSwarm(new Prng(seed as number, 'swarm'), kinds, duration, clients as number);
   return {
@@ -104,5 +116,6 @@ export function parseSimArgs(argv: readonly string[]): ParsedSimArgs {
     },
     checkDeterminism,
     swarm: describeSwarm(swarm),
+    trace,
   };
 }

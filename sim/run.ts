@@ -1,8 +1,11 @@
 import type { RaftConfig } from '../src/raft/config.js';
+import type { CoreTap } from '../src/raft/host/core-tap.js';
+import type { NodeId } from '../src/raft/types.js';
 import { Workload, type ClientRouting, type ReadMode } from './clients.js';
 import { SimCluster } from './cluster.js';
 import { describeFault, scheduleFaults, type FaultEvent } from './faults.js';
 import { InvariantViolation } from './invariants.js';
+import { TraceFile } from './trace-file.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
 import type { NetworkFaults } from './network.js';
 
@@ -34,6 +37,12 @@ export interface SimOptions {
   readonly routing?: readonly ClientRouting[];
   /** Each node's clock drift in parts per million (default: drawn within the lease bound). */
   readonly clockDriftPpm?: readonly number[];
+  /** A tap on each node's Raft core as it starts (flight recorders): it only observes. */
+  readonly tapFor?: (id: NodeId) => CoreTap | undefined;
+  /** Writes the run as trace records (sim/trace-file.ts), one line each; the run is the same with it or without. */
+  readonly traceSink?: (line: string) => void;
+  /** The command line, for the trace file's first record. */
+  readonly traceArgs?: readonly string[];
 }
 
 export interface SimSummary {
@@ -75,6 +84,10 @@ export class SimFailure extends Error {
  * converge on one leader and one committed log. Throws SimFailure on any violation.
  */
 export function runSimulation(opts: SimOptions): SimSummary {
+  // The trace file reads the cluster's clock, which exists once the cluster does (before any node takes an input).
+  let clusterRef: SimCluster | null = null;
+  const traceFile = opts.traceSink === undefined ? null : new TraceFile(opts.traceSink, () => clusterRef!.clock.now());
+  const tapFor = combineTaps(opts.tapFor, traceFile === null ? undefined : (id) => traceFile.tapFor(id));
   const cluster = new SimCluster({
     seed: opts.seed,
     nodes: opts.nodes,
@@ -82,7 +95,18 @@ export function runSimulation(opts: SimOptions): SimSummary {
     ...(opts.raft ? { raft: opts.raft } : {}),
     ...(opts.snapshotEveryEntries ? { snapshotEveryEntries: opts.snapshotEveryEntries } : {}),
     ...(opts.clockDriftPpm ? { clockDriftPpm: opts.clockDriftPpm } : {}),
+    ...(tapFor ? { tapFor } : {}),
   });
+  clusterRef = cluster;
+  if (traceFile !== null) {
+    traceFile.write({ type: 'meta', source: 'sim', nodes: cluster.ids, args: opts.traceArgs ?? [] });
+    cluster.trace.onNote = (t, text) => traceFile.write({ type: 'note', t, text });
+    const states = (): void => {
+      for (const id of cluster.ids) traceFile.state(id, cluster.node(id)?.status() ?? null, cluster.appliedIndex(id));
+    };
+    cluster.onStep = states;
+    states();
+  }
   if (opts.network) cluster.network.faults = opts.network;
   const electionMs = cluster.raftConfig.electionTimeoutMs;
   const workload = new Workload(cluster, cluster.rng.fork('clients'), {
@@ -136,7 +160,7 @@ export function runSimulation(opts: SimOptions): SimSummary {
     const lin = checkLinearizable(history);
     if (!lin.ok) cluster.checker.failLinearizability(lin.explanation);
     const counts = workload.counts();
-    return {
+    const summary: SimSummary = {
       seed: opts.seed,
       nodes: opts.nodes,
       steps: cluster.checker.step,
@@ -155,10 +179,29 @@ export function runSimulation(opts: SimOptions): SimSummary {
       checkpoints: cluster.trace.checkpoints,
       history: workload.history,
     };
+    traceFile?.write({ type: 'end', t: cluster.clock.now(), summary: describeSummary(summary) });
+    return summary;
   } catch (e) {
-    if (e instanceof InvariantViolation) throw new SimFailure(e, cluster.trace.recent(), cluster.trace.hash());
+    if (e instanceof InvariantViolation) {
+      traceFile?.write({ type: 'violation', t: cluster.clock.now(), step: e.step, property: e.property, nodes: e.nodes, detail: e.detail });
+      throw new SimFailure(e, cluster.trace.recent(), cluster.trace.hash());
+    }
     throw e;
   }
+}
+
+/** One tap that shows every input to each of the given ones. */
+function combineTaps(a: SimOptions['tapFor'], b: SimOptions['tapFor']): SimOptions['tapFor'] {
+  if (a === undefined || b === undefined) return a ?? b;
+  return (id) => {
+    const taps = [a(id), b(id)].filter((t): t is CoreTap => t !== undefined);
+    return {
+      attached: (core) => taps.forEach((t) => t.attached?.(core)),
+      input: (seq, atMs, input) => taps.forEach((t) => t.input(seq, atMs, input)),
+      reading: (r) => taps.forEach((t) => t.reading(r)),
+      transition: (tr) => taps.forEach((t) => t.transition?.(tr)),
+    };
+  };
 }
 
 export function describeSummary(s: SimSummary): string {

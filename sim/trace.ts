@@ -17,6 +17,8 @@ export class Trace {
   private next = 0;
   /** With --check-determinism: the hash after every event, to find where two runs part. */
   readonly checkpoints: number[] | null;
+  /** Also sees every note (the trace file); it cannot change the hash. */
+  onNote: ((timeMs: number, line: string) => void) | null = null;
 
   constructor(
     private readonly capacity: number,
@@ -41,6 +43,7 @@ export class Trace {
     this.mix(timeMs);
     this.mixString(line);
     this.remember(timeMs, line);
+    this.onNote?.(timeMs, line);
   }
 
   /** A message delivered: hashed field by field, rendered only if printed. */

@@ -42,6 +42,7 @@ export const errorCatalog = {
   overloaded: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'too many uncommitted proposals; the write was not applied' },
   node_stopping: { http: 503, grpc: 'UNAVAILABLE', retry: 'at another node', meaning: 'this node is stopping (SIGTERM or a storage fault); not applied' },
   not_ready: { http: 503, grpc: 'UNAVAILABLE', retry: 'after Retry-After', meaning: 'readiness: no leader known or still applying' },
+  member_unreachable: { http: 502, grpc: 'UNAVAILABLE', retry: 'yes', meaning: 'the cluster page asked this node for another member, which did not answer' },
   outcome_unknown: { http: 504, grpc: 'DEADLINE_EXCEEDED', retry: 'only if idempotent', meaning: 'the write may or may not have been applied' },
   internal: { http: 500, grpc: 'INTERNAL', retry: 'never', meaning: 'a bug: reported, never caused by client input' },
 } as const satisfies Record<string, { http: number; grpc: string; retry: string; meaning: string }>;

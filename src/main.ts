@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
@@ -8,6 +9,10 @@ import { loadConfig, type NodeConfig } from './config/config.js';
 import { startGrpcServer } from './grpc/server.js';
 import { startHttpListener } from './http/listener.js';
 import { createHttpApp } from './http/server.js';
+import { EventStreams } from './http/events-route.js';
+import { MemberProxy } from './http/member-proxy.js';
+import { NodeDebugging } from './debug/node-debugging.js';
+import { loadUiAssets } from './ui/assets.js';
 import { createLogger, type Logger } from './log.js';
 import { ApiMetrics } from './metrics/api-metrics.js';
 import { RaftMetrics } from './metrics/raft-metrics.js';
@@ -155,6 +160,7 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   const tls = tlsRead.tls;
 
   const others = new Map(config.raft.peers.filter((p) => p.id !== config.node.id).map((p) => [p.id, p.raftAddr]));
+  const debugging = new NodeDebugging(config, raftConfigOf(config), log);
   let node: KvNode | null = null;
   const transport = new WsTransport({
     selfId: config.node.id,
@@ -181,15 +187,24 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
     logger: log,
     config: kvNodeConfigOf(config),
     runtime: realRuntime,
-    hooks: metrics.nodeHooks,
+    hooks: debugging.hooks(metrics.nodeHooks),
+    ...(debugging.recorder === null ? {} : { tap: debugging.recorder }),
   });
   metrics.bind(node.raftView());
+  debugging.started(node, () => transport.connectedPeers());
   await transport.start();
 
   const kvNode = node;
   const api = new ApiMetrics(config.node.id, () => kvNode.kvStats());
   collectDefaultMetrics({ register: api.registry, prefix: 'kvstore_', gcDurationBuckets: [0.0001, 0.001, 0.01, 0.1, 1] });
-  const app = createHttpApp(config, node, log, api);
+  const streams = new EventStreams(debugging.events, randomUUID().slice(0, 8));
+  debugging.registerMetrics(api.registry, streams);
+  const recorder = debugging.recorder;
+  const app = createHttpApp(config, node, log, api, {
+    streams,
+    ui: config.http.ui ? { ...loadUiAssets('live'), proxy: new MemberProxy(config, config.http.valueBytesMax) } : null,
+    recording: recorder === null ? null : { recorder, header: () => debugging.recordingHeader() },
+  });
   const httpListener = await startHttpListener(app, {
     host: config.http.addr.host,
     port: config.http.addr.port,
@@ -228,6 +243,7 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   // Fail what is in flight first (its answers are then written), stop accepting,
   // let those answers out, flush storage, close peers.
   node.stop();
+  debugging.stop();
   const httpClosed = closeHttp(http);
   const grpcClosed = grpcServer.close();
   await transport.stop();

@@ -20,6 +20,7 @@ import {
   type Read,
 } from './checks.js';
 import { checkBoolean, checkClientCerts, checkFile, checkSecret, checkTokens, type ClientCerts } from './security-checks.js';
+import { checkWebSocketUrl } from './debug-checks.js';
 import type { TokenConfig } from '../auth/tokens.js';
 import {
   CONNECTIONS_MAX_DEFAULT,
@@ -92,6 +93,7 @@ export const catalog = {
     addr: key('text', checkAddress, derived),
     value_bytes_max: key('integer', checkInteger(1), 1_048_576),
     cors_origins: key<readonly string[]>('list', checkOrigins, Object.freeze([])),
+    ui: key('flow', checkBoolean, true),
     ...clientListenerKeys(a.http),
   },
   grpc: {
@@ -131,6 +133,14 @@ export const catalog = {
   },
   log: {
     level: key<LogLevel>('text', checkLogLevel, 'info'),
+  },
+  debug: {
+    inspect: key('flow', checkBoolean, false),
+    inspect_url: key('text', checkWebSocketUrl, 'ws://127.0.0.1:8080'),
+    inspect_events_per_second: key('integer', checkInteger(1, 100_000), 200),
+    recorder: key('flow', checkBoolean, true),
+    recorder_inputs_max: key('integer', checkInteger(100, 10_000_000), 50_000),
+    recorder_bytes_max: key('integer', checkInteger(2 ** 16, 2 ** 34), 64 * 2 ** 20),
   },
 } as const;
 

@@ -211,14 +211,19 @@ export function parseConfig(yamlText: string, env: Env, sourceName: string): Con
 }
 
 const usage =
-  'usage: kvstore -cfg_path <file.yml> (also --cfg_path <file>, --cfg_path=<file>); ' +
+  'usage: kvstore -cfg_path <file.yml> [--inspect] (also --cfg_path <file>, --cfg_path=<file>; --inspect is debug.inspect: true); ' +
   'every key can also be set by a KV_* environment variable, see config/config.example.yml';
 const cfgPathFlags: readonly string[] = ['-cfg_path', '--cfg_path'];
 
-function parseArgv(argv: readonly string[]): { readonly ok: true; readonly path: string } | { readonly ok: false; readonly error: string } {
+function parseArgv(argv: readonly string[]): { readonly ok: true; readonly path: string; readonly inspect: boolean } | { readonly ok: false; readonly error: string } {
   let path: string | undefined;
+  let inspect = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
+    if (arg === '--inspect') {
+      inspect = true;
+      continue;
+    }
     const eq = arg.indexOf('=');
     const flag = eq < 0 ? arg : arg.slice(0, eq);
     if (!cfgPathFlags.includes(flag)) return { ok: false, error: `config error: unknown argument ${JSON.stringify(arg)}; ${usage}` };
@@ -229,7 +234,7 @@ function parseArgv(argv: readonly string[]): { readonly ok: true; readonly path:
     if (path !== undefined) return { ok: false, error: `config error: ${flag} given more than once; ${usage}` };
     path = value;
   }
-  return path === undefined ? { ok: false, error: `config error: missing -cfg_path; ${usage}` } : { ok: true, path };
+  return path === undefined ? { ok: false, error: `config error: missing -cfg_path; ${usage}` } : { ok: true, path, inspect };
 }
 
 function describeFsError(e: unknown): string {
@@ -266,5 +271,8 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
     return cannot(describeFsError(e));
   }
   const result = parseConfig(text, env, args.path);
-  return result.ok ? { ...result, path: absolute } : result;
+  if (!result.ok) return result;
+  // --inspect wins over the file and the environment, as a command-line flag does.
+  const config = args.inspect ? { ...result.config, debug: { ...result.config.debug, inspect: true } } : result.config;
+  return { ...result, config, path: absolute };
 }

@@ -8,9 +8,10 @@ import { HttpError } from './http-error.js';
 
 /**
  * The role a request needs, or null for none. Liveness and readiness stay open
- * (probes carry no token), as does the API description; /metrics (and /ui, when it
- * comes) need a token unless auth.metrics_public; reads need read, writes write
- * (a transaction is a write, even one that only reads), a backup admin.
+ * (probes carry no token), as does the API description; /metrics, the cluster
+ * page and its event stream need a token unless auth.metrics_public; reads need
+ * read, writes write (a transaction is a write, even one that only reads), a
+ * backup and the flight recording admin.
  */
 export function requiredRole(template: string, method: string, metricsPublic: boolean): Role | null {
   switch (template) {
@@ -20,7 +21,14 @@ export function requiredRole(template: string, method: string, metricsPublic: bo
       return null;
     case '/metrics':
     case '/ui':
+    case '/ui/assets/{file}':
+    case '/v1/events':
       return metricsPublic ? null : 'read';
+    // The page's calls to the members: each member checks the forwarded token again.
+    case '/ui/members/{id}/{path}':
+      return method === 'PUT' || method === 'DELETE' ? 'write' : metricsPublic ? null : 'read';
+    case '/v1/debug/recording':
+      return 'admin';
     case '/v1/kv/{key}':
       return method === 'PUT' || method === 'DELETE' ? 'write' : 'read';
     case '/v1/txn':

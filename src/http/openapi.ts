@@ -317,6 +317,69 @@ export const openApiDocument = {
     }),
     '/metrics': fixedRoute('Prometheus metrics (role read, or open with auth.metrics_public)', { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, 'read'),
     '/openapi.json': fixedRoute('This document (open)', { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } }, null),
+    '/ui': fixedRoute('The cluster page (role read, or open with auth.metrics_public; absent with http.ui: false)', { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } }, 'read', {
+      '404': errorResponse('the page is off (http.ui: false)', 'not_found'),
+    }),
+    '/ui/assets/{file}': {
+      ...fixedRoute('A file of the cluster page: app.js, app.css, machine.json (the role machine graph, from its definition)', { description: 'the file', content: { '*/*': { schema: { type: 'string' } } } }, 'read', {
+        '404': errorResponse('no such file, or the page is off', 'not_found'),
+      }),
+      parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
+    },
+    '/ui/members/{id}/{path}': {
+      parameters: [
+        { name: 'id', in: 'path', required: true, description: 'a member id of this node\'s config, or self', schema: { type: 'string' } },
+        { name: 'path', in: 'path', required: true, description: 'v1/events, v1/status or v1/kv/{key}', schema: { type: 'string' } },
+      ],
+      get: {
+        summary: "The cluster page's way to the other members: the request forwarded to the member's REST API, its answer passed back (a 307 to the leader rewritten to this proxy)",
+        responses: {
+          '200': { description: "the member's answer", content: { '*/*': { schema: { type: 'string' } } } },
+          '307': redirect,
+          '404': errorResponse('no such member, a path the page does not use, or the page is off', 'not_found', 'key_not_found'),
+          '502': errorResponse('the member did not answer', 'member_unreachable'),
+          ...limitErrors,
+          ...authErrors('read'),
+        },
+      },
+      put: {
+        summary: 'A PUT of the key browser, forwarded (role write)',
+        responses: { '200': { description: "the member's answer", content: { 'application/json': { schema: { type: 'object' } } } }, '307': redirect, '502': errorResponse('the member did not answer', 'member_unreachable'), ...limitErrors, ...authErrors('write') },
+      },
+      delete: {
+        summary: 'A DELETE of the key browser, forwarded (role write)',
+        responses: { '200': { description: "the member's answer", content: { 'application/json': { schema: { type: 'object' } } } }, '307': redirect, '502': errorResponse('the member did not answer', 'member_unreachable'), ...limitErrors, ...authErrors('write') },
+      },
+      options,
+    },
+    '/v1/events': {
+      get: {
+        summary: "This node's live events, as Server-Sent Events (role read, or open with auth.metrics_public)",
+        description:
+          'Events: hello {status, transitions, reset} first, then transition {from, to, term, input, event, at_ms} and status (the Status fields plus requests_total, connected_peers, match_index) when it changed. Ids are <boot>.<n>; send Last-Event-ID to resume after the last one seen.',
+        parameters: [{ name: 'Last-Event-ID', in: 'header', required: false, description: 'resume after this event (a fresh hello with reset: true if it is no longer kept)', schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'the event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          '405': methodNotAllowed,
+          ...limitErrors,
+          ...authErrors('read'),
+        },
+      },
+      options,
+    },
+    '/v1/debug/recording': {
+      get: {
+        summary: "The flight recorder's ring: the Raft core's recent inputs and the checkpoint they start from (role admin); npm run sim:replay replays it",
+        responses: {
+          '200': { description: 'the recording (format kvstore-flight-recording, version 1)', content: { 'application/json': { schema: { type: 'object', required: ['format', 'version', 'node', 'start', 'items'] } } } },
+          '404': errorResponse('the flight recorder is off (debug.recorder: false)', 'not_found'),
+          '405': methodNotAllowed,
+          ...limitErrors,
+          ...authErrors('admin'),
+        },
+      },
+      options,
+    },
   },
   // Authentication is on when auth.tokens lists any token; then every route not marked open needs a bearer token.
   security: [{}, { bearerAuth: [] }],

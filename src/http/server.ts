@@ -20,6 +20,8 @@ import { WATCH_PREFIX, watchRoute } from './watch-route.js';
 import { queryOf } from './request.js';
 import { getSnapshot } from './snapshot-route.js';
 import { postTxn } from './txn-route.js';
+import { serveAsset, servePage, serveRecording, UI_ASSETS_PREFIX, type DebugServices } from './debug-routes.js';
+import { MEMBERS_PREFIX } from './member-proxy.js';
 
 const KV_PREFIX = '/v1/kv/';
 const LEASES_PREFIX = '/v1/leases/';
@@ -54,16 +56,33 @@ const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map([
 /** The metrics label of every path that matches no route (keeps label values bounded). */
 const UNMATCHED_ROUTE = 'unmatched';
 
-function routeOf(path: string): Route | null {
-  if (path.startsWith(KV_PREFIX)) return KV_ROUTE;
-  if (path.startsWith(WATCH_PREFIX)) return WATCH_ROUTE;
-  if (path.startsWith(LEASES_PREFIX)) {
-    const rest = path.slice(LEASES_PREFIX.length);
-    if (!rest.includes('/')) return LEASE_ROUTE;
-    if (/^[^/]+\/keepalive$/.test(rest)) return KEEPALIVE_ROUTE;
-  }
-  return FIXED_ROUTES.get(path) ?? null;
+const EVENTS_ROUTE: Route = { template: '/v1/events', methods: ['GET'] };
+const RECORDING_ROUTE: Route = { template: '/v1/debug/recording', methods: ['GET'] };
+const UI_ROUTE: Route = { template: '/ui', methods: ['GET', 'HEAD'] };
+const UI_ASSET_ROUTE: Route = { template: '/ui/assets/{file}', methods: ['GET', 'HEAD'] };
+const UI_MEMBER_ROUTE: Route = { template: '/ui/members/{id}/{path}', methods: ['GET', 'HEAD', 'PUT', 'DELETE'] };
+
+/** The routes of a node; the cluster page's exist only when it is on (`http.ui`). */
+function routesOf(ui: boolean): (path: string) => Route | null {
+  return (path) => {
+    if (path.startsWith(KV_PREFIX)) return KV_ROUTE;
+    if (path.startsWith(WATCH_PREFIX)) return WATCH_ROUTE;
+    if (path.startsWith(LEASES_PREFIX)) {
+      const rest = path.slice(LEASES_PREFIX.length);
+      if (!rest.includes('/')) return LEASE_ROUTE;
+      if (/^[^/]+\/keepalive$/.test(rest)) return KEEPALIVE_ROUTE;
+    }
+    if (path === '/v1/events') return EVENTS_ROUTE;
+    if (path === '/v1/debug/recording') return RECORDING_ROUTE;
+    if (ui) {
+      if (path === '/ui' || path === '/ui/') return UI_ROUTE;
+      if (path.startsWith(UI_ASSETS_PREFIX) && !path.slice(UI_ASSETS_PREFIX.length).includes('/')) return UI_ASSET_ROUTE;
+      if (path.startsWith(MEMBERS_PREFIX)) return UI_MEMBER_ROUTE;
+    }
+    return FIXED_ROUTES.get(path) ?? null;
+  };
 }
+
 
 function allowOf(route: Route): string {
   return [...route.methods, 'OPTIONS'].join(', ');
@@ -96,8 +115,10 @@ function isClientGone(err: unknown): boolean {
  * answered on every route (204 + Allow, plus CORS headers when enabled); HEAD is GET
  * without the body; non-key routes ignore their query string.
  */
-export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics): Koa {
+export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics, debug: DebugServices | null = null): Koa {
   const app = new Koa();
+  const ui = debug?.ui ?? null;
+  const routeOf = routesOf(ui !== null && config.http.ui);
   const registry = api.registry;
   const metrics = new HttpMetrics(registry);
   const refusals = new LogThrottle(logger);
@@ -223,6 +244,17 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
         return watchRoute(ctx, node.watches, ctx.path.slice(WATCH_PREFIX.length));
       case '/v1/snapshot':
         return getSnapshot(ctx, gateway);
+      case '/v1/events':
+        if (debug === null) throw new HttpError('not_found', 'this node serves no event stream');
+        return debug.streams.serve(ctx);
+      case '/v1/debug/recording':
+        return serveRecording(ctx, debug?.recording ?? null);
+      case '/ui':
+        return servePage(ctx, ui!.page);
+      case '/ui/assets/{file}':
+        return serveAsset(ctx, ui!.assets, ctx.path.slice(UI_ASSETS_PREFIX.length));
+      case '/ui/members/{id}/{path}':
+        return ui!.proxy.serve(ctx, ctx.path.slice(MEMBERS_PREFIX.length));
     }
     const rawKey = ctx.path.slice(KV_PREFIX.length);
     switch (method) {

@@ -1,3 +1,4 @@
+import type { InspectionEvent, Subscription } from 'xstate';
 import type { RequestError } from '../errors.js';
 import { encodeCommand, type KvCommand, type KvResult, type LeaseId } from '../kv/command.js';
 import type { LeaseRecord } from '../kv/leases.js';
@@ -8,6 +9,7 @@ import type { RaftCounters } from '../raft/counters.js';
 import type { RaftLog } from '../raft/log.js';
 import { RaftNode, type PeerProgress, type PersistedState, type RaftStatus } from '../raft/host/raft-node.js';
 import { ReadyExecutor, type LogStorage, type MessageTransport } from '../raft/host/ready-executor.js';
+import type { CoreTap, CoreTransition } from '../raft/host/core-tap.js';
 import type { Entry, LogIndex, Message, NodeId, Role, Snapshot, Term } from '../raft/types.js';
 import { logIndex } from '../raft/types.js';
 import { WatchHub } from '../watch/watch-hub.js';
@@ -32,6 +34,8 @@ export interface KvNodeOptions {
   readonly transport: MessageTransport;
   readonly logger: Logger;
   readonly hooks?: KvNodeHooks;
+  /** Sees every input of the Raft core: the flight recorder, the simulator's trace file. */
+  readonly tap?: CoreTap;
   /** The simulator's checkers; production leaves this out. */
   readonly observer?: KvNodeObserver;
 }
@@ -39,6 +43,10 @@ export interface KvNodeOptions {
 /** What the node reports as it runs, for metrics (durations in seconds). */
 export interface KvNodeHooks {
   onRoleChange?(status: RaftStatus): void;
+  /** Each change of role, as the core made it, with the input that caused it (the cluster page, the event stream). */
+  onTransition?(t: CoreTransition, status: RaftStatus): void;
+  /** A client request reached the node (a proposal or a read), for request rates. */
+  onRequest?(): void;
   onApplied?(count: number, seconds: number): void;
   /** A command this node proposed was committed, `seconds` after it was proposed. */
   onCommitted?(seconds: number): void;
@@ -170,6 +178,8 @@ export class KvNode {
       clock: runtime.clock,
       persisted: opts.recovered,
       onReady: () => this.scheduleFlush(),
+      onTransition: (t) => this.transitioned(t),
+      ...(opts.tap === undefined ? {} : { tap: opts.tap }),
     });
     this.executor = new ReadyExecutor(
       this.raft,
@@ -196,6 +206,13 @@ export class KvNode {
     this.scheduleFlush();
   }
 
+  /** Logged with the input that caused it, so that a replay of the flight recording can be checked against the log. */
+  private transitioned(t: CoreTransition): void {
+    const s = this.raft.status();
+    this.log.info({ role: t.to, term: t.term, leader: s.leaderId, from: t.from, input: t.input, event: t.event }, 'role changed');
+    this.opts.hooks?.onTransition?.(t, s);
+  }
+
   /** Messages from peers. */
   receive(messages: readonly Message[]): void {
     if (this.stopped) return;
@@ -208,6 +225,11 @@ export class KvNode {
 
   raftView(): RaftView {
     return this.raft;
+  }
+
+  /** The Raft core's XState inspection events, for the Stately inspector (src/debug/inspector.ts). */
+  inspectCore(observer: (e: InspectionEvent) => void): Subscription {
+    return this.raft.inspect(observer);
   }
 
   kvStats(): KvStats {
@@ -230,6 +252,7 @@ export class KvNode {
    */
   propose(command: KvCommand, done: (o: Outcome<KvResult>) => void): void {
     if (this.stopped) return done({ ok: false, error: { kind: 'stopped' } });
+    this.opts.hooks?.onRequest?.();
     this.batch.push({ command: encodeCommand(command), done });
     this.scheduleFlush();
   }
@@ -242,6 +265,7 @@ export class KvNode {
    * `done` gets what `view` returned, or why the read could not be served.
    */
   read<T>(consistency: Consistency, view: (kv: KvStateMachine) => T, done: (o: Outcome<T>) => void): void {
+    this.opts.hooks?.onRequest?.();
     if (consistency === 'stale') {
       this.opts.observer?.readServed?.(null, this.kv.appliedIndex());
       return done({ ok: true, value: view(this.kv) });
@@ -334,9 +358,7 @@ export class KvNode {
     const role = this.raft.role();
     if (role !== this.lastRole) {
       this.lastRole = role;
-      const s = this.raft.status();
-      this.log.info({ role: s.role, term: s.term, leader: s.leaderId }, 'role changed');
-      this.opts.hooks?.onRoleChange?.(s);
+      this.opts.hooks?.onRoleChange?.(this.raft.status());
       this.setLeading(role === 'leader');
     }
     this.maybeSnapshot();

@@ -68,7 +68,7 @@ test('npm start prints the nodes\' logs for people: time, node, level, message, 
   const { lines, code } = await runLauncher([], {});
   assert.equal(code, 0);
   const leader = lines.find((l) => /role=leader/.test(l))!;
-  assert.match(leader, /^\d\d:\d\d:\d\d\.\d{3} n[123] INFO {2}role changed role=leader term=\d+ leader=n[123]$/);
+  assert.match(leader, /^\d\d:\d\d:\d\d\.\d{3} n[123] INFO {2}role changed role=leader term=\d+ leader=n[123] from=candidate input=\d+ event="[^"]+"$/);
   assert.ok(lines.some((l) => / n[123] INFO {2}node started /.test(l)), 'each node says it started');
   for (const id of ['n1', 'n2', 'n3']) assert.ok(lines.some((l) => new RegExp(` ${id} WARN  exited \\(0\\)$`).test(l)), `${id} exited cleanly`);
   assert.ok(!lines.some((l) => l.startsWith('{')), 'no raw JSON line');

@@ -107,7 +107,7 @@ describe('config files in config/', () => {
     const { addr: _h, ...http } = c.http;
     const { addr: _g, ...grpc } = c.grpc;
     const { addr: _r, metricsAddr: _m, peers: _p, secret, ...raft } = c.raft;
-    assert.deepEqual({ node, http, grpc, raft, auth: c.auth, log: c.log }, configDefaults);
+    assert.deepEqual({ node, http, grpc, raft, auth: c.auth, log: c.log, debug: c.debug }, configDefaults);
     // The defaults derived from other keys: five election timeouts; the secret of raft.secret_file (none).
     assert.equal(requestTimeoutMs, 5 * c.raft.electionTimeoutMs);
     assert.equal(secret, null);
@@ -277,6 +277,13 @@ describe('environment overrides', () => {
       KV_RAFT_SNAPSHOT_CHUNKS_INFLIGHT_MAX: '14',
       KV_RAFT_SNAPSHOT_CATCH_UP_ENTRIES: '0',
       KV_LOG_LEVEL: 'debug',
+      KV_HTTP_UI: 'false',
+      KV_DEBUG_INSPECT: 'true',
+      KV_DEBUG_INSPECT_URL: 'wss://inspector.internal:9000',
+      KV_DEBUG_INSPECT_EVENTS_PER_SECOND: '29',
+      KV_DEBUG_RECORDER: 'false',
+      KV_DEBUG_RECORDER_INPUTS_MAX: '3000',
+      KV_DEBUG_RECORDER_BYTES_MAX: '1000000',
     };
     assert.deepEqual(
       Object.keys(env).sort(),
@@ -321,6 +328,13 @@ describe('environment overrides', () => {
     assert.equal(c.raft.snapshotChunksInflightMax, 14);
     assert.equal(c.raft.snapshotCatchUpEntries, 0);
     assert.equal(c.log.level, 'debug');
+    assert.equal(c.http.ui, false);
+    assert.deepEqual(c.debug, { inspect: true, inspectUrl: 'wss://inspector.internal:9000', inspectEventsPerSecond: 29, recorder: false, recorderInputsMax: 3000, recorderBytesMax: 1000000 });
+  });
+
+  test('debug.inspect_url must be a ws:// or wss:// URL; the recorder has a floor', () => {
+    assert.match(errorLine(parse(minimal(), { KV_DEBUG_INSPECT_URL: 'http://127.0.0.1:8080' }), 'debug.inspect_url'), /ws:\/\/ or wss:\/\/ URL/);
+    assert.match(errorLine(parse(minimal(), { KV_DEBUG_RECORDER_INPUTS_MAX: '10' }), 'debug.recorder_inputs_max'), /100/);
   });
 
   test('KV_RAFT_PEERS accepts JSON', () => {
@@ -737,6 +751,12 @@ describe('loadConfig', () => {
   test('applies the environment', () => {
     const r = loadConfig(['-cfg_path', file], { KV_LOG_LEVEL: 'error' });
     assert.equal(ok(r).log.level, 'error');
+  });
+
+  test('--inspect turns the Stately inspector on, over the file and the environment', () => {
+    assert.equal(ok(loadConfig(['-cfg_path', file], {})).debug.inspect, false);
+    assert.equal(ok(loadConfig(['-cfg_path', file, '--inspect'], { KV_DEBUG_INSPECT: 'false' })).debug.inspect, true);
+    assert.equal(ok(loadConfig(['--inspect', '--cfg_path', file], {})).debug.inspect, true);
   });
 
   test('a missing -cfg_path explains the usage', () => {

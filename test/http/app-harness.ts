@@ -6,6 +6,7 @@ import type { NodeConfig } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/config.js';
 import { startHttpListener, type HttpListener } from '../../src/http/listener.js';
 import { createHttpApp } from '../../src/http/server.js';
+import type { DebugServices } from '../../src/http/debug-routes.js';
 import { createLogger } from '../../src/log.js';
 import { KvStateMachine } from '../../src/kv/state-machine.js';
 import { ApiMetrics } from '../../src/metrics/api-metrics.js';
@@ -42,10 +43,10 @@ export interface ServedApp {
 }
 
 /** Serves the app for `config` on a free port (with TLS when `tls` is given). */
-export async function serveApp(config: NodeConfig, node: KvNode = fakeNode, tls: TlsMaterial | null = null): Promise<ServedApp> {
+export async function serveApp(config: NodeConfig, node: KvNode = fakeNode, tls: TlsMaterial | null = null, debug: DebugServices | null = null): Promise<ServedApp> {
   const api = new ApiMetrics('n1', () => ({ keys: 0, bytes: 0, sessions: 0, shardRebuilds: 0 }));
   const logger = createLogger('n1', 'fatal');
-  const app = createHttpApp(config, node, logger, api);
+  const app = createHttpApp(config, node, logger, api, debug);
   const listener = await startHttpListener(app, {
     host: '127.0.0.1',
     port: 0,

@@ -1,5 +1,5 @@
-import { createActor, type Actor } from 'xstate';
-import { raftMachine, type ProposeResult, type ReadResult } from '../../../machines/raft.machine.js';
+import { createActor, type Actor, type InspectionEvent, type Subscription } from 'xstate';
+import { raftMachine, type ProposeResult, type RaftEvent, type ReadResult } from '../../../machines/raft.machine.js';
 import { validateRaftConfig, type RaftConfig } from '../config.js';
 import { RaftCounters } from '../counters.js';
 import type { RaftEnv } from '../env.js';
@@ -8,8 +8,12 @@ import { Outbox } from '../outbox.js';
 import type { ReadState } from '../read-index.js';
 import type { Entry, HardState, LogIndex, Message, NodeId, Role, Snapshot, Term } from '../types.js';
 import { logIndex, term as toTerm } from '../types.js';
+import { copyCoreState, injectedContextFields, type CoreCheckpoint } from './core-checkpoint.js';
+import { describeCause, type CoreInput, type CoreTap, type CoreTransition } from './core-tap.js';
 
 export type { ProposeResult, ReadResult, ReadState };
+
+const readyInput: CoreInput = Object.freeze({ kind: 'ready' });
 
 /** XState's scheduler interface: the host decides what time is. */
 export interface Clock {
@@ -59,6 +63,12 @@ export interface RaftNodeOptions {
   readonly persisted: PersistedState;
   /** Called after the core handled an event (a message, a request, a timer): a Ready may be waiting. */
   readonly onReady: () => void;
+  /** Called when the core changes role, with the input that caused it. */
+  readonly onTransition?: (t: CoreTransition) => void;
+  /** Sees every input and environment reading (the flight recorder, traces); without one nothing is spent on it. */
+  readonly tap?: CoreTap;
+  /** Build the core as it was at this checkpoint instead of from `persisted` (replays). */
+  readonly resume?: CoreCheckpoint;
 }
 
 export interface RaftStatus {
@@ -88,10 +98,18 @@ export class RaftNode {
   readonly log: RaftLog;
   /** Event counts for metrics, incremented by the core only. */
   readonly counters = new RaftCounters();
-  private readonly outbox = new Outbox();
+  private readonly outbox: Outbox = new Outbox();
   private readonly actor: Actor<typeof raftMachine>;
   private readonly onReady: () => void;
+  private readonly onTransition: ((t: CoreTransition) => void) | null;
+  private readonly tap: CoreTap | null;
+  /** The host's clock, read for the tap's timestamps (not a reading of the core's). */
+  private readonly envNowMs: () => number;
   private persistedHardState: HardState;
+  private inputSeq = 0;
+  /** The input being handled, or the last one handled: the cause of a change of role. */
+  private cause: CoreInput = readyInput;
+  private lastRole: Role | null;
   /** The machine's answer to the request being sent, emitted while it handles it. */
   private proposed: ProposeResult | null = null;
   private readAnswer: ReadResult | null = null;
@@ -103,22 +121,43 @@ export class RaftNode {
     if (problem !== null) throw new Error(`RaftNode: ${problem}`);
     this.id = opts.id;
     this.onReady = opts.onReady;
-    const hs = opts.persisted.hardState;
-    this.persistedHardState = hs;
-    const snap = opts.persisted.snapshot;
-    this.log = new RaftLog(opts.persisted.entries, hs.commit, snap === null ? undefined : { index: snap.meta.index, term: snap.meta.term });
+    this.onTransition = opts.onTransition ?? null;
+    const tap = opts.tap ?? null;
+    this.tap = tap;
+    const env = tap === null ? opts.env : tappedEnv(opts.env, tap);
+    this.envNowMs = () => opts.env.nowMs();
     const clock: Clock = {
-      setTimeout: (fn, ms) =>
-        opts.clock.setTimeout(() => {
+      setTimeout: (fn, ms) => {
+        // XState files a delayed event under its id just before it asks for the timer: the newest one is this timer's.
+        const event = newestScheduledEvent(this.actor);
+        return opts.clock.setTimeout(() => {
+          this.taken({ kind: 'timer', event });
           fn();
           this.handled();
-        }, ms),
+        }, ms);
+      },
       clearTimeout: (id) => opts.clock.clearTimeout(id),
     };
-    this.actor = createActor(raftMachine, {
-      clock,
-      input: { id: opts.id, voters: opts.voters, config: opts.config, env: opts.env, log: this.log, outbox: this.outbox, counters: this.counters, term: hs.term, votedFor: hs.votedFor, snapshot: snap },
-    });
+    const resume = opts.resume;
+    if (resume === undefined) {
+      const hs = opts.persisted.hardState;
+      this.persistedHardState = hs;
+      const snap = opts.persisted.snapshot;
+      this.log = new RaftLog(opts.persisted.entries, hs.commit, snap === null ? undefined : { index: snap.meta.index, term: snap.meta.term });
+      this.actor = createActor(raftMachine, {
+        clock,
+        input: { id: opts.id, voters: opts.voters, config: opts.config, env, log: this.log, outbox: this.outbox, counters: this.counters, term: hs.term, votedFor: hs.votedFor, snapshot: snap },
+      });
+    } else {
+      this.persistedHardState = resume.hardState;
+      this.log = copyCoreState(resume.log);
+      this.outbox = copyCoreState(resume.outbox);
+      this.inputSeq = resume.seq;
+      const context = { ...copyCoreState(resume.context), config: opts.config, env, log: this.log, outbox: this.outbox, counters: this.counters } as never;
+      // A restored snapshot carries its context: XState reads no input then.
+      this.actor = createActor(raftMachine, { clock, snapshot: raftMachine.resolveState({ value: resume.value as never, context }), input: undefined as never });
+    }
+    this.lastRole = null;
     // A broken invariant inside an action stops the actor; XState would report it
     // later and out of band. Observing errors here and rethrowing them from the call
     // that caused them makes a core bug fail loudly, where it happened.
@@ -126,23 +165,82 @@ export class RaftNode {
     this.actor.on('proposed', (e) => (this.proposed = e.result));
     this.actor.on('readAnswered', (e) => (this.readAnswer = e.result));
     this.actor.start();
+    this.lastRole = this.role();
+    tap?.attached?.(this);
   }
 
-  /** After each event: rethrow a core failure where it happened, then tell the host a Ready may be waiting. */
+  /** Before each input: count it, remember it as the cause of what follows, show it to the tap. */
+  private taken(input: CoreInput): void {
+    const seq = this.inputSeq + 1;
+    // Before the count moves: a tap that checkpoints here records the state before this input.
+    this.tap?.input(seq, this.envNowMs(), input);
+    this.inputSeq = seq;
+    this.cause = input;
+  }
+
+  /** After each event: rethrow a core failure where it happened, report a change of role, then tell the host a Ready may be waiting. */
   private handled(): void {
     const snap = this.actor.getSnapshot();
     if (snap.status === 'error') throw snap.error;
+    const role = this.role();
+    if (role !== this.lastRole) {
+      const from = this.lastRole!;
+      this.lastRole = role;
+      const t: CoreTransition = { input: this.inputSeq, from, to: role, term: snap.context.term, event: describeCause(this.cause) };
+      this.tap?.transition?.(t);
+      this.onTransition?.(t);
+    }
     this.onReady();
   }
 
-  /** A peer's message: each kind is an event of its own. */
+  /** A peer's message: each kind is an event of its own. One the node sent itself comes back once its write is durable. */
   step(msg: Message): void {
+    this.taken({ kind: msg.from === this.id ? 'persisted' : 'message', message: msg });
     this.actor.send(msg);
     this.handled();
   }
 
+  /**
+   * Replays only: fires the machine's delayed event `event` now, as its timer did
+   * in the recorded run (the replay's clock never fires by itself; a timer that was
+   * pending at the checkpoint exists only in the recording).
+   */
+  fireTimer(event: string): void {
+    this.taken({ kind: 'timer', event });
+    this.actor.send({ type: event } as unknown as RaftEvent);
+    this.handled();
+  }
+
+  /** XState's inspection events of the core's actor (the Stately inspector); the observer must be cheap: it runs inside each event. */
+  inspect(observer: (e: InspectionEvent) => void): Subscription {
+    return this.actor.system.inspect(observer);
+  }
+
+  /** Inputs taken since the core was first built (a resumed core continues the count). */
+  inputsTaken(): number {
+    return this.inputSeq;
+  }
+
+  /** The core's whole state now, between inputs: see CoreCheckpoint. */
+  checkpoint(): CoreCheckpoint {
+    const snap = this.actor.getSnapshot();
+    const context: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(snap.context)) if (!injectedContextFields.has(k)) context[k] = copyCoreState(v);
+    return {
+      seq: this.inputSeq,
+      atMs: this.envNowMs(),
+      role: this.role(),
+      value: snap.value,
+      context,
+      log: copyCoreState(this.log),
+      outbox: copyCoreState(this.outbox),
+      hardState: this.persistedHardState,
+    };
+  }
+
   /** Appends commands to the log if this node leads; the result says where, or who leads. */
   propose(commands: readonly Uint8Array[]): ProposeResult {
+    this.taken({ kind: 'propose', commands });
     this.actor.send({ type: 'propose', commands });
     this.handled();
     const r = this.proposed;
@@ -159,6 +257,7 @@ export class RaftNode {
    * when it holds). An accepted read comes back as a ReadState in a later Ready.
    */
   readIndex(requestId: number, lease: boolean): ReadResult {
+    this.taken({ kind: 'readIndex', requestId, lease });
     this.actor.send({ type: 'readIndex', requestId, lease });
     this.handled();
     const r = this.readAnswer;
@@ -172,6 +271,7 @@ export class RaftNode {
    * durable: the log is compacted behind it, and lagging followers will be sent it.
    */
   snapshotTaken(snapshot: Snapshot): void {
+    this.taken({ kind: 'snapshotTaken', snapshot });
     this.actor.send({ type: 'snapshotTaken', snapshot });
     this.handled();
   }
@@ -227,6 +327,7 @@ export class RaftNode {
 
   /** Drains the effects produced since the last call. */
   takeReady(): Ready {
+    this.taken(readyInput);
     const c = this.actor.getSnapshot().context;
     const prev = this.persistedHardState;
     let hardState: HardState | null = null;
@@ -246,4 +347,26 @@ export class RaftNode {
       readFailures: out.readFailures,
     };
   }
+}
+
+/** The environment as the core reads it, each reading shown to the tap. */
+function tappedEnv(env: RaftEnv, tap: CoreTap): RaftEnv {
+  return {
+    nowMs: () => {
+      const ms = env.nowMs();
+      tap.reading({ kind: 'now', ms });
+      return ms;
+    },
+    randomInt: (bound) => {
+      const value = env.randomInt(bound);
+      tap.reading({ kind: 'random', bound, value });
+      return value;
+    },
+  };
+}
+
+/** The type of the delayed event XState filed last (its scheduled events keep their filing order). */
+function newestScheduledEvent(actor: Actor<typeof raftMachine>): string {
+  const scheduled = Object.values(actor.system.getSnapshot()._scheduledEvents);
+  return scheduled[scheduled.length - 1]?.event.type ?? 'unknown';
 }
