@@ -7,7 +7,7 @@ IMAGE := kvstore:local
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint typecheck start observe sim soak bench-memory docker-build compose-up compose-down
+.PHONY: help build test lint typecheck start observe sim soak bench bench-memory fuzz docker-build compose-up compose-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN { FS = ":.*## " } { printf "  %-14s %s\n", $$1, $$2 }'
@@ -36,8 +36,14 @@ sim: ## one simulator run (npm run sim)
 soak: ## thousands of simulator seeds (npm run sim:soak)
 	npm run sim:soak -- $(ARGS)
 
+bench: ## load a fresh local cluster, print rates, latencies and server CPU per op (npm run bench)
+	npm run bench -- $(ARGS)
+
 bench-memory: ## heap after writing and deleting 1,000,000 keys (npm run bench:memory)
 	npm run bench:memory -- $(ARGS)
+
+fuzz: ## the fuzzers at 20x the test suite's scale (npm run fuzz)
+	npm run fuzz -- $(ARGS)
 
 docker-build: ## the node image from compose/Dockerfile
 	docker build -f compose/Dockerfile -t $(IMAGE) .
