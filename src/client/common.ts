@@ -62,6 +62,8 @@ export interface Failed {
   readonly message: string;
   /** From the `ETag` of a `412`: the key's current revision. */
   readonly currentRevision?: number;
+  /** From `X-Kvstore-Oldest-Revision` of a `410` (compacted, watch_too_slow): the oldest revision a watch can start from. */
+  readonly oldestRevision?: number;
 }
 
 /** A write that may or may not have been applied (504, or a timeout / reset after sending). */
@@ -184,6 +186,9 @@ export type TxnResult =
 export type LeaseGrantResult = { readonly ok: true; readonly id: number; readonly ttl: number; readonly idempotencyKey: string } | Failed | MaybeApplied;
 export type LeaseRevokeResult = { readonly ok: true; readonly revision: number; readonly idempotencyKey: string } | Failed | MaybeApplied;
 export type LeasesResult = { readonly ok: true; readonly revision: number; readonly leases: readonly { readonly id: number; readonly ttl: number }[] } | Failed;
+
+/** A blocking query's answer: the revision to wait from next (whether or not the key changed meanwhile). */
+export type WaitResult = { readonly ok: true; readonly index: number } | Failed;
 
 /** A backup download: the body is streamed, the checksum is checked by whoever writes it down. */
 export type SnapshotResult = { readonly ok: true; readonly index: number; readonly body: AsyncIterable<Uint8Array> } | Failed;

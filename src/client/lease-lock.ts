@@ -139,6 +139,24 @@ export async function acquireLock(client: KvClient, key: Key, opts: LockOptions 
       await lease.revoke();
       return { ok: false, kind: 'failed', status: 0, error: 'timeout', message: 'the lock was not free in time' };
     }
-    await client.waitForChange(key, r.currentRevision, waitMs);
+    await waitForRelease(client, key, r.currentRevision, waitMs);
   }
+}
+
+/** How long a waiter pauses when it cannot make a blocking query, before it tries the create again. */
+const WAIT_FAILED_PAUSE_MS = 250;
+
+/**
+ * Waits (a blocking query) until the lock key changes after `revision` (the
+ * holder's put), or the wait is over: either way the caller tries the create
+ * again, so a missed change costs time, never safety.
+ */
+async function waitForRelease(client: KvClient, key: Key, revision: number, waitMs: number): Promise<void> {
+  let w = await client.waitForChange(key, revision, waitMs);
+  // A lock held while the change window moved past its put: wait from the window's start instead. The
+  // create just failed, so the key was held then; only a release in the instant since (and the window moving
+  // past it too) would go unseen, until the wait ends.
+  if (!w.ok && w.error === 'compacted' && w.oldestRevision !== undefined) w = await client.waitForChange(key, w.oldestRevision - 1, waitMs);
+  // No blocking query could be made (the node is stopping, say): pause rather than spin on creates.
+  if (!w.ok) await delay(Math.min(waitMs, WAIT_FAILED_PAUSE_MS));
 }

@@ -27,6 +27,7 @@ import {
   type TxnOpOutput,
   type TxnResult,
   type Value,
+  type WaitResult,
 } from './common.js';
 import { encodeKey, keyFromJson, valueFromJson, valueToJson } from './json-forms.js';
 import { acquireLock, Lease, type LockOptions, type LockResult } from './lease-lock.js';
@@ -318,13 +319,15 @@ export class KvClient {
   }
 
   /**
-   * A blocking query (GET /v1/watch/{key}?index=): resolves once `key` changed
-   * after revision `index`, or after `waitMs`; the revision to go on from.
+   * A blocking query (GET /v1/watch/{key}?index=): answers once `key` changed
+   * after revision `index`, or after `waitMs`, with the revision to go on from. A
+   * `compacted` failure names in `oldestRevision` the oldest index it can wait from.
    */
-  async waitForChange(key: Key, index: number, waitMs: number): Promise<number> {
+  async waitForChange(key: Key, index: number, waitMs: number): Promise<WaitResult> {
     const r = await this.call({ method: 'GET', path: `/v1/watch/${encodeKey(key)}?index=${index}&wait=${Math.max(1, Math.ceil(waitMs))}ms`, headers: {}, write: false, idempotencyKey: '' });
-    const j = r.kind === 'response' && r.status === 200 ? (parseJson(r.body) as { index?: unknown } | null) : null;
-    return typeof j?.index === 'number' ? j.index : index;
+    if (r.kind !== 'response') return r as Failed;
+    const j = r.status === 200 ? (parseJson(r.body) as { index?: unknown } | null) : null;
+    return typeof j?.index === 'number' ? { ok: true, index: j.index } : failedOf(r);
   }
 
   /**
@@ -522,7 +525,8 @@ function failedOf(r: { status: number; headers: Headers; body: Uint8Array }): Fa
   const error = typeof j?.error === 'string' ? j.error : `http_${r.status}`;
   const message = typeof j?.message === 'string' ? j.message : Buffer.from(r.body).toString('utf8').slice(0, 200);
   const current = r.status === 412 ? revisionOf(r.headers.get('etag')) : null;
-  return { ok: false, kind: 'failed', status: r.status, error, message, ...(current !== null ? { currentRevision: current } : {}) };
+  const oldest = r.status === 410 ? revisionOf(r.headers.get('x-kvstore-oldest-revision')) : null;
+  return { ok: false, kind: 'failed', status: r.status, error, message, ...(current !== null ? { currentRevision: current } : {}), ...(oldest !== null ? { oldestRevision: oldest } : {}) };
 }
 
 function unavailable(message: string): Failed {
