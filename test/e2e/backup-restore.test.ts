@@ -4,7 +4,7 @@
 // revision and lease of the new cluster must be the old one's at the backup's index.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -119,6 +119,20 @@ test('a backup of a loaded cluster, taken under writes, restores a new 3-node cl
   assert.equal(Number(m[2]), expected.size, 'the CLI counts the keys of the state at the backup index');
   assert.equal(Number(m[3]), 1, 'one lease left: the other was revoked before the backup');
 
+  // A damaged or truncated copy is refused whole by its checksum, and nothing is written.
+  const bytes = readFileSync(file);
+  const damaged = Buffer.from(bytes);
+  damaged[Math.floor(damaged.length / 2)]! ^= 0x01;
+  for (const [name, content] of [['damaged', damaged], ['truncated', bytes.subarray(0, bytes.length - 100)]] as const) {
+    const copy = join(dir, `${name}.snap`);
+    writeFileSync(copy, content);
+    const into = join(dir, `restore-${name}`);
+    const r = spawnSync(process.execPath, [MAIN, 'snapshot', 'restore', copy, '--data-dir', into, '--id', 'n1', '--peers', 'n1,n2,n3'], { encoding: 'utf8' });
+    assert.equal(r.status, 1, `${name}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /checksum mismatch: the file is damaged or truncated/, name);
+    assert.ok(!existsSync(into) || readdirSync(into).length === 0, `${name}: the restore left ${existsSync(into) ? readdirSync(into).join(',') : ''} behind`);
+  }
+
   // A new cluster from the file: each member restored by the CLI into its fresh data directory.
   const b = await ProcessCluster.start(3, ELECTION_MS, {
     prepare: (n, cluster) => {
@@ -142,6 +156,10 @@ test('a backup of a loaded cluster, taken under writes, restores a new 3-node cl
     assert.ok(page.ok && page.entries.length === expected.size && page.revision >= index, `${n.id}: ${JSON.stringify(page).slice(0, 200)}`);
   }
   t.diagnostic(`backup at revision ${index} of ${Math.max(...effects.map((e) => e.revision))} written: ${expected.size} keys compared`);
+  // A data directory in use is not overwritten.
+  const again = spawnSync(process.execPath, [MAIN, 'snapshot', 'restore', file, '--data-dir', b.nodes[0]!.dataDir, '--id', b.nodes[0]!.id, '--peers', b.nodes.map((x) => x.id).join(',')], { encoding: 'utf8' });
+  assert.equal(again.status, 1, again.stdout);
+  assert.match(again.stderr, /is not empty: restore into a fresh data directory/);
   // The new cluster goes on from the backup's revision.
   const next = must(await restored.put('after/restore', 'x'));
   assert.ok(next.revision > index, `revision ${next.revision} after a backup at ${index}`);
