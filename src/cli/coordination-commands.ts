@@ -1,4 +1,4 @@
-// kvstore get --prefix, lease, snapshot save and snapshot restore.
+// kvstore get --prefix, lease, watch, snapshot save and snapshot restore.
 import { createWriteStream } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
@@ -55,7 +55,7 @@ export interface LeaseFlags {
   readonly once: boolean;
 }
 
-/** `lease grant TTL`, `lease keepalive ID`, `lease revoke ID`, `lease list`. */
+/** `lease grant TTL`, `lease keepalive ID`, `lease revoke ID`, `lease list`, `lease info ID`. */
 export async function leaseCommand(client: KvClient, io: CliIo, args: readonly string[], f: LeaseFlags, usageError: (m: string) => number): Promise<number> {
   const [sub, arg] = args;
   const key = f.idempotencyKey === undefined ? {} : { idempotencyKey: f.idempotencyKey };
@@ -95,8 +95,20 @@ export async function leaseCommand(client: KvClient, io: CliIo, args: readonly s
       for (const l of r.leases) io.stdout.write(`${l.id}\t${l.ttl}\n`);
       return EXIT_OK;
     }
+    case 'info': {
+      const id = positiveInt(arg);
+      if (id === null) return usageError('lease info takes a lease id');
+      const r = await client.leaseInfo(id);
+      if (!r.ok) return reportError(io, r);
+      io.stdout.write(`lease ${id} ttl ${r.ttl}s remaining ${r.remainingMs === null ? 'unknown' : `${r.remainingMs}ms`}\n`);
+      for (const k of r.keys) {
+        io.stdout.write(k);
+        io.stdout.write('\n');
+      }
+      return EXIT_OK;
+    }
     default:
-      return usageError(`lease grant, revoke or list, got ${JSON.stringify(sub)}`);
+      return usageError(`lease grant, keepalive, revoke, list or info, got ${JSON.stringify(sub)}`);
   }
 }
 

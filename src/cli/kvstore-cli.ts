@@ -3,6 +3,8 @@ import { KvClient, type NodeStatus } from '../client/rest-client.js';
 import { newToken, roles, tokenHash } from '../auth/tokens.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, reportError, type CliIo } from './cli-io.js';
 import { leaseCommand, listCommand, snapshotRestoreCommand, snapshotSaveCommand, watchCommand } from './coordination-commands.js';
+import { lockCommand } from './lock-command.js';
+import { txnCommand } from './txn-command.js';
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
 
@@ -19,8 +21,12 @@ Commands:
   put KEY VALUE     write VALUE (use - to read it from stdin) at KEY
   get KEY           print the value of KEY (--prefix: every key under KEY)
   del KEY           delete KEY
+  txn [FILE]        one transaction: comparisons, then one branch of writes
+                    and reads, atomically (JSON as POST /v1/txn takes it)
   lease grant TTL   grant a lease; also lease keepalive ID, lease revoke ID,
-                    lease list
+                    lease list, lease info ID
+  lock NAME [-- COMMAND ...]
+                    take a lock (run COMMAND holding it, or hold it until ^C)
   watch KEY         print every change of KEY (--prefix: of every key under it)
   snapshot save FILE
                     download a backup of the whole store to FILE
@@ -79,19 +85,53 @@ Deletes KEY and prints "deleted <revision>" (or "not found <revision>").
   --idempotency-key K   a retry with the same K is applied at most once
 Exit: 0 done (even if the key was absent), 1 not done, 3 maybe done.
 `,
+  txn: `Usage: kvstore txn [FILE] [--idempotency-key K]
+
+Runs one transaction (etcd's Txn), read as JSON from FILE (or stdin, without
+FILE or with -), in the form POST /v1/txn takes: keys as text (%XX for any byte),
+values base64:
+  {"compare": [{"key": "cfg/a", "target": "revision", "revision": 42},
+               {"key": "cfg/b", "target": "value", "operator": "not_equal", "value": "b2Zm"}],
+   "success": [{"op": "put", "key": "cfg/a", "value": "bmV3", "lease": 0},
+               {"op": "delete", "key": "cfg/b"}, {"op": "get", "key": "cfg/c"}],
+   "failure": [{"op": "get", "key": "cfg/a"}]}
+If every comparison holds (operators equal, the default, not_equal, less,
+greater; an absent key has revision 0) the success operations run, else the
+failure ones, in order, as one write at one revision. Prints "SUCCESS revision
+N" or "FAILURE revision N", then a line per operation: "put", "delete deleted",
+"delete not-found", "get REVISION\tVALUE" or "get not-found".
+  --idempotency-key K   a retry with the same K is applied at most once
+Exit: 0 ran (either branch), 1 refused (a bad transaction, a missing lease),
+2 usage, 3 maybe applied.
+`,
   lease: `Usage: kvstore lease grant TTL
        kvstore lease keepalive ID [--once]
        kvstore lease revoke ID
        kvstore lease list
+       kvstore lease info ID
 
 A lease ends when it is revoked, or when it goes TTL seconds without a
 keep-alive on the leader's clock; every key put with --lease ID is deleted then,
 at one revision. grant prints "lease ID granted with TTL Ns" (a TTL below 1.5
 election timeouts is raised to that); revoke prints the revision the keys were
-deleted at; list prints "ID\\tTTL" per lease. keepalive keeps the lease alive
-(every third of its TTL, through the leader) until interrupted, printing each
-renewal; --once renews it once.
+deleted at; list prints "ID\tTTL" per lease; info prints "lease ID ttl Ns
+remaining Nms" (the time left on the leader's clock) and then its keys, one a
+line. keepalive keeps the lease alive (every third of its TTL, through the
+leader) until interrupted, printing each renewal; --once renews it once.
 Exit: 0 done, 1 not done (e.g. no such lease, or it expired), 3 maybe done.
+`,
+  lock: `Usage: kvstore lock NAME [--ttl S] [-- COMMAND [ARGS...]]
+
+Takes the lock NAME (a create-only put of the key NAME on a lease of S seconds,
+default 10, kept alive meanwhile), waiting while another holds it. With a
+COMMAND, runs it holding the lock, with KVSTORE_LOCK_KEY and KVSTORE_LOCK_TOKEN
+in its environment, then releases the lock and exits with its code. Without,
+prints "locked NAME token T lease ID" and holds the lock until SIGINT or
+SIGTERM. The token (the revision of that put, larger for every later holder)
+fences: hand it to what the lock protects, so a holder that paused past its
+lease is refused. If the lock is lost while held (its lease ended), COMMAND gets
+SIGTERM. A holder that dies lets the lock go after at most S seconds.
+Exit: COMMAND's code, or 0 released; 1 not taken or lost; 2 usage.
 `,
   watch: `Usage: kvstore watch KEY [--prefix] [--from-revision R]
 
@@ -144,7 +184,7 @@ interface Parsed {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role', 'lease', 'limit', 'data-dir', 'id', 'peers', 'from-revision']);
+const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role', 'lease', 'limit', 'data-dir', 'id', 'peers', 'from-revision', 'ttl']);
 const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision', 'prefix', 'keys-only', 'once']);
 
 function parse(argv: readonly string[]): Parsed {
@@ -203,10 +243,12 @@ const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   lease: ['idempotency-key', 'once'],
   snapshot: ['data-dir', 'id', 'peers'],
   watch: ['prefix', 'from-revision'],
+  txn: ['idempotency-key'],
+  lock: ['ttl'],
 };
 const GLOBAL_FLAGS = ['endpoints', 'timeout', 'token', 'help'];
 /** The positional arguments each command takes, at least and at most. */
-const ARITY: Readonly<Record<string, readonly [number, number]>> = { put: [2, 2], get: [1, 1], del: [1, 1], status: [0, 0], auth: [1, 1], lease: [1, 2], snapshot: [2, 2], watch: [1, 1] };
+const ARITY: Readonly<Record<string, readonly [number, number]>> = { put: [2, 2], get: [1, 1], del: [1, 1], status: [0, 0], auth: [1, 1], lease: [1, 2], snapshot: [2, 2], watch: [1, 1], txn: [0, 1], lock: [1, Infinity] };
 
 async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
@@ -310,7 +352,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const allowed = new Set([...GLOBAL_FLAGS, ...(COMMAND_FLAGS[command] ?? [])]);
   for (const f of p.flags.keys()) if (!allowed.has(f)) return usageError(`${command} does not take --${f}`);
   const [fewest, most] = ARITY[command]!;
-  if (args.length < fewest || args.length > most) return usageError(`${command} takes ${fewest === most ? fewest : `${fewest} to ${most}`} argument(s), got ${args.length}`);
+  if (args.length < fewest || args.length > most) return usageError(`${command} takes ${fewest === most ? fewest : most === Infinity ? `at least ${fewest}` : `${fewest} to ${most}`} argument(s), got ${args.length}`);
 
   if (command === 'auth') return newTokenCommand(p, args[0]!, io, usageError);
   if (command === 'snapshot' && args[0] === 'restore') {
@@ -323,6 +365,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let lease: number | undefined;
   let limit: number | undefined;
   let fromRevision: number | undefined;
+  let ttl: number | undefined;
   try {
     endpoints = (stringFlag(p, 'endpoints') ?? process.env['KVSTORE_ENDPOINTS'] ?? DEFAULT_ENDPOINTS)
       .split(',')
@@ -334,6 +377,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     lease = intFlag(p, 'lease');
     limit = intFlag(p, 'limit');
     fromRevision = intFlag(p, 'from-revision');
+    ttl = intFlag(p, 'ttl');
     const token = stringFlag(p, 'token') ?? process.env['KVSTORE_TOKEN'];
     client = new KvClient({
       endpoints,
@@ -394,6 +438,11 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     case 'lease':
       return leaseCommand(client, io, args, { idempotencyKey: stringFlag(p, 'idempotency-key'), once: p.flags.has('once') }, usageError);
+    case 'txn':
+      return txnCommand(client, io, args[0], stringFlag(p, 'idempotency-key'), readStdin, usageError);
+    case 'lock':
+      if (ttl === 0) return usageError('--ttl is at least 1 (seconds)');
+      return lockCommand(client, io, args[0]!, args.slice(1), ttl ?? 10);
     case 'watch':
       return watchCommand(client, io, args[0]!, { prefix: p.flags.has('prefix'), fromRevision });
     case 'snapshot':

@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../src/cli/cli-io.js';
 import { isNodeInvocation, runCli } from '../../src/cli/kvstore-cli.js';
 import { tokenHash } from '../../src/auth/tokens.js';
 import { ProcessCluster } from '../e2e/process-cluster.js';
 
+const scratch = mkdtempSync(join(tmpdir(), 'kvstore-cli-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const ELECTION_MS = 500;
 const ELECT_WITHIN_MS = 20 * ELECTION_MS;
@@ -38,7 +44,7 @@ describe('runCli without a cluster', () => {
   test('--help and <cmd> --help describe the commands', async () => {
     const g = await cli('--help');
     assert.equal(g.code, EXIT_OK);
-    for (const cmd of ['put', 'get', 'del', 'status', '--endpoints']) assert.ok(g.out.includes(cmd), `help mentions ${cmd}`);
+    for (const cmd of ['put', 'get', 'del', 'txn', 'lease', 'lock', 'watch', 'snapshot', 'status', '--endpoints']) assert.ok(g.out.includes(cmd), `help mentions ${cmd}`);
     // It points to what the project ships, not to a document users do not have.
     assert.ok(g.out.includes('config/config.example.yml') && g.out.includes('README'), g.out);
     assert.doesNotMatch(g.out, /SPEC/);
@@ -50,6 +56,9 @@ describe('runCli without a cluster', () => {
       ['lease', 'grant TTL'],
       ['lease', 'keepalive ID'],
       ['watch', '--from-revision'],
+      ['txn', '"compare"'],
+      ['lease', 'info ID'],
+      ['lock', 'KVSTORE_LOCK_TOKEN'],
       ['snapshot', 'restore FILE --data-dir D --id ID --peers'],
       ['del', '--if-revision'],
       ['status', 'table'],
@@ -93,6 +102,17 @@ describe('runCli without a cluster', () => {
       ['get', 'k', '--bogus'],
       ['get', 'k', '--consistency'],
       ['--endpoints', 'not a url', 'get', 'k'],
+      ['lease', 'info'],
+      ['lock'],
+      ['lock', 'l', '--ttl', '0'],
+      ['lock', 'l', '--prefix'],
+      ['txn', 'a', 'b'],
+      ['txn', '--prefix'],
+      ...['{"compare": 3}', '{"success": [{"op": "put", "key": "k", "value": "not base64!"}]}', '{"success": [{"op": "get", "key": "k%zz"}]}', '{"compare": [{"key": "k", "target": "version"}]}', '{"other": []}', 'not json'].map((text, i) => {
+        const file = join(scratch, `bad-txn-${i}.json`);
+        writeFileSync(file, text);
+        return ['txn', file];
+      }),
     ];
     for (const argv of cases) {
       const r = await cli(...argv);
@@ -211,6 +231,73 @@ describe('runCli against a 3-node cluster of real processes', { concurrency: fal
     const gone = await cli('--endpoints', endpoints, 'lease', 'keepalive', id, '--once');
     assert.equal(gone.code, EXIT_FAILED);
     assert.match(gone.err, /lease_not_found/);
+  });
+
+  test('txn runs one branch atomically: SUCCESS or FAILURE, the revision, a line per operation', async () => {
+    const put = await cli('--endpoints', endpoints, 'put', 'cli/t/a', 'one');
+    const rev = Number(/revision (\d+)/.exec(put.out)![1]);
+    const b64 = (s: string): string => Buffer.from(s).toString('base64');
+    const file = join(scratch, 'txn.json');
+    writeFileSync(file, JSON.stringify({
+      compare: [{ key: 'cli/t/a', target: 'revision', revision: rev }, { key: 'cli/t/b', target: 'revision', operator: 'less', revision: 1 }],
+      success: [{ op: 'put', key: 'cli/t/b', value: b64('two') }, { op: 'delete', key: 'cli/t/a' }, { op: 'get', key: 'cli/t/b' }, { op: 'delete', key: 'cli/t/none' }],
+      failure: [{ op: 'get', key: 'cli/t/a' }, { op: 'get', key: 'cli/t/none' }],
+    }));
+    const ran = await cli('--endpoints', endpoints, 'txn', file);
+    assert.equal(ran.code, EXIT_OK, ran.err);
+    const at = Number(/^SUCCESS revision (\d+)\n/.exec(ran.out)?.[1]);
+    assert.ok(at > rev, ran.out);
+    assert.equal(ran.out, `SUCCESS revision ${at}\nput\ndelete deleted\nget ${at}\ttwo\ndelete not-found\n`);
+    const again = await cli('--endpoints', endpoints, 'txn', file);
+    assert.equal(again.code, EXIT_OK, again.err);
+    assert.match(again.out, /^FAILURE revision \d+\nget not-found\nget not-found\n$/);
+    // A put on a lease that does not exist refuses the whole transaction.
+    writeFileSync(file, JSON.stringify({ success: [{ op: 'put', key: 'cli/t/c', value: b64('x'), lease: 999_999 }] }));
+    const refused = await cli('--endpoints', endpoints, 'txn', file);
+    assert.equal(refused.code, EXIT_FAILED);
+    assert.match(refused.err, /lease_not_found/);
+  });
+
+  test('lease info shows the TTL, the time left on the leader\'s clock and the keys', async () => {
+    const id = /^lease (\d+) /.exec((await cli('--endpoints', endpoints, 'lease', 'grant', '90')).out)![1]!;
+    for (const k of ['cli/li/a', 'cli/li/b']) assert.equal((await cli('--endpoints', endpoints, 'put', k, 'v', '--lease', id)).code, EXIT_OK);
+    const info = await cli('--endpoints', endpoints, 'lease', 'info', id);
+    assert.equal(info.code, EXIT_OK, info.err);
+    const m = new RegExp(`^lease ${id} ttl 90s remaining (\\d+)ms\ncli/li/a\ncli/li/b\n$`).exec(info.out);
+    assert.ok(m !== null, info.out);
+    assert.ok(Number(m[1]) > 0 && Number(m[1]) <= 90_000, info.out);
+    await cli('--endpoints', endpoints, 'lease', 'revoke', id);
+    assert.equal((await cli('--endpoints', endpoints, 'lease', 'info', id)).code, EXIT_FAILED);
+  });
+
+  test('lock: a holder process keeps a second lock waiting until it is stopped; the command runs holding the lock with its token', async () => {
+    const holder = spawn(process.execPath, [MAIN, '--endpoints', endpoints, 'lock', 'cli/lock'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let held = '';
+    holder.stdout.on('data', (b: Buffer) => (held += b.toString()));
+    const holderExit = new Promise<number | null>((resolve) => holder.once('exit', resolve));
+    try {
+      await c.waitFor('the holder to take the lock', ELECT_WITHIN_MS, async () => (held.includes('\n') ? true : undefined));
+      const first = /^locked cli\/lock token (\d+) lease (\d+)\n$/.exec(held);
+      assert.ok(first !== null, held);
+      const script = 'process.stdout.write(`${process.env.KVSTORE_LOCK_KEY} ${process.env.KVSTORE_LOCK_TOKEN}`); process.exit(7)';
+      let settled = false;
+      const second = cli('--endpoints', endpoints, 'lock', 'cli/lock', '--ttl', '5', '--', process.execPath, '-e', script).finally(() => (settled = true));
+      // While the holder lives the second waits: watch it not finish for a while.
+      await c.waitFor('the lock key to be held', ELECT_WITHIN_MS, async () => ((await cli('--endpoints', endpoints, 'get', 'cli/lock')).code === EXIT_OK ? true : undefined));
+      await delay(1_000);
+      assert.equal(settled, false, 'the second lock was taken while the first was held');
+      holder.kill('SIGTERM');
+      assert.equal(await holderExit, EXIT_OK);
+      const r = await second;
+      assert.equal(r.code, 7, r.err);
+      const [key, token] = r.out.split(' ');
+      assert.equal(key, 'cli/lock');
+      assert.ok(Number(token) > Number(first[1]), `token ${token} after ${first[1]}`);
+      // Both released their lock: the key is gone.
+      assert.equal((await cli('--endpoints', endpoints, 'get', 'cli/lock')).code, EXIT_FAILED);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   test('watch prints each change of a prefix from a revision on, as the binary runs', async () => {
