@@ -65,7 +65,10 @@ test('a watch from before the window ends OUT_OF_RANGE with the oldest revision 
   const call = client.Watch({ key: Buffer.from('g/a'), from_revision: 1 });
   const err = await new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
   assert.equal(err.code, grpc.status.OUT_OF_RANGE);
-  assert.ok(Number(err.metadata.get(OLDEST_REVISION_METADATA)[0]) > 1);
+  const oldest = sm.changes().oldestServable();
+  assert.ok(oldest > 1);
+  assert.equal(Number(err.metadata.get(OLDEST_REVISION_METADATA)[0]), oldest);
+  assert.match(err.details, new RegExp(`revision ${oldest - 1} and older are compacted`));
   const bad = client.Watch({ key: Buffer.alloc(0) });
   assert.equal((await new Promise<grpc.ServiceError>((resolve) => bad.on('error', resolve))).code, grpc.status.INVALID_ARGUMENT);
   // A prefix watch may have an empty prefix: every key.
@@ -75,4 +78,29 @@ test('a watch from before the window ends OUT_OF_RANGE with the oldest revision 
   assert.equal((await first).events[0]!.kv!.key.toString(), 'any');
   all.on('error', (e: grpc.ServiceError) => assert.equal(e.code, grpc.status.CANCELLED));
   all.cancel();
+});
+
+test('a reader that stops reading ends RESOURCE_EXHAUSTED once the window passes it, naming where the window starts', async () => {
+  const call = client.Watch({ key: Buffer.from('slow'), from_revision: put('slow', 'first') });
+  const got: WatchResponse__Output[] = [];
+  const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+  // The first revision arrives once the watch is set up; then stop reading: HTTP/2 flow control and the server's buffer fill, the watch pauses.
+  await new Promise<void>((resolve) =>
+    call.on('data', (m: WatchResponse__Output) => {
+      got.push(m);
+      if (got.length === 1) {
+        call.pause();
+        resolve();
+      }
+    }),
+  );
+  const big = 'x'.repeat(200_000);
+  for (let i = 0; i < 60; i++) put('slow', `${i}${big}`);
+  // Reading again drains what was buffered, then the end.
+  setImmediate(() => call.resume());
+  const err = await ended;
+  assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(err.details, /fell behind the change window/);
+  assert.equal(Number(err.metadata.get(OLDEST_REVISION_METADATA)[0]), sm.changes().oldestServable());
+  assert.ok(got.length < 60, `${got.length} revisions: it did not get everything`);
 });
