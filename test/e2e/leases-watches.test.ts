@@ -88,6 +88,38 @@ describe('leases and watches on a 3-node cluster of real processes', { concurren
     await r.lease.revoke();
   });
 
+  test('a leader killed under a lease nobody keeps alive: the new leader gives it its full TTL from its election, then expires it', async (t) => {
+    const TTL_MS = 4000;
+    const leader = await c.waitForLeader(20 * ELECTION_MS);
+    const rest = c.nodes.filter((n) => n.id !== leader).map((n) => n.id);
+    const grantedAt = Date.now();
+    const g = await client.grantLease(TTL_MS / 1000);
+    assert.ok(g.ok && g.ttl === TTL_MS / 1000, JSON.stringify(g));
+    const put = await client.put('unkept/a', 'x', { lease: g.id });
+    assert.ok(put.ok);
+    const watcher = new KvClient({ endpoints: rest.map(url) });
+    const ac = new AbortController();
+    const seen = collect(watcher.watch('unkept/a', { fromRevision: put.revision + 1, signal: ac.signal }), (got) => got.some((r) => r.changes.some((ch) => ch.type === 'delete')));
+    await delay(TTL_MS / 4 - (Date.now() - grantedAt));
+    const killedAt = Date.now();
+    try {
+      await c.kill(leader);
+      assert.ok(killedAt - grantedAt < TTL_MS / 2, `the leader was killed ${killedAt - grantedAt} ms after the grant: too late to tell`);
+      await c.waitForLeader(20 * ELECTION_MS, rest);
+      const expired = await Promise.race([seen.then(() => true), delay(5 * TTL_MS).then(() => false)]);
+      assert.ok(expired, 'the new leader never expired the lease');
+      // The new leader was elected after the kill and counts the whole TTL from then: the key cannot go sooner.
+      const goneAfterKillMs = Date.now() - killedAt;
+      assert.ok(goneAfterKillMs >= TTL_MS, `the lease expired ${goneAfterKillMs} ms after the old leader died: less than its TTL from the new leader's election`);
+      assert.ok(!(await client.get('unkept/a')).ok);
+      t.diagnostic(`expired ${goneAfterKillMs} ms after the leader's kill (${killedAt - grantedAt} ms after the grant; TTL ${TTL_MS} ms)`);
+    } finally {
+      ac.abort();
+      c.restart(leader);
+      await c.waitForLeader(20 * ELECTION_MS);
+    }
+  });
+
   test('a watch moves to another node with Last-Event-ID when its node is killed: every revision once, in order', async () => {
     await c.waitForLeader(20 * ELECTION_MS);
     const start = await client.put('wm/start', '0');
