@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const TARGETS = ['help', 'build', 'test', 'lint', 'typecheck', 'start', 'observe', 'sim', 'soak', 'bench-memory', 'docker-build', 'compose-up', 'compose-down'];
+const TARGETS = ['help', 'build', 'test', 'lint', 'typecheck', 'start', 'observe', 'sim', 'soak', 'bench', 'bench-memory', 'fuzz', 'docker-build', 'compose-up', 'compose-down'];
 
 function make(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync('make', ['--no-print-directory', '-C', ROOT, ...args], { encoding: 'utf8', timeout: 30_000 });
