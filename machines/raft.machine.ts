@@ -7,8 +7,8 @@ import type { RaftLog } from '../src/raft/log.js';
 import type { Outbox } from '../src/raft/outbox.js';
 import { Progress } from '../src/raft/progress.js';
 import { voteOutcome } from '../src/raft/quorum.js';
-import { ReadIndexTracker } from '../src/raft/read-index.js';
-import { broadcastAppends, broadcastHeartbeats, committedInTerm, maybeCommit, rejectAppend, releaseReads, sendAppends, sendSnapshotChunks } from '../src/raft/replication.js';
+import { ForwardedReads, ReadIndexTracker } from '../src/raft/read-index.js';
+import { broadcastAppends, broadcastHeartbeats, committedInTerm, maybeCommit, rejectAppend, releaseReads, sendAppends, sendCommitToWaiting, sendSnapshotChunks } from '../src/raft/replication.js';
 import { LatestSnapshot } from '../src/raft/snapshot-store.js';
 import { SnapshotReceiver } from '../src/raft/snapshot-receiver.js';
 import type { Entry, LogIndex, Message, MessageType, NodeId, Snapshot, Term } from '../src/raft/types.js';
@@ -60,8 +60,10 @@ export interface RaftContext {
   readonly votes: ReadonlyMap<NodeId, boolean>;
   /** Leader only: what we know of each voter's log, ourselves included. */
   readonly progress: ReadonlyMap<NodeId, Progress>;
-  /** Leader only: linearizable reads waiting for confirmation of leadership. */
+  /** Leader only: linearizable reads (its own and followers') waiting for confirmation of leadership. */
   readonly reads: ReadIndexTracker;
+  /** Follower only: reads forwarded to the leader, waiting for its read index. */
+  readonly forwardedReads: ForwardedReads;
   /** The latest snapshot the log was compacted behind (taken here or installed from a leader). */
   readonly snapshot: LatestSnapshot;
   /** A snapshot arriving from the leader, chunk by chunk. */
@@ -73,6 +75,8 @@ export type ReadResult = { readonly ok: true } | { readonly ok: false; readonly 
 
 export type ProposeResult =
   | { readonly ok: true; readonly term: Term; readonly firstIndex: LogIndex }
+  /** A follower sent the commands to its leader; the answer comes later (forwardedProposals). */
+  | { readonly ok: false; readonly reason: 'forwarded'; readonly leaderId: NodeId }
   | { readonly ok: false; readonly reason: 'not_leader'; readonly leaderId: NodeId | null }
   | { readonly ok: false; readonly reason: 'overloaded'; readonly leaderId: NodeId };
 
@@ -80,7 +84,7 @@ export type ProposeResult =
 export type RaftEvent =
   | Message
   | { readonly type: 'snapshotTaken'; readonly snapshot: Snapshot }
-  | { readonly type: 'propose'; readonly commands: readonly Uint8Array[] }
+  | { readonly type: 'propose'; readonly commands: readonly Uint8Array[]; readonly forwardBatchId?: number | null }
   | { readonly type: 'readIndex'; readonly requestId: number; readonly lease: boolean };
 
 /** The machine's answers to the host's requests, emitted while it handles them. */
@@ -95,6 +99,10 @@ export const messageTypes: readonly MessageType[] = [
   'heartbeatResponse',
   'installSnapshot',
   'installSnapshotResponse',
+  'readIndexRequest',
+  'readIndexResponse',
+  'proposeRequest',
+  'proposeResponse',
 ];
 
 /** The message an event carries; only message events reach the guards that call this. */
@@ -162,15 +170,22 @@ const raftSetup = setup({
       return active * 2 > context.voters.length;
     },
     tooManyUncommitted: ({ context, event }) => {
-      assertEvent(event, 'propose');
+      assertEvent(event, ['propose', 'proposeRequest']);
       return context.log.lastIndex() - context.log.committed() + event.commands.length > context.config.uncommittedEntriesMax;
     },
     /** A new leader serves no read until an entry of its own term is committed: its commit index may lag. */
     awaitsFirstCommit: ({ context }) => !committedInTerm(context),
     /** A lease read while the lease holds: no other leader can exist yet, so our commit index is current. */
     leaseHolds: ({ context, event }) => {
-      assertEvent(event, 'readIndex');
+      assertEvent(event, ['readIndex', 'readIndexRequest']);
       return event.lease && context.env.nowMs() < context.reads.leaseExpiryMs(context.config.electionTimeoutMs, context.config.leaseClockDriftMs);
+    },
+    /** A follower that knows its leader can ask it for a read index. */
+    leaderKnown: ({ context }) => context.leaderId !== null && context.leaderId !== context.id,
+    /** The host asked for a refused proposal to be forwarded, and this follower knows where to. */
+    canForwardProposal: ({ context, event }) => {
+      assertEvent(event, 'propose');
+      return event.forwardBatchId !== undefined && event.forwardBatchId !== null && context.leaderId !== null && context.leaderId !== context.id;
     },
   },
   actions: {
@@ -289,7 +304,7 @@ const raftSetup = setup({
       pr.recentActive = true;
       if (event.from === context.id) {
         // Our own write is durable: followers learn the new commit index with the next append or heartbeat.
-        if (event.success && pr.maybeUpdate(event.matchIndex)) maybeCommit(context);
+        if (event.success && pr.maybeUpdate(event.matchIndex) && maybeCommit(context)) sendCommitToWaiting(context);
         return;
       }
       if (!event.success) {
@@ -299,7 +314,7 @@ const raftSetup = setup({
       const wasPaused = pr.isPaused();
       if (pr.maybeUpdate(event.matchIndex)) {
         if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex)) pr.becomeReplicate();
-        maybeCommit(context);
+        if (maybeCommit(context)) sendCommitToWaiting(context);
         sendAppends(context, event.from, false);
       } else if (wasPaused && !pr.isPaused()) {
         sendAppends(context, event.from, false);
@@ -359,7 +374,7 @@ const raftSetup = setup({
       for (const pr of context.progress.values()) pr.recentActive = false;
     },
     appendProposals: ({ context, event }) => {
-      assertEvent(event, 'propose');
+      assertEvent(event, ['propose', 'proposeRequest']);
       const firstIndex = context.log.lastIndex() + 1;
       const entries: Entry[] = event.commands.map((data, k) => ({ index: logIndex(firstIndex + k), term: context.term, kind: 'command', data }));
       context.log.append(entries);
@@ -388,6 +403,62 @@ const raftSetup = setup({
       context.reads.add(event.requestId, context.log.committed());
       releaseReads(context);
     },
+    /** Write forwarding: the commands go to the leader, which answers where it appended them. */
+    forwardProposal: ({ context, event }) => {
+      assertEvent(event, 'propose');
+      context.outbox.send({ type: 'proposeRequest', from: context.id, to: context.leaderId!, term: context.term, batchId: event.forwardBatchId!, commands: event.commands });
+      context.counters.proposalsForwarded += event.commands.length;
+    },
+    answerForwarded: emit(({ context }) => ({ type: 'proposed', result: { ok: false, reason: 'forwarded', leaderId: context.leaderId! } }) as const),
+    /** Sent before the append, so it names the first index the commands take. */
+    acceptForwardedProposal: ({ context, event }) => {
+      assertEvent(event, 'proposeRequest');
+      const result = { accepted: true, firstIndex: logIndex(context.log.lastIndex() + 1) } as const;
+      context.outbox.send({ type: 'proposeResponse', from: context.id, to: event.from, term: context.term, batchId: event.batchId, result });
+      context.progress.get(event.from)!.awaitCommit(logIndex(context.log.lastIndex() + event.commands.length));
+      context.counters.proposalsAccepted += event.commands.length;
+    },
+    /** Not appended: the follower may answer "not applied". A stale request is refused at our term, which tells its sender about it. */
+    refuseForwardedProposal: ({ context, event }, params: { reason: 'not_leader' | 'overloaded' }) => {
+      assertEvent(event, 'proposeRequest');
+      context.outbox.send({ type: 'proposeResponse', from: context.id, to: event.from, term: context.term, batchId: event.batchId, result: { accepted: false, reason: params.reason } });
+    },
+    /** Any term: an acceptance names entries by (index, term), which stays meaningful; a refusal means nothing was appended. */
+    takeForwardedAnswer: ({ context, event }) => {
+      assertEvent(event, 'proposeResponse');
+      context.outbox.forwardedProposals.push({ batchId: event.batchId, leaderId: event.from, term: event.term, result: event.result });
+    },
+    /** Follower ReadIndex: the leader is asked for an index at which the read may be served here. */
+    forwardRead: ({ context, event }) => {
+      assertEvent(event, 'readIndex');
+      context.forwardedReads.add(event.requestId);
+      context.outbox.send({ type: 'readIndexRequest', from: context.id, to: context.leaderId!, term: context.term, requestId: event.requestId, lease: event.lease });
+      context.counters.readsForwarded++;
+    },
+    /** A follower's read, like our own: it waits for an entry of our term to commit. */
+    holdRemoteRead: ({ context, event }) => {
+      assertEvent(event, 'readIndexRequest');
+      context.reads.add(event.requestId, null, event.from);
+    },
+    serveRemoteLeaseRead: ({ context, event }) => {
+      assertEvent(event, 'readIndexRequest');
+      context.outbox.send({ type: 'readIndexResponse', from: context.id, to: event.from, term: context.term, requestId: event.requestId, index: context.log.committed() });
+      context.counters.leaseReads++;
+    },
+    /** A follower's read joins the next heartbeat round, as our own reads do. */
+    queueRemoteRead: ({ context, event }) => {
+      assertEvent(event, 'readIndexRequest');
+      context.reads.add(event.requestId, context.log.committed(), event.from);
+      releaseReads(context);
+    },
+    confirmForwardedRead: ({ context, event }) => {
+      assertEvent(event, 'readIndexResponse');
+      if (context.forwardedReads.answered(event.requestId)) context.outbox.readStates.push({ requestId: event.requestId, index: event.index });
+    },
+    /** We stop following the leader we asked: its answers may never come, so the reads fail now. */
+    failForwardedReads: ({ context }) => {
+      for (const requestId of context.forwardedReads.drain()) context.outbox.readFailures.push(requestId);
+    },
     count: ({ context }, params: { counter: RaftCounterName }) => {
       context.counters[params.counter]++;
     },
@@ -407,7 +478,7 @@ const raftSetup = setup({
 });
 
 /** Rules for every message of a stale or newer term, shared by every role. */
-const newerTermRule = { guard: 'termIsNewer', target: '.follower', actions: ['adoptNewerTerm', 'redeliver'] } as const;
+const newerTermRule = { guard: 'termIsNewer', target: '.follower', actions: ['failForwardedReads', 'adoptNewerTerm', 'redeliver'] } as const;
 /** A stale answer to a request of ours: dropped. */
 const staleAnswerRule = { guard: 'termIsStale' } as const;
 
@@ -446,6 +517,7 @@ export const raftMachine = raftSetup.createMachine({
     votes: new Map(),
     progress: new Map(),
     reads: new ReadIndexTracker(),
+    forwardedReads: new ForwardedReads(),
     snapshot: new LatestSnapshot(input.snapshot),
     receiver: new SnapshotReceiver(),
   }),
@@ -469,7 +541,12 @@ export const raftMachine = raftSetup.createMachine({
     heartbeatResponse: [staleAnswerRule, newerTermRule],
     installSnapshot: [{ guard: 'termIsStale', actions: 'rejectStaleSnapshot' }, newerTermRule],
     installSnapshotResponse: [staleAnswerRule, newerTermRule],
-    propose: { actions: 'refuseProposals' },
+    // A stale read request is dropped: its follower fails the read when it learns the newer term.
+    readIndexRequest: [staleAnswerRule, newerTermRule],
+    readIndexResponse: [staleAnswerRule, newerTermRule],
+    proposeRequest: [newerTermRule, { actions: { type: 'refuseForwardedProposal', params: { reason: 'not_leader' } } }],
+    proposeResponse: [newerTermRule, { actions: 'takeForwardedAnswer' }],
+    propose: [{ guard: 'canForwardProposal', actions: ['forwardProposal', 'answerForwarded'] }, { actions: 'refuseProposals' }],
     readIndex: { actions: 'refuseRead' },
     snapshotTaken: { actions: 'compactLog' },
   },
@@ -488,10 +565,13 @@ export const raftMachine = raftSetup.createMachine({
         ...fromCurrentLeader,
         // Granting a vote restarts the election timer; a pre-vote does not.
         requestVote: { guard: { type: 'canGrantVote', params: { preVote: false } }, target: 'follower', reenter: true, actions: ['recordVoteFor', 'sendVoteGranted'] },
+        readIndex: { guard: 'leaderKnown', actions: ['forwardRead', 'answerReadAccepted'] },
+        readIndexResponse: { guard: 'isCurrentTerm', actions: 'confirmForwardedRead' },
       },
     },
     preCandidate: {
-      entry: ['startPreVote', 'sendPreVoteRequests', { type: 'count', params: { counter: 'preVotesStarted' } }],
+      // Only a follower forwards reads; its leader is gone now.
+      entry: ['failForwardedReads', 'startPreVote', 'sendPreVoteRequests', { type: 'count', params: { counter: 'preVotesStarted' } }],
       exit: { type: 'countCampaignOutcome', params: { preVote: true } },
       always: [
         { guard: 'electionWon', target: 'candidate' },
@@ -529,6 +609,15 @@ export const raftMachine = raftSetup.createMachine({
           { guard: 'awaitsFirstCommit', actions: ['holdRead', 'answerReadAccepted'] },
           { guard: 'leaseHolds', actions: ['serveLeaseRead', 'answerReadAccepted'] },
           { actions: ['queueRead', 'answerReadAccepted'] },
+        ],
+        proposeRequest: [
+          { guard: and(['isCurrentTerm', 'tooManyUncommitted']), actions: { type: 'refuseForwardedProposal', params: { reason: 'overloaded' } } },
+          { guard: 'isCurrentTerm', actions: ['acceptForwardedProposal', 'appendProposals'] },
+        ],
+        readIndexRequest: [
+          { guard: and(['isCurrentTerm', 'awaitsFirstCommit']), actions: 'holdRemoteRead' },
+          { guard: and(['isCurrentTerm', 'leaseHolds']), actions: 'serveRemoteLeaseRead' },
+          { guard: 'isCurrentTerm', actions: 'queueRemoteRead' },
         ],
       },
       states: {

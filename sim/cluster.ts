@@ -94,6 +94,10 @@ export class SimCluster {
   onStep: (() => void) | null = null;
   /** Snapshots installed from a leader, across all nodes. */
   snapshotsInstalled = 0;
+  /** Linearizable reads a follower served through follower ReadIndex (its leader's read index). */
+  followerReadsServed = 0;
+  /** Batches of commands followers forwarded to their leader. */
+  batchesForwarded = 0;
 
   constructor(opts: ClusterOptions) {
     this.rng = new Prng(opts.seed);
@@ -174,6 +178,7 @@ export class SimCluster {
         send: (messages) => {
           for (const m of messages) {
             this.checker.onSend(m, disk, core!);
+            if (m.type === 'proposeRequest') this.batchesForwarded++;
             this.network.send(m);
           }
         },
@@ -196,7 +201,9 @@ export class SimCluster {
           this.trace.note(this.clock.now(), `${n.id} installed snapshot ${snapshot.meta.index}`);
         },
         readServed: (readIndex, appliedIndex) => {
-          if (readIndex !== null) this.checker.onReadServed(n.id, readIndex, appliedIndex);
+          if (readIndex === null) return;
+          this.checker.onReadServed(n.id, readIndex, appliedIndex);
+          if (core!.role() !== 'leader') this.followerReadsServed++;
         },
       },
     });

@@ -100,7 +100,7 @@ function feed(core: RaftNode, input: CoreInput): void {
     case 'persisted':
       return core.step(input.message);
     case 'propose':
-      return void core.propose(input.commands);
+      return void core.propose(input.commands, input.forwardBatchId);
     case 'readIndex':
       return void core.readIndex(input.requestId, input.lease);
     case 'snapshotTaken':

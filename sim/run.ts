@@ -58,6 +58,10 @@ export interface SimSummary {
   readonly messages: number;
   readonly faults: number;
   readonly snapshotsInstalled: number;
+  /** Linearizable reads served by followers through follower ReadIndex. */
+  readonly followerReads: number;
+  /** Batches of writes followers forwarded to their leader. */
+  readonly forwardedBatches: number;
   /** Operations the linearizability check went through (stale reads left out unless checked). */
   readonly opsChecked: number;
   /** Revisions the nodes' watches delivered, each checked against the committed log. */
@@ -173,6 +177,8 @@ export function runSimulation(opts: SimOptions): SimSummary {
       messages: cluster.network.counters.sent,
       faults,
       snapshotsInstalled: cluster.snapshotsInstalled,
+      followerReads: cluster.followerReadsServed,
+      forwardedBatches: cluster.batchesForwarded,
       opsChecked: lin.ok ? lin.opsChecked : 0,
       watchRevisions: cluster.watches.stats.delivered,
       traceHash: cluster.trace.hash(),
@@ -208,7 +214,7 @@ export function describeSummary(s: SimSummary): string {
   return (
     `seed=${s.seed} nodes=${s.nodes} steps=${s.steps} simulated_ms=${Math.round(s.simulatedMs)} elections=${s.elections} ` +
     `commits=${s.commits} acked=${s.acknowledged} failed=${s.failed} indeterminate=${s.indeterminate} ` +
-    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} trace=${s.traceHash} ` +
+    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} follower_reads=${s.followerReads} forwarded_batches=${s.forwardedBatches} trace=${s.traceHash} ` +
     `passed=invariants_every_step,liveness,acknowledged_writes_kept,linearizability,watches ops_checked=${s.opsChecked} watch_revisions=${s.watchRevisions}`
   );
 }

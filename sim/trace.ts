@@ -93,6 +93,22 @@ export class Trace {
         this.mix(m.snapshotIndex);
         this.mix(m.done ? -1 : m.nextChunk);
         break;
+      case 'readIndexRequest':
+        this.mix(m.requestId);
+        this.mix(m.lease ? 1 : 0);
+        break;
+      case 'readIndexResponse':
+        this.mix(m.requestId);
+        this.mix(m.index);
+        break;
+      case 'proposeRequest':
+        this.mix(m.batchId);
+        this.mix(m.commands.length);
+        break;
+      case 'proposeResponse':
+        this.mix(m.batchId);
+        this.mix(m.result.accepted ? m.result.firstIndex : m.result.reason === 'overloaded' ? -2 : -1);
+        break;
     }
     this.remember(timeMs, m);
   }

@@ -102,7 +102,7 @@ export class FlightRecorder implements CoreTap {
         break;
       case 'propose':
         code = CODE.propose;
-        ref = input.commands;
+        ref = input;
         break;
       case 'readIndex':
         code = input.lease ? CODE.readIndexLease : CODE.readIndex;
@@ -204,7 +204,7 @@ function itemOf(s: Segment, k: number): RecordedItem {
     case 'persisted':
       return at({ kind: code, message: ref as Message });
     case 'propose':
-      return at({ kind: 'propose', commands: ref as Uint8Array[] });
+      return at(ref as CoreInput);
     case 'readIndex':
     case 'readIndexLease':
       return at({ kind: 'readIndex', requestId: ref as number, lease: code === 'readIndexLease' });

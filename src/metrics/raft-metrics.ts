@@ -86,6 +86,7 @@ export class RaftMetrics {
     core('kvstore_raft_read_index_rounds_total', 'ReadIndex rounds that released reads (one majority acknowledgement each)', (c) => c.readIndexRounds);
     core('kvstore_raft_read_index_reads_total', 'Reads released by ReadIndex rounds (divide by rounds for reads per round)', (c) => c.readIndexReads);
     core('kvstore_raft_lease_reads_total', 'Reads served from the leader lease, without a round', (c) => c.leaseReads);
+    core('kvstore_raft_reads_forwarded_total', 'Linearizable reads this follower asked its leader a read index for (follower ReadIndex)', (c) => c.readsForwarded);
     new Counter({
       name: 'kvstore_raft_proposals_refused_total',
       help: 'Commands refused, by reason: not_leader, overloaded (too many uncommitted entries)',

@@ -10,6 +10,7 @@ import type { RaftLog } from '../raft/log.js';
 import { RaftNode, type PeerProgress, type PersistedState, type RaftStatus } from '../raft/host/raft-node.js';
 import { ReadyExecutor, type LogStorage, type MessageTransport } from '../raft/host/ready-executor.js';
 import type { CoreTap, CoreTransition } from '../raft/host/core-tap.js';
+import type { ForwardedProposal } from '../raft/outbox.js';
 import type { Entry, LogIndex, Message, NodeId, Role, Snapshot, Term } from '../raft/types.js';
 import { logIndex } from '../raft/types.js';
 import { WatchHub } from '../watch/watch-hub.js';
@@ -104,6 +105,15 @@ interface PendingProposal {
   readonly done: (o: Outcome<KvResult>) => void;
 }
 
+type Done = (o: Outcome<KvResult>) => void;
+
+/** A batch this follower forwarded to its leader, waiting for the leader to say where it went. */
+interface ForwardedBatch {
+  readonly dones: readonly Done[];
+  readonly proposedAtMs: number;
+  readonly timer: unknown;
+}
+
 interface PendingRead {
   /** Reads what the request needs from the state machine, the moment the read is served. */
   readonly serve: (kv: KvStateMachine) => void;
@@ -140,9 +150,12 @@ export class KvNode {
   private stopped = false;
   private lastRole: string | null = null;
   /** Commands waiting to go to the core as one batch. */
-  private batch: { command: Uint8Array; done: (o: Outcome<KvResult>) => void }[] = [];
+  private batch: { command: Uint8Array; done: Done }[] = [];
   /** Proposals in the log, by index, waiting for that index to be applied. */
   private readonly proposals = new Map<number, PendingProposal>();
+  /** Batches forwarded to the leader, by batch id, waiting for its answer. */
+  private readonly forwarded = new Map<number, ForwardedBatch>();
+  private nextForwardId = 1;
   private readonly reads = new Map<number, PendingRead>();
   private nextReadId = 1;
   private snapshotInProgress = false;
@@ -199,6 +212,9 @@ export class KvNode {
         readsFailed: (ids) => {
           for (const id of ids) this.failRead(id, { kind: 'not_leader', leaderId: this.raft.status().leaderId });
         },
+        proposalsForwarded: (answers) => {
+          for (const a of answers) this.forwardAnswered(a);
+        },
       },
     );
     this.watches = new WatchHub(() => this.kv, () => this.scheduleWatchPoll());
@@ -246,9 +262,11 @@ export class KvNode {
   /**
    * Proposes a command (put, delete, compare-and-set, create-only; with a request
    * tag, exactly once). Proposals made in the same turn reach the core as one
-   * batch. `done` gets the state machine's answer once the command is applied, or
-   * why there is none: refused before reaching any log (`not_leader`, `overloaded`,
-   * `stopped`: not applied) or `outcome_unknown` (it may still be applied).
+   * batch; a follower that knows its leader forwards the batch there and answers
+   * each command once it has applied it itself. `done` gets the state machine's
+   * answer once the command is applied, or why there is none: refused before
+   * reaching any log (`not_leader`, `overloaded`, `stopped`: not applied) or
+   * `outcome_unknown` (it may still be applied).
    */
   propose(command: KvCommand, done: (o: Outcome<KvResult>) => void): void {
     if (this.stopped) return done({ ok: false, error: { kind: 'stopped' } });
@@ -335,6 +353,11 @@ export class KvNode {
       this.proposals.delete(index);
       p.done({ ok: false, error: { kind: 'outcome_unknown' } });
     }
+    for (const [id, f] of this.forwarded) {
+      this.forwarded.delete(id);
+      this.runtime.clock.clearTimeout(f.timer);
+      for (const done of f.dones) done({ ok: false, error: { kind: 'outcome_unknown' } });
+    }
     for (const id of [...this.reads.keys()]) this.failRead(id, { kind: 'stopped' });
   }
 
@@ -369,31 +392,81 @@ export class KvNode {
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
-    const r = this.raft.propose(batch.map((b) => b.command));
-    if (!r.ok) {
-      const error: RequestError = r.reason === 'not_leader' ? { kind: 'not_leader', leaderId: r.leaderId } : { kind: 'overloaded' };
-      for (const b of batch) b.done({ ok: false, error });
+    // A forwarded batch is one peer message: split so that each fits an append's byte budget.
+    let from = 0;
+    let bytes = 0;
+    for (let k = 0; k < batch.length; k++) {
+      bytes += batch[k]!.command.length;
+      if (k + 1 === batch.length || bytes + batch[k + 1]!.command.length > this.opts.raft.appendBytesMax) {
+        this.proposeChunk(batch.slice(from, k + 1));
+        from = k + 1;
+        bytes = 0;
+      }
+    }
+  }
+
+  private proposeChunk(batch: readonly { command: Uint8Array; done: Done }[]): void {
+    const forwardId = this.nextForwardId++;
+    const r = this.raft.propose(
+      batch.map((b) => b.command),
+      forwardId,
+    );
+    const proposedAtMs = this.runtime.nowMs();
+    if (r.ok) return this.awaitApplied(r.firstIndex, r.term, batch.map((b) => b.done), proposedAtMs);
+    if (r.reason === 'forwarded') {
+      const timer = this.runtime.clock.setTimeout(() => {
+        const f = this.forwarded.get(forwardId);
+        if (f === undefined) return;
+        this.forwarded.delete(forwardId);
+        for (const done of f.dones) done({ ok: false, error: { kind: 'outcome_unknown' } });
+      }, this.opts.config.requestTimeoutMs);
+      this.forwarded.set(forwardId, { dones: batch.map((b) => b.done), proposedAtMs, timer });
       return;
     }
-    const proposedAtMs = this.runtime.nowMs();
-    batch.forEach((b, k) => {
-      const index = r.firstIndex + k;
+    const error: RequestError = r.reason === 'not_leader' ? { kind: 'not_leader', leaderId: r.leaderId } : { kind: 'overloaded' };
+    for (const b of batch) b.done({ ok: false, error });
+  }
+
+  /** The leader answered a forwarded batch: refused (not applied), or appended at (firstIndex.., term). */
+  private forwardAnswered(a: ForwardedProposal): void {
+    const f = this.forwarded.get(a.batchId);
+    // Already answered outcome-unknown (timed out), or a duplicate answer.
+    if (f === undefined) return;
+    this.forwarded.delete(a.batchId);
+    this.runtime.clock.clearTimeout(f.timer);
+    if (!a.result.accepted) {
+      const error: RequestError = a.result.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not_leader', leaderId: this.raft.leaderId() };
+      for (const done of f.dones) done({ ok: false, error });
+      return;
+    }
+    const first = a.result.firstIndex;
+    const applied = this.kv.appliedIndex();
+    // Entries applied before the answer came (a reordering network): their results are gone, so say so.
+    const late = Math.max(0, Math.min(f.dones.length, applied - first + 1));
+    for (let k = 0; k < late; k++) f.dones[k]!({ ok: false, error: { kind: 'outcome_unknown' } });
+    if (late < f.dones.length) this.awaitApplied(first + late, a.term, f.dones.slice(late), f.proposedAtMs);
+  }
+
+  /** Waits for entries (firstIndex.., term) to be applied, answering each with its result, or outcome-unknown at the request timeout. */
+  private awaitApplied(firstIndex: number, term: number, dones: readonly Done[], proposedAtMs: number): void {
+    dones.forEach((done, k) => {
+      const index = firstIndex + k;
       // A proposal of an earlier term still waiting at this index lost it: another leader's entry replaced it here.
       const earlier = this.proposals.get(index);
-      if (earlier !== undefined) earlier.done({ ok: false, error: { kind: 'not_leader', leaderId: this.id } });
-      this.proposals.set(index, { term: r.term, proposedAtMs, done: b.done });
+      if (earlier !== undefined) earlier.done({ ok: false, error: { kind: 'not_leader', leaderId: this.raft.leaderId() } });
+      this.proposals.set(index, { term, proposedAtMs, done });
     });
     // One timer for the batch: whatever of it is still unanswered then is answered outcome-unknown.
-    const first = r.firstIndex;
-    const count = batch.length;
+    const count = dones.length;
+    const waitMs = Math.max(0, proposedAtMs + this.opts.config.requestTimeoutMs - this.runtime.nowMs());
     this.runtime.clock.setTimeout(() => {
-      for (let index = first; index < first + count; index++) {
+      for (let index = firstIndex; index < firstIndex + count; index++) {
         const p = this.proposals.get(index);
-        if (p === undefined || p.proposedAtMs !== proposedAtMs || p.term !== r.term) continue;
+        if (p === undefined || p.proposedAtMs !== proposedAtMs || p.term !== term) continue;
         this.proposals.delete(index);
         p.done({ ok: false, error: { kind: 'outcome_unknown' } });
       }
-    }, this.opts.config.requestTimeoutMs);
+    }, waitMs);
   }
 
   private apply(entries: readonly Entry[]): void {

@@ -20,8 +20,10 @@ export class RaftCounters {
   preVotesRefused = 0;
   /** Times this node stopped leading because it had not heard from a majority for an election timeout. */
   checkQuorumStepDowns = 0;
-  /** Commands appended to the log by this node as leader. */
+  /** Commands appended to the log by this node as leader (forwarded ones included). */
   proposalsAccepted = 0;
+  /** Commands this node, as follower, forwarded to its leader. */
+  proposalsForwarded = 0;
   /** Commands refused because this node does not lead. */
   proposalsRefusedNotLeader = 0;
   /** Commands refused because too many entries are uncommitted. */
@@ -30,8 +32,10 @@ export class RaftCounters {
   readIndexRounds = 0;
   /** Reads released by those rounds (readIndexReads / readIndexRounds = reads per round). */
   readIndexReads = 0;
-  /** Reads served from the leader lease, without a round. */
+  /** Reads served from the leader lease, without a round (a follower's included). */
   leaseReads = 0;
+  /** Reads this node, as follower, forwarded to its leader for a read index (follower ReadIndex). */
+  readsForwarded = 0;
 }
 
 /** The counter fields a machine action may increment by name. */

@@ -30,5 +30,13 @@ export function describeMessage(m: Message): string {
       return `${head} Snap ${m.meta.index}@${m.meta.term} chunk ${m.chunk + 1}/${m.chunkCount}`;
     case 'installSnapshotResponse':
       return `${head} SnapResp ${m.snapshotIndex} ${m.done ? 'installed' : `next=${m.nextChunk}`}`;
+    case 'readIndexRequest':
+      return `${head} ReadIndex #${m.requestId}${m.lease ? ' lease' : ''}`;
+    case 'readIndexResponse':
+      return `${head} ReadIndexResp #${m.requestId} index=${m.index}`;
+    case 'proposeRequest':
+      return `${head} Prop #${m.batchId} ${m.commands.length} commands`;
+    case 'proposeResponse':
+      return `${head} PropResp #${m.batchId} ${m.result.accepted ? `from ${m.result.firstIndex}` : `refused ${m.result.reason}`}`;
   }
 }

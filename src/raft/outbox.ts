@@ -1,5 +1,14 @@
 import type { ReadState } from './read-index.js';
-import type { Message, Snapshot } from './types.js';
+import type { Message, NodeId, ProposeResponse, Snapshot } from './types.js';
+
+/** A follower's forwarded batch, answered by its leader. */
+export interface ForwardedProposal {
+  readonly batchId: number;
+  /** The leader that answered, and its term: accepted commands are entries of that term. */
+  readonly leaderId: NodeId;
+  readonly term: number;
+  readonly result: ProposeResponse['result'];
+}
 
 /** Handed out for an empty list, so that a drain allocates only for lists that hold something. */
 const none: readonly never[] = Object.freeze([]);
@@ -14,24 +23,35 @@ export class Outbox {
   messages: Message[] = [];
   afterPersist: Message[] = [];
   readStates: ReadState[] = [];
-  /** Reads accepted but not confirmed before this node stopped leading. */
+  /** Reads accepted but not confirmed before this node stopped leading (or following). */
   readFailures: number[] = [];
+  /** Answers to batches this follower forwarded to its leader. */
+  forwardedProposals: ForwardedProposal[] = [];
   /** A snapshot received from the leader: persist it (it replaces the log) and restore the state machine from it. */
   installSnapshot: Snapshot | null = null;
 
   /** Everything produced since the last drain, leaving the outbox empty (an empty list is handed out as the shared `none`). */
-  drain(): { messages: readonly Message[]; afterPersist: readonly Message[]; readStates: readonly ReadState[]; readFailures: readonly number[]; installSnapshot: Snapshot | null } {
+  drain(): {
+    messages: readonly Message[];
+    afterPersist: readonly Message[];
+    readStates: readonly ReadState[];
+    readFailures: readonly number[];
+    forwardedProposals: readonly ForwardedProposal[];
+    installSnapshot: Snapshot | null;
+  } {
     const out = {
       messages: this.messages.length === 0 ? none : this.messages,
       afterPersist: this.afterPersist.length === 0 ? none : this.afterPersist,
       readStates: this.readStates.length === 0 ? none : this.readStates,
       readFailures: this.readFailures.length === 0 ? none : this.readFailures,
+      forwardedProposals: this.forwardedProposals.length === 0 ? none : this.forwardedProposals,
       installSnapshot: this.installSnapshot,
     };
     if (this.messages.length > 0) this.messages = [];
     if (this.afterPersist.length > 0) this.afterPersist = [];
     if (this.readStates.length > 0) this.readStates = [];
     if (this.readFailures.length > 0) this.readFailures = [];
+    if (this.forwardedProposals.length > 0) this.forwardedProposals = [];
     this.installSnapshot = null;
     return out;
   }

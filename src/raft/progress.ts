@@ -28,11 +28,21 @@ export class Progress {
   recentActive = false;
   /** The newest heartbeat broadcast this follower acknowledged (see ReadIndexTracker). */
   heartbeatAcked = 0;
+  /**
+   * The last entry of a batch this follower forwarded to us (0: none waiting). It
+   * answers its clients once it applies that entry, so it is told each advance of
+   * the commit index at once rather than with the next heartbeat.
+   */
+  commitAwaited: LogIndex = logIndex(0);
   readonly inflights: Inflights;
 
   constructor(next: LogIndex, inflightMax: number) {
     this.next = next;
     this.inflights = new Inflights(inflightMax);
+  }
+
+  awaitCommit(index: LogIndex): void {
+    if (index > this.commitAwaited) this.commitAwaited = index;
   }
 
   private assertInvariant(): void {

@@ -1,4 +1,4 @@
-import type { LogIndex } from './types.js';
+import type { LogIndex, NodeId } from './types.js';
 
 /** A linearizable read the leader accepted: safe to serve once the node has applied `index`. */
 export interface ReadState {
@@ -6,10 +6,16 @@ export interface ReadState {
   readonly index: LogIndex;
 }
 
+/** A read the leader confirmed: its own (`from` null) or a follower's, to be answered with a ReadIndexResponse. */
+export interface ConfirmedRead extends ReadState {
+  readonly from: NodeId | null;
+}
+
 const SENT_TIMES_MAX = 1024;
 
 interface PendingRead {
   readonly requestId: number;
+  readonly from: NodeId | null;
   readonly index: LogIndex;
   /** The heartbeat broadcast that must be acknowledged by a majority: one sent after the read arrived. */
   readonly needSeq: number;
@@ -35,7 +41,7 @@ export class ReadIndexTracker {
   private readonly sentAtMs = new Map<number, number>();
   private pending: PendingRead[] = [];
   /** Reads that arrived before an entry of the leader's term was committed. */
-  private beforeFirstCommit: number[] = [];
+  private beforeFirstCommit: { readonly requestId: number; readonly from: NodeId | null }[] = [];
 
   /** Starts a heartbeat broadcast; returns the sequence number it carries. */
   broadcast(nowMs: number): number {
@@ -61,23 +67,27 @@ export class ReadIndexTracker {
     return this.quorumSeq < this.seq;
   }
 
-  /** Queues a read that arrived now, when the leader's commit index is `commit`. */
-  add(requestId: number, commit: LogIndex | null): void {
+  /**
+   * Queues a read that arrived now, when the leader's commit index is `commit`:
+   * the leader's own (`from` null) or one a follower forwarded (its request id is
+   * the follower's, so reads are told apart by both).
+   */
+  add(requestId: number, commit: LogIndex | null, from: NodeId | null = null): void {
     if (commit === null) {
-      this.beforeFirstCommit.push(requestId);
+      this.beforeFirstCommit.push({ requestId, from });
       return;
     }
-    this.pending.push({ requestId, index: commit, needSeq: this.seq + 1 });
+    this.pending.push({ requestId, from, index: commit, needSeq: this.seq + 1 });
   }
 
   /** An entry of the leader's term is committed at `commit`: reads that waited for it can start. */
   firstCommitInTerm(commit: LogIndex): void {
-    for (const requestId of this.beforeFirstCommit) this.pending.push({ requestId, index: commit, needSeq: this.seq + 1 });
+    for (const { requestId, from } of this.beforeFirstCommit) this.pending.push({ requestId, from, index: commit, needSeq: this.seq + 1 });
     this.beforeFirstCommit = [];
   }
 
   /** A majority has now acknowledged broadcast `seq`; returns the reads this releases. */
-  quorumAcknowledged(seq: number): ReadState[] {
+  quorumAcknowledged(seq: number): ConfirmedRead[] {
     if (seq <= this.quorumSeq) return [];
     this.quorumSeq = seq;
     for (const s of this.sentAtMs.keys()) {
@@ -86,7 +96,7 @@ export class ReadIndexTracker {
     }
     let k = 0;
     while (k < this.pending.length && this.pending[k]!.needSeq <= seq) k++;
-    const done = this.pending.slice(0, k).map((r) => ({ requestId: r.requestId, index: r.index }));
+    const done = this.pending.slice(0, k).map((r) => ({ requestId: r.requestId, from: r.from, index: r.index }));
     this.pending = this.pending.slice(k);
     return done;
   }
@@ -97,11 +107,40 @@ export class ReadIndexTracker {
     return sent === undefined ? Number.NEGATIVE_INFINITY : sent + electionTimeoutMs - clockDriftMs;
   }
 
-  /** Leadership ends: every read still waiting fails. */
+  /**
+   * Leadership ends: every read still waiting fails. Returns the leader's own;
+   * followers fail theirs when they see the term change.
+   */
   drain(): number[] {
-    const ids = [...this.beforeFirstCommit, ...this.pending.map((r) => r.requestId)];
+    const ids = [...this.beforeFirstCommit, ...this.pending].filter((r) => r.from === null).map((r) => r.requestId);
     this.pending = [];
     this.beforeFirstCommit = [];
+    return ids;
+  }
+}
+
+/**
+ * A follower's reads forwarded to the leader and not yet answered. They fail when
+ * the follower stops following that leader (a new term, or an election of its
+ * own), since that leader's answer may never come; a late answer then finds
+ * nothing here and is dropped.
+ */
+export class ForwardedReads {
+  // A Map, not a Set: core checkpoints copy and encode maps (src/raft/host/core-checkpoint.ts).
+  private readonly ids = new Map<number, true>();
+
+  add(requestId: number): void {
+    this.ids.set(requestId, true);
+  }
+
+  /** The leader answered `requestId`: true if the read was still waiting (it is no longer). */
+  answered(requestId: number): boolean {
+    return this.ids.delete(requestId);
+  }
+
+  drain(): number[] {
+    const ids = [...this.ids.keys()];
+    this.ids.clear();
     return ids;
   }
 }

@@ -5,7 +5,7 @@ import type { RaftLog } from './log.js';
 import type { Outbox } from './outbox.js';
 import type { Progress } from './progress.js';
 import { committedIndex, quorumValue } from './quorum.js';
-import type { ReadIndexTracker, ReadState } from './read-index.js';
+import type { ConfirmedRead, ReadIndexTracker } from './read-index.js';
 import type { LatestSnapshot } from './snapshot-store.js';
 import type { AppendEntries, AppendEntriesResponse, Heartbeat, NodeId, Term } from './types.js';
 import { logIndex } from './types.js';
@@ -89,6 +89,23 @@ export function sendSnapshotChunks(leader: Leader, to: NodeId, pr: Progress): vo
   }
 }
 
+/**
+ * The commit index advanced: followers waiting for entries they forwarded get an
+ * append now (entries if any are due, else an empty one carrying the commit
+ * index), as etcd's bcastAppend does for everyone; the others learn it with the
+ * next append or heartbeat, which keeps an idle leader-only workload at one
+ * round trip per write.
+ */
+export function sendCommitToWaiting(leader: Leader): void {
+  const commit = leader.log.committed();
+  for (const peer of leader.peers) {
+    const pr = leader.progress.get(peer)!;
+    if (pr.commitAwaited === 0 || pr.state !== 'replicate') continue;
+    if (commit >= pr.commitAwaited) pr.commitAwaited = logIndex(0);
+    sendAppends(leader, peer, true);
+  }
+}
+
 /** Has an entry of the leader's own term been committed? Until then its commit index may lag. */
 export function committedInTerm(leader: Pick<Leader, 'term' | 'log'>): boolean {
   return leader.log.term(leader.log.committed()) === leader.term;
@@ -104,8 +121,11 @@ export function broadcastHeartbeats(leader: Leader): void {
 /** Serves the reads a majority's acknowledgements now allow, and starts the next round if reads wait for one. */
 export function releaseReads(leader: Leader): void {
   const seq = quorumValue(leader.voters, (id) => (id === leader.id ? leader.reads.lastSeq() : leader.progress.get(id)!.heartbeatAcked));
-  const ready: ReadState[] = leader.reads.quorumAcknowledged(seq);
-  for (const r of ready) leader.outbox.readStates.push(r);
+  const ready: ConfirmedRead[] = leader.reads.quorumAcknowledged(seq);
+  for (const r of ready) {
+    if (r.from === null) leader.outbox.readStates.push({ requestId: r.requestId, index: r.index });
+    else leader.outbox.send({ type: 'readIndexResponse', from: leader.id, to: r.from, term: leader.term, requestId: r.requestId, index: r.index });
+  }
   if (ready.length > 0) {
     leader.counters.readIndexRounds++;
     leader.counters.readIndexReads += ready.length;

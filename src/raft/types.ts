@@ -132,6 +132,50 @@ export interface InstallSnapshotResponse extends MessageBase {
   readonly nextChunk: number;
 }
 
+/**
+ * A follower's linearizable read, forwarded to the leader (etcd's follower
+ * ReadIndex): "tell me an index I may serve read `requestId` at".
+ */
+export interface ReadIndexRequest extends MessageBase {
+  readonly type: 'readIndexRequest';
+  /** The follower's own id of the read, echoed back. */
+  readonly requestId: number;
+  /** The leader may answer from its lease instead of a heartbeat round. */
+  readonly lease: boolean;
+}
+
+/**
+ * The leader's answer: its commit index when the request arrived, confirmed by a
+ * majority since. The follower serves the read once it has applied `index`.
+ */
+export interface ReadIndexResponse extends MessageBase {
+  readonly type: 'readIndexResponse';
+  readonly requestId: number;
+  readonly index: LogIndex;
+}
+
+/**
+ * Commands a follower forwards to its leader (etcd's MsgProp), so that a client
+ * of any node can write without a redirect.
+ */
+export interface ProposeRequest extends MessageBase {
+  readonly type: 'proposeRequest';
+  /** The follower's id of the batch, echoed back. */
+  readonly batchId: number;
+  readonly commands: readonly Uint8Array[];
+}
+
+/**
+ * The leader's answer: the commands were appended from `firstIndex` on at the
+ * message's term (the follower answers each once it has applied that entry, if
+ * the entry there still has that term), or refused (not appended: safe to retry).
+ */
+export interface ProposeResponse extends MessageBase {
+  readonly type: 'proposeResponse';
+  readonly batchId: number;
+  readonly result: { readonly accepted: true; readonly firstIndex: LogIndex } | { readonly accepted: false; readonly reason: 'not_leader' | 'overloaded' };
+}
+
 export type Message =
   | RequestVote
   | RequestVoteResponse
@@ -140,6 +184,10 @@ export type Message =
   | Heartbeat
   | HeartbeatResponse
   | InstallSnapshot
-  | InstallSnapshotResponse;
+  | InstallSnapshotResponse
+  | ReadIndexRequest
+  | ReadIndexResponse
+  | ProposeRequest
+  | ProposeResponse;
 
 export type MessageType = Message['type'];

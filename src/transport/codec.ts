@@ -60,6 +60,8 @@ export const FRAME_OVERHEAD_BYTES_MAX = 16;
 const MESSAGE_FIXED_BYTES_MAX = 160;
 /** Room for an Entry's tags, length prefixes, index, term and kind. */
 const ENTRY_FIXED_BYTES_MAX = 48;
+/** Room for a forwarded command's tag and length prefix. */
+const COMMAND_FIXED_BYTES_MAX = 8;
 /** Room for a voter's tag and length prefix in SnapshotMeta. */
 const VOTER_FIXED_BYTES_MAX = 8;
 /** A UTF-16 code unit takes at most 3 bytes of UTF-8 (a surrogate pair takes 4 for 2 units). */
@@ -74,6 +76,8 @@ export function messageBytesBound(m: Message): number {
   let n = MESSAGE_FIXED_BYTES_MAX + UTF8_BYTES_PER_UNIT_MAX * (m.from.length + m.to.length);
   if (m.type === 'appendEntries') {
     for (const e of m.entries) n += ENTRY_FIXED_BYTES_MAX + e.data.length;
+  } else if (m.type === 'proposeRequest') {
+    for (const c of m.commands) n += COMMAND_FIXED_BYTES_MAX + c.length;
   } else if (m.type === 'installSnapshot') {
     n += m.data.length;
     for (const v of m.meta.voters) n += VOTER_FIXED_BYTES_MAX + UTF8_BYTES_PER_UNIT_MAX * v.length;
@@ -126,6 +130,19 @@ function toWire(m: Message): kvstore.raft.v1.RaftMessage.$Properties {
       };
     case 'installSnapshotResponse':
       return { ...base, installSnapshotResponse: { snapshotIndex: m.snapshotIndex, done: m.done, nextChunk: m.nextChunk } };
+    case 'readIndexRequest':
+      return { ...base, readIndexRequest: { requestId: m.requestId, lease: m.lease } };
+    case 'readIndexResponse':
+      return { ...base, readIndexResponse: { requestId: m.requestId, index: m.index } };
+    case 'proposeRequest':
+      return { ...base, proposeRequest: { batchId: m.batchId, commands: [...m.commands] } };
+    case 'proposeResponse':
+      return {
+        ...base,
+        proposeResponse: m.result.accepted
+          ? { batchId: m.batchId, accepted: { firstIndex: m.result.firstIndex } }
+          : { batchId: m.batchId, refused: { overloaded: m.result.reason === 'overloaded' } },
+      };
   }
 }
 
@@ -248,6 +265,25 @@ function messageFromWire(w: WireMessage, at: string): Message {
         done: b.done ?? false,
         nextChunk: b.nextChunk ?? 0,
       };
+    }
+    case 'readIndexRequest': {
+      const b = w.readIndexRequest;
+      return { ...base, type: 'readIndexRequest', requestId: u64(b.requestId, `${at}.requestId`), lease: b.lease ?? false };
+    }
+    case 'readIndexResponse': {
+      const b = w.readIndexResponse;
+      return { ...base, type: 'readIndexResponse', requestId: u64(b.requestId, `${at}.requestId`), index: logIndex(u64(b.index, `${at}.index`)) };
+    }
+    case 'proposeRequest': {
+      const b = w.proposeRequest;
+      return { ...base, type: 'proposeRequest', batchId: u64(b.batchId, `${at}.batchId`), commands: b.commands ?? [] };
+    }
+    case 'proposeResponse': {
+      const b = w.proposeResponse;
+      const batchId = u64(b.batchId, `${at}.batchId`);
+      if (b.result === 'accepted') return { ...base, type: 'proposeResponse', batchId, result: { accepted: true, firstIndex: logIndex(u64(b.accepted.firstIndex, `${at}.firstIndex`)) } };
+      if (b.result === 'refused') return { ...base, type: 'proposeResponse', batchId, result: { accepted: false, reason: b.refused.overloaded === true ? 'overloaded' : 'not_leader' } };
+      return malformed(`${at}: a propose response neither accepted nor refused`);
     }
     case undefined:
       return malformed(`${at}: no body set`);

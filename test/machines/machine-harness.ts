@@ -106,6 +106,7 @@ export class MachineHarness {
     for (const m of o.afterPersist) out.push(`after persist ${describeMessage(m)}`);
     for (const r of o.readStates) out.push(`read ${r.requestId} ready at ${r.index}`);
     for (const id of o.readFailures) out.push(`read ${id} failed`);
+    for (const a of o.forwardedProposals) out.push(`batch ${a.batchId} answered by ${a.leaderId} t${a.term}: ${a.result.accepted ? `from ${a.result.firstIndex}` : `refused ${a.result.reason}`}`);
     if (o.installSnapshot !== null) out.push(`install snapshot ${o.installSnapshot.meta.index}@${o.installSnapshot.meta.term}`);
     for (const e of this.emitted) {
       const r = e.result;

@@ -88,6 +88,14 @@ function committedLeader(setup = {}): MachineHarness {
   return h;
 }
 
+/** A follower of n2 that forwarded read 5 to it and has no answer yet. */
+function followerWithForwardedRead(): MachineHarness {
+  const h = roles['follower of n2']();
+  h.send({ type: 'readIndex', requestId: 5, lease: false });
+  h.effects();
+  return h;
+}
+
 const vote = (from: typeof n1, term: number, preVote: boolean, last = 2, lastTerm = 2): Message => ({
   type: 'requestVote',
   from,
@@ -282,6 +290,69 @@ const table: readonly Row[] = [
     when: { type: 'installSnapshotResponse', from: n3, to: n1, term: t(6), snapshotIndex: i(1), done: false, nextChunk: 0 },
     then: 'follower',
     effects: ['term 6 voted -', 'leader -'],
+  },
+  {
+    rule: 'a stale read-index request is dropped (its follower fails the read when it learns our term)',
+    given: committedLeader,
+    when: { type: 'readIndexRequest', from: n2, to: n1, term: t(2), requestId: 5, lease: false },
+    then: 'leader',
+    effects: [],
+  },
+  {
+    rule: 'a read-index request of a newer term makes a leader a follower',
+    given: committedLeader,
+    when: { type: 'readIndexRequest', from: n2, to: n1, term: t(4), requestId: 5, lease: false },
+    then: 'follower',
+    effects: ['term 4 voted -', 'leader -'],
+  },
+  {
+    rule: 'a stale read-index answer is dropped',
+    given: followerWithForwardedRead,
+    when: { type: 'readIndexResponse', from: n3, to: n1, term: t(1), requestId: 5, index: i(2) },
+    then: 'follower',
+    effects: [],
+  },
+  {
+    rule: 'a message of a newer term fails the reads a follower forwarded to its old leader',
+    given: followerWithForwardedRead,
+    when: { type: 'readIndexResponse', from: n3, to: n1, term: t(3), requestId: 5, index: i(2) },
+    then: 'follower',
+    effects: ['read 5 failed', 'term 3 voted -', 'leader -'],
+  },
+  {
+    rule: 'write forwarding: a follower that knows its leader forwards a batch the host asked to forward',
+    given: roles['follower of n2'],
+    when: { type: 'propose', commands: [new Uint8Array([1]), new Uint8Array([2])], forwardBatchId: 4 },
+    then: 'follower',
+    effects: ['send n1->n2 t2 Prop #4 2 commands', 'answer proposal refused: forwarded, leader n2', 'count proposalsForwarded +2'],
+  },
+  {
+    rule: 'write forwarding: a node that does not lead refuses a forwarded batch at its term: nothing appended',
+    given: roles.candidate,
+    when: { type: 'proposeRequest', from: n2, to: n1, term: t(1), batchId: 4, commands: [new Uint8Array([1])] },
+    then: 'candidate',
+    effects: ['send n1->n2 t3 PropResp #4 refused not_leader'],
+  },
+  {
+    rule: 'write forwarding: a forwarded batch of a newer term makes a leader a follower, which refuses it',
+    given: committedLeader,
+    when: { type: 'proposeRequest', from: n2, to: n1, term: t(5), batchId: 4, commands: [new Uint8Array([1])] },
+    then: 'follower',
+    effects: ['send n1->n2 t5 PropResp #4 refused not_leader', 'term 5 voted -', 'leader -'],
+  },
+  {
+    rule: "write forwarding: the leader's answer goes to the host, whatever the role and term",
+    given: roles.candidate,
+    when: { type: 'proposeResponse', from: n2, to: n1, term: t(2), batchId: 4, result: { accepted: true, firstIndex: i(3) } },
+    then: 'candidate',
+    effects: ['batch 4 answered by n2 t2: from 3'],
+  },
+  {
+    rule: 'write forwarding: an answer of a newer term is taken after adopting the term',
+    given: roles['follower of n2'],
+    when: { type: 'proposeResponse', from: n3, to: n1, term: t(4), batchId: 4, result: { accepted: false, reason: 'overloaded' } },
+    then: 'follower',
+    effects: ['batch 4 answered by n3 t4: refused overloaded', 'term 4 voted -', 'leader -'],
   },
   {
     rule: 'a node that does not lead refuses proposals, naming the leader it knows',
@@ -543,6 +614,52 @@ const table: readonly Row[] = [
     effects: ['send n1->n2 t3 App prev=3@3 [4@3..5@3] commit=3', 'after persist n1->n1 t3 AppResp ok match=5', 'answer proposed at 4@3', 'log ends at 5@3'],
   },
   {
+    rule: "write forwarding: the leader appends a follower's batch and answers where it went",
+    given: committedLeader,
+    when: { type: 'proposeRequest', from: n2, to: n1, term: t(3), batchId: 4, commands: [new Uint8Array([1]), new Uint8Array([2])] },
+    then: 'leader',
+    effects: [
+      'send n1->n2 t3 PropResp #4 from 4',
+      'send n1->n2 t3 App prev=3@3 [4@3..5@3] commit=3',
+      'after persist n1->n1 t3 AppResp ok match=5',
+      'log ends at 5@3',
+      'count proposalsAccepted +2',
+    ],
+  },
+  {
+    rule: 'write forwarding: the follower that forwarded a batch is sent the commit index as soon as the batch commits, not with the next heartbeat',
+    given: () => {
+      const h = committedLeader();
+      h.send({ type: 'proposeRequest', from: n2, to: n1, term: t(3), batchId: 4, commands: [new Uint8Array([1]), new Uint8Array([2])] });
+      h.send({ type: 'appendEntriesResponse', from: n1, to: n1, term: t(3), success: true, matchIndex: i(5) });
+      h.effects();
+      return h;
+    },
+    when: { type: 'appendEntriesResponse', from: n2, to: n1, term: t(3), success: true, matchIndex: i(5) },
+    then: 'leader',
+    effects: ['send n1->n2 t3 App prev=5@3 [] commit=5', 'commit 5'],
+  },
+  {
+    rule: 'leader: a commit of its own proposals sends no extra message: followers learn the commit index with the next append or heartbeat',
+    given: () => {
+      const h = committedLeader();
+      h.send(propose(2));
+      h.send({ type: 'appendEntriesResponse', from: n1, to: n1, term: t(3), success: true, matchIndex: i(5) });
+      h.effects();
+      return h;
+    },
+    when: { type: 'appendEntriesResponse', from: n2, to: n1, term: t(3), success: true, matchIndex: i(5) },
+    then: 'leader',
+    effects: ['commit 5'],
+  },
+  {
+    rule: "write forwarding: the leader refuses a follower's batch past uncommittedEntriesMax, appending nothing",
+    given: () => roles.leader({ config: { uncommittedEntriesMax: 2 } }),
+    when: { type: 'proposeRequest', from: n2, to: n1, term: t(3), batchId: 4, commands: [new Uint8Array([1]), new Uint8Array([2])] },
+    then: 'leader',
+    effects: ['send n1->n2 t3 PropResp #4 refused overloaded'],
+  },
+  {
     rule: 'leader: proposals past uncommittedEntriesMax are refused as overloaded',
     given: () => roles.leader({ config: { uncommittedEntriesMax: 2 } }),
     when: propose(2),
@@ -575,6 +692,66 @@ const table: readonly Row[] = [
     when: { type: 'readIndex', requestId: 9, lease: true },
     then: 'leader',
     effects: ['read 9 ready at 3', 'answer read accepted', 'count leaseReads +1'],
+  },
+  {
+    rule: "leader: a follower's read before the first commit of its term waits, then joins the first round",
+    given: roles.leader,
+    when: { type: 'readIndexRequest', from: n2, to: n1, term: t(3), requestId: 5, lease: false },
+    then: 'leader',
+    effects: [],
+  },
+  {
+    rule: "leader: a follower's ReadIndex read starts a heartbeat round, answered to the follower once a majority acknowledged it",
+    given: () => {
+      const h = committedLeader();
+      h.send({ type: 'readIndexRequest', from: n2, to: n1, term: t(3), requestId: 5, lease: false });
+      assert.deepEqual(h.effects(), ['send n1->n2 t3 Heartbeat commit=3 seq=1', 'send n1->n3 t3 Heartbeat commit=0 seq=1']);
+      return h;
+    },
+    when: { type: 'heartbeatResponse', from: n3, to: n1, term: t(3), seq: 1, logEnd: null },
+    then: 'leader',
+    effects: ['send n1->n2 t3 ReadIndexResp #5 index=3', 'send n1->n3 t3 App prev=2@2 [3@3] commit=3', 'count readIndexRounds +1', 'count readIndexReads +1'],
+  },
+  {
+    rule: "leader: a follower's lease read while the lease holds is answered at once, at the commit index",
+    given: () => {
+      const h = committedLeader();
+      h.send({ type: 'readIndex', requestId: 8, lease: false });
+      h.send({ type: 'heartbeatResponse', from: n2, to: n1, term: t(3), seq: 1, logEnd: null });
+      h.effects();
+      return h;
+    },
+    when: { type: 'readIndexRequest', from: n3, to: n1, term: t(3), requestId: 9, lease: true },
+    then: 'leader',
+    effects: ['send n1->n3 t3 ReadIndexResp #9 index=3', 'count leaseReads +1'],
+  },
+  {
+    rule: 'follower ReadIndex: a follower that knows its leader asks it for a read index',
+    given: roles['follower of n2'],
+    when: { type: 'readIndex', requestId: 5, lease: true },
+    then: 'follower',
+    effects: ['send n1->n2 t2 ReadIndex #5 lease', 'answer read accepted', 'count readsForwarded +1'],
+  },
+  {
+    rule: 'follower ReadIndex: a follower that knows no leader refuses the read',
+    given: roles.follower,
+    when: { type: 'readIndex', requestId: 5, lease: false },
+    then: 'follower',
+    effects: ['answer read refused: not_leader, leader unknown'],
+  },
+  {
+    rule: "follower ReadIndex: the leader's answer makes the read ready at its index, once",
+    given: followerWithForwardedRead,
+    when: { type: 'readIndexResponse', from: n2, to: n1, term: t(2), requestId: 5, index: i(2) },
+    then: 'follower',
+    effects: ['read 5 ready at 2'],
+  },
+  {
+    rule: 'follower ReadIndex: an election timeout fails the reads forwarded to the silent leader',
+    given: followerWithForwardedRead,
+    when: { advanceMs: 2 * T },
+    then: 'preCandidate',
+    effects: ['send n1->n2 t3 PreVote last=2@2', 'send n1->n3 t3 PreVote last=2@2', 'read 5 failed', 'leader -', 'count preVotesStarted +1'],
   },
   {
     rule: 'leader: a heartbeat interval broadcasts heartbeats, each carrying min(match, commit)',

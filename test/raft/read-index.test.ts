@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ReadIndexTracker } from '../../src/raft/read-index.js';
-import { logIndex } from '../../src/raft/types.js';
+import { ForwardedReads, ReadIndexTracker } from '../../src/raft/read-index.js';
+import { logIndex, nodeId } from '../../src/raft/types.js';
 
 test('ReadIndex: a read waits for a majority to acknowledge a broadcast sent after it arrived', () => {
   const r = new ReadIndexTracker();
@@ -11,7 +11,7 @@ test('ReadIndex: a read waits for a majority to acknowledge a broadcast sent aft
   const seq = r.broadcast(0);
   assert.equal(r.needsBroadcast(), false);
   assert.deepEqual(r.quorumAcknowledged(seq - 1), [], 'an acknowledgement of an earlier broadcast proves nothing about the read');
-  assert.deepEqual(r.quorumAcknowledged(seq), [{ requestId: 1, index: 10 }]);
+  assert.deepEqual(r.quorumAcknowledged(seq), [{ requestId: 1, from: null, index: 10 }]);
   assert.deepEqual(r.quorumAcknowledged(seq), [], 'released once');
 });
 
@@ -22,11 +22,11 @@ test('ReadIndex: reads arriving while a broadcast is in flight share the next on
   r.add(2, logIndex(6));
   r.add(3, logIndex(6));
   assert.equal(r.broadcastInFlight(), true, 'the caller waits for the round in flight before starting the next');
-  assert.deepEqual(r.quorumAcknowledged(first), [{ requestId: 1, index: 5 }], 'the in-flight round was sent before reads 2 and 3');
+  assert.deepEqual(r.quorumAcknowledged(first), [{ requestId: 1, from: null, index: 5 }], 'the in-flight round was sent before reads 2 and 3');
   assert.equal(r.broadcastInFlight(), false);
   assert.equal(r.needsBroadcast(), true);
   const second = r.broadcast(50);
-  assert.deepEqual(r.quorumAcknowledged(second), [{ requestId: 2, index: 6 }, { requestId: 3, index: 6 }], 'one round serves both');
+  assert.deepEqual(r.quorumAcknowledged(second), [{ requestId: 2, from: null, index: 6 }, { requestId: 3, from: null, index: 6 }], 'one round serves both');
 });
 
 test('ReadIndex: reads before the first commit of the term wait for it, then take its index', () => {
@@ -35,7 +35,35 @@ test('ReadIndex: reads before the first commit of the term wait for it, then tak
   assert.equal(r.needsBroadcast(), false, 'nothing to confirm yet: the commit index may lag');
   r.firstCommitInTerm(logIndex(12));
   assert.equal(r.needsBroadcast(), true);
-  assert.deepEqual(r.quorumAcknowledged(r.broadcast(0)), [{ requestId: 1, index: 12 }]);
+  assert.deepEqual(r.quorumAcknowledged(r.broadcast(0)), [{ requestId: 1, from: null, index: 12 }]);
+});
+
+test('ReadIndex: a follower\'s read is tracked with the follower it came from, and is not the leader\'s to fail when leadership ends', () => {
+  const r = new ReadIndexTracker();
+  const n2 = nodeId('n2');
+  r.add(7, logIndex(4), n2);
+  r.add(7, logIndex(4));
+  r.add(8, null, n2);
+  r.firstCommitInTerm(logIndex(5));
+  assert.deepEqual(r.quorumAcknowledged(r.broadcast(0)), [
+    { requestId: 7, from: n2, index: 4 },
+    { requestId: 7, from: null, index: 4 },
+    { requestId: 8, from: n2, index: 5 },
+  ]);
+  r.add(9, logIndex(6), n2);
+  r.add(10, logIndex(6));
+  assert.deepEqual(r.drain(), [10], 'the follower fails read 9 itself, when it sees the term change');
+});
+
+test('ForwardedReads: a read is answered once; a late answer, or one after the drain, finds nothing', () => {
+  const f = new ForwardedReads();
+  f.add(1);
+  f.add(2);
+  assert.equal(f.answered(1), true);
+  assert.equal(f.answered(1), false, 'a duplicate answer');
+  assert.deepEqual(f.drain(), [2]);
+  assert.equal(f.answered(2), false, 'an answer after the read failed');
+  assert.deepEqual(f.drain(), []);
 });
 
 test('ReadIndex: the lease runs from the send time of the last majority-acknowledged broadcast, minus the drift bound', () => {

@@ -35,7 +35,11 @@ function recorded(): { node: RaftNode; executor: ReadyExecutor; calls: string[];
     },
     { send: (ms) => calls.push(...ms.map((m) => `send ${describeMessage(m)}`)) },
     { restore: (s) => calls.push(`restore ${s.meta.index}`), apply: (es) => calls.push(`apply ${describeEntries(es)}`) },
-    { readsConfirmed: (rs) => calls.push(...rs.map((r) => `read ${r.requestId} at ${r.index}`)), readsFailed: (ids) => calls.push(...ids.map((id) => `read ${id} failed`)) },
+    {
+      readsConfirmed: (rs) => calls.push(...rs.map((r) => `read ${r.requestId} at ${r.index}`)),
+      readsFailed: (ids) => calls.push(...ids.map((id) => `read ${id} failed`)),
+      proposalsForwarded: (as) => calls.push(...as.map((a) => `batch ${a.batchId} answered`)),
+    },
   );
   const completeWrites = (): void => {
     calls.push('-- durable');

@@ -56,7 +56,7 @@ test('a flight recording replayed through the same core makes exactly the transi
   for (const seed of [3, 11]) {
     const options = simOptions(seed);
     // A small ring: the oldest segments fall off, so the replays start from checkpoints taken while nodes led, followed or campaigned.
-    const lives = recordRun(options, 2000);
+    const lives = recordRun(options, 1000);
     let resumedMidRun = 0;
     let compared = 0;
     for (const life of lives) {

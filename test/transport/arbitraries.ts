@@ -94,6 +94,25 @@ const installSnapshotResponseArb = fc
   .record({ base: baseArb, snapshotIndex: u64Arb, done: fc.boolean(), nextChunk: u32Arb })
   .map(({ base, ...r }): Message => ({ ...base, type: 'installSnapshotResponse', snapshotIndex: logIndex(r.snapshotIndex), done: r.done, nextChunk: r.nextChunk }));
 
+const readIndexRequestArb = fc.record({ base: baseArb, requestId: u64Arb, lease: fc.boolean() }).map(({ base, ...r }): Message => ({ ...base, type: 'readIndexRequest', ...r }));
+
+const readIndexResponseArb = fc
+  .record({ base: baseArb, requestId: u64Arb, index: u64Arb })
+  .map(({ base, ...r }): Message => ({ ...base, type: 'readIndexResponse', requestId: r.requestId, index: logIndex(r.index) }));
+
+const proposeRequestArb = fc
+  .record({ base: baseArb, batchId: u64Arb, commands: fc.array(bytesArb, { maxLength: 4 }) })
+  .map(({ base, ...r }): Message => ({ ...base, type: 'proposeRequest', ...r }));
+
+const proposeResponseArb = fc
+  .record({ base: baseArb, batchId: u64Arb, firstIndex: fc.option(u64Arb, { nil: null }), overloaded: fc.boolean() })
+  .map(({ base, batchId, firstIndex, overloaded }): Message => ({
+    ...base,
+    type: 'proposeResponse',
+    batchId,
+    result: firstIndex === null ? { accepted: false, reason: overloaded ? 'overloaded' : 'not_leader' } : { accepted: true, firstIndex: logIndex(firstIndex) },
+  }));
+
 export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   requestVoteArb,
   requestVoteResponseArb,
@@ -103,4 +122,8 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   heartbeatResponseArb,
   installSnapshotArb,
   installSnapshotResponseArb,
+  readIndexRequestArb,
+  readIndexResponseArb,
+  proposeRequestArb,
+  proposeResponseArb,
 );

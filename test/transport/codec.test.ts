@@ -50,7 +50,7 @@ test('every message type round-trips through a batch frame', () => {
     }),
     { numRuns: 500 },
   );
-  assert.equal(seen.size, 8, `types generated: ${[...seen].join(', ')}`);
+  assert.equal(seen.size, 12, `types generated: ${[...seen].join(', ')}`);
 });
 
 test('challenge, handshake, handshake ack and empty batch frames round-trip', () => {

@@ -2,7 +2,7 @@ import { Inflights } from '../inflights.js';
 import { RaftLog } from '../log.js';
 import { Outbox } from '../outbox.js';
 import { Progress } from '../progress.js';
-import { ReadIndexTracker } from '../read-index.js';
+import { ForwardedReads, ReadIndexTracker } from '../read-index.js';
 import { LatestSnapshot } from '../snapshot-store.js';
 import { SnapshotReceiver } from '../snapshot-receiver.js';
 import type { HardState, Role } from '../types.js';
@@ -43,6 +43,7 @@ export const coreStateClasses: ReadonlyMap<string, { readonly prototype: object 
   ['Progress', Progress],
   ['Inflights', Inflights],
   ['ReadIndexTracker', ReadIndexTracker],
+  ['ForwardedReads', ForwardedReads],
   ['LatestSnapshot', LatestSnapshot],
   ['SnapshotReceiver', SnapshotReceiver],
 ]);

@@ -14,7 +14,7 @@ import type { CoreCheckpoint } from './core-checkpoint.js';
 export type CoreInput =
   | { readonly kind: 'message'; readonly message: Message }
   | { readonly kind: 'persisted'; readonly message: Message }
-  | { readonly kind: 'propose'; readonly commands: readonly Uint8Array[] }
+  | { readonly kind: 'propose'; readonly commands: readonly Uint8Array[]; readonly forwardBatchId: number | null }
   | { readonly kind: 'readIndex'; readonly requestId: number; readonly lease: boolean }
   | { readonly kind: 'snapshotTaken'; readonly snapshot: Snapshot }
   /** A delayed event of the machine fired; `event` is its XState type (`xstate.after.heartbeatInterval.raft.leader.heartbeat.waiting`). */
@@ -69,7 +69,7 @@ export function describeCause(input: CoreInput): string {
     case 'persisted':
       return `durable: ${describeMessage(input.message)}`;
     case 'propose':
-      return `propose ${input.commands.length} command${input.commands.length === 1 ? '' : 's'}`;
+      return `propose ${input.commands.length} command${input.commands.length === 1 ? '' : 's'}${input.forwardBatchId === null ? '' : ` (forward as #${input.forwardBatchId})`}`;
     case 'readIndex':
       return `readIndex #${input.requestId}${input.lease ? ' lease' : ''}`;
     case 'snapshotTaken':

@@ -4,14 +4,14 @@ import { validateRaftConfig, type RaftConfig } from '../config.js';
 import { RaftCounters } from '../counters.js';
 import type { RaftEnv } from '../env.js';
 import { RaftLog } from '../log.js';
-import { Outbox } from '../outbox.js';
+import { Outbox, type ForwardedProposal } from '../outbox.js';
 import type { ReadState } from '../read-index.js';
 import type { Entry, HardState, LogIndex, Message, NodeId, Role, Snapshot, Term } from '../types.js';
 import { logIndex, term as toTerm } from '../types.js';
 import { copyCoreState, injectedContextFields, type CoreCheckpoint } from './core-checkpoint.js';
 import { describeCause, type CoreInput, type CoreTap, type CoreTransition } from './core-tap.js';
 
-export type { ProposeResult, ReadResult, ReadState };
+export type { ForwardedProposal, ProposeResult, ReadResult, ReadState };
 
 const readyInput: CoreInput = Object.freeze({ kind: 'ready' });
 
@@ -52,6 +52,8 @@ export interface Ready {
   readonly committed: readonly Entry[];
   readonly readStates: readonly ReadState[];
   readonly readFailures: readonly number[];
+  /** Answers to batches this node forwarded to its leader (see `propose`). */
+  readonly forwardedProposals: readonly ForwardedProposal[];
 }
 
 export interface RaftNodeOptions {
@@ -238,10 +240,15 @@ export class RaftNode {
     };
   }
 
-  /** Appends commands to the log if this node leads; the result says where, or who leads. */
-  propose(commands: readonly Uint8Array[]): ProposeResult {
-    this.taken({ kind: 'propose', commands });
-    this.actor.send({ type: 'propose', commands });
+  /**
+   * Appends commands to the log if this node leads; the result says where, or who
+   * leads. With a `forwardBatchId`, a follower that knows its leader forwards them
+   * there instead (`forwarded`); the leader's answer comes back, under that id, in
+   * a later Ready's `forwardedProposals`.
+   */
+  propose(commands: readonly Uint8Array[], forwardBatchId: number | null = null): ProposeResult {
+    this.taken({ kind: 'propose', commands, forwardBatchId });
+    this.actor.send({ type: 'propose', commands, forwardBatchId });
     this.handled();
     const r = this.proposed;
     this.proposed = null;
@@ -345,6 +352,7 @@ export class RaftNode {
       committed: this.log.takeCommitted(),
       readStates: out.readStates,
       readFailures: out.readFailures,
+      forwardedProposals: out.forwardedProposals,
     };
   }
 }

@@ -1,3 +1,4 @@
+import type { ForwardedProposal } from '../outbox.js';
 import type { ReadState } from '../read-index.js';
 import type { Entry, HardState, Message, Snapshot } from '../types.js';
 import type { RaftNode } from './raft-node.js';
@@ -31,10 +32,11 @@ export interface Applier {
   apply(entries: readonly Entry[]): void;
 }
 
-/** Where confirmed and failed linearizable reads go (served once applied >= index). */
-export interface ReadListener {
+/** Where confirmed and failed linearizable reads go (served once applied >= index), and the leader's answers to forwarded proposals. */
+export interface AnswerListener {
   readsConfirmed(reads: readonly ReadState[]): void;
   readsFailed(requestIds: readonly number[]): void;
+  proposalsForwarded(answers: readonly ForwardedProposal[]): void;
 }
 
 /**
@@ -50,7 +52,7 @@ export class ReadyExecutor {
     private readonly storage: LogStorage,
     private readonly transport: MessageTransport,
     private readonly applier: Applier,
-    private readonly reads: ReadListener,
+    private readonly answers: AnswerListener,
   ) {}
 
   run(): void {
@@ -62,8 +64,9 @@ export class ReadyExecutor {
     if (rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.snapshot !== null) this.applier.restore(rd.snapshot);
     if (rd.committed.length > 0) this.applier.apply(rd.committed);
-    if (rd.readStates.length > 0) this.reads.readsConfirmed(rd.readStates);
-    if (rd.readFailures.length > 0) this.reads.readsFailed(rd.readFailures);
+    if (rd.readStates.length > 0) this.answers.readsConfirmed(rd.readStates);
+    if (rd.readFailures.length > 0) this.answers.readsFailed(rd.readFailures);
+    if (rd.forwardedProposals.length > 0) this.answers.proposalsForwarded(rd.forwardedProposals);
   }
 
   private persisted(after: readonly Message[]): void {

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { encodeCommand } from '../../src/kv/command.js';
+import type { NodeId } from '../../src/raft/types.js';
+import type { SimCluster } from '../../sim/cluster.js';
+import { dropWhere, stableCluster } from './stable-cluster.js';
+
+// Follower ReadIndex (etcd's): a follower asked for a linearizable read asks its
+// leader for a read index, waits until it has applied that index, and serves the
+// read from its own state machine.
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function readAt(c: SimCluster, at: NodeId, key: string): { value: string | null | undefined; failed: boolean } {
+  const out: { value: string | null | undefined; failed: boolean } = { value: undefined, failed: false };
+  c.kvNode(at)!.read('linearizable', (state) => state.get(encoder.encode(key)), (o) => {
+    if (!o.ok) out.failed = true;
+    else out.value = o.value === undefined ? null : decoder.decode(o.value.value);
+  });
+  return out;
+}
+
+test("follower ReadIndex: a follower that has not applied a committed write yet waits for it: the read sees the write", () => {
+  const { c, leader, followers } = stableCluster(21);
+  const [lagging] = followers as [NodeId, NodeId];
+  // The lagging follower gets no appends, so the write commits with the leader and the other follower only.
+  const heal = dropWhere(c, (m) => m.type === 'appendEntries' && m.to === lagging);
+  const cmd = encodeCommand({ op: 'put', key: encoder.encode('k'), value: encoder.encode('new'), condition: { kind: 'none' }, tag: null });
+  const r = c.propose(leader, [cmd]);
+  assert.ok(r !== null && r.ok);
+  assert.ok(c.runUntil(() => c.node(leader)!.log.committed() >= r.firstIndex, c.clock.now() + 1_000), 'the write did not commit');
+  assert.ok(c.appliedIndex(lagging) < r.firstIndex, 'the follower must not have the write yet');
+  const got = readAt(c, lagging, 'k');
+  c.runFor(300);
+  assert.equal(got.value, undefined, 'served before the follower applied the write it must reflect');
+  assert.equal(got.failed, false);
+  heal();
+  assert.ok(c.runUntil(() => got.value !== undefined, c.clock.now() + 2_000), 'the read was never served');
+  assert.equal(got.value, 'new');
+  assert.ok(c.node(lagging)!.counters.readsForwarded >= 1);
+});
+
+test('follower ReadIndex: one node, one read index request per read; the leader answers each after one heartbeat round', () => {
+  const { c, followers } = stableCluster(22);
+  const types = new Map<string, number>();
+  const send = c.network.send.bind(c.network);
+  c.network.send = (m) => {
+    types.set(m.type, (types.get(m.type) ?? 0) + 1);
+    send(m);
+  };
+  const reads = Array.from({ length: 20 }, () => readAt(c, followers[0]!, 'absent'));
+  assert.ok(c.runUntil(() => reads.every((r) => r.value !== undefined), c.clock.now() + 1_000));
+  assert.ok(reads.every((r) => r.value === null && !r.failed));
+  assert.equal(types.get('readIndexRequest'), 20);
+  assert.equal(types.get('readIndexResponse'), 20);
+  assert.ok((types.get('heartbeat') ?? 0) <= 2 * 2 * 2, `20 reads took ${types.get('heartbeat')} heartbeats`);
+});
+
+test('follower ReadIndex: a read forwarded to a leader that is cut off fails once the follower stops following it, not at the request timeout', () => {
+  const { c, leader, followers } = stableCluster(23, { requestTimeoutMs: 60_000 });
+  c.isolate(leader);
+  const got = readAt(c, followers[0]!, 'k');
+  const askedAtMs = c.clock.now();
+  assert.ok(c.runUntil(() => got.failed, askedAtMs + 4 * c.raftConfig.electionTimeoutMs), 'the read did not fail within 4 election timeouts (the request timeout is 60 s)');
+  assert.equal(got.value, undefined);
+});
+
+// Whole runs with clients spread over every node: test/sim/write-forwarding.test.ts.
