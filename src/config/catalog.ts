@@ -94,6 +94,8 @@ export const catalog = {
     value_bytes_max: key('integer', checkInteger(1), 1_048_576),
     cors_origins: key<readonly string[]>('list', checkOrigins, Object.freeze([])),
     ui: key('flow', checkBoolean, true),
+    follower_reads: key('flow', checkBoolean, false),
+    forward_writes: key('flow', checkBoolean, false),
     ...clientListenerKeys(a.http),
   },
   grpc: {

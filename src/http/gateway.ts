@@ -15,13 +15,18 @@ import type { Consistency } from './request.js';
 /**
  * How REST routes reach the node: proposals and reads, timed for the metrics,
  * and the answers when the node cannot take them: a follower answers 307 to the
- * leader's URL (from this node's config) with X-Raft-Leader; no leader known is
- * 503; a write lost in flight is 504.
+ * leader's URL (from this node's config) with X-Raft-Leader (linearizable reads
+ * unless http.follower_reads, writes unless http.forward_writes); no leader known
+ * is 503; a write lost in flight is 504.
  */
 export class Gateway {
   private readonly peers: ReadonlyMap<NodeId, PeerConfig>;
   // Every node of a cluster serves REST the same way: with TLS on, the leader's URL is https too.
   private readonly scheme: string;
+  /** http.follower_reads: serve linearizable reads here through follower ReadIndex instead of redirecting them. */
+  private readonly followerReads: boolean;
+  /** http.forward_writes: take writes here and let the node forward them to the leader instead of redirecting them. */
+  private readonly forwardWrites: boolean;
 
   constructor(
     config: NodeConfig,
@@ -30,6 +35,8 @@ export class Gateway {
   ) {
     this.peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id, p]));
     this.scheme = config.http.tlsCertFile === null ? 'http' : 'https';
+    this.followerReads = config.http.followerReads;
+    this.forwardWrites = config.http.forwardWrites;
   }
 
   redirect(ctx: Koa.Context, leaderId: NodeId): never {
@@ -50,10 +57,15 @@ export class Gateway {
     throw new HttpError(code === 'not_leader' ? 'no_leader' : code, 'no leader can take the request now; retry');
   }
 
-  /** Redirects before the body is read when this node already knows another leader. */
+  /** Redirects before the body is read when this node already knows another leader (always, for what only the leader serves: lease keep-alives). */
   redirectIfFollower(ctx: Koa.Context): void {
     const leaderId = this.node.status().leaderId;
     if (leaderId !== null && leaderId !== this.node.id) this.redirect(ctx, leaderId);
+  }
+
+  /** A write at a follower: redirected before its body is read, unless http.forward_writes (the node forwards it then). */
+  redirectWriteIfFollower(ctx: Koa.Context): void {
+    if (!this.forwardWrites) this.redirectIfFollower(ctx);
   }
 
   /** Proposes `command` and answers with its result, or refuses the request. */
@@ -89,6 +101,7 @@ export class Gateway {
   }
 
   async read<T>(ctx: Koa.Context, op: KvOp, consistency: Consistency, view: (state: KvStateMachine) => T): Promise<T> {
+    if (consistency !== 'stale' && !this.followerReads) this.redirectIfFollower(ctx);
     const start = process.hrtime.bigint();
     const o = await readThrough(this.node, consistency, view);
     if (!o.ok) return this.refuse(ctx, o.error);

@@ -53,7 +53,7 @@ export async function putKey(ctx: Koa.Context, gateway: Gateway, rawKey: string,
   const encoding = (h['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding !== 'identity') throw new HttpError('unsupported_media_type', 'values are stored as sent: Content-Encoding must be identity');
   if (ctx.request.length !== undefined && ctx.request.length > valueBytesMax) throw new HttpError('value_too_large', `value is ${ctx.request.length} bytes; the limit is ${valueBytesMax}`);
-  gateway.redirectIfFollower(ctx);
+  gateway.redirectWriteIfFollower(ctx);
   const value = await readBody(ctx, valueBytesMax);
   answerWrite(ctx, await gateway.propose(ctx, 'put', lease === undefined ? { op: 'put', key, value, condition, tag } : { op: 'put', key, value, condition, tag, lease }));
 }
@@ -64,6 +64,6 @@ export async function deleteKey(ctx: Koa.Context, gateway: Gateway, rawKey: stri
   const condition = conditionOf(ctx);
   if (condition.kind === 'absent') throw new HttpError('bad_precondition', 'If-None-Match does not apply to DELETE');
   const tag = tagOf(ctx);
-  gateway.redirectIfFollower(ctx);
+  gateway.redirectWriteIfFollower(ctx);
   answerWrite(ctx, await gateway.propose(ctx, 'delete', { op: 'delete', key, condition, tag }));
 }

@@ -24,7 +24,7 @@ export function leaseIdOf(raw: string): LeaseId {
  */
 export async function grantLease(ctx: Koa.Context, gateway: Gateway, electionTimeoutMs: number): Promise<void> {
   const tag = tagOf(ctx);
-  gateway.redirectIfFollower(ctx);
+  gateway.redirectWriteIfFollower(ctx);
   const body = objectFromJson(await readBody(ctx, GRANT_BODY_BYTES_MAX), 'the grant');
   onlyFields(body, ['ttl'], 'the grant');
   const ttl = body['ttl'];
@@ -70,7 +70,7 @@ export async function keepAliveLease(ctx: Koa.Context, gateway: Gateway, id: Lea
 /** DELETE /v1/leases/{id}: ends the lease now; its keys are deleted at the revision answered. */
 export async function revokeLease(ctx: Koa.Context, gateway: Gateway, id: LeaseId): Promise<void> {
   const tag = tagOf(ctx);
-  gateway.redirectIfFollower(ctx);
+  gateway.redirectWriteIfFollower(ctx);
   const r = await gateway.propose(ctx, 'lease_revoke', { op: 'lease_revoke', lease: id, tag });
   if (!r.ok) throw new HttpError('lease_not_found', `no lease ${id}`);
   ctx.body = { revoked: true, revision: r.revision };

@@ -106,7 +106,7 @@ export async function postTxn(ctx: Koa.Context, gateway: Gateway, valueBytesMax:
   const type = ctx.get('Content-Type');
   if (type !== '' && !/^application\/json\s*(;|$)/i.test(type)) throw new HttpError('unsupported_media_type', 'a transaction is application/json');
   const tag = tagOf(ctx);
-  gateway.redirectIfFollower(ctx);
+  gateway.redirectWriteIfFollower(ctx);
   // Base64 takes 4 bytes for every 3, and keys and field names come besides.
   const body = await readBody(ctx, Math.ceil((valueBytesMax * 4) / 3) + 8 * 1024 * 1024);
   const txn = txnOf(objectFromJson(body, 'the transaction'), tag, valueBytesMax);

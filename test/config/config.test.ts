@@ -229,6 +229,8 @@ describe('environment overrides', () => {
       KV_HTTP_ADDR: '0.0.0.0:18081',
       KV_HTTP_VALUE_BYTES_MAX: '2048',
       KV_HTTP_CORS_ORIGINS: 'https://env.example',
+      KV_HTTP_FOLLOWER_READS: 'true',
+      KV_HTTP_FORWARD_WRITES: 'true',
       KV_GRPC_ADDR: '0.0.0.0:19081',
       KV_RAFT_ADDR: '0.0.0.0:17081',
       KV_RAFT_METRICS_ADDR: '0.0.0.0:12112',
@@ -301,6 +303,8 @@ describe('environment overrides', () => {
     assert.equal(formatHostPort(c.http.addr), '0.0.0.0:18081');
     assert.equal(c.http.valueBytesMax, 2048);
     assert.deepEqual(c.http.corsOrigins, ['https://env.example']);
+    assert.equal(c.http.followerReads, true);
+    assert.equal(c.http.forwardWrites, true);
     assert.equal(formatHostPort(c.grpc.addr), '0.0.0.0:19081');
     assert.equal(formatHostPort(c.raft.addr), '0.0.0.0:17081');
     assert.equal(formatHostPort(c.raft.metricsAddr), '0.0.0.0:12112');
