@@ -328,6 +328,8 @@ export class KvNode {
 
   /** A lease, its keys, and (from the leader, unless stale) the time it has left; null if it does not exist. */
   leaseInfo(id: LeaseId, consistency: Consistency, done: (o: Outcome<LeaseInfo | null>) => void): void {
+    // The time left is on the leader's clock, which a follower does not keep (even one serving linearizable reads).
+    if (consistency !== 'stale' && !this.lessor.isLeading()) return done({ ok: false, error: { kind: 'not_leader', leaderId: this.raft.status().leaderId } });
     this.read(
       consistency,
       (kv) => {

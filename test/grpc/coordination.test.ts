@@ -101,6 +101,11 @@ describe('gRPC Range, Txn and Lease on a 3-node cluster', { concurrency: false }
     assert.equal((await unary((md, o, cb) => kv(followerId).Put({ key: b('l/a'), value: b('1'), lease: id }, md, o, cb))).err, null);
     const listed = await range(leaderId, { prefix: b('l/') });
     assert.equal(listed.res!.kvs[0]!.lease, id);
+    // TimeToLive at a follower is forwarded: the time left is on the leader's clock.
+    const ttl = await unary<{ ttl: number; remaining_ms: number; keys: Buffer[] }>((md, o, cb) => lease(followerId).TimeToLive({ id }, md, o, cb));
+    assert.equal(ttl.err, null, ttl.err?.details);
+    assert.ok(ttl.res!.remaining_ms > 0 && ttl.res!.remaining_ms <= 300_000, `remaining_ms ${ttl.res!.remaining_ms}`);
+    assert.deepEqual(ttl.res!.keys.map((k) => k.toString()), ['l/a']);
     const all = await unary<{ leases: { id: number; ttl: number }[] }>((md, o, cb) => lease(followerId).Leases({}, md, o, cb));
     assert.ok(all.res!.leases.some((l) => l.id === id && l.ttl === 300));
     const revoked = await unary<{ revision: number }>((md, o, cb) => lease(followerId).Revoke({ id }, md, o, cb));
