@@ -6,7 +6,7 @@ import type { NodeRuntime } from '../src/node/runtime.js';
 import { defaultRaftConfig, type RaftConfig } from '../src/raft/config.js';
 import type { CoreTap } from '../src/raft/host/core-tap.js';
 import type { ProposeResult, RaftNode, ReadResult } from '../src/raft/host/raft-node.js';
-import type { Entry, Message, NodeId } from '../src/raft/types.js';
+import type { Entry, Message, NodeId, Term } from '../src/raft/types.js';
 import { nodeId } from '../src/raft/types.js';
 import { SimClock } from './clock.js';
 import { SimDisk, type CrashMode } from './disk.js';
@@ -55,6 +55,9 @@ export interface ReadCallbacks {
   readonly fail: () => void;
 }
 
+/** Node `id` just became the leader of `term`. */
+export type LeaderListener = (id: NodeId, term: Term) => void;
+
 interface SimNode {
   readonly id: NodeId;
   readonly disk: SimDisk;
@@ -84,6 +87,7 @@ export class SimCluster {
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly running = new Map<NodeId, RaftNode>();
   private readonly applyListeners: ApplyListener[] = [];
+  private readonly leaderListeners = new Set<LeaderListener>();
   /** Nodes whose next sync is to fail, and when to restart them after it did. */
   private readonly restartAfterFailMs = new Map<NodeId, number>();
   /** Every node watches every key; the watches are checked against the committed log. */
@@ -184,6 +188,11 @@ export class SimCluster {
         },
       },
       logger: quiet,
+      hooks: {
+        onRoleChange: (s) => {
+          if (s.role === 'leader') for (const l of [...this.leaderListeners]) l(n.id, s.term);
+        },
+      },
       observer: {
         started: (c) => {
           core = c;
@@ -243,6 +252,12 @@ export class SimCluster {
 
   onApply(listener: ApplyListener): void {
     this.applyListeners.push(listener);
+  }
+
+  /** Calls `listener` whenever a node becomes leader (as its node reports the role change); returns how to stop. */
+  onLeaderElected(listener: LeaderListener): () => void {
+    this.leaderListeners.add(listener);
+    return () => void this.leaderListeners.delete(listener);
   }
 
   private deliver(m: Message): void {

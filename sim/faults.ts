@@ -10,6 +10,9 @@ import type { Prng } from './prng.js';
  */
 export type FaultTarget = number | 'leader';
 
+/** What the leader-churn nemesis does to each new leader: cut it off, cut it off with one follower, or crash it. */
+export type ChurnAction = 'isolate' | 'partition' | 'crash';
+
 export type FaultEvent =
   | { readonly atMs: number; readonly kind: 'crash'; readonly target: FaultTarget; readonly forMs: number }
   /** A crash that leaves the last unsynced write torn on disk (see SimDisk's CrashMode). */
@@ -23,6 +26,15 @@ export type FaultEvent =
   /** `group` (node positions, and the leader when `withLeader`) hears only itself. */
   | { readonly atMs: number; readonly kind: 'partition'; readonly group: readonly number[]; readonly withLeader?: boolean; readonly forMs: number }
   | { readonly atMs: number; readonly kind: 'cutLink'; readonly from: number; readonly to: number; readonly forMs: number }
+  /**
+   * The leader-churn nemesis: for `forMs`, every node that becomes leader is hit
+   * (`action`) a random 0..`afterMaxMs` after its election, if it still leads that
+   * term, and let back `downMs` later. With a small delay its no-op never reaches a
+   * majority, which is how entries of old terms end up replicated to a majority
+   * without an entry of the new leader's term (Raft's Figure 8), while clients keep
+   * sending the leader that was cut off their reads and writes.
+   */
+  | { readonly atMs: number; readonly kind: 'churn'; readonly action: ChurnAction; readonly afterMaxMs: number; readonly downMs: number; readonly forMs: number }
   | {
       readonly atMs: number;
       readonly kind: 'network';
@@ -40,6 +52,7 @@ export const faultClasses = {
   partition: ['isolate', 'partition', 'cutLink'],
   crash: ['crash', 'crashAll'],
   disk: ['crashTorn', 'crashAtSync', 'failSync'],
+  churn: ['churn'],
 } as const satisfies Record<string, readonly FaultKind[]>;
 
 export type FaultClass = keyof typeof faultClasses;
@@ -63,6 +76,8 @@ export function describeFault(f: FaultEvent): string {
       return `partition {${[...(f.withLeader === true ? ['leader'] : []), ...f.group.map(t)].join(',')}} | rest for ${f.forMs}ms`;
     case 'cutLink':
       return `cut ${t(f.from)}->${t(f.to)} for ${f.forMs}ms`;
+    case 'churn':
+      return `churn: ${f.action} each new leader within ${f.afterMaxMs}ms of its election, for ${f.downMs}ms, for ${f.forMs}ms`;
     case 'network':
       return `network loss=${f.lossPerMille}/1000 dup=${f.duplicatePerMille}/1000 delay<=${f.delayMaxMs}ms for ${f.forMs}ms`;
   }
@@ -77,7 +92,7 @@ export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEven
   const ids = cluster.ids;
   let on = true;
   const later = (ms: number, fn: () => void): void => void cluster.clock.setTimeout(fn, ms);
-  for (const f of schedule) {
+  schedule.forEach((f, k) => {
     later(f.atMs, () => {
       if (!on) return;
       onFault(f);
@@ -128,6 +143,8 @@ export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEven
           cluster.cutLink(from, to);
           return later(f.forMs, () => cluster.network.healLink(from, to));
         }
+        case 'churn':
+          return churn(cluster, f, cluster.rng.fork(`churn/${k}`), () => on);
         case 'network': {
           const before = cluster.network.faults;
           cluster.network.faults = { lossPerMille: f.lossPerMille, duplicatePerMille: f.duplicatePerMille, delayMinMs: 1, delayMaxMs: f.delayMaxMs };
@@ -135,10 +152,40 @@ export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEven
         }
       }
     });
-  }
+  });
   return () => {
     on = false;
   };
+}
+
+/**
+ * Hits each leader elected within the churn window, as `f` says. The delays come
+ * from `rng`, one draw per election, so a window mixes leaders hit before their
+ * no-op left with leaders hit after some of their appends were acknowledged.
+ */
+function churn(cluster: SimCluster, f: Extract<FaultEvent, { kind: 'churn' }>, rng: Prng, active: () => boolean): void {
+  const endsAt = cluster.clock.now() + f.forMs;
+  const stop = cluster.onLeaderElected((id, term) => {
+    if (!active() || cluster.clock.now() >= endsAt) return stop();
+    cluster.clock.setTimeout(() => {
+      if (!active() || cluster.node(id)?.role() !== 'leader' || cluster.node(id)!.term() !== term) return;
+      cluster.trace.note(cluster.clock.now(), `FAULT churn ${f.action} ${id} (leader of term ${term})`);
+      switch (f.action) {
+        case 'isolate':
+          cluster.isolate(id);
+          return void cluster.clock.setTimeout(() => cluster.reconnect(id), f.downMs);
+        case 'partition': {
+          // It keeps one follower where that is still a minority (five nodes or more).
+          const others = cluster.ids.filter((x) => x !== id);
+          cluster.partition(cluster.ids.length >= 5 ? [id, rng.pick(others)] : [id]);
+          return void cluster.clock.setTimeout(() => cluster.heal(), f.downMs);
+        }
+        case 'crash':
+          cluster.crash(id);
+          return void cluster.clock.setTimeout(() => cluster.restart(id), f.downMs);
+      }
+    }, rng.int(f.afterMaxMs + 1));
+  });
 }
 
 /** A random schedule over [0, durationMs) using only the given kinds (swarm testing: the mix itself is random). */
@@ -166,6 +213,9 @@ export function randomFaultSchedule(rng: Prng, kinds: readonly FaultKind[], dura
         break;
       case 'cutLink':
         out.push({ atMs, kind, from: rng.int(8), to: rng.int(8), forMs });
+        break;
+      case 'churn':
+        out.push({ atMs, kind, action: rng.pick(['isolate', 'partition', 'crash'] as const), afterMaxMs: rng.range(0, 50), downMs: rng.range(500, 3000), forMs });
         break;
       case 'network':
         out.push({ atMs, kind, lossPerMille: rng.int(300), duplicatePerMille: rng.int(200), delayMaxMs: rng.range(2, 80), forMs });

@@ -18,8 +18,9 @@ on a violation prints the property, the nodes and the trace before it, exits 1.
   --duration-ms D       simulated length of the faulty phase (default 60000)
   --faults LIST         none, all, or classes among ${Object.keys(faultClasses).join(', ')} (default all)
   --swarm on|off        on (default): the seed also draws which of those faults run and
-                        how hard, the timing, flow control, snapshot interval and client
-                        routing; off: every fault kind at fixed intensities, default settings
+                        how hard, the timing, the clocks' drift (within the lease bound),
+                        flow control, snapshot interval, client routing and read modes;
+                        off: every fault kind at fixed intensities, default settings
   --snapshot-every E    snapshot every E applied entries (default: the swarm's, or 500)
   --trace FILE          write the run to FILE as JSON lines: each node's inputs, transitions
                         and states with simulated times (npm run sim:view -- FILE shows it);
@@ -104,7 +105,7 @@ export function parseSimArgs(argv: readonly string[]): ParsedSimArgs {
     const faults = randomFaultSchedule(new Prng(seed as number, 'faults'), kinds, duration, Math.ceil(duration / 1000));
     return { options: { ...base, faults, snapshotEveryEntries: snapshotEvery as number }, checkDeterminism, swarm: null, trace };
   }
-  const swarm = drawSwarm(new Prng(seed as number, 'swarm'), kinds, duration, clients as number);
+  const swarm = drawSwarm(new Prng(seed as number, 'swarm'), { allowed: kinds, durationMs: duration, nodes: nodes as number, clients: clients as number });
   return {
     options: {
       ...base,
@@ -112,6 +113,8 @@ export function parseSimArgs(argv: readonly string[]): ParsedSimArgs {
       network: swarm.network,
       raft: swarm.raft,
       routing: swarm.routing,
+      readModes: swarm.readModes,
+      clockDriftPpm: swarm.clockDriftPpm,
       snapshotEveryEntries: flags.has('snapshot-every') ? (snapshotEvery as number) : swarm.snapshotEveryEntries,
     },
     checkDeterminism,

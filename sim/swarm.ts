@@ -1,17 +1,18 @@
 import type { RaftConfig } from '../src/raft/config.js';
-import type { ClientRouting } from './clients.js';
-import type { FaultEvent, FaultKind, FaultTarget } from './faults.js';
+import type { ClientRouting, ReadMode } from './clients.js';
+import type { ChurnAction, FaultEvent, FaultKind, FaultTarget } from './faults.js';
 import type { NetworkFaults } from './network.js';
 import type { Prng } from './prng.js';
 
 /**
  * Swarm testing (TigerBeetle's VOPR, Groce et al.): rather than one fault mix for
  * every run, each seed draws which faults run at all and how hard (how many, how
- * long, how often aimed at the leader, how lossy and slow the network), the
- * timing of the cluster (election timeout, heartbeat ratio), its flow control and
- * snapshot interval, and how each client routes its requests. A mix that turns
- * most faults off reaches corners that a run full of every fault never does (a
- * long quiet stretch with one partition that cuts off the leader, say).
+ * long in election timeouts, how often aimed at the leader, how lossy and slow
+ * the network), the timing of the cluster (election timeout, heartbeat ratio),
+ * how far apart the nodes' clocks run, its flow control, snapshot interval,
+ * how each client routes its requests and which reads it makes. A mix
+ * that turns most faults off reaches corners that a run full of every fault never
+ * does (a long quiet stretch with one partition that cuts off the leader, say).
  */
 export interface Swarm {
   readonly kinds: readonly FaultKind[];
@@ -19,8 +20,29 @@ export interface Swarm {
   /** The network between faults. */
   readonly network: NetworkFaults;
   readonly raft: Partial<RaftConfig>;
+  /** How the clock rates were drawn, and each node's drift (parts per million), by position. */
+  readonly clocks: ClockSpread;
+  readonly clockDriftPpm: readonly number[];
   readonly snapshotEveryEntries: number;
   readonly routing: readonly ClientRouting[];
+  /** The read modes clients draw from, repeated by weight. */
+  readonly readModes: readonly ReadMode[];
+}
+
+/**
+ * Clock rates, all within the bound lease reads assume (any two nodes differ by at
+ * most leaseClockDriftMs per election timeout): anywhere inside it; every node at
+ * one of its two edges; or a minority of slow nodes against a fast majority, the
+ * spread at which a leader's lease comes closest to a rival's election.
+ */
+export type ClockSpread = 'inside' | 'edges' | 'split';
+
+export interface SwarmInput {
+  /** The fault kinds a seed may turn on. */
+  readonly allowed: readonly FaultKind[];
+  readonly durationMs: number;
+  readonly nodes: number;
+  readonly clients: number;
 }
 
 /** A uniform pick on a log scale in [lo, hi], so small and large values are both common. */
@@ -28,18 +50,29 @@ function logUniform(rng: Prng, lo: number, hi: number): number {
   return Math.round(lo * (hi / lo) ** (rng.int(1001) / 1000));
 }
 
-export function drawSwarm(rng: Prng, allowed: readonly FaultKind[], durationMs: number, clients: number): Swarm {
+/** `items` each repeated by its weight. */
+function weighted<T>(items: readonly (readonly [T, number])[]): T[] {
+  return items.flatMap(([x, w]) => Array.from({ length: w }, () => x));
+}
+
+export function drawSwarm(rng: Prng, input: SwarmInput): Swarm {
+  const { allowed, durationMs, nodes, clients } = input;
+  const electionTimeoutMs = rng.pick([200, 300, 500, 1000, 2000]);
+  const et = electionTimeoutMs;
+  const delayMaxMs = logUniform(rng, 2, 40);
   // Each allowed kind runs in about half the seeds; a few seeds run none at all.
   const kinds = allowed.filter(() => rng.chance(1, 2));
   const count = kinds.length === 0 ? 0 : rng.range(1, Math.max(1, Math.ceil((2 * durationMs) / 1000)));
-  const forMsMax = logUniform(rng, 200, 8000);
+  // Durations in election timeouts: a leader cut off for one to two of them is
+  // replaced while it still believes it leads (CheckQuorum has not yet stopped it).
+  const forMsMax = logUniform(rng, et, 8 * et);
   const leaderPerMille = rng.int(1001);
   const burstLossMax = rng.int(400);
   const burstDelayMax = logUniform(rng, 2, 200);
   const faults: FaultEvent[] = [];
   for (let k = 0; k < count; k++) {
     const atMs = rng.int(durationMs);
-    const forMs = rng.range(50, forMsMax);
+    const forMs = rng.range(Math.ceil(et / 10), forMsMax);
     const target: FaultTarget = rng.chance(leaderPerMille, 1000) ? 'leader' : rng.int(8);
     const kind = rng.pick(kinds);
     switch (kind) {
@@ -54,41 +87,83 @@ export function drawSwarm(rng: Prng, allowed: readonly FaultKind[], durationMs: 
         faults.push({ atMs, kind, forMs });
         break;
       case 'partition':
-        // Aimed at the leader: it keeps at most one follower, a minority that cannot commit.
+        // Aimed at the leader: it keeps at most one follower.
         faults.push(target === 'leader' ? { atMs, kind, group: rng.chance(1, 2) ? [rng.int(8)] : [], withLeader: true, forMs } : { atMs, kind, group: [rng.int(8), rng.int(8)], forMs });
         break;
       case 'cutLink':
         faults.push({ atMs, kind, from: rng.int(8), to: rng.int(8), forMs });
         break;
+      case 'churn': {
+        // From before a new leader's first append lands to a few round trips after.
+        const action: ChurnAction = rng.pick(['isolate', 'isolate', 'partition', 'crash']);
+        const afterMaxMs = rng.int(4 * delayMaxMs + 1);
+        faults.push({ atMs, kind, action, afterMaxMs, downMs: rng.range(et, 3 * et), forMs: rng.range(2 * et, 10 * et) });
+        break;
+      }
       case 'network':
         faults.push({ atMs, kind, lossPerMille: rng.int(burstLossMax + 1), duplicatePerMille: rng.int(200), delayMaxMs: rng.range(2, burstDelayMax), forMs });
         break;
     }
   }
-  const delayMaxMs = logUniform(rng, 2, 40);
   const network: NetworkFaults = { lossPerMille: rng.chance(1, 3) ? rng.int(50) : 0, duplicatePerMille: rng.chance(1, 3) ? rng.int(50) : 0, delayMinMs: 1, delayMaxMs };
-  const electionTimeoutMs = rng.pick([200, 300, 500, 1000, 2000]);
   // Between 2 and 20 heartbeats per election timeout, on a log scale.
-  const heartbeatIntervalMs = Math.max(1, Math.floor(electionTimeoutMs / logUniform(rng, 2, 20)));
+  const heartbeatIntervalMs = Math.max(1, Math.floor(et / logUniform(rng, 2, 20)));
+  const leaseClockDriftMs = et / 10;
   const raft: Partial<RaftConfig> = {
     electionTimeoutMs,
     heartbeatIntervalMs,
-    leaseClockDriftMs: electionTimeoutMs / 10,
+    leaseClockDriftMs,
     appendEntriesMax: logUniform(rng, 1, 256),
     inflightAppendsMax: logUniform(rng, 1, 64),
     snapshotCatchUpEntries: rng.chance(1, 3) ? 0 : logUniform(rng, 1, 500),
   };
-  const routing: ClientRouting[] = Array.from({ length: Math.max(1, clients) }, () => (rng.chance(1, 2) ? 'spread' : 'follow-leader'));
-  return { kinds, faults: faults.sort((a, b) => a.atMs - b.atMs), network, raft, snapshotEveryEntries: logUniform(rng, 20, 2000), routing };
+  const clocks = rng.pick<ClockSpread>(['inside', 'inside', 'edges', 'split']);
+  const clockDriftPpm = drawDrift(rng, clocks, nodes, Math.floor((leaseClockDriftMs * 1_000_000) / et / 2));
+  const spreadPerMille = rng.pick([0, 250, 500, 750, 1000]);
+  const routing: ClientRouting[] = Array.from({ length: Math.max(1, clients) }, () => (rng.chance(spreadPerMille, 1000) ? 'spread' : 'follow-leader'));
+  const readModes = weighted<ReadMode>([
+    ['linearizable', rng.range(1, 3)],
+    ['lease', rng.range(0, 3)],
+    ['stale', rng.range(0, 1)],
+  ]);
+  return {
+    kinds,
+    faults: faults.sort((a, b) => a.atMs - b.atMs),
+    network,
+    raft,
+    clocks,
+    clockDriftPpm,
+    snapshotEveryEntries: logUniform(rng, 5, 2000),
+    routing,
+    readModes,
+  };
+}
+
+/** Each node's drift in ppm, every one within `halfBoundPpm` of true time, so any two within the bound. */
+function drawDrift(rng: Prng, spread: ClockSpread, nodes: number, halfBoundPpm: number): number[] {
+  switch (spread) {
+    case 'inside':
+      return Array.from({ length: nodes }, () => rng.range(-halfBoundPpm, halfBoundPpm));
+    case 'edges':
+      return Array.from({ length: nodes }, () => (rng.chance(1, 2) ? halfBoundPpm : -halfBoundPpm));
+    case 'split': {
+      const slow = new Set<number>();
+      const minority = rng.range(1, Math.max(1, Math.floor((nodes - 1) / 2)));
+      while (slow.size < minority) slow.add(rng.int(nodes));
+      return Array.from({ length: nodes }, (_, k) => (slow.has(k) ? -halfBoundPpm : halfBoundPpm));
+    }
+  }
 }
 
 /** One line: the mix and the settings a seed drew. */
 export function describeSwarm(s: Swarm): string {
   const r = s.raft;
   const spread = s.routing.filter((x) => x === 'spread').length;
+  const modes = (['linearizable', 'lease', 'stale'] as const).map((m) => `${m}${s.readModes.filter((x) => x === m).length}`).join('/');
   return (
     `swarm: faults=${s.kinds.join('+') || 'none'} x${s.faults.length} net=loss${s.network.lossPerMille}/dup${s.network.duplicatePerMille}/delay<=${s.network.delayMaxMs}ms ` +
-    `election=${r.electionTimeoutMs}ms heartbeat=${r.heartbeatIntervalMs}ms append=${r.appendEntriesMax}x${r.inflightAppendsMax} catchup=${r.snapshotCatchUpEntries} ` +
-    `snapshot_every=${s.snapshotEveryEntries} clients_spread=${spread}/${s.routing.length}`
+    `election=${r.electionTimeoutMs}ms heartbeat=${r.heartbeatIntervalMs}ms clocks=${s.clocks}(${s.clockDriftPpm.join(',')}ppm) ` +
+    `append=${r.appendEntriesMax}x${r.inflightAppendsMax} catchup=${r.snapshotCatchUpEntries} snapshot_every=${s.snapshotEveryEntries} ` +
+    `clients_spread=${spread}/${s.routing.length} reads=${modes}`
   );
 }

@@ -11,18 +11,25 @@ test('swarm: each seed draws its own fault mix, and over seeds every kind is bot
   const on = new Map<FaultKind, number>(allKinds.map((k) => [k, 0]));
   const elections = new Set<number>();
   const routings = new Set<string>();
+  const clocks = new Set<string>();
   const seeds = 100;
   for (let seed = 1; seed <= seeds; seed++) {
-    const s = drawSwarm(new Prng(seed, 'swarm'), allKinds, 20_000, 5);
+    const s = drawSwarm(new Prng(seed, 'swarm'), { allowed: allKinds, durationMs: 20_000, nodes: 3, clients: 5 });
     for (const k of s.kinds) on.set(k, on.get(k)! + 1);
     for (const f of s.faults) assert.ok(s.kinds.includes(f.kind), `seed ${seed}: a ${f.kind} fault, which the mix turned off`);
     elections.add(s.raft.electionTimeoutMs!);
     routings.add(s.routing.join(','));
     assert.ok(s.raft.heartbeatIntervalMs! * 2 <= s.raft.electionTimeoutMs!, 'at least two heartbeats per election timeout');
+    // Honest runs stay within the drift bound lease reads assume: any two clocks apart by at most leaseClockDriftMs per election timeout.
+    const boundPpm = (s.raft.leaseClockDriftMs! * 1_000_000) / s.raft.electionTimeoutMs!;
+    assert.equal(s.clockDriftPpm.length, 3);
+    assert.ok(Math.max(...s.clockDriftPpm) - Math.min(...s.clockDriftPpm) <= boundPpm, `seed ${seed}: drifts ${s.clockDriftPpm.join(',')} ppm exceed ${boundPpm}`);
+    clocks.add(s.clocks);
   }
   for (const [k, n] of on) assert.ok(n > 10 && n < seeds - 10, `${k} is on in ${n} of ${seeds} seeds`);
   assert.ok(elections.size >= 4, `election timeouts drawn: ${[...elections].join(', ')}`);
   assert.ok(routings.size > 10, 'client routings hardly vary');
+  assert.deepEqual([...clocks].sort(), ['edges', 'inside', 'split']);
 });
 
 test('swarm: --faults limits the mix, --swarm off gives the fixed one, and the same seed draws the same run', () => {
