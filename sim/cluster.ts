@@ -88,6 +88,7 @@ export class SimCluster {
   private readonly running = new Map<NodeId, RaftNode>();
   private readonly applyListeners: ApplyListener[] = [];
   private readonly leaderListeners = new Set<LeaderListener>();
+  private readonly deliveryListeners = new Set<(m: Message) => void>();
   /** Nodes whose next sync is to fail, and when to restart them after it did. */
   private readonly restartAfterFailMs = new Map<NodeId, number>();
   /** Every node watches every key; the watches are checked against the committed log. */
@@ -192,6 +193,9 @@ export class SimCluster {
         onRoleChange: (s) => {
           if (s.role === 'leader') for (const l of [...this.leaderListeners]) l(n.id, s.term);
         },
+        onReadConfirmed: (lease) => {
+          if (lease) this.checker.onLeaseReadConfirmed(n.id, core!.term(), this.running);
+        },
       },
       observer: {
         started: (c) => {
@@ -260,11 +264,18 @@ export class SimCluster {
     return () => void this.leaderListeners.delete(listener);
   }
 
+  /** Calls `listener` with each message after its delivery; returns how to stop. */
+  onDelivered(listener: (m: Message) => void): () => void {
+    this.deliveryListeners.add(listener);
+    return () => void this.deliveryListeners.delete(listener);
+  }
+
   private deliver(m: Message): void {
     const n = this.nodes.get(m.to)!;
     if (n.core === null) return;
     this.trace.message(this.clock.now(), m);
     n.kv!.receive([m]);
+    if (this.deliveryListeners.size > 0) for (const l of [...this.deliveryListeners]) l(m);
   }
 
   /** Runs one scheduled event and everything it caused; false when nothing is left to run. */

@@ -1,4 +1,4 @@
-import type { NodeId } from '../src/raft/types.js';
+import type { NodeId, Term } from '../src/raft/types.js';
 import type { SimCluster } from './cluster.js';
 import type { Prng } from './prng.js';
 
@@ -34,7 +34,16 @@ export type FaultEvent =
    * without an entry of the new leader's term (Raft's Figure 8), while clients keep
    * sending the leader that was cut off their reads and writes.
    */
-  | { readonly atMs: number; readonly kind: 'churn'; readonly action: ChurnAction; readonly afterMaxMs: number; readonly downMs: number; readonly forMs: number }
+  | {
+      readonly atMs: number;
+      readonly kind: 'churn';
+      readonly action: ChurnAction;
+      readonly afterMaxMs: number;
+      /** Wait, after that delay, until a majority has answered one of the leader's heartbeats: its lease is then as fresh as it gets. */
+      readonly onAck: boolean;
+      readonly downMs: number;
+      readonly forMs: number;
+    }
   | {
       readonly atMs: number;
       readonly kind: 'network';
@@ -77,7 +86,7 @@ export function describeFault(f: FaultEvent): string {
     case 'cutLink':
       return `cut ${t(f.from)}->${t(f.to)} for ${f.forMs}ms`;
     case 'churn':
-      return `churn: ${f.action} each new leader within ${f.afterMaxMs}ms of its election, for ${f.downMs}ms, for ${f.forMs}ms`;
+      return `churn: ${f.action} each new leader within ${f.afterMaxMs}ms of its election${f.onAck ? ', once a majority answered a heartbeat' : ''}, for ${f.downMs}ms, for ${f.forMs}ms`;
     case 'network':
       return `network loss=${f.lossPerMille}/1000 dup=${f.duplicatePerMille}/1000 delay<=${f.delayMaxMs}ms for ${f.forMs}ms`;
   }
@@ -165,10 +174,11 @@ export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEven
  */
 function churn(cluster: SimCluster, f: Extract<FaultEvent, { kind: 'churn' }>, rng: Prng, active: () => boolean): void {
   const endsAt = cluster.clock.now() + f.forMs;
-  const stop = cluster.onLeaderElected((id, term) => {
+  const hit = (id: NodeId, term: Term): void => {
     if (!active() || cluster.clock.now() >= endsAt) return stop();
-    cluster.clock.setTimeout(() => {
-      if (!active() || cluster.node(id)?.role() !== 'leader' || cluster.node(id)!.term() !== term) return;
+    const leads = (): boolean => active() && cluster.node(id)?.role() === 'leader' && cluster.node(id)!.term() === term;
+    const strike = (): void => {
+      if (!leads()) return;
       cluster.trace.note(cluster.clock.now(), `FAULT churn ${f.action} ${id} (leader of term ${term})`);
       switch (f.action) {
         case 'isolate':
@@ -184,8 +194,26 @@ function churn(cluster: SimCluster, f: Extract<FaultEvent, { kind: 'churn' }>, r
           cluster.crash(id);
           return void cluster.clock.setTimeout(() => cluster.restart(id), f.downMs);
       }
+    };
+    cluster.clock.setTimeout(() => {
+      if (!f.onAck) return strike();
+      // Who answered each heartbeat round of `id` from now on, until a round has a majority (with `id` itself).
+      const answered = new Map<number, Set<NodeId>>();
+      const stopWatching = cluster.onDelivered((m) => {
+        if (!leads()) return stopWatching();
+        if (m.to !== id || m.type !== 'heartbeatResponse' || m.term !== term) return;
+        const round = answered.get(m.seq) ?? new Set<NodeId>();
+        answered.set(m.seq, round.add(m.from));
+        if (round.size < Math.floor(cluster.ids.length / 2)) return;
+        stopWatching();
+        strike();
+      });
     }, rng.int(f.afterMaxMs + 1));
-  });
+  };
+  const stop = cluster.onLeaderElected(hit);
+  // The leader in office when the window opens is hit too, or a stable leader would never be.
+  const current = cluster.leader();
+  if (current !== null) hit(current, cluster.node(current)!.term());
 }
 
 /** A random schedule over [0, durationMs) using only the given kinds (swarm testing: the mix itself is random). */
@@ -215,7 +243,7 @@ export function randomFaultSchedule(rng: Prng, kinds: readonly FaultKind[], dura
         out.push({ atMs, kind, from: rng.int(8), to: rng.int(8), forMs });
         break;
       case 'churn':
-        out.push({ atMs, kind, action: rng.pick(['isolate', 'partition', 'crash'] as const), afterMaxMs: rng.range(0, 50), downMs: rng.range(500, 3000), forMs });
+        out.push({ atMs, kind, action: rng.pick(['isolate', 'partition', 'crash'] as const), afterMaxMs: rng.range(0, 50), onAck: rng.chance(1, 2), downMs: rng.range(500, 3000), forMs });
         break;
       case 'network':
         out.push({ atMs, kind, lossPerMille: rng.int(300), duplicatePerMille: rng.int(200), delayMaxMs: rng.range(2, 80), forMs });

@@ -16,8 +16,10 @@ export type Property =
   | 'state-machine-safety'
   | 'apply-in-order'
   | 'monotonic-commit'
+  | 'commit-current-term'
   | 'persist-before-send'
   | 'read-before-apply'
+  | 'lease-exclusive'
   | 'acknowledged-write-lost'
   | 'answer-mismatch'
   | 'liveness'
@@ -160,6 +162,16 @@ export class InvariantChecker {
     this.appliedData[e.index] ??= e.data;
   }
 
+  /**
+   * Leader `id` of term `t` confirmed a lease read: its lease promises that no other
+   * leader exists yet (README, "Reads"), which the simulator sees in true time.
+   */
+  onLeaseReadConfirmed(id: NodeId, t: Term, nodes: ReadonlyMap<NodeId, CoreView>): void {
+    for (const [other, node] of nodes) {
+      if (node.role() === 'leader' && node.term() > t) this.fail('lease-exclusive', [id, other], `a lease read in term ${t} while ${other} leads term ${node.term()}`);
+    }
+  }
+
   /** A linearizable read confirmed at `readIndex` was answered from a state machine that applied up to `appliedIndex`. */
   onReadServed(id: NodeId, readIndex: number, appliedIndex: number): void {
     if (appliedIndex < readIndex) this.fail('read-before-apply', [id], `a read confirmed at index ${readIndex} was served with only ${appliedIndex} applied`);
@@ -190,7 +202,10 @@ export class InvariantChecker {
     }
   }
 
-  private onCommit(id: NodeId, t: Term, v: NodeView, commit: number, nodes: ReadonlyMap<NodeId, CoreView>): void {
+  private onCommit(id: NodeId, t: Term, v: NodeView, commit: LogIndex, nodes: ReadonlyMap<NodeId, CoreView>): void {
+    // Raft's Figure 8 rule (§5.4.2): a leader counts replicas only for an entry of its own term.
+    const node = nodes.get(id);
+    if (node?.role() === 'leader' && node.log.term(commit) !== t) this.fail('commit-current-term', [id], `leader of term ${t} committed up to ${commit}, an entry of term ${node.log.term(commit)}`);
     const upTo = Math.min(commit, this.committed.length - 1);
     this.checkChainAgainstCommitted(id, v.chain, upTo, 'state-machine-safety');
     for (let i = this.committed.length; i <= commit; i++) this.committed.push(v.chain[i]!);

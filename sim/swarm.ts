@@ -97,7 +97,7 @@ export function drawSwarm(rng: Prng, input: SwarmInput): Swarm {
         // From before a new leader's first append lands to a few round trips after.
         const action: ChurnAction = rng.pick(['isolate', 'isolate', 'partition', 'crash']);
         const afterMaxMs = rng.int(4 * delayMaxMs + 1);
-        faults.push({ atMs, kind, action, afterMaxMs, downMs: rng.range(et, 3 * et), forMs: rng.range(2 * et, 10 * et) });
+        faults.push({ atMs, kind, action, afterMaxMs, onAck: rng.chance(1, 2), downMs: rng.range(et, 3 * et), forMs: rng.range(2 * et, 10 * et) });
         break;
       }
       case 'network':
