@@ -53,7 +53,7 @@ function simOptions(seed: number): SimOptions {
 
 test('a flight recording replayed through the same core makes exactly the transitions the node made, from a checkpoint in mid-run', () => {
   const roles = new Set<string>();
-  for (const seed of [3, 11]) {
+  for (const seed of [2, 4]) {
     const options = simOptions(seed);
     // A small ring: the oldest segments fall off, so the replays start from checkpoints taken while nodes led, followed or campaigned.
     const lives = recordRun(options, 1000);
