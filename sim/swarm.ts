@@ -109,12 +109,17 @@ export function drawSwarm(rng: Prng, input: SwarmInput): Swarm {
   // Between 2 and 20 heartbeats per election timeout, on a log scale.
   const heartbeatIntervalMs = Math.max(1, Math.floor(et / logUniform(rng, 2, 20)));
   const leaseClockDriftMs = et / 10;
+  // A window of at least delayMaxMs entries per round trip (about 500 a second): tiny
+  // appends stay, but on a slow network a follower that fell behind can still catch
+  // up with the clients' load once faults stop, as the liveness check demands.
+  const appendEntriesMax = logUniform(rng, 1, 256);
+  const inflightAppendsMax = Math.max(logUniform(rng, 1, 64), Math.ceil(delayMaxMs / appendEntriesMax));
   const raft: Partial<RaftConfig> = {
     electionTimeoutMs,
     heartbeatIntervalMs,
     leaseClockDriftMs,
-    appendEntriesMax: logUniform(rng, 1, 256),
-    inflightAppendsMax: logUniform(rng, 1, 64),
+    appendEntriesMax,
+    inflightAppendsMax,
     snapshotCatchUpEntries: rng.chance(1, 3) ? 0 : logUniform(rng, 1, 500),
   };
   const clocks = rng.pick<ClockSpread>(['inside', 'inside', 'edges', 'split']);
