@@ -91,3 +91,24 @@ test('ReadyExecutor: one Ready is carried out in Raft order: start persisting, s
   assert.deepEqual(calls, ['-- durable', 'write hs t1 vote n1 commit 2', 'apply [2@1]']);
   node.stop();
 });
+
+test("ReadyExecutor: a forwarded batch's answer reaches the host before the entries it names are applied, even in the same Ready", () => {
+  const { node, executor, calls, completeWrites } = recorded();
+  // n2 leads term 1; n1 follows it and forwards a batch of one command.
+  node.step({ type: 'heartbeat', from: n2, to: n1, term: term(1), commit: logIndex(0), seq: 1 });
+  executor.run();
+  completeWrites();
+  assert.equal(node.propose([new Uint8Array([7])], 5).ok, false);
+  executor.run();
+  calls.length = 0;
+  // One frame from the leader: the answer, the entry it names, and the commit of that entry.
+  node.step({ type: 'proposeResponse', from: n2, to: n1, term: term(1), batchId: 5, result: { accepted: true, firstIndex: logIndex(1) } });
+  node.step({ type: 'appendEntries', from: n2, to: n1, term: term(1), prevLogIndex: logIndex(0), prevLogTerm: term(0), entries: [{ index: logIndex(1), term: term(1), kind: 'command', data: new Uint8Array([7]) }], leaderCommit: logIndex(1) });
+  executor.run();
+  completeWrites();
+  const answered = calls.indexOf('batch 5 answered');
+  const applied = calls.indexOf('apply [1@1]');
+  assert.ok(answered >= 0 && applied >= 0, calls.join(' | '));
+  assert.ok(answered < applied, `the host must know where its batch went before it is applied, else it can only answer outcome-unknown: ${calls.join(' | ')}`);
+  node.stop();
+});

@@ -62,11 +62,13 @@ export class ReadyExecutor {
       this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries }, () => this.persisted(after));
     }
     if (rd.messages.length > 0) this.transport.send(rd.messages);
+    // Before the apply: the host learns where a forwarded batch went before those entries are applied (one frame can
+    // bring both), else it could only answer them outcome-unknown.
+    if (rd.forwardedProposals.length > 0) this.answers.proposalsForwarded(rd.forwardedProposals);
     if (rd.snapshot !== null) this.applier.restore(rd.snapshot);
     if (rd.committed.length > 0) this.applier.apply(rd.committed);
     if (rd.readStates.length > 0) this.answers.readsConfirmed(rd.readStates);
     if (rd.readFailures.length > 0) this.answers.readsFailed(rd.readFailures);
-    if (rd.forwardedProposals.length > 0) this.answers.proposalsForwarded(rd.forwardedProposals);
   }
 
   private persisted(after: readonly Message[]): void {
