@@ -32,7 +32,8 @@ function memoryBytes(): number {
   gc!();
   gc!();
   const m = process.memoryUsage();
-  return m.heapUsed + m.external + m.arrayBuffers;
+  // `external` already includes `arrayBuffers` (the value and key bytes).
+  return m.heapUsed + m.external;
 }
 
 const before = memoryBytes();
