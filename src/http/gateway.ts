@@ -77,11 +77,6 @@ export class Gateway {
     return resultOf(command, o.value);
   }
 
-  /**
-   * The applied state a read of this consistency may see (local for stale, else
-   * confirmed through the leader), given to `view` the moment it is served: it
-   * must read what it needs synchronously.
-   */
   /** Keeps a lease alive through the leader; null if it no longer exists (or its expiry is proposed). */
   async keepAlive(ctx: Koa.Context, id: LeaseId): Promise<LeaseRecord | null> {
     const start = process.hrtime.bigint();
@@ -100,6 +95,11 @@ export class Gateway {
     return o.value;
   }
 
+  /**
+   * The applied state a read of this consistency may see (local for stale, else
+   * confirmed through the leader), given to `view` the moment it is served: it
+   * must read what it needs synchronously.
+   */
   async read<T>(ctx: Koa.Context, op: KvOp, consistency: Consistency, view: (state: KvStateMachine) => T): Promise<T> {
     if (consistency !== 'stale' && !this.followerReads) this.redirectIfFollower(ctx);
     const start = process.hrtime.bigint();

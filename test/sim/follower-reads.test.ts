@@ -67,3 +67,22 @@ test('follower ReadIndex: a read forwarded to a leader that is cut off fails onc
 });
 
 // Whole runs with clients spread over every node: test/sim/write-forwarding.test.ts.
+
+test("follower ReadIndex: a lease's time left is the leader's to tell: a follower refers a linearizable lease lookup to it, and answers a stale one with no time left", () => {
+  const { c, leader, followers } = stableCluster(24);
+  let granted: number | null = null;
+  c.kvNode(leader)!.propose({ op: 'lease_grant', ttlSeconds: 60, tag: null }, (o) => {
+    if (o.ok && o.value.op === 'lease_grant' && o.value.ok) granted = o.value.lease;
+  });
+  assert.ok(c.runUntil(() => granted !== null && followers.every((f) => c.appliedIndex(f) >= granted!), c.clock.now() + 2_000), 'the lease was not granted and applied everywhere');
+  const id = granted! as never;
+  const answers: Record<string, unknown> = {};
+  c.kvNode(followers[0]!)!.leaseInfo(id, 'linearizable', (o) => (answers.linearizable = o.ok ? o.value?.remainingMs : o.error));
+  c.kvNode(followers[0]!)!.leaseInfo(id, 'stale', (o) => (answers.stale = o.ok ? o.value?.remainingMs : o.error));
+  c.kvNode(leader)!.leaseInfo(id, 'linearizable', (o) => (answers.leader = o.ok ? o.value?.remainingMs : o.error));
+  assert.ok(c.runUntil(() => Object.keys(answers).length === 3, c.clock.now() + 2_000), JSON.stringify(answers));
+  assert.deepEqual(answers.linearizable, { kind: 'not_leader', leaderId: leader });
+  assert.equal(answers.stale, null);
+  assert.equal(typeof answers.leader, 'number');
+  assert.ok((answers.leader as number) > 50_000, `the leader's clock gives ${String(answers.leader)} ms left of 60 s`);
+});
