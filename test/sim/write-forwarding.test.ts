@@ -4,6 +4,7 @@ import type { Outcome } from '../../src/node/kv-node.js';
 import type { KvResult } from '../../src/kv/command.js';
 import type { NodeId } from '../../src/raft/types.js';
 import type { SimCluster } from '../../sim/cluster.js';
+import { parseSimArgs } from '../../sim/options.js';
 import { runSimulation } from '../../sim/run.js';
 import { dropWhere, stableCluster } from './stable-cluster.js';
 
@@ -82,4 +83,18 @@ test('whole runs with clients spread over every node: writes forwarded and linea
   }
   assert.ok(forwarded > 50, `only ${forwarded} batches were forwarded`);
   assert.ok(followerReads > 50, `only ${followerReads} reads were served by followers`);
+});
+
+test("the swarm's random runs (npm run sim's default) exercise follower reads and forwarded writes, every history checked", () => {
+  let forwarded = 0;
+  let followerReads = 0;
+  for (const seed of [1, 3, 4]) {
+    const parsed = parseSimArgs(['--seed', String(seed), '--duration-ms', '6000']);
+    if (!('options' in parsed)) throw new Error('bad sim args');
+    const s = runSimulation(parsed.options);
+    forwarded += s.forwardedBatches;
+    followerReads += s.followerReads;
+  }
+  assert.ok(forwarded > 20, `only ${forwarded} batches were forwarded`);
+  assert.ok(followerReads > 10, `only ${followerReads} reads were served by followers`);
 });
