@@ -1,7 +1,8 @@
 // npm run bench -- [options]: load a fresh local 3-node kvstore cluster (or
 // --endpoints) and, with --vs-etcd, a 3-member etcd side by side. See BENCHMARKS.md.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { RateSearch, thresholdMiss } from './find-max.js';
 import type { LoadModel, Progress } from './load.js';
@@ -31,6 +32,7 @@ const USAGE = `usage: npm run bench -- [options]
   --find-max-steps N      runs per search at most (default 10)
   --node-config K=V       a kvstore config key for every node, e.g. http.forward_writes=true (repeatable)
   --cpu-prof DIR          kvstore nodes run with node --cpu-prof, profiles written to DIR
+  --node-main FILE        start kvstore nodes from FILE (another build's dist/src/main.js) instead of this build's
   --endpoints A,B,C       a running kvstore cluster (REST URLs, or host:port for gRPC) instead of a fresh one
   --seed N                workload seed (default 1)
   --json FILE             write the results as JSON to FILE (default: print them after the tables)
@@ -57,6 +59,7 @@ const options = {
   'find-max-steps': { type: 'string', default: '10' },
   'node-config': { type: 'string', multiple: true },
   'cpu-prof': { type: 'string' },
+  'node-main': { type: 'string' },
   endpoints: { type: 'string' },
   seed: { type: 'string', default: '1' },
   json: { type: 'string' },
@@ -112,6 +115,8 @@ function planOf(argv: readonly string[]): Plan | 'help' {
   const endpoints = v.endpoints === undefined ? null : v.endpoints.split(',').filter((e) => e !== '');
   if (endpoints !== null && (vsEtcd || system === 'etcd')) throw new UsageError('--endpoints names a running kvstore cluster; --vs-etcd and --system etcd start their own');
   const cpuProf = v['cpu-prof'];
+  const nodeMain = v['node-main'] === undefined ? null : resolve(v['node-main']);
+  if (nodeMain !== null && !existsSync(nodeMain)) throw new UsageError(`--node-main names no file: ${nodeMain}`);
   const base: RunSpec = {
     system,
     protocol: oneOf('protocol', v.protocol, ['rest', 'grpc'] as const),
@@ -127,6 +132,7 @@ function planOf(argv: readonly string[]): Plan | 'help' {
     seed: positive('seed', v.seed),
     nodeConfig: nodeConfigOf(v['node-config'] ?? []),
     nodeArgs: cpuProf === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProf],
+    nodeMain,
     endpoints,
   };
   return {

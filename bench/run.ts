@@ -34,6 +34,8 @@ export interface RunSpec {
   /** kvstore: extra config lines by section, Node.js flags, environment. */
   readonly nodeConfig: Readonly<Record<string, readonly string[]>>;
   readonly nodeArgs: readonly string[];
+  /** The node program to start (another build's dist/src/main.js), or null for this build's. */
+  readonly nodeMain: string | null;
   /** Use a running cluster instead of starting one (no CPU or memory figures then). */
   readonly endpoints: readonly string[] | null;
 }
@@ -73,7 +75,7 @@ async function startCluster(spec: RunSpec): Promise<BenchCluster> {
     if (etcdVersion() === null) throw new Error('etcd is not installed: apt-get install -y --no-install-recommends etcd-server');
     return startEtcdCluster(3);
   }
-  return startKvstoreCluster({ size: 3, config: spec.nodeConfig, nodeArgs: spec.nodeArgs, env: {} });
+  return startKvstoreCluster({ size: 3, config: spec.nodeConfig, nodeArgs: spec.nodeArgs, main: spec.nodeMain, env: {} });
 }
 
 /** A cluster given by --endpoints: nothing to start, stop or measure. */

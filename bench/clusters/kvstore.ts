@@ -18,6 +18,8 @@ export interface KvstoreClusterOptions {
   readonly config: Readonly<Record<string, readonly string[]>>;
   /** Extra Node.js flags for every node (e.g. --cpu-prof). */
   readonly nodeArgs: readonly string[];
+  /** The node program (another build's dist/src/main.js), or null for this build's. */
+  readonly main: string | null;
   /** Extra environment for every node (KV_* overrides). */
   readonly env: Readonly<Record<string, string>>;
 }
@@ -50,7 +52,7 @@ export async function startKvstoreCluster(o: KvstoreClusterOptions): Promise<Ben
         '',
       ].join('\n'),
     );
-    const child = spawn(process.execPath, [...o.nodeArgs, MAIN, '--cfg_path', cfg], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env }, cwd: dir });
+    const child = spawn(process.execPath, [...o.nodeArgs, o.main ?? MAIN, '--cfg_path', cfg], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env }, cwd: dir });
     children.push(child);
   }
   const rest = members.map((m) => `http://127.0.0.1:${m.http}`);

@@ -46,7 +46,11 @@ test('npm run bench refuses a bad flag with the usage and exit code 2, and print
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /add up to 100/);
   assert.match(bad.stderr, /usage: npm run bench/);
+  const noMain = await runBench(['--node-main', '/nonexistent/dist/src/main.js']);
+  assert.equal(noMain.code, 2);
+  assert.match(noMain.stderr, /--node-main names no file: \/nonexistent\/dist\/src\/main\.js/);
   const help = await runBench(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--vs-etcd/);
+  assert.match(help.stdout, /--node-main FILE/);
 });
