@@ -136,6 +136,9 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   }
   let stop: (reason: StopReason) => void = () => {};
   const stopped = new Promise<StopReason>((resolve) => (stop = resolve));
+  // Before anything slow: a signal during start-up stops the node cleanly once it is up, instead of killing it.
+  process.once('SIGTERM', () => stop({ code: 0, why: 'SIGTERM' }));
+  process.once('SIGINT', () => stop({ code: 0, why: 'SIGINT' }));
   const metrics = new RaftMetrics(config.node.id);
   const opened = await LogStore.open(join(dataDir, 'raft'), metrics.storage, (e) => {
     log.fatal({ err: e }, 'storage failed; stopping');
@@ -234,8 +237,6 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   };
   process.on('SIGHUP', reloadTls);
 
-  process.once('SIGTERM', () => stop({ code: 0, why: 'SIGTERM' }));
-  process.once('SIGINT', () => stop({ code: 0, why: 'SIGINT' }));
   const reason = await stopped;
   log.info({ why: reason.why }, 'stopping');
   process.off('SIGHUP', reloadTls);

@@ -37,9 +37,10 @@ describe('leases and watches on a 3-node cluster of real processes', { concurren
   test('a lease not kept alive expires on the leader\'s clock: all its keys go in one revision, seen by a watch on a follower', async () => {
     const leader = await c.waitForLeader(20 * ELECTION_MS);
     const follower = c.nodes.find((n) => n.id !== leader)!.id;
+    // The leader counts the TTL from its grant, which comes before our answer: time it from our request.
+    const grantedAt = Date.now();
     const g = await client.grantLease(1);
     assert.ok(g.ok);
-    const grantedAt = Date.now();
     const a = await client.put('exp/a', '1', { lease: g.id });
     const b = await client.put('exp/b', '2', { lease: g.id });
     assert.ok(a.ok && b.ok);
