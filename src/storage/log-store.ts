@@ -17,6 +17,7 @@ import { ClassicLevel, type BatchOperation } from 'classic-level';
 import type { LogStorage, LogWrite } from '../raft/host/ready-executor.js';
 import type { PersistedState } from '../raft/host/raft-node.js';
 import type { Snapshot } from '../raft/types.js';
+import { hardStateKey } from './codec.js';
 import { planCompaction, planWrite, type Plan } from './plan.js';
 import { recover, type Db, type StoredRange } from './recover.js';
 
@@ -40,6 +41,8 @@ export const syncBatchBytesMax = 16 * 1024 * 1024;
 /** Writes that go to disk in one synced batch. */
 interface Batch {
   readonly ops: BatchOperation<Db, Uint8Array, Uint8Array>[];
+  /** Where in `ops` the hard state is put, once a write in the batch put it. */
+  hardStateAt: number | null;
   bytes: number;
   entries: number;
   /** In call order. */
@@ -122,10 +125,21 @@ export class LogStore implements LogStorage {
     if (this.closed !== null && !this.flushing) throw new Error('LogStore: write after close');
     let batch = this.batches[this.batches.length - 1];
     if (batch === undefined || batch.bytes >= syncBatchBytesMax) {
-      batch = { ops: [], bytes: 0, entries: 0, durables: [] };
+      batch = { ops: [], bytes: 0, entries: 0, durables: [], hardStateAt: null };
       this.batches.push(batch);
     }
-    for (const op of plan.ops) batch.ops.push(op);
+    for (const op of plan.ops) {
+      // A batch is atomic and only hard-state puts touch that key, so a later
+      // hard state takes the earlier one's place: one put per batch, not per write.
+      if (op.type === 'put' && op.key === hardStateKey) {
+        if (batch.hardStateAt !== null) {
+          batch.ops[batch.hardStateAt] = op;
+          continue;
+        }
+        batch.hardStateAt = batch.ops.length;
+      }
+      batch.ops.push(op);
+    }
     batch.bytes += plan.bytes;
     batch.entries += plan.entryCount;
     batch.durables.push(durable);

@@ -227,6 +227,41 @@ test('LogStore: group commit puts the writes of one tick into one synced batch, 
   });
 });
 
+test('LogStore: the writes of one batch put the hard state once, the last one, and it is what recovers', async (t) => {
+  // A spy on the synced batches LevelDB gets: how many hard-state puts each holds.
+  const original = ClassicLevel.prototype.batch;
+  const hardStatePuts: number[] = [];
+  ClassicLevel.prototype.batch = function (this: RawDb, ...args: unknown[]) {
+    const ops = args[0];
+    if (Array.isArray(ops)) hardStatePuts.push(ops.filter((op: { type: string; key: Uint8Array }) => op.type === 'put' && Buffer.from(op.key).equals(Buffer.from(hardStateKey))).length);
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  t.after(() => {
+    ClassicLevel.prototype.batch = original;
+  });
+  await withDir(async (dir) => {
+    const metrics = recordingMetrics();
+    const r = await openOk(dir, metrics);
+    const all: Promise<void>[] = [];
+    // One tick: 50 writes, each an entry and the hard state it commits; a hard-state-only write in the middle.
+    for (let i = 1; i <= 50; i++) {
+      all.push(durably(r.store, { entries: [ent(i, 2)], hardState: hs(2, 'n1', i - 1) }));
+      if (i === 25) all.push(durably(r.store, { hardState: hs(2, 'n1', 24) }));
+    }
+    await Promise.all(all);
+    // Then, while nothing is in flight, two writes that are each their own batch's only hard state.
+    await durably(r.store, { hardState: hs(3, null, 50) });
+    await durably(r.store, { entries: [ent(51, 3)], hardState: hs(3, 'n2', 50) });
+    await r.store.close();
+    t.diagnostic(`hard-state puts per synced batch: ${hardStatePuts.join(',')}; entries per sync ${metrics.syncs.join(',')}`);
+    assert.ok(metrics.syncs.length < 52, 'the first 51 writes share batches');
+    assert.deepEqual(hardStatePuts, hardStatePuts.map(() => 1), 'each batch puts the hard state once');
+    const { state } = await reopen(dir);
+    assert.deepEqual(state.hardState, hs(3, 'n2', 50));
+    assert.deepEqual(plainEntries(state.entries), plainEntries([...range(1, 50, 2), ent(51, 3)]));
+  });
+});
+
 test('LogStore: group commit collects the writes made while a sync is in flight into the next batch', async (t) => {
   await withDir(async (dir) => {
     const metrics = recordingMetrics();
