@@ -28,3 +28,11 @@ export function reportError(io: CliIo, r: Failed | MaybeApplied): number {
   io.stderr.write(`Error: ${r.error}${status}: ${r.message}${current}\n`);
   return EXIT_FAILED;
 }
+
+/** Rows as a boxed text table; the first row is the header. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: readonly string[]): string => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
+  const sep = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
+  return [sep, line(rows[0]!), sep, ...rows.slice(1).map(line), sep].join('\n') + '\n';
+}

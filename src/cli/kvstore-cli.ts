@@ -1,10 +1,11 @@
 import type { Consistency } from '../client/common.js';
 import { KvClient, type NodeStatus } from '../client/rest-client.js';
 import { newToken, roles, tokenHash } from '../auth/tokens.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, reportError, type CliIo } from './cli-io.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, reportError, table, type CliIo } from './cli-io.js';
 import { leaseCommand, listCommand, snapshotRestoreCommand, snapshotSaveCommand, watchCommand } from './coordination-commands.js';
 import { lockCommand } from './lock-command.js';
 import { txnCommand } from './txn-command.js';
+import { leaderCommand, memberCommand } from './member-commands.js';
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
 
@@ -33,6 +34,10 @@ Commands:
   snapshot restore FILE --data-dir D --id ID --peers A,B,C
                     build a fresh data directory from a backup
   status            a table of every member: role, term, leader, indexes
+  member list       the configuration: every member, its role and addresses;
+                    also member add ID, member promote ID, member remove ID
+  leader transfer [ID]
+                    hand leadership to ID (or the most up-to-date voter)
   auth new-token    make a bearer token and print the auth.tokens entry for it
 
 Global flags:
@@ -162,6 +167,32 @@ Asks the first answering endpoint for the member list, then every member's
 applied and last log index. Unreachable members are listed as such.
 Exit: 0 if any member answered, 1 if none did.
 `,
+  member: `Usage: kvstore member list [--stale]
+       kvstore member add ID --raft-addr A --http-addr H --grpc-addr G [--learner]
+       kvstore member promote ID
+       kvstore member remove ID
+
+Changes the cluster one member at a time, through the leader, and prints the
+configuration once the change is committed (role admin when auth is on).
+  list        the leader's configuration (--stale: the answering node's)
+  add         a new voter, or with --learner a member that receives the log but
+              does not vote until promoted (start the node with raft.join
+              instead to have it added, caught up and promoted by itself)
+  promote     make a learner that has caught up a voter
+  remove      take a member out; a removed leader hands over first
+Errors: change_in_flight (409) while another change is not committed yet,
+last_voter (400), member_exists (409), member_not_found (404),
+learner_behind (409), not_learner (409).
+Exit: 0 done, 1 refused, 3 maybe applied.
+`,
+  leader: `Usage: kvstore leader transfer [ID]
+
+Hands leadership to member ID, or without ID to the most up-to-date voter: the
+leader stops taking writes for at most an election timeout, brings the target up
+to date and tells it to campaign at once. Prints the new leader and its term.
+Errors: not_voter (400) for a learner, transfer_timed_out (503).
+Exit: 0 done, 1 refused or timed out.
+`,
   auth: `Usage: kvstore auth new-token --name NAME --role read|write|admin
 
 Makes a random bearer token and prints it with the auth.tokens entry that
@@ -184,8 +215,8 @@ interface Parsed {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role', 'lease', 'limit', 'data-dir', 'id', 'peers', 'from-revision', 'ttl']);
-const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision', 'prefix', 'keys-only', 'once']);
+const VALUE_FLAGS = new Set(['endpoints', 'timeout', 'token', 'consistency', 'if-revision', 'idempotency-key', 'name', 'role', 'lease', 'limit', 'data-dir', 'id', 'peers', 'from-revision', 'ttl', 'raft-addr', 'http-addr', 'grpc-addr']);
+const BOOL_FLAGS = new Set(['help', 'if-absent', 'print-revision', 'prefix', 'keys-only', 'once', 'stale', 'learner']);
 
 function parse(argv: readonly string[]): Parsed {
   const positionals: string[] = [];
@@ -245,10 +276,12 @@ const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   watch: ['prefix', 'from-revision'],
   txn: ['idempotency-key'],
   lock: ['ttl'],
+  member: ['stale', 'raft-addr', 'http-addr', 'grpc-addr', 'learner'],
+  leader: [],
 };
 const GLOBAL_FLAGS = ['endpoints', 'timeout', 'token', 'help'];
 /** The positional arguments each command takes, at least and at most. */
-const ARITY: Readonly<Record<string, readonly [number, number]>> = { put: [2, 2], get: [1, 1], del: [1, 1], status: [0, 0], auth: [1, 1], lease: [1, 2], snapshot: [2, 2], watch: [1, 1], txn: [0, 1], lock: [1, Infinity] };
+const ARITY: Readonly<Record<string, readonly [number, number]>> = { put: [2, 2], get: [1, 1], del: [1, 1], status: [0, 0], auth: [1, 1], lease: [1, 2], snapshot: [2, 2], watch: [1, 1], txn: [0, 1], lock: [1, Infinity], member: [1, 2], leader: [1, 2] };
 
 async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
@@ -256,13 +289,6 @@ async function readStdin(): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  const line = (r: readonly string[]): string => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
-  const sep = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
-  return [sep, line(rows[0]!), sep, ...rows.slice(1).map(line), sep].join('\n') + '\n';
-}
 
 function httpUrl(addr: string, scheme = 'http'): string {
   return /^https?:\/\//.test(addr) ? addr : `${scheme}://${addr}`;
@@ -449,6 +475,17 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       if (args[0] !== 'save') return usageError(`snapshot save FILE or snapshot restore FILE, got ${JSON.stringify(args[0])}`);
       if (['data-dir', 'id', 'peers'].some((f) => p.flags.has(f))) return usageError('--data-dir, --id and --peers go with snapshot restore');
       return snapshotSaveCommand(client, io, args[1]!);
+    case 'member':
+      return memberCommand(
+        client,
+        io,
+        args,
+        p.flags.has('stale'),
+        { raftAddr: stringFlag(p, 'raft-addr'), httpAddr: stringFlag(p, 'http-addr'), grpcAddr: stringFlag(p, 'grpc-addr'), learner: p.flags.has('learner') },
+        usageError,
+      );
+    case 'leader':
+      return leaderCommand(client, io, args, usageError);
     default:
       return status(client, endpoints, io);
   }

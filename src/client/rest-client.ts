@@ -71,6 +71,37 @@ export interface NodeStatus {
 
 export type StatusResult = { readonly ok: true; readonly endpoint: string; readonly status: NodeStatus } | Failed;
 
+/** A member of the configuration, as `GET /v1/members` lists it. */
+export interface ClusterMember extends MemberInfo {
+  readonly role: 'voter' | 'learner';
+}
+
+export interface MembersList {
+  readonly ok: true;
+  readonly leaderId: string | null;
+  /** The log index of the configuration entry in effect (0: the bootstrap configuration). */
+  readonly configIndex: number;
+  /** False while a change is in flight. */
+  readonly committed: boolean;
+  readonly members: readonly ClusterMember[];
+}
+export type MembersResult = MembersList | Failed;
+/** A committed change: the configuration after it, and the index of its entry. */
+export type MemberChangeResult = (MembersList & { readonly index: number }) | Failed | MaybeApplied;
+export type LeaderTransferResult = { readonly ok: true; readonly leaderId: string; readonly term: number } | Failed | MaybeApplied;
+
+function changeOf(j: Record<string, unknown>): (MembersList & { readonly index: number }) | null {
+  const list = membersListOf(j);
+  return list !== null && typeof j['index'] === 'number' ? { ...list, index: j['index'] } : null;
+}
+
+function membersListOf(j: Record<string, unknown>): MembersList | null {
+  const members = j['members'];
+  if (typeof j['config_index'] !== 'number' || typeof j['committed'] !== 'boolean' || !Array.isArray(members)) return null;
+  const leaderId = j['leader_id'];
+  return { ok: true, leaderId: typeof leaderId === 'string' ? leaderId : null, configIndex: j['config_index'], committed: j['committed'], members: members as ClusterMember[] };
+}
+
 /** Connection errors that prove the request never reached a server. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -357,6 +388,41 @@ export class KvClient {
     if (r.kind === 'stream') return { ok: true, index: Number(r.headers.get('x-kvstore-snapshot-index')), body: r.body };
     if (r.kind === 'response') return failedOf(r);
     return { ok: false, kind: 'failed', status: r.status, error: r.error, message: r.message };
+  }
+
+  /** The configuration in effect at the leader (with `stale`, at whichever node answers). */
+  async members(opts: { readonly stale?: boolean } = {}): Promise<MembersResult> {
+    const r = await this.call({ method: 'GET', path: `/v1/members${opts.stale === true ? '?consistency=stale' : ''}`, headers: {}, write: false, idempotencyKey: '' });
+    if (r.kind !== 'response') return r as Failed;
+    const j = r.status === 200 ? parseJson(r.body) : null;
+    const out = typeof j === 'object' && j !== null ? membersListOf(j as Record<string, unknown>) : null;
+    return out ?? failedOf(r);
+  }
+
+  /** Adds a member (a voter, or a learner that receives the log without voting); answered once committed. */
+  async addMember(m: MemberInfo & { readonly learner: boolean }): Promise<MemberChangeResult> {
+    return this.postJson('/v1/members', m, undefined, changeOf);
+  }
+
+  /** Makes a learner that has caught up a voter. */
+  async promoteMember(id: string): Promise<MemberChangeResult> {
+    return this.postJson(`/v1/members/${encodeURIComponent(id)}/promote`, {}, undefined, changeOf);
+  }
+
+  async removeMember(id: string): Promise<MemberChangeResult> {
+    const idempotencyKey = randomUUID();
+    const r = await this.call({ method: 'DELETE', path: `/v1/members/${encodeURIComponent(id)}`, headers: {}, write: true, idempotencyKey });
+    if (r.kind !== 'response') return r as Failed | MaybeApplied;
+    const j = r.status === 200 ? parseJson(r.body) : null;
+    const out = typeof j === 'object' && j !== null ? changeOf(j as Record<string, unknown>) : null;
+    return out ?? this.writeFailure(r, idempotencyKey);
+  }
+
+  /** Hands leadership to `to` (or, without it, the most up-to-date voter); answered once it leads. */
+  async transferLeader(to?: string): Promise<LeaderTransferResult> {
+    return this.postJson('/v1/leader/transfer', to === undefined ? {} : { to }, undefined, (j) =>
+      typeof j['leader_id'] === 'string' && typeof j['term'] === 'number' ? { ok: true, leaderId: j['leader_id'], term: j['term'] } : null,
+    );
   }
 
   /** POSTs a JSON write (idempotent with its key) and reads the answer with `parse` (null: not the documented form). */

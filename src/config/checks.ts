@@ -18,6 +18,11 @@ export interface PeerConfig {
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 const idPattern = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A member or cluster id: 1 to 64 characters from A-Z a-z 0-9 _ . - (also what the membership APIs accept). */
+export function isValidId(s: string): boolean {
+  return idPattern.test(s);
+}
 const logLevels: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 const peerKeys: readonly string[] = ['id', 'raft_addr', 'http_addr', 'grpc_addr'];
 

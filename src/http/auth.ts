@@ -11,7 +11,8 @@ import { HttpError } from './http-error.js';
  * (probes carry no token), as does the API description; /metrics, the cluster
  * page and its event stream need a token unless auth.metrics_public; reads need
  * read, writes write (a transaction is a write, even one that only reads), a
- * backup and the flight recording admin.
+ * backup, the flight recording, every
+ * membership change and leadership transfer admin.
  */
 export function requiredRole(template: string, method: string, metricsPublic: boolean): Role | null {
   switch (template) {
@@ -38,7 +39,12 @@ export function requiredRole(template: string, method: string, metricsPublic: bo
     case '/v1/leases/{id}/keepalive':
       return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
     case '/v1/snapshot':
+    case '/v1/leader/transfer':
+    case '/v1/members/{id}':
+    case '/v1/members/{id}/promote':
       return 'admin';
+    case '/v1/members':
+      return method === 'POST' ? 'admin' : 'read';
     default:
       return 'read';
   }

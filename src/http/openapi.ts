@@ -77,6 +77,30 @@ const writeErrors = {
   '504': errorResponse('the write may or may not have been applied', 'outcome_unknown'),
 };
 
+const memberIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } };
+/** What every membership change can get besides its own refusals. */
+const memberChangeErrors = {
+  ...limitErrors,
+  ...authErrors('admin'),
+  '307': redirect,
+  '400': errorResponse('bad body or id', 'bad_request'),
+  '405': methodNotAllowed,
+  '503': unavailable,
+  '504': errorResponse('the change may or may not have been applied: list the members to see', 'outcome_unknown'),
+};
+const memberSchema = {
+  type: 'object',
+  required: ['id', 'role', 'raft_addr', 'http_addr', 'grpc_addr'],
+  additionalProperties: false,
+  properties: { id: { type: 'string' }, role: { type: 'string', enum: ['voter', 'learner'] }, raft_addr: { type: 'string' }, http_addr: { type: 'string' }, grpc_addr: { type: 'string' } },
+} as const;
+const membersProperties = {
+  leader_id: { type: ['string', 'null'] },
+  config_index: { type: 'integer', minimum: 0, description: 'the log index of the configuration entry in effect (0: the bootstrap configuration)' },
+  committed: { type: 'boolean', description: 'false while a change is in flight' },
+  members: { type: 'array', items: { $ref: '#/components/schemas/Member' } },
+} as const;
+
 /** A GET/HEAD route; `role` null means open even when authentication is on. */
 const fixedRoute = (summary: string, ok: object, role: string | null, extra: Record<string, object> = {}): object => {
   const errors = { ...limitErrors, ...(role === null ? {} : authErrors(role)), ...extra };
@@ -310,6 +334,67 @@ export const openApiDocument = {
       },
       options,
     },
+    '/v1/members': {
+      get: {
+        summary: "The configuration: every member, its role and addresses (the leader's; ?consistency=stale: this node's)",
+        parameters: [consistencyParam],
+        responses: { '200': { description: 'the configuration in effect', content: { 'application/json': { schema: { $ref: '#/components/schemas/Members' } } } }, ...readErrors, '405': methodNotAllowed },
+      },
+      head: { summary: 'The configuration (headers only)', responses: { '200': { description: 'as GET, without the body' }, ...limitErrors, ...authErrors('read') } },
+      post: {
+        summary: 'Add a member: a voter, or a learner that receives the log without voting (role admin)',
+        description: 'One change at a time: answered once the new configuration entry is committed.',
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/MemberAdd' } } } },
+        responses: { '200': { description: 'added', content: { 'application/json': { schema: { $ref: '#/components/schemas/MemberChange' } } } }, ...memberChangeErrors, '409': errorResponse('a change is in flight, or the id is taken', 'change_in_flight', 'member_exists'), '413': errorResponse('the body is larger than a member can be', 'value_too_large') },
+      },
+      options,
+    },
+    '/v1/members/{id}': {
+      parameters: [memberIdParam],
+      delete: {
+        summary: 'Remove a member (role admin); a removed leader hands over first',
+        responses: {
+          '200': { description: 'removed', content: { 'application/json': { schema: { $ref: '#/components/schemas/MemberChange' } } } },
+          ...memberChangeErrors,
+          '400': errorResponse('bad id, or the last voter', 'bad_request', 'last_voter'),
+          '404': errorResponse('no such member', 'member_not_found'),
+          '409': errorResponse('a change is in flight', 'change_in_flight'),
+        },
+      },
+      options,
+    },
+    '/v1/members/{id}/promote': {
+      parameters: [memberIdParam],
+      post: {
+        summary: 'Make a learner that has caught up a voter (role admin)',
+        responses: {
+          '200': { description: 'promoted', content: { 'application/json': { schema: { $ref: '#/components/schemas/MemberChange' } } } },
+          ...memberChangeErrors,
+          '404': errorResponse('no such member', 'member_not_found'),
+          '409': errorResponse('a change is in flight, the member votes already, or it has not caught up', 'change_in_flight', 'not_learner', 'learner_behind'),
+        },
+      },
+      options,
+    },
+    '/v1/leader/transfer': {
+      post: {
+        summary: 'Hand leadership to a voter, or to the most up-to-date one (role admin)',
+        description: 'The leader stops taking writes for at most an election timeout, brings the target up to date and tells it to campaign at once; answered once it leads.',
+        requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/LeaderTransfer' } } } },
+        responses: {
+          '200': { description: 'the target leads', content: { 'application/json': { schema: { $ref: '#/components/schemas/LeaderTransferred' } } } },
+          ...limitErrors,
+          ...authErrors('admin'),
+          '307': redirect,
+          '400': errorResponse('bad body, or the target is a learner', 'bad_request', 'not_voter'),
+          '404': errorResponse('no such member', 'member_not_found'),
+          '405': methodNotAllowed,
+          '413': errorResponse('the body is larger than a request can be', 'value_too_large'),
+          '503': { ...errorResponse('no leader, this node is stopping, or the target did not take over within an election timeout', 'no_leader', 'node_stopping', 'transfer_timed_out'), headers: retryAfter },
+        },
+      },
+      options,
+    },
     '/v1/status': fixedRoute('This node\'s Raft status', { description: 'status', content: { 'application/json': { schema: { $ref: '#/components/schemas/Status' } } } }, 'read'),
     '/healthz': fixedRoute('Liveness (open: needs no token)', { description: 'the process answers', content: { 'application/json': { schema: { $ref: '#/components/schemas/Health' } } } }, null),
     '/readyz': fixedRoute('Readiness: a leader is known and what was known committed is applied (open)', { description: 'ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Health' } } } }, null, {
@@ -389,6 +474,28 @@ export const openApiDocument = {
     },
     schemas: {
       Error: errorSchema,
+      Member: memberSchema,
+      Members: { type: 'object', required: ['leader_id', 'config_index', 'committed', 'members'], additionalProperties: false, properties: membersProperties },
+      MemberChange: {
+        type: 'object',
+        required: ['index', 'leader_id', 'config_index', 'committed', 'members'],
+        additionalProperties: false,
+        properties: { index: { type: 'integer', minimum: 1, description: 'the log index of the committed configuration entry' }, ...membersProperties },
+      },
+      MemberAdd: {
+        type: 'object',
+        required: ['id', 'raft_addr', 'http_addr', 'grpc_addr'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+          raft_addr: { type: 'string', description: 'host:port' },
+          http_addr: { type: 'string', description: 'host:port' },
+          grpc_addr: { type: 'string', description: 'host:port' },
+          learner: { type: 'boolean', default: false, description: 'receives the log but does not vote until promoted' },
+        },
+      },
+      LeaderTransfer: { type: 'object', additionalProperties: false, properties: { to: { type: ['string', 'null'], description: 'the voter to hand over to; absent: the most up-to-date one' } } },
+      LeaderTransferred: { type: 'object', required: ['leader_id', 'term'], additionalProperties: false, properties: { leader_id: { type: 'string' }, term: { type: 'integer', minimum: 1 } } },
       PutResult: { type: 'object', required: ['revision'], additionalProperties: false, properties: { revision: { type: 'integer', minimum: 1 } } },
       DeleteResult: {
         type: 'object',

@@ -17,11 +17,12 @@ import { Gateway } from './gateway.js';
 import { deleteKey, getKey, putKey } from './key-routes.js';
 import { grantLease, keepAliveLease, leaseIdOf, listLeases, revokeLease, showLease } from './lease-routes.js';
 import { WATCH_PREFIX, watchRoute } from './watch-route.js';
-import { queryOf } from './request.js';
+import { consistencyOf, queryOf } from './request.js';
 import { getSnapshot } from './snapshot-route.js';
 import { postTxn } from './txn-route.js';
 import { serveAsset, servePage, serveRecording, UI_ASSETS_PREFIX, type DebugServices } from './debug-routes.js';
 import { MEMBERS_PREFIX } from './member-proxy.js';
+import { V1_MEMBERS_PREFIX, addMember, changeMember, listMembers, transferLeader } from './member-routes.js';
 
 const KV_PREFIX = '/v1/kv/';
 const LEASES_PREFIX = '/v1/leases/';
@@ -46,12 +47,16 @@ const KV_ROUTE: Route = { template: '/v1/kv/{key}', methods: ['GET', 'HEAD', 'PU
 const LEASE_ROUTE: Route = { template: '/v1/leases/{id}', methods: ['GET', 'HEAD', 'DELETE'] };
 const KEEPALIVE_ROUTE: Route = { template: '/v1/leases/{id}/keepalive', methods: ['POST'] };
 const WATCH_ROUTE: Route = { template: '/v1/watch/{key}', methods: ['GET'] };
+const MEMBER_ROUTE: Route = { template: '/v1/members/{id}', methods: ['DELETE'] };
+const PROMOTE_ROUTE: Route = { template: '/v1/members/{id}/promote', methods: ['POST'] };
 const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map([
   ...['/v1/status', '/healthz', '/readyz', '/metrics', '/openapi.json'].map((p): [string, Route] => [p, { template: p, methods: ['GET', 'HEAD'] }]),
   // GET only: a HEAD would capture a snapshot for nothing.
   ['/v1/snapshot', { template: '/v1/snapshot', methods: ['GET'] }],
   ['/v1/txn', { template: '/v1/txn', methods: ['POST'] }],
   ['/v1/leases', { template: '/v1/leases', methods: ['GET', 'HEAD', 'POST'] }],
+  ['/v1/members', { template: '/v1/members', methods: ['GET', 'HEAD', 'POST'] }],
+  ['/v1/leader/transfer', { template: '/v1/leader/transfer', methods: ['POST'] }],
 ]);
 /** The metrics label of every path that matches no route (keeps label values bounded). */
 const UNMATCHED_ROUTE = 'unmatched';
@@ -71,6 +76,11 @@ function routesOf(ui: boolean): (path: string) => Route | null {
       const rest = path.slice(LEASES_PREFIX.length);
       if (!rest.includes('/')) return LEASE_ROUTE;
       if (/^[^/]+\/keepalive$/.test(rest)) return KEEPALIVE_ROUTE;
+    }
+    if (path.startsWith(V1_MEMBERS_PREFIX)) {
+      const rest = path.slice(V1_MEMBERS_PREFIX.length);
+      if (rest !== '' && !rest.includes('/')) return MEMBER_ROUTE;
+      if (/^[^/]+\/promote$/.test(rest)) return PROMOTE_ROUTE;
     }
     if (path === '/v1/events') return EVENTS_ROUTE;
     if (path === '/v1/debug/recording') return RECORDING_ROUTE;
@@ -255,6 +265,14 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
         return serveAsset(ctx, ui!.assets, ctx.path.slice(UI_ASSETS_PREFIX.length));
       case '/ui/members/{id}/{path}':
         return ui!.proxy.serve(ctx, ctx.path.slice(MEMBERS_PREFIX.length));
+      case '/v1/members':
+        return method === 'POST' ? addMember(ctx, gateway, node) : listMembers(ctx, gateway, node, consistencyOf(queryOf(ctx, { consistency: 'value' })) === 'stale');
+      case '/v1/members/{id}':
+        return changeMember(ctx, gateway, node, ctx.path.slice(V1_MEMBERS_PREFIX.length), 'remove');
+      case '/v1/members/{id}/promote':
+        return changeMember(ctx, gateway, node, ctx.path.slice(V1_MEMBERS_PREFIX.length, -'/promote'.length), 'promote');
+      case '/v1/leader/transfer':
+        return transferLeader(ctx, gateway, node);
     }
     const rawKey = ctx.path.slice(KV_PREFIX.length);
     switch (method) {

@@ -25,6 +25,8 @@ export function templateOf(path: string): string | null {
   if (/^\/v1\/leases\/[^/]+$/.test(path)) return '/v1/leases/{id}';
   if (/^\/v1\/leases\/[^/]+\/keepalive$/.test(path)) return '/v1/leases/{id}/keepalive';
   if (path.startsWith('/v1/watch/')) return '/v1/watch/{key}';
+  if (/^\/v1\/members\/[^/]+$/.test(path)) return '/v1/members/{id}';
+  if (/^\/v1\/members\/[^/]+\/promote$/.test(path)) return '/v1/members/{id}/promote';
   return Object.hasOwn(openApiDocument.paths, path) ? path : null;
 }
 
