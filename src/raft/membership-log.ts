@@ -1,0 +1,80 @@
+import { decodeConfiguration } from './configuration-codec.js';
+import { ConfigHistory, type Configuration, type IndexedConfiguration } from './membership.js';
+import { Progress } from './progress.js';
+import type { LogIndex, NodeId } from './types.js';
+import { logIndex } from './types.js';
+
+/**
+ * Keeping a node's configurations in step with its log: configuration entries
+ * (kind `config`, data = configuration-codec bytes) take effect when they enter
+ * the log, so whatever changes the log (recovery, appends that may overwrite an
+ * uncommitted tail) updates the ConfigHistory here; and a leader's progress
+ * tracking follows the configuration in effect.
+ */
+
+/** What this module reads of an entry (an Entry is one). */
+export interface LogEntryLike {
+  readonly index: LogIndex;
+  readonly kind: string;
+  readonly data: Uint8Array;
+}
+
+/** What this module reads of the log (a RaftLog is one). */
+export interface LogLike {
+  entry(index: LogIndex): LogEntryLike | undefined;
+  lastIndex(): LogIndex;
+}
+
+export const CONFIG_ENTRY_KIND = 'config';
+
+export function isConfigEntry(e: LogEntryLike): boolean {
+  return e.kind === CONFIG_ENTRY_KIND;
+}
+
+/**
+ * The configuration an entry carries. Entries are checksummed on disk and checked
+ * on the wire, and only a leader's own encoder writes them: one that does not
+ * decode is a bug, and fails loudly.
+ */
+export function configOfEntry(e: LogEntryLike): Configuration {
+  const d = decodeConfiguration(e.data);
+  if (!d.ok) throw new Error(`configuration entry at ${e.index} does not decode: ${d.reason}`);
+  return d.config;
+}
+
+/** The history of a recovered log: its base configuration, then each configuration entry in it. */
+export function historyOf(base: IndexedConfiguration, entries: readonly LogEntryLike[]): ConfigHistory {
+  const h = new ConfigHistory(base);
+  for (const e of entries) if (isConfigEntry(e) && e.index > base.index) h.appended(e.index, configOfEntry(e));
+  return h;
+}
+
+/**
+ * After the log took an append whose entries start at `from`: if the append may
+ * have replaced or added configurations (it carried one, or one stood at or after
+ * `from`), the history from `from` on is rebuilt from the log. Otherwise nothing
+ * at or after `from` was or is a configuration entry, and nothing is read.
+ */
+export function followAppend(h: ConfigHistory, log: LogLike, from: LogIndex, appended: readonly LogEntryLike[]): void {
+  if (h.current().index < from && !appended.some(isConfigEntry)) return;
+  h.truncatedFrom(from);
+  for (let i = from; i <= log.lastIndex(); i++) {
+    const e = log.entry(logIndex(i))!;
+    if (isConfigEntry(e)) h.appended(e.index, configOfEntry(e));
+  }
+}
+
+/** Every member but `self`: whom a leader replicates to (voters and learners alike). */
+export function peersOf(c: Configuration, self: NodeId): NodeId[] {
+  return c.members.filter((m) => m.id !== self).map((m) => m.id);
+}
+
+/**
+ * A leader's progress follows its configuration: a new member gets a Progress that
+ * probes from the leader's next index, a removed one loses its own; the leader's
+ * entry stays while it leads (its own acknowledgements go through it), member or not.
+ */
+export function syncProgress(progress: Map<NodeId, Progress>, c: Configuration, self: NodeId, nextIndex: LogIndex, inflightMax: number): void {
+  for (const m of c.members) if (!progress.has(m.id)) progress.set(m.id, new Progress(nextIndex, inflightMax));
+  for (const id of [...progress.keys()]) if (id !== self && !c.members.some((m) => m.id === id)) progress.delete(id);
+}
