@@ -41,6 +41,23 @@ export interface StartOptions {
   readonly token?: string;
 }
 
+function newNode(dir: string, id: string, ports: readonly number[]): ProcessNode {
+  return {
+    id,
+    httpPort: ports[0]!,
+    raftPort: ports[1]!,
+    grpcPort: ports[2]!,
+    metricsPort: ports[3]!,
+    dataDir: join(dir, id),
+    cfgPath: join(dir, `${id}.yml`),
+    proc: null,
+    exited: null,
+    output: [],
+    env: {},
+    fileSizeLimitBytes: null,
+  };
+}
+
 /**
  * A real cluster of node processes on 127.0.0.1 with temporary data directories,
  * for end-to-end tests: start, kill -9, pause, restart, and talk to them over HTTP.
@@ -59,6 +76,9 @@ export class ProcessCluster {
     nodes: ProcessNode[],
     /** raft.cluster_id of every node: a fresh one per cluster. */
     readonly clusterId: string,
+    private readonly electionTimeoutMs: number,
+    /** Lines for the raft section of every config. */
+    private readonly extra: readonly string[],
   ) {
     this.dir = dir;
     this.nodes = nodes;
@@ -121,56 +141,54 @@ export class ProcessCluster {
   static async configure(size: number, electionTimeoutMs = 500, extra: readonly string[] = []): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'kvstore-e2e-'));
     const ports = await freePorts(size * 4);
-    const nodes: ProcessNode[] = [];
-    for (let k = 0; k < size; k++) {
-      const id = `n${k + 1}`;
-      nodes.push({
-        id,
-        httpPort: ports[4 * k]!,
-        raftPort: ports[4 * k + 1]!,
-        grpcPort: ports[4 * k + 2]!,
-        metricsPort: ports[4 * k + 3]!,
-        dataDir: join(dir, id),
-        cfgPath: join(dir, `${id}.yml`),
-        proc: null,
-        exited: null,
-        output: [],
-        env: {},
-        fileSizeLimitBytes: null,
-      });
-    }
+    const nodes = Array.from({ length: size }, (_, k) => newNode(dir, `n${k + 1}`, ports.slice(4 * k, 4 * k + 4)));
     // Its own cluster id: should another test's cluster get one of our ports, their peers refuse each other.
     const clusterId = `e2e-${randomBytes(6).toString('hex')}`;
-    const peers = nodes
-      .map((n) => `    - { id: ${n.id}, raft_addr: "127.0.0.1:${n.raftPort}", http_addr: "127.0.0.1:${n.httpPort}", grpc_addr: "127.0.0.1:${n.grpcPort}" }`)
-      .join('\n');
-    for (const n of nodes) {
-      writeFileSync(
-        n.cfgPath,
-        [
-          'node:',
-          `  id: ${n.id}`,
-          `  data_dir: ${JSON.stringify(n.dataDir)}`,
-          'http:',
-          `  addr: "127.0.0.1:${n.httpPort}"`,
-          'grpc:',
-          `  addr: "127.0.0.1:${n.grpcPort}"`,
-          'raft:',
-          `  cluster_id: ${clusterId}`,
-          `  addr: "127.0.0.1:${n.raftPort}"`,
-          `  metrics_addr: "127.0.0.1:${n.metricsPort}"`,
-          `  election_timeout_ms: ${electionTimeoutMs}`,
-          `  heartbeat_interval_ms: ${Math.floor(electionTimeoutMs / 10)}`,
-          ...extra.map((line) => `  ${line}`),
-          '  peers:',
-          peers,
-          'log:',
-          `  level: ${process.env['E2E_LOG_LEVEL'] ?? 'warn'}`,
-          '',
-        ].join('\n'),
-      );
-    }
-    return new ProcessCluster(dir, nodes, clusterId);
+    const cluster = new ProcessCluster(dir, nodes, clusterId, electionTimeoutMs, extra);
+    for (const n of nodes) cluster.writeConfig(n, nodes, []);
+    return cluster;
+  }
+
+  /** Writes `n`'s config: `peers` as raft.peers, `raft` lines beside the cluster's own. */
+  private writeConfig(n: ProcessNode, peers: readonly ProcessNode[], raft: readonly string[]): void {
+    const peerLines = peers.map((p) => `    - { id: ${p.id}, raft_addr: "127.0.0.1:${p.raftPort}", http_addr: "127.0.0.1:${p.httpPort}", grpc_addr: "127.0.0.1:${p.grpcPort}" }`);
+    writeFileSync(
+      n.cfgPath,
+      [
+        'node:',
+        `  id: ${n.id}`,
+        `  data_dir: ${JSON.stringify(n.dataDir)}`,
+        'http:',
+        `  addr: "127.0.0.1:${n.httpPort}"`,
+        'grpc:',
+        `  addr: "127.0.0.1:${n.grpcPort}"`,
+        'raft:',
+        `  cluster_id: ${this.clusterId}`,
+        `  addr: "127.0.0.1:${n.raftPort}"`,
+        `  metrics_addr: "127.0.0.1:${n.metricsPort}"`,
+        `  election_timeout_ms: ${this.electionTimeoutMs}`,
+        `  heartbeat_interval_ms: ${Math.floor(this.electionTimeoutMs / 10)}`,
+        ...[...this.extra, ...raft].map((line) => `  ${line}`),
+        '  peers:',
+        ...peerLines,
+        'log:',
+        `  level: ${process.env['E2E_LOG_LEVEL'] ?? 'warn'}`,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /**
+   * Starts a new node `id` on fresh ports and an empty data directory, with only
+   * itself in raft.peers and raft.join naming `joinVia`'s HTTP address: it asks the
+   * cluster to add it (README "Membership").
+   */
+  async join(id: string, joinVia: string): Promise<ProcessNode> {
+    const n = newNode(this.dir, id, await freePorts(4));
+    this.nodes.push(n);
+    this.writeConfig(n, [n], [`join: "127.0.0.1:${this.node(joinVia).httpPort}"`]);
+    this.spawn(n);
+    return n;
   }
 
   /** Runs `undo` in stop(), after every process is gone and before the directory is removed (unmount, …). */

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { KvClient, type MembersList } from '../../src/client/rest-client.js';
+import { ProcessCluster } from './process-cluster.js';
+
+const ELECTION_MS = 500;
+/** "A few election timeouts", generously: process start-up and a loaded CI machine included. */
+const WITHIN_MS = 20 * ELECTION_MS;
+/** Answers a client may see and retry: the write was not applied, or may have been (504, retried with its key). */
+const RETRYABLE = new Set(['no_leader', 'overloaded', 'node_stopping', 'unavailable', 'outcome_unknown', 'connection_lost', 'too_many_requests']);
+
+/**
+ * A client load that runs through every change: PUTs of increasing values to a few
+ * keys, each acknowledged one remembered. At the end every acknowledged write must
+ * be readable (or overwritten by a later acknowledged one), and the only errors
+ * seen are retryable ones.
+ */
+class Load {
+  private running = true;
+  readonly acknowledged = new Map<string, number>();
+  readonly errors = new Map<string, number>();
+  private readonly done: Promise<void>;
+
+  constructor(private readonly client: KvClient) {
+    this.done = this.run();
+  }
+
+  private async run(): Promise<void> {
+    for (let n = 1; this.running; n++) {
+      const key = `load-${n % 8}`;
+      const r = await this.client.put(key, String(n));
+      if (r.ok) this.acknowledged.set(key, n);
+      else this.errors.set(r.error, (this.errors.get(r.error) ?? 0) + 1);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+}
+
+async function members(c: ProcessCluster, via: string): Promise<MembersList> {
+  return c.waitFor(`${via} to list the members`, WITHIN_MS, async () => {
+    const r = await new KvClient({ endpoints: [c.url(via, '')] }).members();
+    return r.ok ? r : undefined;
+  });
+}
+
+async function waitForVoters(c: ProcessCluster, voters: readonly string[]): Promise<void> {
+  const want = [...voters].sort().join(',');
+  let seen = '';
+  await c.waitFor(() => `voters ${want} (last seen ${seen})`, WITHIN_MS, async () => {
+    const r = await new KvClient({ endpoints: c.nodes.filter((n) => n.proc !== null).map((n) => c.url(n.id, '')) }).members();
+    if (!r.ok) return undefined;
+    seen = r.members.map((m) => `${m.id}:${m.role}`).join(',');
+    const got = r.members.filter((m) => m.role === 'voter').map((m) => m.id).sort().join(',');
+    return got === want && r.committed && r.members.length === voters.length ? true : undefined;
+  });
+}
+
+describe('membership changes on real processes', { concurrency: false }, () => {
+  let c: ProcessCluster;
+  let load: Load;
+
+  after(async () => {
+    await load?.stop();
+    await c?.stop();
+  });
+
+  test('grows from 3 to 5 through raft.join under load: each new node catches up and is promoted', async () => {
+    c = await ProcessCluster.start(3, ELECTION_MS);
+    await c.waitForLeader(WITHIN_MS);
+    load = new Load(new KvClient({ endpoints: ['n1', 'n2', 'n3'].map((id) => c.url(id, '')) }));
+    await c.join('n4', 'n2');
+    await waitForVoters(c, ['n1', 'n2', 'n3', 'n4']);
+    await c.join('n5', 'n3');
+    await waitForVoters(c, ['n1', 'n2', 'n3', 'n4', 'n5']);
+    const list = await members(c, 'n5');
+    assert.deepEqual(list.members.map((m) => m.id), ['n1', 'n2', 'n3', 'n4', 'n5']);
+  });
+
+  test('a learner cannot vote, a change while one is in flight is refused, the last voter cannot be removed', async () => {
+    const client = new KvClient({ endpoints: c.nodes.map((n) => c.url(n.id, '')) });
+    const bad = await client.promoteMember('n4');
+    assert.ok(!bad.ok && bad.kind === 'failed' && bad.error === 'not_learner', JSON.stringify(bad));
+    const unknown = await client.removeMember('nobody');
+    assert.ok(!unknown.ok && unknown.kind === 'failed' && unknown.error === 'member_not_found' && unknown.status === 404, JSON.stringify(unknown));
+  });
+
+  test('leadership moves to a named member under load, and back to the most up-to-date one', async () => {
+    const leader = await c.waitForLeader(WITHIN_MS);
+    const target = ['n4', 'n5'].find((id) => id !== leader)!;
+    const client = new KvClient({ endpoints: [c.url(leader, '')] });
+    const r = await client.transferLeader(target);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.leaderId, target);
+    assert.equal(await c.waitForLeader(WITHIN_MS), target);
+    const any = await new KvClient({ endpoints: [c.url(target, '')] }).transferLeader();
+    assert.ok(any.ok && any.leaderId !== target, JSON.stringify(any));
+  });
+
+  test('a SIGTERM\'d leader hands over before it exits', async () => {
+    const leader = await c.waitForLeader(WITHIN_MS);
+    const term = (await c.status(leader))!.term;
+    assert.equal(await c.kill(leader, 'SIGTERM'), 0);
+    const others = c.nodes.filter((n) => n.proc !== null).map((n) => n.id);
+    const next = await c.waitForLeader(WITHIN_MS, others);
+    // A handover is one election, started by the target at once: exactly one term later.
+    assert.equal((await c.status(next))!.term, term + 1);
+    c.restart(leader);
+    await c.waitForLeader(WITHIN_MS);
+  });
+
+  test('shrinks back to 3, replacing n1 and n2 by n4 and n5; the removed nodes say so', async () => {
+    const client = new KvClient({ endpoints: c.nodes.map((n) => c.url(n.id, '')) });
+    for (const id of ['n1', 'n2']) {
+      const r = await client.removeMember(id);
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.ok(!r.members.some((m) => m.id === id));
+    }
+    await waitForVoters(c, ['n3', 'n4', 'n5']);
+    for (const id of ['n1', 'n2']) {
+      const s = await c.waitFor(`${id} to report its removal`, WITHIN_MS, async () => {
+        const st = (await c.status(id)) as (Awaited<ReturnType<ProcessCluster['status']>> & { membership?: string }) | null;
+        return st?.membership === 'removed' ? st : undefined;
+      });
+      assert.notEqual(s.role, 'leader');
+      await c.kill(id);
+    }
+    await c.waitForLeader(WITHIN_MS, ['n3', 'n4', 'n5']);
+  });
+
+  test('a rolling restart of the remaining members (SIGTERM each in turn) loses no acknowledged write', async () => {
+    for (const id of ['n3', 'n4', 'n5']) {
+      assert.equal(await c.kill(id, 'SIGTERM'), 0);
+      c.restart(id);
+      await c.waitForLeader(WITHIN_MS, ['n3', 'n4', 'n5']);
+    }
+    await load.stop();
+    const unexpected = [...load.errors].filter(([e]) => !RETRYABLE.has(e));
+    assert.deepEqual(unexpected, [], `errors other than retryable ones: ${JSON.stringify([...load.errors])}`);
+    assert.ok(load.acknowledged.size > 0, 'the load wrote nothing');
+    const reader = new KvClient({ endpoints: ['n3', 'n4', 'n5'].map((id) => c.url(id, '')) });
+    for (const [key, n] of load.acknowledged) {
+      const r = await reader.get(key);
+      assert.ok(r.ok, `${key}: ${JSON.stringify(r)}`);
+      assert.ok(Number(Buffer.from(r.value).toString()) >= n, `${key} = ${Buffer.from(r.value).toString()}, but ${n} was acknowledged`);
+    }
+  });
+});
