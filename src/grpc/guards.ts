@@ -17,8 +17,12 @@ const WATCH_PATH = '/kvstore.v1.Watch/Watch';
 /** Calls that change the store need role write (a transaction does, even one that only reads). */
 const WRITES: ReadonlySet<string> = new Set(['/kvstore.v1.KV/Put', '/kvstore.v1.KV/Delete', '/kvstore.v1.KV/Txn', '/kvstore.v1.Lease/Grant', '/kvstore.v1.Lease/Revoke', '/kvstore.v1.Lease/KeepAlive']);
 
+/** Membership changes and leadership transfers need role admin. */
+const ADMIN_CALLS: ReadonlySet<string> = new Set(['/kvstore.v1.Cluster/MemberAdd', '/kvstore.v1.Cluster/MemberPromote', '/kvstore.v1.Cluster/MemberRemove', '/kvstore.v1.Cluster/LeaderTransfer']);
+
 export function requiredRole(path: string): Role | null {
   if (path.startsWith('/grpc.health.v1.Health/')) return null;
+  if (ADMIN_CALLS.has(path)) return 'admin';
   if (WRITES.has(path)) return 'write';
   return 'read';
 }
