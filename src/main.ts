@@ -42,6 +42,7 @@ function raftConfigOf({ raft: r }: NodeConfig): RaftConfig {
     leaseClockDriftMs: r.leaseClockDriftMs,
     snapshotChunksInflightMax: r.snapshotChunksInflightMax,
     snapshotCatchUpEntries: r.snapshotCatchUpEntries,
+    learnerPromotionDistanceEntries: r.learnerPromotionDistanceEntries,
   };
 }
 

@@ -22,6 +22,7 @@ import {
 import { checkBoolean, checkClientCerts, checkFile, checkSecret, checkTokens, type ClientCerts } from './security-checks.js';
 import { checkWebSocketUrl } from './debug-checks.js';
 import type { TokenConfig } from '../auth/tokens.js';
+import type { HostPort } from './host-port.js';
 import {
   CONNECTIONS_MAX_DEFAULT,
   FRAME_BYTES_MAX_DEFAULT,
@@ -128,6 +129,10 @@ export const catalog = {
     snapshot_chunk_bytes: key('integer', checkInteger(1, messageBytesMax), n.snapshotChunkBytes),
     snapshot_chunks_inflight_max: key('integer', checkInteger(1), r.snapshotChunksInflightMax),
     snapshot_catch_up_entries: key('integer', checkInteger(0), r.snapshotCatchUpEntries),
+    join: key<HostPort | null>('text', checkAddress, null),
+    join_token_file: key<string | null>('text', checkFile, null),
+    auto_promote: key('flow', checkBoolean, true),
+    learner_promotion_distance_entries: key('integer', checkInteger(0), r.learnerPromotionDistanceEntries),
   },
   auth: {
     tokens: key<readonly TokenConfig[]>('flow', checkTokens, Object.freeze([])),

@@ -164,6 +164,18 @@ export function checkSecurity(r: Reads, p: Problems): SecurityDerived | undefine
   listener('http');
   listener('grpc');
 
+  // A node that joins a cluster with authentication on asks with an admin token.
+  const join = r.raft.join;
+  const joinToken = r.raft.join_token_file;
+  const tokens = valueOf(r.auth.tokens);
+  const joining = join.state === 'set' && join.value !== null;
+  if (joinToken.state === 'set' && joinToken.value !== null) {
+    if (!joining) p.add(['raft', 'join_token_file'], joinToken.field.origin, 'goes with raft.join, which is not set');
+    else readTokenFile(joinToken.value, joinToken.field.path, joinToken.field.origin, p);
+  } else if (joining && tokens !== undefined && tokens.length > 0) {
+    p.add(['raft', 'join_token_file'], join.state === 'set' ? join.field.origin : null, 'required with raft.join when auth.tokens is set: a file holding an admin token to join with');
+  }
+
   // The whole request includes its head: Node refuses a head deadline past the request's.
   const head = r.http.header_timeout_ms;
   const whole = valueOf(r.http.body_timeout_ms);
@@ -172,6 +184,23 @@ export function checkSecurity(r: Reads, p: Problems): SecurityDerived | undefine
     p.add(['http', 'header_timeout_ms'], originOf(head), `expected at most http.body_timeout_ms (${whole}), got ${headMs}${head.state === 'set' ? '' : ' (the default)'}`);
   }
   return secret === undefined ? undefined : { 'raft.secret': secret };
+}
+
+/** The bearer token in a file (one trailing newline dropped), or undefined after reporting why not. */
+export function readTokenFile(path: string, at: KeyPath, origin: Origin | null, p: Problems): string | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path));
+  } catch (e) {
+    p.add(at, origin, `cannot read the token from ${show(path)}: ${fsWhy(e) || 'not UTF-8'}`);
+    return undefined;
+  }
+  const token = text.replace(/\r?\n$/, '');
+  if (token === '' || /\s/.test(token)) {
+    p.add(at, origin, `expected a file holding one bearer token, got ${kindOf(token)}`);
+    return undefined;
+  }
+  return token;
 }
 
 function readSecretFile(path: string | null, at: KeyPath, origin: Origin | null, p: Problems): string | null | undefined {

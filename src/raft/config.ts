@@ -18,6 +18,8 @@ export interface RaftConfig {
   readonly snapshotChunksInflightMax: number;
   /** Entries kept in memory behind a new snapshot, for followers only slightly behind. */
   readonly snapshotCatchUpEntries: number;
+  /** A learner is promoted only when its log is at most this many entries behind the leader's last index. */
+  readonly learnerPromotionDistanceEntries: number;
 }
 
 export const defaultRaftConfig: RaftConfig = {
@@ -30,12 +32,13 @@ export const defaultRaftConfig: RaftConfig = {
   leaseClockDriftMs: 100,
   snapshotChunksInflightMax: 4,
   snapshotCatchUpEntries: 1000,
+  learnerPromotionDistanceEntries: 1000,
 };
 
 /** Why `c` breaks the core's rules (every bound positive, timing that works), or null. */
 export function validateRaftConfig(c: RaftConfig): string | null {
   for (const [k, v] of Object.entries(c)) {
-    if (!Number.isInteger(v) || v < 0 || (v === 0 && k !== 'snapshotCatchUpEntries')) return `${k} must be a positive integer, got ${String(v)}`;
+    if (!Number.isInteger(v) || v < 0 || (v === 0 && k !== 'snapshotCatchUpEntries' && k !== 'learnerPromotionDistanceEntries')) return `${k} must be a positive integer, got ${String(v)}`;
   }
   if (c.heartbeatIntervalMs * 2 > c.electionTimeoutMs) return 'heartbeatIntervalMs must be at most half of electionTimeoutMs';
   if (c.leaseClockDriftMs >= c.electionTimeoutMs) return 'leaseClockDriftMs must be below electionTimeoutMs';

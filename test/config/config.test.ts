@@ -31,6 +31,8 @@ const peerCert = pki.issue('n1', { dns: ['n1'] });
 const serverCert = pki.issue('localhost', { dns: ['localhost'], ip: ['127.0.0.1'] });
 const otherCert = pki.issue('other');
 const files = mkdtempSync(join(tmpdir(), 'kvstore-config-files-'));
+const joinTokenFile = join(files, 'join-token');
+writeFileSync(joinTokenFile, 'kvs_an-admin-token\n');
 after(() => {
   pki.remove();
   rmSync(files, { recursive: true, force: true });
@@ -286,6 +288,10 @@ describe('environment overrides', () => {
       KV_DEBUG_RECORDER: 'false',
       KV_DEBUG_RECORDER_INPUTS_MAX: '3000',
       KV_DEBUG_RECORDER_BYTES_MAX: '1000000',
+      KV_RAFT_JOIN: 'b.internal:18081',
+      KV_RAFT_JOIN_TOKEN_FILE: joinTokenFile,
+      KV_RAFT_AUTO_PROMOTE: 'false',
+      KV_RAFT_LEARNER_PROMOTION_DISTANCE_ENTRIES: '31',
     };
     assert.deepEqual(
       Object.keys(env).sort(),
@@ -334,6 +340,21 @@ describe('environment overrides', () => {
     assert.equal(c.log.level, 'debug');
     assert.equal(c.http.ui, false);
     assert.deepEqual(c.debug, { inspect: true, inspectUrl: 'wss://inspector.internal:9000', inspectEventsPerSecond: 29, recorder: false, recorderInputsMax: 3000, recorderBytesMax: 1000000 });
+    assert.equal(c.raft.join === null ? null : formatHostPort(c.raft.join), 'b.internal:18081');
+    assert.equal(c.raft.joinTokenFile, joinTokenFile);
+    assert.equal(c.raft.autoPromote, false);
+    assert.equal(c.raft.learnerPromotionDistanceEntries, 31);
+  });
+
+  test('raft.join with authentication on needs a token file; a token file needs raft.join', () => {
+    const withTokens = { ...minimal(), auth: { tokens: [{ name: 'ci', role: 'admin', sha256: 'ab'.repeat(32) }] } };
+    assert.match(errorLine(parse(withTokens, { KV_RAFT_JOIN: '127.0.0.1:8082' }), 'raft.join_token_file'), /required with raft\.join when auth\.tokens is set/);
+    assert.match(errorLine(parse(minimal(), { KV_RAFT_JOIN_TOKEN_FILE: joinTokenFile }), 'raft.join_token_file'), /goes with raft\.join/);
+    const empty = join(files, 'empty-token');
+    writeFileSync(empty, '\n');
+    assert.match(errorLine(parse(withTokens, { KV_RAFT_JOIN: '127.0.0.1:8082', KV_RAFT_JOIN_TOKEN_FILE: empty }), 'raft.join_token_file'), /one bearer token/);
+    assert.match(errorLine(parse(minimal(), { KV_RAFT_JOIN: 'nowhere' }), 'raft.join'), /host:port/);
+    ok(parse(withTokens, { KV_RAFT_JOIN: '127.0.0.1:8082', KV_RAFT_JOIN_TOKEN_FILE: joinTokenFile }));
   });
 
   test('debug.inspect_url must be a ws:// or wss:// URL; the recorder has a floor', () => {
