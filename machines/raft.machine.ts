@@ -7,6 +7,10 @@ import type { RaftLog } from '../src/raft/log.js';
 import type { Outbox } from '../src/raft/outbox.js';
 import { Progress } from '../src/raft/progress.js';
 import { voteOutcome } from '../src/raft/quorum.js';
+import { encodeConfiguration } from '../src/raft/configuration-codec.js';
+import { pickTransferTarget, type TransferRefusal } from '../src/raft/leadership-transfer.js';
+import { planChange, type ChangeRefusal, type ConfigChange } from '../src/raft/membership.js';
+import { followAppend, Membership, syncProgress } from '../src/raft/membership-log.js';
 import { ForwardedReads, ReadIndexTracker } from '../src/raft/read-index.js';
 import { broadcastAppends, broadcastHeartbeats, committedInTerm, maybeCommit, rejectAppend, releaseReads, sendAppends, sendCommitToWaiting, sendSnapshotChunks } from '../src/raft/replication.js';
 import { LatestSnapshot } from '../src/raft/snapshot-store.js';
@@ -30,7 +34,8 @@ import { logIndex, term as toTerm } from '../src/raft/types.js';
 
 export interface RaftInput {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
+  /** The node's configurations, recovered from its snapshot and log (or its bootstrap configuration). */
+  readonly membership: Membership;
   readonly config: RaftConfig;
   readonly env: RaftEnv;
   readonly log: RaftLog;
@@ -43,7 +48,11 @@ export interface RaftInput {
 
 export interface RaftContext {
   readonly id: NodeId;
+  /** Configurations, kept in step with the log; `voters` and `peers` are its arrays, updated in place. */
+  readonly membership: Membership;
+  /** The voters of the configuration in effect: they elect and count toward quorums. */
   readonly voters: readonly NodeId[];
+  /** Every other member, learners included: whom a leader replicates to. */
   readonly peers: readonly NodeId[];
   readonly config: RaftConfig;
   readonly env: RaftEnv;
@@ -58,8 +67,12 @@ export interface RaftContext {
   readonly leaderHeardAtMs: number;
   /** Votes (or pre-votes) received in the current election. */
   readonly votes: ReadonlyMap<NodeId, boolean>;
-  /** Leader only: what we know of each voter's log, ourselves included. */
-  readonly progress: ReadonlyMap<NodeId, Progress>;
+  /** Leader only: what we know of each member's log, ourselves included (it follows the configuration). */
+  readonly progress: Map<NodeId, Progress>;
+  /** Leader only: the member leadership is being handed to, while a transfer runs. */
+  readonly transferTo: NodeId | null;
+  /** This candidacy was started by the leader's TimeoutNow: its vote requests say so. */
+  readonly campaignForTransfer: boolean;
   /** Leader only: linearizable reads (its own and followers') waiting for confirmation of leadership. */
   readonly reads: ReadIndexTracker;
   /** Follower only: reads forwarded to the leader, waiting for its read index. */
@@ -73,6 +86,18 @@ export interface RaftContext {
 /** Accepted reads are answered later, as ReadStates in a Ready; refused ones at once. */
 export type ReadResult = { readonly ok: true } | { readonly ok: false; readonly reason: 'not_leader'; readonly leaderId: NodeId | null };
 
+/** A membership change: appended at `index` (answered once committed, by the host), or refused. */
+export type ChangeResult =
+  | { readonly ok: true; readonly index: LogIndex; readonly term: Term }
+  | { readonly ok: false; readonly reason: 'refused'; readonly refusal: ChangeRefusal }
+  | { readonly ok: false; readonly reason: 'not_leader'; readonly leaderId: NodeId | null };
+
+/** A leadership transfer: started towards `to` (the host waits for it to lead), or refused. */
+export type TransferResult =
+  | { readonly ok: true; readonly to: NodeId }
+  | { readonly ok: false; readonly reason: 'refused'; readonly refusal: TransferRefusal }
+  | { readonly ok: false; readonly reason: 'not_leader'; readonly leaderId: NodeId | null };
+
 export type ProposeResult =
   | { readonly ok: true; readonly term: Term; readonly firstIndex: LogIndex }
   /** A follower sent the commands to its leader; the answer comes later (forwardedProposals). */
@@ -85,12 +110,19 @@ export type RaftEvent =
   | Message
   | { readonly type: 'snapshotTaken'; readonly snapshot: Snapshot }
   | { readonly type: 'propose'; readonly commands: readonly Uint8Array[]; readonly forwardBatchId?: number | null }
-  | { readonly type: 'readIndex'; readonly requestId: number; readonly lease: boolean };
+  | { readonly type: 'readIndex'; readonly requestId: number; readonly lease: boolean }
+  | { readonly type: 'changeMembers'; readonly change: ConfigChange }
+  | { readonly type: 'transferLeadership'; readonly to: NodeId | null };
 
 /** The machine's answers to the host's requests, emitted while it handles them. */
-export type RaftEmitted = { readonly type: 'proposed'; readonly result: ProposeResult } | { readonly type: 'readAnswered'; readonly result: ReadResult };
+export type RaftEmitted =
+  | { readonly type: 'proposed'; readonly result: ProposeResult }
+  | { readonly type: 'readAnswered'; readonly result: ReadResult }
+  | { readonly type: 'membersChanged'; readonly result: ChangeResult }
+  | { readonly type: 'transferAnswered'; readonly result: TransferResult };
 
 export const messageTypes: readonly MessageType[] = [
+  'timeoutNow',
   'requestVote',
   'requestVoteResponse',
   'appendEntries',
@@ -109,6 +141,35 @@ export const messageTypes: readonly MessageType[] = [
 function messageOf(event: RaftEvent): Message {
   assertEvent(event, messageTypes);
   return event;
+}
+
+/** What the leader's rules say of a change now (planChange over what the leader knows). */
+function planOf(c: RaftContext, change: ConfigChange) {
+  const cur = c.membership.current();
+  return planChange(
+    {
+      current: cur.config,
+      currentIndex: cur.index,
+      committed: c.log.committed(),
+      committedInTerm: committedInTerm(c),
+      lastIndex: c.log.lastIndex(),
+      matchOf: (id) => c.progress.get(id)?.match ?? logIndex(0),
+      promotionDistanceMax: c.config.learnerPromotionDistanceEntries,
+    },
+    change,
+  );
+}
+
+function targetOf(c: RaftContext, to: NodeId | null) {
+  return pickTransferTarget(c.membership.current().config, c.id, (id) => c.progress.get(id)?.match ?? logIndex(0), to);
+}
+
+/** The leader's TimeoutNow to a member whose log is as long as ours, or else the appends it still needs. */
+function nudgeTransferTarget(c: RaftContext, to: NodeId): void {
+  const pr = c.progress.get(to);
+  if (pr === undefined) return;
+  if (pr.match === c.log.lastIndex()) c.outbox.send({ type: 'timeoutNow', from: c.id, to, term: c.term });
+  else sendAppends(c, to, true);
 }
 
 const raftSetup = setup({
@@ -131,7 +192,8 @@ const raftSetup = setup({
     /** Leader stickiness: while a leader is known to be alive, requests to replace it are ignored. */
     voteRequestInLease: ({ context, event }) => {
       assertEvent(event, 'requestVote');
-      return event.term > context.term && inLease(context);
+      // A transfer campaign is the old leader's wish: the lease it would protect is handed over.
+      return event.term > context.term && inLease(context) && !event.transfer;
     },
     /** A newer term makes us a follower, except for pre-votes, which change nobody's term. */
     termIsNewer: ({ context, event }) => {
@@ -144,8 +206,32 @@ const raftSetup = setup({
     leaderHeardRecently: ({ context }) => leaderHeardRecently(context),
     canGrantVote: ({ context, event }, params: { preVote: boolean }) => {
       assertEvent(event, 'requestVote');
-      return event.preVote === params.preVote && canGrantVote(context, event);
+      return event.preVote === params.preVote && context.membership.mayVote() && canGrantVote(context, event);
     },
+    /** Only a voter that is not catching up campaigns (a learner, a removed node or one joining never does). */
+    mayCampaign: ({ context }) => context.membership.mayVote(),
+    /** TimeoutNow from the leader we follow, to a voter: campaign at once. */
+    isTransferToUs: ({ context, event }) => {
+      assertEvent(event, 'timeoutNow');
+      return event.term === context.term && event.from === context.leaderId && context.membership.mayVote();
+    },
+    /** A leader's answers from a member it tracks (a removed member's late answers are dropped). */
+    fromTrackedMember: ({ context, event }) => {
+      const m = messageOf(event);
+      return m.term === context.term && context.progress.has(m.from);
+    },
+    changeAllowed: ({ context, event }) => {
+      assertEvent(event, 'changeMembers');
+      return planOf(context, event.change).ok;
+    },
+    transferAllowed: ({ context, event }) => {
+      assertEvent(event, 'transferLeadership');
+      return targetOf(context, event.to).ok;
+    },
+    /** While leadership is being handed over, the leader takes no proposals and no changes (at most an election timeout). */
+    transferring: ({ context }) => context.transferTo !== null,
+    /** This leader's removal is committed: it steps down (Raft dissertation §4.2.2). */
+    removalCommitted: ({ context }) => !context.membership.isSelfVoter() && !context.membership.history.pendingAfter(context.log.committed()),
     electionWon: ({ context }) => voteOutcome(context.voters, context.votes) === 'won',
     electionLost: ({ context }) => voteOutcome(context.voters, context.votes) === 'lost',
     isPreVoteAnswerToUs: ({ context, event }) => {
@@ -233,6 +319,10 @@ const raftSetup = setup({
         context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: event.from, term: context.term, success: false, rejectedIndex: event.prevLogIndex, hint: r.hint });
         return;
       }
+      // Configurations take effect when they enter the log, and leave it with an overwritten tail.
+      followAppend(context.membership.history, context.log, logIndex(Math.max(event.prevLogIndex + 1, context.log.base().index + 1)), event.entries);
+      context.membership.refresh();
+      context.membership.heardCommit(r.lastNewIndex, event.leaderCommit);
       // Only what this append proved to match may be committed (our log may run longer).
       context.log.commitTo(logIndex(Math.min(event.leaderCommit, r.lastNewIndex)));
       context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: event.from, term: context.term, success: true, matchIndex: r.lastNewIndex });
@@ -256,23 +346,29 @@ const raftSetup = setup({
         context.outbox.send({ type: 'installSnapshotResponse', from: context.id, to: event.from, term: context.term, snapshotIndex: event.meta.index, done, nextChunk });
       if ('nextChunk' in r) return reply(false, r.nextChunk);
       context.log.restore(r.complete.meta.index, r.complete.meta.term);
+      context.membership.history.restored({ index: r.complete.meta.index, config: r.complete.meta.config });
+      context.membership.refresh();
       context.snapshot.offer(r.complete);
       context.outbox.installSnapshot = r.complete;
       reply(true, event.chunkCount);
     },
 
-    startPreVote: assign(({ context }) => ({ votes: new Map<NodeId, boolean>([[context.id, true]]), leaderId: null })),
+    startPreVote: assign(({ context }) => ({ votes: new Map<NodeId, boolean>([[context.id, true]]), leaderId: null, campaignForTransfer: false })),
+    markTransferCampaign: assign({ campaignForTransfer: true }),
     /** Asks every peer "would you vote for me at term + 1?", without changing anyone's term. */
     sendPreVoteRequests: ({ context }) => {
       const t = toTerm(context.term + 1);
-      for (const to of context.peers) {
-        context.outbox.send({ type: 'requestVote', from: context.id, to, term: t, preVote: true, lastLogIndex: context.log.lastIndex(), lastLogTerm: context.log.lastTerm() });
+      for (const to of context.voters) {
+        if (to === context.id) continue;
+        context.outbox.send({ type: 'requestVote', from: context.id, to, term: t, preVote: true, transfer: false, lastLogIndex: context.log.lastIndex(), lastLogTerm: context.log.lastTerm() });
       }
     },
     startElection: assign(({ context }) => ({ term: toTerm(context.term + 1), votedFor: context.id, leaderId: null, votes: new Map<NodeId, boolean>() })),
+    /** Vote requests go to the voters only; a learner's vote would not count. */
     sendVoteRequests: ({ context }) => {
-      for (const to of context.peers) {
-        context.outbox.send({ type: 'requestVote', from: context.id, to, term: context.term, preVote: false, lastLogIndex: context.log.lastIndex(), lastLogTerm: context.log.lastTerm() });
+      for (const to of context.voters) {
+        if (to === context.id) continue;
+        context.outbox.send({ type: 'requestVote', from: context.id, to, term: context.term, preVote: false, transfer: context.campaignForTransfer, lastLogIndex: context.log.lastIndex(), lastLogTerm: context.log.lastTerm() });
       }
       // Our own vote counts only once it is durable: it comes back to us after the write.
       context.outbox.send({ type: 'requestVoteResponse', from: context.id, to: context.id, term: context.term, preVote: false, granted: true });
@@ -286,10 +382,57 @@ const raftSetup = setup({
 
     becomeLeader: assign(({ context }) => {
       const next = logIndex(context.log.lastIndex() + 1);
-      const progress = new Map<NodeId, Progress>();
-      for (const id of context.voters) progress.set(id, new Progress(next, context.config.inflightAppendsMax));
-      return { progress, leaderId: context.id, votes: new Map<NodeId, boolean>(), reads: new ReadIndexTracker() };
+      const progress = new Map<NodeId, Progress>([[context.id, new Progress(next, context.config.inflightAppendsMax)]]);
+      syncProgress(progress, context.membership.current().config, context.id, next, context.config.inflightAppendsMax);
+      return { progress, leaderId: context.id, votes: new Map<NodeId, boolean>(), reads: new ReadIndexTracker(), transferTo: null };
     }),
+    /** Emitted before the append, so it names the index the configuration entry takes. */
+    answerChangeAccepted: emit(({ context }) => ({ type: 'membersChanged', result: { ok: true, index: logIndex(context.log.lastIndex() + 1), term: context.term } }) as const),
+    answerChangeRefused: emit(({ context, event }) => {
+      assertEvent(event, 'changeMembers');
+      const plan = planOf(context, event.change);
+      if (plan.ok) throw new Error('answerChangeRefused: the change is allowed');
+      return { type: 'membersChanged', result: { ok: false, reason: 'refused', refusal: plan.refusal } } as const;
+    }),
+    refuseChange: emit(({ context }) => ({ type: 'membersChanged', result: { ok: false, reason: 'not_leader', leaderId: context.leaderId === context.id ? null : context.leaderId } }) as const),
+    /** A single-server change: the new configuration is in effect from its append on (§4.1). */
+    appendConfigChange: ({ context, event }) => {
+      assertEvent(event, 'changeMembers');
+      const plan = planOf(context, event.change);
+      if (!plan.ok) throw new Error(`appendConfigChange: refused (${plan.refusal.reason})`);
+      const entry: Entry = { index: logIndex(context.log.lastIndex() + 1), term: context.term, kind: 'config', data: encodeConfiguration(plan.next) };
+      context.log.append([entry]);
+      context.membership.history.appended(entry.index, plan.next);
+      context.membership.refresh();
+      syncProgress(context.progress, plan.next, context.id, entry.index, context.config.inflightAppendsMax);
+      context.counters.membershipChanges++;
+      context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: entry.index });
+      broadcastAppends(context, false);
+    },
+    startTransfer: assign(({ context, event }) => {
+      assertEvent(event, 'transferLeadership');
+      const t = targetOf(context, event.to);
+      if (!t.ok) throw new Error(`startTransfer: refused (${t.refusal.reason})`);
+      return { transferTo: t.to };
+    }),
+    answerTransferStarted: emit(({ context }) => ({ type: 'transferAnswered', result: { ok: true, to: context.transferTo! } }) as const),
+    answerTransferRefused: emit(({ context, event }) => {
+      assertEvent(event, 'transferLeadership');
+      const t = targetOf(context, event.to);
+      if (t.ok) throw new Error('answerTransferRefused: the transfer is allowed');
+      return { type: 'transferAnswered', result: { ok: false, reason: 'refused', refusal: t.refusal } } as const;
+    }),
+    refuseTransfer: emit(({ context }) => ({ type: 'transferAnswered', result: { ok: false, reason: 'not_leader', leaderId: context.leaderId === context.id ? null : context.leaderId } }) as const),
+    nudgeTransferTarget: ({ context }) => {
+      context.counters.transfersStarted++;
+      nudgeTransferTarget(context, context.transferTo!);
+    },
+    abortTransfer: assign({ transferTo: null }),
+    /** A removed leader hands over to the most up-to-date voter, so the cluster need not wait for an election timeout. */
+    handOver: ({ context }) => {
+      const t = targetOf(context, null);
+      if (t.ok) context.outbox.send({ type: 'timeoutNow', from: context.id, to: t.to, term: context.term });
+    },
     /** A leader commits nothing of earlier terms until an entry of its own term is committed, so it appends a no-op at once (Raft §8). */
     appendNoop: ({ context }) => {
       const noop: Entry = { index: logIndex(context.log.lastIndex() + 1), term: context.term, kind: 'noop', data: new Uint8Array(0) };
@@ -315,6 +458,7 @@ const raftSetup = setup({
       if (pr.maybeUpdate(event.matchIndex)) {
         if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex)) pr.becomeReplicate();
         if (maybeCommit(context)) sendCommitToWaiting(context);
+        if (context.transferTo === event.from) nudgeTransferTarget(context, event.from);
         sendAppends(context, event.from, false);
       } else if (wasPaused && !pr.isPaused()) {
         sendAppends(context, event.from, false);
@@ -367,7 +511,9 @@ const raftSetup = setup({
       if (!context.snapshot.offer(event.snapshot)) return;
       // Keep a tail of entries behind the snapshot, so a follower just a little behind
       // (a lost or overtaken append) catches up from the log instead of a whole snapshot.
-      context.log.compact(logIndex(Math.max(context.log.base().index, event.snapshot.meta.index - context.config.snapshotCatchUpEntries)));
+      const base = logIndex(Math.max(context.log.base().index, event.snapshot.meta.index - context.config.snapshotCatchUpEntries));
+      context.log.compact(base);
+      context.membership.history.compactedTo(base);
     },
     forgetLeader: assign({ leaderId: null }),
     resetRecentActive: ({ context }) => {
@@ -503,8 +649,9 @@ export const raftMachine = raftSetup.createMachine({
   id: 'raft',
   context: ({ input }) => ({
     id: input.id,
-    voters: input.voters,
-    peers: input.voters.filter((v) => v !== input.id),
+    membership: input.membership,
+    voters: input.membership.voters,
+    peers: input.membership.peers,
     config: input.config,
     env: input.env,
     log: input.log,
@@ -516,6 +663,8 @@ export const raftMachine = raftSetup.createMachine({
     leaderHeardAtMs: input.env.nowMs(),
     votes: new Map(),
     progress: new Map(),
+    transferTo: null,
+    campaignForTransfer: false,
     reads: new ReadIndexTracker(),
     forwardedReads: new ForwardedReads(),
     snapshot: new LatestSnapshot(input.snapshot),
@@ -547,6 +696,9 @@ export const raftMachine = raftSetup.createMachine({
     proposeRequest: [newerTermRule, { actions: { type: 'refuseForwardedProposal', params: { reason: 'not_leader' } } }],
     proposeResponse: [newerTermRule, { actions: 'takeForwardedAnswer' }],
     propose: [{ guard: 'canForwardProposal', actions: ['forwardProposal', 'answerForwarded'] }, { actions: 'refuseProposals' }],
+    timeoutNow: [staleAnswerRule, newerTermRule],
+    changeMembers: { actions: 'refuseChange' },
+    transferLeadership: { actions: 'refuseTransfer' },
     readIndex: { actions: 'refuseRead' },
     snapshotTaken: { actions: 'compactLog' },
   },
@@ -558,11 +710,14 @@ export const raftMachine = raftSetup.createMachine({
       after: {
         randomizedElectionTimeout: [
           { guard: 'leaderHeardRecently', target: 'follower', reenter: true },
-          { target: 'preCandidate' },
+          { guard: 'mayCampaign', target: 'preCandidate' },
+          { target: 'follower', reenter: true },
         ],
       },
       on: {
         ...fromCurrentLeader,
+        // Leadership transfer: the target campaigns at once, bypassing PreVote.
+        timeoutNow: { guard: 'isTransferToUs', target: 'candidate', actions: ['markTransferCampaign', { type: 'count', params: { counter: 'transferCampaigns' } }] },
         // Granting a vote restarts the election timer; a pre-vote does not.
         requestVote: { guard: { type: 'canGrantVote', params: { preVote: false } }, target: 'follower', reenter: true, actions: ['recordVoteFor', 'sendVoteGranted'] },
         readIndex: { guard: 'leaderKnown', actions: ['forwardRead', 'answerReadAccepted'] },
@@ -600,19 +755,32 @@ export const raftMachine = raftSetup.createMachine({
       entry: ['becomeLeader', 'appendNoop', 'broadcastAppends'],
       exit: 'failReads',
       type: 'parallel',
+      // A leader whose removal is committed steps down and hands over (dissertation §4.2.2).
+      always: { guard: 'removalCommitted', target: 'follower', actions: ['handOver', 'forgetLeader', { type: 'count', params: { counter: 'removalStepDowns' } }] },
       on: {
-        appendEntriesResponse: { guard: 'isCurrentTerm', actions: 'handleAppendResponse' },
-        heartbeatResponse: { guard: 'isCurrentTerm', actions: 'handleHeartbeatResponse' },
-        installSnapshotResponse: { guard: 'isCurrentTerm', actions: 'handleSnapshotResponse' },
-        propose: [{ guard: 'tooManyUncommitted', actions: 'answerOverloaded' }, { actions: ['answerProposed', 'appendProposals'] }],
+        // Answers from members only: a removed member's late answers have no progress to update.
+        appendEntriesResponse: { guard: 'fromTrackedMember', actions: 'handleAppendResponse' },
+        heartbeatResponse: { guard: 'fromTrackedMember', actions: 'handleHeartbeatResponse' },
+        installSnapshotResponse: { guard: 'fromTrackedMember', actions: 'handleSnapshotResponse' },
+        propose: [
+          { guard: 'transferring', actions: 'refuseProposals' },
+          { guard: 'tooManyUncommitted', actions: 'answerOverloaded' },
+          { actions: ['answerProposed', 'appendProposals'] },
+        ],
+        changeMembers: [
+          { guard: 'transferring', actions: 'refuseChange' },
+          { guard: 'changeAllowed', actions: ['answerChangeAccepted', 'appendConfigChange'] },
+          { actions: 'answerChangeRefused' },
+        ],
         readIndex: [
           { guard: 'awaitsFirstCommit', actions: ['holdRead', 'answerReadAccepted'] },
           { guard: 'leaseHolds', actions: ['serveLeaseRead', 'answerReadAccepted'] },
           { actions: ['queueRead', 'answerReadAccepted'] },
         ],
         proposeRequest: [
-          { guard: and(['isCurrentTerm', 'tooManyUncommitted']), actions: { type: 'refuseForwardedProposal', params: { reason: 'overloaded' } } },
-          { guard: 'isCurrentTerm', actions: ['acceptForwardedProposal', 'appendProposals'] },
+          { guard: and(['isCurrentTerm', 'transferring']), actions: { type: 'refuseForwardedProposal', params: { reason: 'not_leader' } } },
+          { guard: and(['fromTrackedMember', 'tooManyUncommitted']), actions: { type: 'refuseForwardedProposal', params: { reason: 'overloaded' } } },
+          { guard: 'fromTrackedMember', actions: ['acceptForwardedProposal', 'appendProposals'] },
         ],
         readIndexRequest: [
           { guard: and(['isCurrentTerm', 'awaitsFirstCommit']), actions: 'holdRemoteRead' },
@@ -638,6 +806,26 @@ export const raftMachine = raftSetup.createMachine({
                   { target: '#raft.follower', actions: ['forgetLeader', { type: 'count', params: { counter: 'checkQuorumStepDowns' } }] },
                 ],
               },
+            },
+          },
+        },
+        // Leadership transfer (dissertation §3.10): proposals wait while the target is
+        // brought up to date and told to campaign; after an election timeout without a
+        // new leader, this one leads on.
+        transfer: {
+          initial: 'idle',
+          states: {
+            idle: {
+              on: {
+                transferLeadership: [
+                  { guard: 'transferAllowed', target: 'active', actions: ['startTransfer', 'answerTransferStarted', 'nudgeTransferTarget'] },
+                  { actions: 'answerTransferRefused' },
+                ],
+              },
+            },
+            active: {
+              after: { electionTimeout: { target: 'idle', actions: ['abortTransfer', { type: 'count', params: { counter: 'transfersAborted' } }] } },
+              on: { transferLeadership: { actions: 'refuseTransfer' } },
             },
           },
         },

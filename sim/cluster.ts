@@ -8,6 +8,7 @@ import type { CoreTap } from '../src/raft/host/core-tap.js';
 import type { ProposeResult, RaftNode, ReadResult } from '../src/raft/host/raft-node.js';
 import type { Entry, Message, NodeId, Term } from '../src/raft/types.js';
 import { nodeId } from '../src/raft/types.js';
+import { configuration } from '../src/raft/membership.js';
 import { SimClock } from './clock.js';
 import { SimDisk, type CrashMode } from './disk.js';
 import { InvariantChecker } from './invariants.js';
@@ -164,7 +165,7 @@ export class SimCluster {
     const kv = new KvNode({
       ...(tap === undefined ? {} : { tap }),
       id: n.id,
-      voters: this.ids,
+      bootstrap: configuration(this.ids.map((id) => ({ id, role: 'voter', addrs: { raftAddr: id, httpAddr: id, grpcAddr: id } }))),
       raft: this.raftConfig,
       config: this.nodeConfig,
       runtime,

@@ -1,6 +1,7 @@
 import type { DecodedRecording } from '../src/debug/recording-codec.js';
 import { describeCause, type CoreInput, type CoreTransition } from '../src/raft/host/core-tap.js';
 import { emptyPersistedState, RaftNode, type Clock } from '../src/raft/host/raft-node.js';
+import { emptyConfiguration } from '../src/raft/membership.js';
 import type { RaftEnv } from '../src/raft/env.js';
 import type { TraceRecord } from './trace-file.js';
 
@@ -61,7 +62,8 @@ export function replayRecording(rec: DecodedRecording): ReplayResult {
   const transitions: CoreTransition[] = [];
   const core = new RaftNode({
     id: rec.node,
-    voters: rec.voters,
+    // Resumed from the recording's checkpoint: its context holds the configuration.
+    bootstrap: emptyConfiguration,
     config: rec.raft,
     env,
     clock: inertClock,
@@ -105,6 +107,10 @@ function feed(core: RaftNode, input: CoreInput): void {
       return void core.readIndex(input.requestId, input.lease);
     case 'snapshotTaken':
       return core.snapshotTaken(input.snapshot);
+    case 'changeMembers':
+      return void core.changeMembers(input.change);
+    case 'transferLeadership':
+      return void core.transferLeadership(input.to);
     case 'timer':
       return core.fireTimer(input.event);
     case 'ready':

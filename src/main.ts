@@ -21,7 +21,9 @@ import { prepareDataDir, watchDataDir } from './node/data-dir.js';
 import { KvNode } from './node/kv-node.js';
 import { realRuntime } from './node/real-runtime.js';
 import type { RaftConfig } from './raft/config.js';
-import type { NodeId } from './raft/types.js';
+import { emptyConfiguration } from './raft/membership.js';
+import type { PersistedState } from './raft/host/raft-node.js';
+import { bootstrapConfiguration } from './node/member-directory.js';
 import { LogStore } from './storage/log-store.js';
 import { readNodeTls } from './tls/node-tls.js';
 import type { TlsMaterial } from './tls/tls-material.js';
@@ -30,6 +32,11 @@ import { WsTransport } from './transport/ws-transport.js';
 
 const EXIT_BAD_CONFIG = 2;
 const EXIT_CANNOT_START = 1;
+
+/** A data directory with nothing in it yet: no term, no snapshot, no entries. */
+function isEmpty(p: PersistedState): boolean {
+  return p.hardState.term === 0 && p.snapshot === null && p.entries.length === 0;
+}
 
 function raftConfigOf({ raft: r }: NodeConfig): RaftConfig {
   return {
@@ -183,7 +190,9 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   });
   node = new KvNode({
     id: config.node.id,
-    voters: config.raft.peers.map((p) => p.id as NodeId),
+    // A node that joins starts as no member; a voter that comes back empty does not vote until caught up.
+    bootstrap: config.raft.join === null ? bootstrapConfiguration(config.raft.peers) : emptyConfiguration,
+    catchingUp: config.raft.join !== null && isEmpty(opened.recovered),
     raft: raftConfigOf(config),
     storage: store,
     recovered: opened.recovered,

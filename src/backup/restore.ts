@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { KvStateMachine, kvStateMachineDefaults } from '../kv/state-machine.js';
 import { kvNodeDefaults } from '../node/config.js';
 import { prepareDataDir } from '../node/data-dir.js';
-import { logIndex, nodeId, term, type NodeId, type Snapshot } from '../raft/types.js';
+import { configuration } from '../raft/membership.js';
+import { logIndex, nodeId, term, type Snapshot } from '../raft/types.js';
 import { LogStore } from '../storage/log-store.js';
 import { parseBackup } from './backup-file.js';
 
@@ -40,8 +41,9 @@ export async function restoreDataDir(file: Uint8Array, dataDir: string, id: stri
   if (!opened.ok) return { ok: false, error: opened.error };
   const chunks: Uint8Array[] = [];
   for (let at = 0; at < backup.snapshot.length; at += kvNodeDefaults.snapshotChunkBytes) chunks.push(backup.snapshot.slice(at, at + kvNodeDefaults.snapshotChunkBytes));
-  const voters: NodeId[] = peers.map(nodeId);
-  const snapshot: Snapshot = { meta: { index: logIndex(backup.index), term: RESTORED_TERM, voters }, chunks };
+  // The restored cluster's voters, by id: their addresses come from each node's raft.peers.
+  const config = configuration(peers.map((id) => ({ id: nodeId(id), role: 'voter' as const, addrs: { raftAddr: '', httpAddr: '', grpcAddr: '' } })));
+  const snapshot: Snapshot = { meta: { index: logIndex(backup.index), term: RESTORED_TERM, config }, chunks };
   try {
     await new Promise<void>((resolve) => opened.store.write({ hardState: { term: RESTORED_TERM, votedFor: null, commit: logIndex(backup.index) }, snapshot, entries: [] }, resolve));
   } finally {

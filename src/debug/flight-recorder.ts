@@ -35,7 +35,7 @@ const SEGMENTS = 4;
 const INPUT_OVERHEAD_BYTES = 32;
 
 /** An item's kind, as stored: the input kinds, then the two readings. */
-const CODES = ['message', 'persisted', 'propose', 'readIndex', 'readIndexLease', 'snapshotTaken', 'timer', 'ready', 'now', 'random'] as const;
+const CODES = ['message', 'persisted', 'propose', 'readIndex', 'readIndexLease', 'snapshotTaken', 'timer', 'ready', 'now', 'random', 'changeMembers', 'transferLeadership'] as const;
 const CODE = Object.fromEntries(CODES.map((c, k) => [c, k])) as Record<(typeof CODES)[number], number>;
 
 /**
@@ -101,7 +101,9 @@ export class FlightRecorder implements CoreTap {
         ref = input.message;
         break;
       case 'propose':
-        code = CODE.propose;
+      case 'changeMembers':
+      case 'transferLeadership':
+        code = CODE[input.kind];
         ref = input;
         break;
       case 'readIndex':
@@ -204,6 +206,8 @@ function itemOf(s: Segment, k: number): RecordedItem {
     case 'persisted':
       return at({ kind: code, message: ref as Message });
     case 'propose':
+    case 'changeMembers':
+    case 'transferLeadership':
       return at(ref as CoreInput);
     case 'readIndex':
     case 'readIndexLease':

@@ -87,6 +87,11 @@ export class RaftMetrics {
     core('kvstore_raft_read_index_reads_total', 'Reads released by ReadIndex rounds (divide by rounds for reads per round)', (c) => c.readIndexReads);
     core('kvstore_raft_lease_reads_total', 'Reads served from the leader lease, without a round', (c) => c.leaseReads);
     core('kvstore_raft_reads_forwarded_total', 'Linearizable reads this follower asked its leader a read index for (follower ReadIndex)', (c) => c.readsForwarded);
+    core('kvstore_raft_membership_changes_total', 'Configuration entries (membership changes) this node appended as leader', (c) => c.membershipChanges);
+    core('kvstore_raft_transfers_started_total', 'Leadership transfers this node started as leader', (c) => c.transfersStarted);
+    core('kvstore_raft_transfers_aborted_total', 'Leadership transfers whose target did not take over within an election timeout', (c) => c.transfersAborted);
+    core('kvstore_raft_transfer_campaigns_total', "Elections this node started at once on its leader's TimeoutNow (a transfer's target)", (c) => c.transferCampaigns);
+    core('kvstore_raft_removal_step_downs_total', 'Times this node stopped leading because its own removal was committed', (c) => c.removalStepDowns);
     new Counter({
       name: 'kvstore_raft_proposals_refused_total',
       help: 'Commands refused, by reason: not_leader, overloaded (too many uncommitted entries)',

@@ -18,6 +18,9 @@ import type { KvNodeConfig } from './config.js';
 import { Lessor } from './lessor.js';
 import type { NodeRuntime } from './runtime.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
+import { AdminRequests } from './admin-requests.js';
+import type { AdminOutcome, ClusterAdmin, MembersView } from './cluster-admin.js';
+import type { ConfigChange, Configuration, IndexedConfiguration } from '../raft/membership.js';
 
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: RequestError };
 
@@ -26,7 +29,10 @@ export type Consistency = 'linearizable' | 'lease' | 'stale';
 
 export interface KvNodeOptions {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
+  /** The configuration to start from when the data directory holds none (raft.peers; empty to join). */
+  readonly bootstrap: Configuration;
+  /** Started empty to join a running cluster (raft.join): no elections until caught up. */
+  readonly catchingUp?: boolean;
   readonly raft: RaftConfig;
   readonly config: KvNodeConfig;
   readonly runtime: NodeRuntime;
@@ -55,6 +61,8 @@ export interface KvNodeHooks {
   onReadConfirmed?(lease: boolean, seconds: number): void;
   onSnapshot?(index: number, chunks: number, bytes: number, seconds: number): void;
   onSnapshotInstalled?(index: number): void;
+  /** The configuration in effect changed (a change appended, an overwritten tail, a snapshot installed), and once at start. */
+  onConfiguration?(config: Configuration): void;
 }
 
 /**
@@ -138,7 +146,7 @@ interface PendingRead {
  * promises, so that the simulator drives the node synchronously, step by step;
  * the REST and gRPC servers wrap them in promises.
  */
-export class KvNode {
+export class KvNode implements ClusterAdmin {
   readonly id: NodeId;
   private readonly raft: RaftNode;
   private readonly executor: ReadyExecutor;
@@ -149,6 +157,9 @@ export class KvNode {
   private flushScheduled = false;
   private stopped = false;
   private lastRole: string | null = null;
+  private lastConfiguration: IndexedConfiguration | null = null;
+  /** Membership changes and leadership transfers waiting for their outcome. */
+  private readonly admin: AdminRequests;
   /** Commands waiting to go to the core as one batch. */
   private batch: { command: Uint8Array; done: Done }[] = [];
   /** Proposals in the log, by index, waiting for that index to be applied. */
@@ -174,6 +185,7 @@ export class KvNode {
     this.id = opts.id;
     this.log = opts.logger;
     this.runtime = opts.runtime;
+    this.admin = new AdminRequests(opts.runtime, opts.config.requestTimeoutMs, opts.raft.electionTimeoutMs, () => this.members());
     this.policy = new SnapshotPolicy(opts.config.snapshotEveryEntries, opts.config.snapshotEveryBytes);
     const snap = opts.recovered.snapshot;
     if (snap === null) this.kv = new KvStateMachine(kvStateMachineDefaults);
@@ -185,7 +197,8 @@ export class KvNode {
     const runtime = opts.runtime;
     this.raft = new RaftNode({
       id: opts.id,
-      voters: opts.voters,
+      bootstrap: opts.bootstrap,
+      ...(opts.catchingUp === undefined ? {} : { catchingUp: opts.catchingUp }),
       config: opts.raft,
       env: { nowMs: () => runtime.nowMs(), randomInt: (b) => runtime.randomInt(b) },
       clock: runtime.clock,
@@ -241,6 +254,63 @@ export class KvNode {
 
   raftView(): RaftView {
     return this.raft;
+  }
+
+  /**
+   * Where this node stands in its own configuration: a `voter`, a `learner`, or
+   * `removed` (a member no more, or never: it takes no part in elections). A node
+   * that joined and has not caught up yet is `joining`.
+   */
+  membership(): 'voter' | 'learner' | 'removed' | 'joining' {
+    const v = this.raft.votes();
+    const self = this.raft.configuration().config.members.find((m) => m.id === this.id);
+    if (v.catchingUp) return 'joining';
+    if (self === undefined) return 'removed';
+    return self.role;
+  }
+
+  members(): MembersView {
+    const c = this.raft.configuration();
+    return { leaderId: this.raft.leaderId(), configIndex: c.index, committed: c.index <= this.raft.log.committed(), members: c.config.members };
+  }
+
+  changeMembers(change: ConfigChange): Promise<AdminOutcome<{ readonly index: LogIndex; readonly view: MembersView }>> {
+    return new Promise((done) => {
+      if (this.stopped) return done({ ok: false, error: { kind: 'stopped' } });
+      const r = this.raft.changeMembers(change);
+      if (r.ok) {
+        this.log.info({ change: change.kind, id: change.id, index: r.index }, 'membership change appended');
+        return this.admin.awaitChange(r.index, r.term, done);
+      }
+      if (r.reason === 'not_leader') return done({ ok: false, error: { kind: 'not_leader', leaderId: r.leaderId } });
+      done({ ok: false, error: { kind: 'change_refused', refusal: r.refusal } });
+    });
+  }
+
+  transferLeadership(to: NodeId | null): Promise<AdminOutcome<{ readonly leaderId: NodeId; readonly term: Term }>> {
+    return new Promise((done) => {
+      if (this.stopped) return done({ ok: false, error: { kind: 'stopped' } });
+      const r = this.raft.transferLeadership(to);
+      if (r.ok) {
+        this.log.info({ to: r.to }, 'leadership transfer started');
+        return this.admin.awaitTransfer(r.to, done, () => ({ leaderId: this.raft.leaderId(), term: this.raft.term() }));
+      }
+      if (r.reason === 'not_leader') return done({ ok: false, error: { kind: 'not_leader', leaderId: r.leaderId } });
+      // Asked to hand leadership to itself: nothing to do.
+      if (r.refusal.reason === 'already_leader') return done({ ok: true, value: { leaderId: this.id, term: this.raft.term() } });
+      done({ ok: false, error: { kind: 'transfer_refused', refusal: r.refusal } });
+    });
+  }
+
+  /**
+   * Before a planned stop (SIGTERM): a leader hands leadership to the most
+   * up-to-date voter and waits for it to lead (at most two election timeouts), so
+   * the cluster has no election-timeout gap. Resolves whether it handed over.
+   */
+  async handOver(): Promise<boolean> {
+    if (this.stopped || this.raft.role() !== 'leader') return false;
+    const r = await this.transferLeadership(null);
+    return r.ok && r.value.leaderId !== this.id;
   }
 
   /** The Raft core's XState inspection events, for the Stately inspector (src/debug/inspector.ts). */
@@ -361,6 +431,7 @@ export class KvNode {
       for (const done of f.dones) done({ ok: false, error: { kind: 'outcome_unknown' } });
     }
     for (const id of [...this.reads.keys()]) this.failRead(id, { kind: 'stopped' });
+    this.admin.stop();
   }
 
   private scheduleFlush(): void {
@@ -380,6 +451,12 @@ export class KvNode {
     this.executor.run();
     const commit = this.raft.log.committed();
     if (commit > this.knownCommit && this.raft.leaderId() !== null) this.knownCommit = commit;
+    this.admin.leaderSeen(this.raft.leaderId(), this.raft.term());
+    const configuration = this.raft.configuration();
+    if (configuration !== this.lastConfiguration) {
+      this.lastConfiguration = configuration;
+      this.opts.hooks?.onConfiguration?.(configuration.config);
+    }
     const role = this.raft.role();
     if (role !== this.lastRole) {
       this.lastRole = role;
@@ -482,6 +559,7 @@ export class KvNode {
         this.armLeaseTimer();
       }
       this.policy.applied(e.data.length);
+      this.admin.applied(e, this.raft.leaderId());
       const p = this.proposals.get(e.index);
       if (p === undefined) continue;
       this.proposals.delete(e.index);
@@ -597,6 +675,7 @@ export class KvNode {
       return;
     }
     const startedAtMs = this.runtime.nowMs();
+    const config = this.raft.configurationAt(index).config;
     const reader = this.kv.snapshot();
     const chunks: Uint8Array[] = [];
     let bytes = 0;
@@ -609,7 +688,7 @@ export class KvNode {
         this.runtime.soon(step);
         return;
       }
-      const snapshot: Snapshot = { meta: { index, term, voters: this.opts.voters }, chunks };
+      const snapshot: Snapshot = { meta: { index, term, config }, chunks };
       this.opts.storage.compact(snapshot, () => {
         if (this.stopped) return;
         this.raft.snapshotTaken(snapshot);

@@ -1,6 +1,6 @@
 import type { PeerConfig } from '../config/checks.js';
-import { parseHostPort } from '../config/host-port.js';
-import type { Configuration } from '../raft/membership.js';
+import { formatHostPort, parseHostPort } from '../config/host-port.js';
+import { configuration, type Configuration } from '../raft/membership.js';
 import type { NodeId } from '../raft/types.js';
 
 /**
@@ -63,4 +63,9 @@ export class MemberDirectory {
 function samePeer(a: PeerConfig, b: PeerConfig): boolean {
   const same = (x: PeerConfig['raftAddr'], y: PeerConfig['raftAddr']): boolean => x.host === y.host && x.port === y.port;
   return same(a.raftAddr, b.raftAddr) && same(a.httpAddr, b.httpAddr) && same(a.grpcAddr, b.grpcAddr);
+}
+
+/** The configuration a new cluster starts from: every entry of raft.peers, as a voter. */
+export function bootstrapConfiguration(peers: readonly PeerConfig[]): Configuration {
+  return configuration(peers.map((p) => ({ id: p.id, role: 'voter', addrs: { raftAddr: formatHostPort(p.raftAddr), httpAddr: formatHostPort(p.httpAddr), grpcAddr: formatHostPort(p.grpcAddr) } })));
 }

@@ -36,6 +36,16 @@ export class RaftCounters {
   leaseReads = 0;
   /** Reads this node, as follower, forwarded to its leader for a read index (follower ReadIndex). */
   readsForwarded = 0;
+  /** Configuration entries this node appended as leader (membership changes). */
+  membershipChanges = 0;
+  /** Leadership transfers this node started as leader. */
+  transfersStarted = 0;
+  /** Transfers that did not complete within an election timeout (this node led on). */
+  transfersAborted = 0;
+  /** Candidacies started at once on the leader's TimeoutNow (a transfer's target). */
+  transferCampaigns = 0;
+  /** Times this node stopped leading because its own removal was committed. */
+  removalStepDowns = 0;
 }
 
 /** The counter fields a machine action may increment by name. */

@@ -13,7 +13,9 @@ export function describeMessage(m: Message): string {
   const head = `${m.from}->${m.to} t${m.term}`;
   switch (m.type) {
     case 'requestVote':
-      return `${head} ${m.preVote ? 'PreVote' : 'Vote'} last=${m.lastLogIndex}@${m.lastLogTerm}`;
+      return `${head} ${m.preVote ? 'PreVote' : m.transfer ? 'TransferVote' : 'Vote'} last=${m.lastLogIndex}@${m.lastLogTerm}`;
+    case 'timeoutNow':
+      return `${head} TimeoutNow`;
     case 'requestVoteResponse':
       return `${head} ${m.preVote ? 'PreVoteResp' : 'VoteResp'} ${m.granted ? 'granted' : 'rejected'}`;
     case 'appendEntries':

@@ -78,3 +78,61 @@ export function syncProgress(progress: Map<NodeId, Progress>, c: Configuration, 
   for (const m of c.members) if (!progress.has(m.id)) progress.set(m.id, new Progress(nextIndex, inflightMax));
   for (const id of [...progress.keys()]) if (id !== self && !c.members.some((m) => m.id === id)) progress.delete(id);
 }
+
+/**
+ * What a node's core knows of membership, kept in step with its log: the
+ * configuration history, the voters and peers of the configuration in effect (the
+ * arrays the replication and election code read, updated in place), and whether
+ * this node may vote yet: a node that started empty to join a cluster (raft.join)
+ * takes no part in elections until its log reaches the commit index a leader
+ * sent it, so a voter that lost its data cannot help elect a leader that lacks
+ * what it had acknowledged.
+ */
+export class Membership {
+  readonly voters: NodeId[] = [];
+  readonly peers: NodeId[] = [];
+  private seen: IndexedConfiguration | null = null;
+  private selfVoter = false;
+
+  constructor(
+    readonly history: ConfigHistory,
+    private readonly self: NodeId,
+    /** Not yet caught up since an empty start with raft.join. */
+    public catchingUp: boolean,
+  ) {
+    this.refresh();
+  }
+
+  /** After anything that may have changed the history; true if the configuration in effect changed. */
+  refresh(): boolean {
+    const cur = this.history.current();
+    if (cur === this.seen) return false;
+    this.seen = cur;
+    this.voters.length = 0;
+    this.peers.length = 0;
+    for (const m of cur.config.members) {
+      if (m.role === 'voter') this.voters.push(m.id);
+      if (m.id !== this.self) this.peers.push(m.id);
+    }
+    this.selfVoter = this.voters.includes(this.self);
+    return true;
+  }
+
+  current(): IndexedConfiguration {
+    return this.history.current();
+  }
+
+  isSelfVoter(): boolean {
+    return this.selfVoter;
+  }
+
+  /** May this node campaign or grant votes? Only a voter that is not catching up. */
+  mayVote(): boolean {
+    return this.selfVoter && !this.catchingUp;
+  }
+
+  /** A leader's append reached us: once our log holds its commit index, we have caught up. */
+  heardCommit(lastIndex: LogIndex, leaderCommit: LogIndex): void {
+    if (this.catchingUp && lastIndex >= leaderCommit) this.catchingUp = false;
+  }
+}

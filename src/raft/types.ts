@@ -2,6 +2,8 @@
 // peer messages. Branded number/string types keep terms, indexes and node ids
 // from being mixed up; they cost nothing at run time.
 
+import type { Configuration } from './membership.js';
+
 export type NodeId = string & { readonly __brand: 'NodeId' };
 export type Term = number & { readonly __brand: 'Term' };
 export type LogIndex = number & { readonly __brand: 'LogIndex' };
@@ -10,7 +12,8 @@ export const nodeId = (s: string): NodeId => s as NodeId;
 export const term = (n: number): Term => n as Term;
 export const logIndex = (n: number): LogIndex => n as LogIndex;
 
-export type EntryKind = 'noop' | 'command';
+/** A configuration entry's data is a cluster configuration (src/raft/configuration-codec.ts); it takes effect when appended. */
+export type EntryKind = 'noop' | 'command' | 'config';
 
 export interface Entry {
   readonly index: LogIndex;
@@ -51,6 +54,11 @@ export interface RequestVote extends MessageBase {
   readonly preVote: boolean;
   readonly lastLogIndex: LogIndex;
   readonly lastLogTerm: Term;
+  /**
+   * Sent by a leadership-transfer target (after TimeoutNow): the old leader wants
+   * it, so voters that still hear from that leader take the request anyway.
+   */
+  readonly transfer: boolean;
 }
 
 export interface RequestVoteResponse extends MessageBase {
@@ -99,11 +107,11 @@ export interface HeartbeatResponse extends MessageBase {
   readonly logEnd: LogIndex | null;
 }
 
-/** Where a snapshot stands in the log, and who the voters were then. */
+/** Where a snapshot stands in the log, and the configuration in effect there. */
 export interface SnapshotMeta {
   readonly index: LogIndex;
   readonly term: Term;
-  readonly voters: readonly NodeId[];
+  readonly config: Configuration;
 }
 
 /**
@@ -176,7 +184,13 @@ export interface ProposeResponse extends MessageBase {
   readonly result: { readonly accepted: true; readonly firstIndex: LogIndex } | { readonly accepted: false; readonly reason: 'not_leader' | 'overloaded' };
 }
 
+/** Leadership transfer: the leader tells its caught-up target to campaign now (Raft dissertation §3.10). */
+export interface TimeoutNow extends MessageBase {
+  readonly type: 'timeoutNow';
+}
+
 export type Message =
+  | TimeoutNow
   | RequestVote
   | RequestVoteResponse
   | AppendEntries

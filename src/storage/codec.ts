@@ -4,7 +4,7 @@
 // Key layout (the first byte says what a key holds; nothing else is stored):
 //
 //   0x01                        hard state (term, votedFor, commit)
-//   0x02                        snapshot metadata (index, term, chunk count, voters)
+//   0x02                        snapshot metadata (index, term, chunk count, configuration)
 //   0x03 ‖ chunk (u32 BE)       snapshot chunk
 //   0x04 ‖ index (u64 BE)       log entry
 //
@@ -14,9 +14,9 @@
 // Every value starts with a CRC-32 of the rest of the value:
 //
 //   hard state:    crc u32 ‖ term u64 ‖ commit u64 ‖ voted u8 (0 none, 1 some) ‖ votedFor UTF-8
-//   snapshot meta: crc u32 ‖ index u64 ‖ term u64 ‖ chunkCount u32 ‖ voterCount u16 ‖ (len u16 ‖ id UTF-8)*
+//   snapshot meta: crc u32 ‖ index u64 ‖ term u64 ‖ chunkCount u32 ‖ configuration (src/raft/configuration-codec.ts)
 //   chunk:         crc u32 ‖ snapshot index u64 ‖ data
-//   entry:         crc u32 ‖ index u64 ‖ term u64 ‖ kind u8 (0 noop, 1 command) ‖ data
+//   entry:         crc u32 ‖ index u64 ‖ term u64 ‖ kind u8 (0 noop, 1 command, 2 config) ‖ data
 //
 // A chunk carries its snapshot's index so a chunk of another snapshot is never
 // taken for one of this snapshot; an entry carries its index so a value stored
@@ -25,6 +25,7 @@
 import { crc32 } from 'node:zlib';
 import type { Entry, EntryKind, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
 import { logIndex, nodeId, term } from '../raft/types.js';
+import { decodeConfiguration, encodeConfiguration } from '../raft/configuration-codec.js';
 
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
@@ -37,10 +38,8 @@ const crcBytes = 4;
 const u64Bytes = 8;
 const entryHeaderBytes = crcBytes + u64Bytes + u64Bytes + 1;
 const hardStateHeaderBytes = crcBytes + u64Bytes + u64Bytes + 1;
-const snapshotMetaHeaderBytes = crcBytes + u64Bytes + u64Bytes + 4 + 2;
+const snapshotMetaHeaderBytes = crcBytes + u64Bytes + u64Bytes + 4;
 const chunkHeaderBytes = crcBytes + u64Bytes;
-/** Voter ids and their count are stored as u16. */
-const u16Max = 0xffff;
 const u32Max = 0xffffffff;
 const twoPow32 = 2 ** 32;
 
@@ -135,24 +134,12 @@ export interface StoredSnapshotMeta {
 
 export function encodeSnapshotMeta(meta: SnapshotMeta, chunkCount: number): Uint8Array {
   if (chunkCount > u32Max) throw new Error(`encodeSnapshotMeta: ${chunkCount} chunks`);
-  if (meta.voters.length > u16Max) throw new Error(`encodeSnapshotMeta: ${meta.voters.length} voters`);
-  const voters = meta.voters.map((id) => utf8.encode(id));
-  let length = snapshotMetaHeaderBytes;
-  for (const id of voters) {
-    if (id.length > u16Max) throw new Error(`encodeSnapshotMeta: a voter id of ${id.length} bytes`);
-    length += 2 + id.length;
-  }
-  const out = new Uint8Array(length);
+  const config = encodeConfiguration(meta.config);
+  const out = new Uint8Array(snapshotMetaHeaderBytes + config.length);
   setU64(out, 4, meta.index);
   setU64(out, 12, meta.term);
   putU32(out, 20, chunkCount);
-  putU16(out, 24, voters.length);
-  let at = snapshotMetaHeaderBytes;
-  for (const id of voters) {
-    putU16(out, at, id.length);
-    out.set(id, at + 2);
-    at += 2 + id.length;
-  }
+  out.set(config, snapshotMetaHeaderBytes);
   seal(out);
   return out;
 }
@@ -164,20 +151,9 @@ export function decodeSnapshotMeta(value: Uint8Array): Decoded<StoredSnapshotMet
   const t = getU64(value, 12);
   if (index === null || t === null) return corrupt('undecodable');
   const chunkCount = getU32(value, 20);
-  const voterCount = getU16(value, 24);
-  const voters: NodeId[] = [];
-  let at = snapshotMetaHeaderBytes;
-  for (let k = 0; k < voterCount; k++) {
-    if (at + 2 > value.length) return corrupt('truncated voter list');
-    const len = getU16(value, at);
-    if (at + 2 + len > value.length) return corrupt('truncated voter id');
-    const id = decodeNodeId(value.subarray(at + 2, at + 2 + len));
-    if (id === undefined) return corrupt('a voter id is not UTF-8');
-    voters.push(id);
-    at += 2 + len;
-  }
-  if (at !== value.length) return corrupt('trailing bytes');
-  return { ok: true, value: { meta: { index: logIndex(index), term: term(t), voters }, chunkCount } };
+  const config = decodeConfiguration(value.subarray(snapshotMetaHeaderBytes));
+  if (!config.ok) return corrupt(`configuration: ${config.reason}`);
+  return { ok: true, value: { meta: { index: logIndex(index), term: term(t), config: config.config }, chunkCount } };
 }
 
 export function encodeChunk(snapshotIndex: number, data: Uint8Array): Uint8Array {
@@ -229,15 +205,6 @@ function corrupt<T>(reason: string): Decoded<T> {
 // Big-endian numbers by hand: a DataView per record costs more than the record
 // on the simulator's hot path, which writes every entry through this codec.
 
-function putU16(b: Uint8Array, at: number, n: number): void {
-  b[at] = n >>> 8;
-  b[at + 1] = n & 0xff;
-}
-
-function getU16(b: Uint8Array, at: number): number {
-  return (b[at]! << 8) | b[at + 1]!;
-}
-
 function putU32(b: Uint8Array, at: number, n: number): void {
   b[at] = n >>> 24;
   b[at + 1] = (n >>> 16) & 0xff;
@@ -277,9 +244,11 @@ function kindCode(kind: EntryKind): number {
       return 0;
     case 'command':
       return 1;
+    case 'config':
+      return 2;
   }
 }
 
 function kindOfCode(code: number): EntryKind | null {
-  return code === 0 ? 'noop' : code === 1 ? 'command' : null;
+  return code === 0 ? 'noop' : code === 1 ? 'command' : code === 2 ? 'config' : null;
 }

@@ -16,6 +16,7 @@
 
 import { kvstore } from './generated/peer.js';
 import { MAC_BYTES, NONCE_BYTES } from './peer-auth.js';
+import { decodeConfiguration, encodeConfiguration } from '../raft/configuration-codec.js';
 import { logIndex, nodeId, term, type Entry, type EntryKind, type LogIndex, type Message, type NodeId, type SnapshotMeta, type Term } from '../raft/types.js';
 
 const pb = kvstore.raft.v1;
@@ -62,8 +63,8 @@ const MESSAGE_FIXED_BYTES_MAX = 160;
 const ENTRY_FIXED_BYTES_MAX = 48;
 /** Room for a forwarded command's tag and length prefix. */
 const COMMAND_FIXED_BYTES_MAX = 8;
-/** Room for a voter's tag and length prefix in SnapshotMeta. */
-const VOTER_FIXED_BYTES_MAX = 8;
+/** Room for the configuration's tag and length prefix in SnapshotMeta. */
+const CONFIGURATION_FIXED_BYTES_MAX = 8;
 /** A UTF-16 code unit takes at most 3 bytes of UTF-8 (a surrogate pair takes 4 for 2 units). */
 const UTF8_BYTES_PER_UNIT_MAX = 3;
 
@@ -80,7 +81,7 @@ export function messageBytesBound(m: Message): number {
     for (const c of m.commands) n += COMMAND_FIXED_BYTES_MAX + c.length;
   } else if (m.type === 'installSnapshot') {
     n += m.data.length;
-    for (const v of m.meta.voters) n += VOTER_FIXED_BYTES_MAX + UTF8_BYTES_PER_UNIT_MAX * v.length;
+    n += CONFIGURATION_FIXED_BYTES_MAX + encodeConfiguration(m.meta.config).length;
   }
   return n;
 }
@@ -89,7 +90,9 @@ function toWire(m: Message): kvstore.raft.v1.RaftMessage.$Properties {
   const base = { from: m.from, to: m.to, term: m.term };
   switch (m.type) {
     case 'requestVote':
-      return { ...base, requestVote: { preVote: m.preVote, lastLogIndex: m.lastLogIndex, lastLogTerm: m.lastLogTerm } };
+      return { ...base, requestVote: { preVote: m.preVote, lastLogIndex: m.lastLogIndex, lastLogTerm: m.lastLogTerm, transfer: m.transfer } };
+    case 'timeoutNow':
+      return { ...base, timeoutNow: {} };
     case 'requestVoteResponse':
       return { ...base, requestVoteResponse: { preVote: m.preVote, granted: m.granted } };
     case 'appendEntries':
@@ -122,7 +125,7 @@ function toWire(m: Message): kvstore.raft.v1.RaftMessage.$Properties {
       return {
         ...base,
         installSnapshot: {
-          meta: { index: m.meta.index, term: m.meta.term, voters: [...m.meta.voters] },
+          meta: { index: m.meta.index, term: m.meta.term, configuration: encodeConfiguration(m.meta.config) },
           chunk: m.chunk,
           chunkCount: m.chunkCount,
           data: m.data,
@@ -152,6 +155,8 @@ function entryKindToWire(kind: EntryKind): kvstore.raft.v1.EntryKind {
       return pb.EntryKind.ENTRY_KIND_NOOP;
     case 'command':
       return pb.EntryKind.ENTRY_KIND_COMMAND;
+    case 'config':
+      return pb.EntryKind.ENTRY_KIND_CONFIG;
   }
 }
 
@@ -216,8 +221,11 @@ function messageFromWire(w: WireMessage, at: string): Message {
         preVote: b.preVote ?? false,
         lastLogIndex: logIndex(u64(b.lastLogIndex, `${at}.lastLogIndex`)),
         lastLogTerm: term(u64(b.lastLogTerm, `${at}.lastLogTerm`)),
+        transfer: b.transfer ?? false,
       };
     }
+    case 'timeoutNow':
+      return { ...base, type: 'timeoutNow' };
     case 'requestVoteResponse': {
       const b = w.requestVoteResponse;
       return { ...base, type: 'requestVoteResponse', preVote: b.preVote ?? false, granted: b.granted ?? false };
@@ -331,7 +339,14 @@ function entriesFromWire(
     if (index !== prevLogIndex + 1 + i) malformed(`${at}.entries[${i}].index: ${index}, expected ${prevLogIndex + 1 + i}`);
     if (t < lastTerm || t > leaderTerm) malformed(`${at}.entries[${i}].term: ${t}, expected between ${lastTerm} and ${leaderTerm}`);
     lastTerm = t;
-    entries.push({ index: logIndex(index), term: term(t), kind: entryKindFromWire(w.kind, `${at}.entries[${i}].kind`), data: w.data ?? new Uint8Array(0) });
+    const kind = entryKindFromWire(w.kind, `${at}.entries[${i}].kind`);
+    const data = w.data ?? new Uint8Array(0);
+    // A configuration the receiver could not read would stop it: such a frame is refused here.
+    if (kind === 'config') {
+      const d = decodeConfiguration(data);
+      if (!d.ok) malformed(`${at}.entries[${i}].data: not a configuration: ${d.reason}`);
+    }
+    entries.push({ index: logIndex(index), term: term(t), kind, data });
   }
   return entries;
 }
@@ -342,20 +357,17 @@ function entryKindFromWire(kind: number | null | undefined, at: string): EntryKi
       return 'noop';
     case pb.EntryKind.ENTRY_KIND_COMMAND:
       return 'command';
+    case pb.EntryKind.ENTRY_KIND_CONFIG:
+      return 'config';
     default:
       return malformed(`${at}: unknown entry kind ${String(kind)}`);
   }
 }
 
 function snapshotMetaFromWire(w: kvstore.raft.v1.SnapshotMeta.$Shape, at: string): SnapshotMeta {
-  const voters: NodeId[] = [];
-  for (const v of w.voters ?? []) {
-    const id = nodeId(nonEmpty(v, `${at}.voters`));
-    if (voters.includes(id)) malformed(`${at}.voters: ${id} listed twice`);
-    voters.push(id);
-  }
-  if (voters.length === 0) malformed(`${at}.voters: empty`);
-  return { index: logIndex(u64(w.index, `${at}.index`)), term: term(u64(w.term, `${at}.term`)), voters };
+  const d = decodeConfiguration(w.configuration ?? new Uint8Array(0));
+  if (!d.ok) malformed(`${at}.configuration: ${d.reason}`);
+  return { index: logIndex(u64(w.index, `${at}.index`)), term: term(u64(w.term, `${at}.term`)), config: d.config };
 }
 
 function sized(b: Uint8Array | null | undefined, bytes: number, at: string): Uint8Array {

@@ -1,3 +1,4 @@
+import { votersConfig } from '../raft/configs.js';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
@@ -26,7 +27,7 @@ test('the Stately inspector sees the role machine change state, and events over 
   // A one-node cluster on Node's own timers, with storage that is durable on the next turn and nobody to send to.
   const node = new KvNode({
     id: nodeId('n1'),
-    voters: [nodeId('n1')],
+    bootstrap: votersConfig(['n1']),
     raft: { ...defaultRaftConfig, electionTimeoutMs: 50, heartbeatIntervalMs: 10, leaseClockDriftMs: 10 },
     config: kvNodeDefaults,
     runtime: realRuntime,

@@ -1,4 +1,5 @@
 // The cluster page, the event stream and the flight recording over a real socket in this process (a stand-in node behind).
+import { votersConfig } from '../raft/configs.js';
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { tokenHash } from '../../src/auth/tokens.js';
@@ -40,7 +41,7 @@ function events(): NodeEvents {
 function recorder(): FlightRecorder {
   const r = new FlightRecorder({ inputsMax: 1000, bytesMax: 1 << 20 });
   const clock = { setTimeout: () => null, clearTimeout: () => undefined };
-  new RaftNode({ id: nodeId('n1'), voters: [nodeId('n1')], config: defaultRaftConfig, env: { nowMs: () => 0, randomInt: () => 0 }, clock, persisted: emptyPersistedState, onReady: () => undefined, tap: r });
+  new RaftNode({ id: nodeId('n1'), bootstrap: votersConfig(['n1']), config: defaultRaftConfig, env: { nowMs: () => 0, randomInt: () => 0 }, clock, persisted: emptyPersistedState, onReady: () => undefined, tap: r });
   return r;
 }
 

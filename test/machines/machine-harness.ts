@@ -1,3 +1,6 @@
+import { historyOf, Membership } from '../../src/raft/membership-log.js';
+import { votersConfig } from '../raft/configs.js';
+import type { Configuration } from '../../src/raft/membership.js';
 import { createActor, type Actor, type AnyTransitionDefinition } from 'xstate';
 import { raftMachine, type RaftEmitted, type RaftEvent } from '../../machines/raft.machine.js';
 import { defaultRaftConfig, type RaftConfig } from '../../src/raft/config.js';
@@ -18,6 +21,10 @@ export interface MachineSetup {
   readonly commit?: number;
   readonly snapshot?: Snapshot | null;
   readonly config?: Partial<RaftConfig>;
+  /** The configuration the node starts from (default: voters n1, n2, n3). */
+  readonly members?: Configuration;
+  /** Started empty to join: no elections until caught up. */
+  readonly catchingUp?: boolean;
 }
 
 /**
@@ -48,7 +55,7 @@ export class MachineHarness {
       clock: this.clock,
       input: {
         id: n1,
-        voters: [n1, n2, n3],
+        membership: new Membership(historyOf(snap === null ? { index: logIndex(0), config: setup.members ?? votersConfig([n1, n2, n3]) } : { index: snap.meta.index, config: snap.meta.config }, setup.entries ?? []), n1, setup.catchingUp ?? false),
         config: this.config,
         env: { nowMs: () => this.clock.nowMs, randomInt: () => 0 },
         log: this.log,
@@ -110,8 +117,9 @@ export class MachineHarness {
     if (o.installSnapshot !== null) out.push(`install snapshot ${o.installSnapshot.meta.index}@${o.installSnapshot.meta.term}`);
     for (const e of this.emitted) {
       const r = e.result;
-      if (r.ok) out.push(e.type === 'proposed' && 'firstIndex' in r ? `answer proposed at ${r.firstIndex}@${r.term}` : 'answer read accepted');
-      else out.push(`answer ${e.type === 'proposed' ? 'proposal' : 'read'} refused: ${r.reason}, leader ${r.leaderId ?? 'unknown'}`);
+      if (r.ok) out.push(e.type === 'proposed' && 'firstIndex' in r ? `answer proposed at ${r.firstIndex}@${r.term}` : e.type === 'membersChanged' && 'index' in r ? `answer change appended at ${r.index}@${r.term}` : e.type === 'transferAnswered' && 'to' in r ? `answer transfer to ${r.to}` : 'answer read accepted');
+      else if ('refusal' in r) out.push(`answer ${e.type === 'membersChanged' ? 'change' : 'transfer'} refused: ${r.refusal.reason}`);
+      else out.push(`answer ${e.type === 'proposed' ? 'proposal' : e.type === 'readAnswered' ? 'read' : e.type === 'membersChanged' ? 'change' : 'transfer'} refused: ${r.reason}, leader ${r.leaderId ?? 'unknown'}`);
     }
     const now = this.state();
     const was = this.seen;

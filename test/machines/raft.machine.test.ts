@@ -1,3 +1,5 @@
+import { votersConfig } from '../raft/configs.js';
+import { configuration, type ConfigChange } from '../../src/raft/membership.js';
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { toDirectedGraph, type DirectedGraphNode } from '@xstate/graph';
@@ -5,7 +7,7 @@ import type { AnyTransitionDefinition } from 'xstate';
 import { raftMachine, type RaftEvent } from '../../machines/raft.machine.js';
 import { defaultRaftConfig } from '../../src/raft/config.js';
 import type { Entry, LogIndex, Message, Role, Snapshot, Term } from '../../src/raft/types.js';
-import { logIndex, term as toTerm } from '../../src/raft/types.js';
+import { logIndex, nodeId, term as toTerm } from '../../src/raft/types.js';
 import { MachineHarness, n1, n2, n3 } from './machine-harness.js';
 
 // The role machine's transition table: for each role and each event it can meet,
@@ -32,7 +34,7 @@ function harness(setup = {}): MachineHarness {
 }
 
 const snapshot = (index: number, term: number, chunks = 2): Snapshot => ({
-  meta: { index: logIndex(index), term: toTerm(term), voters: [n1, n2, n3] },
+  meta: { index: logIndex(index), term: toTerm(term), config: votersConfig([n1, n2, n3]) },
   chunks: Array.from({ length: chunks }, (_, k) => new Uint8Array([k])),
 });
 
@@ -102,6 +104,7 @@ const vote = (from: typeof n1, term: number, preVote: boolean, last = 2, lastTer
   to: n1,
   term: t(term),
   preVote,
+  transfer: false,
   lastLogIndex: i(last),
   lastLogTerm: t(lastTerm),
 });
@@ -117,6 +120,32 @@ const append = (term: number, prev: number, prevTerm: number, entries: Entry[], 
 });
 const chunk = (term: number, s: Snapshot, k: number): Message => ({ type: 'installSnapshot', from: n2, to: n1, term: t(term), meta: s.meta, chunk: k, chunkCount: s.chunks.length, data: s.chunks[k]! });
 const propose = (n: number): RaftEvent => ({ type: 'propose', commands: Array.from({ length: n }, (_, k) => new TextEncoder().encode(`c${k}`)) });
+
+
+/** n1 of {n1, n2, n3} in the roles given (voters unless said otherwise). */
+const membersWith = (roles: Readonly<Record<string, 'voter' | 'learner'>>) =>
+  configuration(Object.entries({ n1: 'voter', n2: 'voter', n3: 'voter', ...roles } as Record<string, 'voter' | 'learner'>).map(([id, role]) => ({ id: nodeId(id), role, addrs: { raftAddr: id, httpAddr: id, grpcAddr: id } })));
+const change = (c: ConfigChange): RaftEvent => ({ type: 'changeMembers', change: c });
+const addrs = { raftAddr: 'n4', httpAddr: 'n4', grpcAddr: 'n4' };
+
+/** A committed leader handing leadership to n3, whose log it does not know yet. */
+function transferringLeader(): MachineHarness {
+  const h = committedLeader();
+  h.send({ type: 'transferLeadership', to: n3 });
+  h.effects();
+  return h;
+}
+
+/** A committed leader that appended its own removal at 4, acknowledged by n2 only. */
+function leaderRemovingItself(): MachineHarness {
+  const h = committedLeader();
+  h.send(change({ kind: 'remove', id: n1 }));
+  h.send({ type: 'appendEntriesResponse', from: n1, to: n1, term: t(3), success: true, matchIndex: i(4) });
+  h.send({ type: 'appendEntriesResponse', from: n2, to: n1, term: t(3), success: true, matchIndex: i(4) });
+  assert.equal(h.log.committed(), 3, 'the removal needs n3 too: the voters are n2 and n3 now');
+  h.effects();
+  return h;
+}
 
 interface Row {
   /** The rule, in words. */
@@ -785,6 +814,182 @@ const table: readonly Row[] = [
     when: { advanceMs: 1 },
     then: 'follower',
     effects: ['read 4 failed', 'leader -', 'count checkQuorumStepDowns +1'],
+  },
+  // ---- membership and leadership transfer
+  {
+    rule: 'a stale TimeoutNow is dropped',
+    given: roles['follower of n2'],
+    when: { type: 'timeoutNow', from: n2, to: n1, term: t(1) },
+    then: 'follower',
+    effects: [],
+  },
+  {
+    rule: 'a TimeoutNow of a newer term adopts the term; from no leader we follow, it starts nothing',
+    given: roles['follower of n2'],
+    when: { type: 'timeoutNow', from: n3, to: n1, term: t(4) },
+    then: 'follower',
+    effects: ['term 4 voted -', 'leader -'],
+  },
+  {
+    rule: 'leadership transfer: on its leader\'s TimeoutNow a voter campaigns at once, skipping PreVote, and says so in its vote requests',
+    given: roles['follower of n2'],
+    when: { type: 'timeoutNow', from: n2, to: n1, term: t(2) },
+    then: 'candidate',
+    effects: [
+      'send n1->n2 t3 TransferVote last=2@2',
+      'send n1->n3 t3 TransferVote last=2@2',
+      'after persist n1->n1 t3 VoteResp granted',
+      'term 3 voted n1',
+      'leader -',
+      'count electionsStarted +1',
+      'count transferCampaigns +1',
+    ],
+  },
+  {
+    rule: 'leadership transfer: a transfer campaign is heard even by a voter that still hears from its leader',
+    given: roles['follower of n2'],
+    when: { ...vote(n3, 3, false), transfer: true } as Message,
+    then: 'follower',
+    effects: ['after persist n1->n3 t3 VoteResp granted', 'term 3 voted n3', 'leader -'],
+  },
+  {
+    rule: 'a learner never campaigns: its election timer just re-arms',
+    given: () => {
+      const h = harness({ members: membersWith({ n1: 'learner' }) });
+      h.skip(T);
+      h.effects();
+      return h;
+    },
+    when: { advanceMs: T },
+    then: 'follower',
+    effects: [],
+  },
+  {
+    rule: 'a node that does not lead refuses a membership change, naming the leader it knows',
+    given: roles['follower of n2'],
+    when: change({ kind: 'addLearner', id: nodeId('n4'), addrs }),
+    then: 'follower',
+    effects: ['answer change refused: not_leader, leader n2'],
+  },
+  {
+    rule: 'a node that does not lead refuses a leadership transfer, naming the leader it knows',
+    given: roles['follower of n2'],
+    when: { type: 'transferLeadership', to: n3 },
+    then: 'follower',
+    effects: ['answer transfer refused: not_leader, leader n2'],
+  },
+  {
+    rule: 'leader: a single-server change is appended as a configuration entry, in effect at once, and sent to the new member too',
+    given: committedLeader,
+    when: change({ kind: 'addLearner', id: nodeId('n4'), addrs }),
+    then: 'leader',
+    effects: [
+      'send n1->n2 t3 App prev=3@3 [4@3] commit=3',
+      'send n1->n4 t3 App prev=3@3 [4@3] commit=3',
+      'after persist n1->n1 t3 AppResp ok match=4',
+      'answer change appended at 4@3',
+      'log ends at 4@3',
+      'count membershipChanges +1',
+    ],
+  },
+  {
+    rule: 'leader: no change before an entry of its own term is committed (the single-server change bug)',
+    given: roles.leader,
+    when: change({ kind: 'addLearner', id: nodeId('n4'), addrs }),
+    then: 'leader',
+    effects: ['answer change refused: leader_not_settled'],
+  },
+  {
+    rule: 'leader: answers from a node that is not a member are dropped',
+    given: committedLeader,
+    when: { type: 'appendEntriesResponse', from: nodeId('n9'), to: n1, term: t(3), success: true, matchIndex: i(3) },
+    then: 'leader',
+    effects: [],
+  },
+  {
+    rule: 'leader: a leader whose removal commits steps down and tells the most up-to-date voter to campaign',
+    given: leaderRemovingItself,
+    when: { type: 'appendEntriesResponse', from: n3, to: n1, term: t(3), success: true, matchIndex: i(4) },
+    then: 'follower',
+    effects: ['send n1->n2 t3 TimeoutNow', 'leader -', 'commit 4', 'count removalStepDowns +1'],
+  },
+  {
+    rule: 'leader: a transfer to a caught-up voter sends it TimeoutNow at once',
+    given: committedLeader,
+    when: { type: 'transferLeadership', to: n2 },
+    then: 'leader',
+    effects: ['send n1->n2 t3 TimeoutNow', 'answer transfer to n2', 'count transfersStarted +1'],
+  },
+  {
+    rule: 'leader: a transfer to a node that is not a voter is refused',
+    given: committedLeader,
+    when: { type: 'transferLeadership', to: nodeId('n9') },
+    then: 'leader',
+    effects: ['answer transfer refused: member_not_found'],
+  },
+  {
+    rule: 'leader: while transferring, proposals are refused (they would only delay the handover)',
+    given: transferringLeader,
+    when: propose(1),
+    then: 'leader',
+    effects: ['answer proposal refused: not_leader, leader n1'],
+  },
+  {
+    rule: 'leader: while transferring, membership changes are refused',
+    given: transferringLeader,
+    when: change({ kind: 'addLearner', id: nodeId('n4'), addrs }),
+    then: 'leader',
+    effects: ['answer change refused: not_leader, leader unknown'],
+  },
+  {
+    rule: 'leader: while transferring, forwarded proposals are refused: nothing appended',
+    given: transferringLeader,
+    when: { type: 'proposeRequest', from: n2, to: n1, term: t(3), batchId: 4, commands: [new Uint8Array([1])] },
+    then: 'leader',
+    effects: ['send n1->n2 t3 PropResp #4 refused not_leader'],
+  },
+  {
+    rule: 'leader: one transfer at a time',
+    given: transferringLeader,
+    when: { type: 'transferLeadership', to: n2 },
+    then: 'leader',
+    effects: ['answer transfer refused: not_leader, leader unknown'],
+  },
+  {
+    rule: 'leader: once the target has caught up, it is sent TimeoutNow',
+    given: transferringLeader,
+    when: { type: 'appendEntriesResponse', from: n3, to: n1, term: t(3), success: true, matchIndex: i(3) },
+    then: 'leader',
+    effects: ['send n1->n3 t3 TimeoutNow'],
+  },
+  {
+    rule: 'leader: a transfer that does not complete within an election timeout is given up; the leader leads on',
+    given: transferringLeader,
+    when: { advanceMs: T },
+    then: 'leader',
+    effects: [
+      'send n1->n2 t3 Heartbeat commit=3 seq=1',
+      'send n1->n3 t3 Heartbeat commit=0 seq=1',
+      'send n1->n2 t3 Heartbeat commit=3 seq=2',
+      'send n1->n3 t3 Heartbeat commit=0 seq=2',
+      'send n1->n2 t3 Heartbeat commit=3 seq=3',
+      'send n1->n3 t3 Heartbeat commit=0 seq=3',
+      'send n1->n2 t3 Heartbeat commit=3 seq=4',
+      'send n1->n3 t3 Heartbeat commit=0 seq=4',
+      'send n1->n2 t3 Heartbeat commit=3 seq=5',
+      'send n1->n3 t3 Heartbeat commit=0 seq=5',
+      'send n1->n2 t3 Heartbeat commit=3 seq=6',
+      'send n1->n3 t3 Heartbeat commit=0 seq=6',
+      'send n1->n2 t3 Heartbeat commit=3 seq=7',
+      'send n1->n3 t3 Heartbeat commit=0 seq=7',
+      'send n1->n2 t3 Heartbeat commit=3 seq=8',
+      'send n1->n3 t3 Heartbeat commit=0 seq=8',
+      'send n1->n2 t3 Heartbeat commit=3 seq=9',
+      'send n1->n3 t3 Heartbeat commit=0 seq=9',
+      'send n1->n2 t3 Heartbeat commit=3 seq=10',
+      'send n1->n3 t3 Heartbeat commit=0 seq=10',
+      'count transfersAborted +1',
+    ],
   },
 ];
 

@@ -1,3 +1,4 @@
+import { votersConfig } from '../raft/configs.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/log.js';
@@ -29,7 +30,7 @@ test('KvNode: concurrent proposals reach the Raft core as one batch, and each ge
   const leading = new Promise<void>((resolve) => (becameLeader = resolve));
   const node = new KvNode({
     id: nodeId('n1'),
-    voters: [nodeId('n1')],
+    bootstrap: votersConfig(['n1']),
     raft: { ...defaultRaftConfig, electionTimeoutMs: 20, heartbeatIntervalMs: 5, leaseClockDriftMs: 2 },
     storage: instantStorage,
     recovered: emptyPersistedState,

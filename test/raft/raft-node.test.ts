@@ -1,3 +1,4 @@
+import { votersConfig } from './configs.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultRaftConfig } from '../../src/raft/config.js';
@@ -17,7 +18,7 @@ const [n1, n2, n3] = [nodeId('n1'), nodeId('n2'), nodeId('n3')];
 function handNode(clock: ManualClock, persisted: PersistedState = emptyPersistedState): RaftNode {
   return new RaftNode({
     id: n1,
-    voters: [n1, n2, n3],
+    bootstrap: votersConfig([n1, n2, n3]),
     config: defaultRaftConfig,
     // Jitter 0: the election timeout is exactly electionTimeoutMs.
     env: { nowMs: () => clock.nowMs, randomInt: () => 0 },
@@ -37,7 +38,7 @@ function passStartupQuiet(clock: ManualClock): void {
 }
 
 function voteRequest(from: NodeId, t: number, lastLogIndex = 0, lastLogTerm = 0): Message {
-  return { type: 'requestVote', from, to: n1, term: toTerm(t), preVote: false, lastLogIndex: logIndex(lastLogIndex), lastLogTerm: toTerm(lastLogTerm) };
+  return { type: 'requestVote', from, to: n1, term: toTerm(t), preVote: false, transfer: false, lastLogIndex: logIndex(lastLogIndex), lastLogTerm: toTerm(lastLogTerm) };
 }
 
 /** The one vote response in a Ready (wherever it sits), and where it sat. */

@@ -1,3 +1,4 @@
+import { votersConfig } from './configs.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultRaftConfig } from '../../src/raft/config.js';
@@ -17,7 +18,7 @@ function recorded(): { node: RaftNode; executor: ReadyExecutor; calls: string[];
   const durables: (() => void)[] = [];
   const node = new RaftNode({
     id: n1,
-    voters: [n1, n2, n3],
+    bootstrap: votersConfig([n1, n2, n3]),
     config: defaultRaftConfig,
     env: { nowMs: () => clock.nowMs, randomInt: () => 0 },
     clock,
@@ -51,7 +52,7 @@ function recorded(): { node: RaftNode; executor: ReadyExecutor; calls: string[];
 test('ReadyExecutor: messages that promise durable state go out only once the write is durable', () => {
   const { node, executor, calls, clock, completeWrites } = recorded();
   clock.nowMs += T; // past the startup quiet period, without firing timers
-  node.step({ type: 'requestVote', from: n2, to: n1, term: term(1), preVote: false, lastLogIndex: logIndex(0), lastLogTerm: term(0) });
+  node.step({ type: 'requestVote', from: n2, to: n1, term: term(1), preVote: false, transfer: false, lastLogIndex: logIndex(0), lastLogTerm: term(0) });
   executor.run();
   assert.deepEqual(calls, ['write hs t1 vote n2 commit 0'], 'the vote is written, not yet sent');
   completeWrites();

@@ -1,3 +1,4 @@
+import { votersConfig } from './configs.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultRaftConfig, type RaftConfig } from '../../src/raft/config.js';
@@ -88,7 +89,7 @@ test('sendAppends: a follower whose next entries were compacted away gets the sn
   l.log.commitTo(logIndex(3));
   l.log.takeCommitted();
   l.log.compact(logIndex(2));
-  l.snapshot.offer({ meta: { index: logIndex(2), term: term(1), voters: [n1, n2, n3] }, chunks: [new Uint8Array(1), new Uint8Array(1), new Uint8Array(1)] });
+  l.snapshot.offer({ meta: { index: logIndex(2), term: term(1), config: votersConfig([n1, n2, n3]) }, chunks: [new Uint8Array(1), new Uint8Array(1), new Uint8Array(1)] });
   sendAppends(l, n2, true);
   assert.deepEqual(l.outbox.messages.map(describeMessage), ['n1->n2 t1 Snap 2@1 chunk 1/3', 'n1->n2 t1 Snap 2@1 chunk 2/3']);
   assert.equal(l.progress.get(n2)!.state, 'snapshot');

@@ -1,10 +1,11 @@
+import { votersConfig } from './configs.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SnapshotReceiver } from '../../src/raft/snapshot-receiver.js';
 import type { InstallSnapshot, SnapshotMeta } from '../../src/raft/types.js';
 import { logIndex, nodeId, term } from '../../src/raft/types.js';
 
-const meta = (index: number, t = 1): SnapshotMeta => ({ index: logIndex(index), term: term(t), voters: [nodeId('n1')] });
+const meta = (index: number, t = 1): SnapshotMeta => ({ index: logIndex(index), term: term(t), config: votersConfig(['n1']) });
 const chunk = (m: SnapshotMeta, k: number, count: number): InstallSnapshot => ({
   type: 'installSnapshot',
   from: nodeId('n2'),

@@ -1,3 +1,4 @@
+import { configuration, describeConfiguration } from '../../src/raft/membership.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,7 +77,8 @@ function hs(t: number, votedFor: string | null, commit: number): HardState {
 }
 
 function snap(index: number, t: number, chunks: readonly Uint8Array[]): Snapshot {
-  return { meta: { index: logIndex(index), term: term(t), voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')] }, chunks };
+  const config = configuration(['n1', 'n2', 'n3'].map((id) => ({ id: nodeId(id), role: 'voter' as const, addrs: { raftAddr: `${id}:7081`, httpAddr: `${id}:8081`, grpcAddr: `${id}:9081` } })));
+  return { meta: { index: logIndex(index), term: term(t), config }, chunks };
 }
 
 const write = (w: Partial<LogWrite>): LogWrite => ({ hardState: null, snapshot: null, entries: [], ...w });
@@ -96,7 +98,7 @@ function plainEntries(entries: readonly Entry[]): unknown[] {
 }
 
 function plainSnapshot(s: Snapshot | null): unknown {
-  return s === null ? null : { meta: { ...s.meta, voters: [...s.meta.voters] }, chunks: s.chunks.map((c) => [...c]) };
+  return s === null ? null : { meta: { ...s.meta, config: describeConfiguration(s.meta.config) }, chunks: s.chunks.map((c) => [...c]) };
 }
 
 function recordingMetrics(): StorageMetrics & { readonly syncs: number[]; readonly seconds: number[] } {

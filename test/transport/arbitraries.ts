@@ -1,6 +1,8 @@
 // Arbitraries of valid peer messages of every type (the codec's round trips, the peer fuzzer).
 import fc from 'fast-check';
-import { logIndex, nodeId, term, type Entry, type Message } from '../../src/raft/types.js';
+import { encodeConfiguration } from '../../src/raft/configuration-codec.js';
+import { configuration, type Configuration } from '../../src/raft/membership.js';
+import { logIndex, nodeId, term, type Entry, type Message, type NodeId } from '../../src/raft/types.js';
 
 export const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -12,10 +14,15 @@ const u64Arb = fc.oneof({ weight: 4, arbitrary: fc.nat(1_000) }, { weight: 1, ar
 const u32Arb = fc.oneof(fc.nat(100), fc.constant(0xffff_ffff));
 const bytesArb = fc.oneof({ weight: 4, arbitrary: fc.uint8Array({ maxLength: 64 }) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1000, maxLength: 5000 }) });
 const baseArb = fc.record({ from: idArb, to: idArb, term: u64Arb.map(term) });
+const configOf = (ids: readonly NodeId[], learners: number): Configuration =>
+  configuration(ids.map((id, k) => ({ id, role: k > 0 && k <= learners ? 'learner' : 'voter', addrs: { raftAddr: `${id}:7081`, httpAddr: `${id}:8081`, grpcAddr: `[::1]:9081` } })));
+const configArb = fc.tuple(fc.uniqueArray(idArb, { minLength: 1, maxLength: 5 }), fc.nat(2)).map(([ids, learners]) => configOf(ids, learners));
 
 const requestVoteArb = fc
-  .record({ base: baseArb, preVote: fc.boolean(), lastLogIndex: u64Arb, lastLogTerm: u64Arb })
-  .map(({ base, ...r }): Message => ({ ...base, type: 'requestVote', preVote: r.preVote, lastLogIndex: logIndex(r.lastLogIndex), lastLogTerm: term(r.lastLogTerm) }));
+  .record({ base: baseArb, preVote: fc.boolean(), transfer: fc.boolean(), lastLogIndex: u64Arb, lastLogTerm: u64Arb })
+  .map(({ base, ...r }): Message => ({ ...base, type: 'requestVote', preVote: r.preVote, transfer: r.transfer, lastLogIndex: logIndex(r.lastLogIndex), lastLogTerm: term(r.lastLogTerm) }));
+
+const timeoutNowArb = baseArb.map((base): Message => ({ ...base, type: 'timeoutNow' }));
 
 const requestVoteResponseArb = fc
   .record({ base: baseArb, preVote: fc.boolean(), granted: fc.boolean() })
@@ -28,7 +35,13 @@ const appendEntriesArb = fc
     to: idArb,
     prevLogIndex: fc.oneof(fc.nat(1_000), fc.constant(MAX - 20)),
     prevLogTerm: fc.nat(1_000),
-    entries: fc.array(fc.record({ termStep: fc.nat(3), kind: fc.constantFrom('noop' as const, 'command' as const), data: bytesArb }), { maxLength: 10 }),
+    entries: fc.array(
+      fc.oneof(
+        fc.record({ termStep: fc.nat(3), kind: fc.constantFrom('noop' as const, 'command' as const), data: bytesArb }),
+        fc.record({ termStep: fc.nat(3), kind: fc.constant('config' as const), data: configArb.map(encodeConfiguration) }),
+      ),
+      { maxLength: 10 },
+    ),
     termAbove: fc.nat(3),
     leaderCommit: u64Arb,
   })
@@ -76,7 +89,7 @@ const installSnapshotArb = fc
     base: baseArb,
     index: u64Arb,
     metaTerm: u64Arb,
-    voters: fc.uniqueArray(idArb, { minLength: 1, maxLength: 5 }),
+    config: configArb,
     chunkCount: fc.integer({ min: 1, max: 0xffff_ffff }),
     chunkFraction: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
     data: bytesArb,
@@ -84,7 +97,7 @@ const installSnapshotArb = fc
   .map(({ base, ...r }): Message => ({
     ...base,
     type: 'installSnapshot',
-    meta: { index: logIndex(r.index), term: term(r.metaTerm), voters: r.voters },
+    meta: { index: logIndex(r.index), term: term(r.metaTerm), config: r.config },
     chunk: Math.floor(r.chunkFraction * r.chunkCount),
     chunkCount: r.chunkCount,
     data: r.data,
@@ -114,6 +127,7 @@ const proposeResponseArb = fc
   }));
 
 export const messageArb: fc.Arbitrary<Message> = fc.oneof(
+  timeoutNowArb,
   requestVoteArb,
   requestVoteResponseArb,
   appendEntriesArb,

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { encodeConfiguration } from '../../src/raft/configuration-codec.js';
+import { configuration } from '../../src/raft/membership.js';
 import { logIndex, nodeId, term, type Message } from '../../src/raft/types.js';
 import { decodeFrame, encodeFrame, FRAME_OVERHEAD_BYTES_MAX, messageBytesBound, type DecodeResult, type Frame } from '../../src/transport/codec.js';
 import { kvstore } from '../../src/transport/generated/peer.js';
@@ -50,7 +52,7 @@ test('every message type round-trips through a batch frame', () => {
     }),
     { numRuns: 500 },
   );
-  assert.equal(seen.size, 12, `types generated: ${[...seen].join(', ')}`);
+  assert.equal(seen.size, 13, `types generated: ${[...seen].join(', ')}`);
 });
 
 test('challenge, handshake, handshake ack and empty batch frames round-trip', () => {
@@ -78,7 +80,7 @@ test('a conflict hint without a term stays distinct from one with term 0', () =>
 
 test('decoded bytes are views of the frame, not copies', () => {
   const data = Uint8Array.from({ length: 100 }, (_, i) => i);
-  const m: Message = { type: 'installSnapshot', from: nodeId('a'), to: nodeId('b'), term: term(1), meta: { index: logIndex(5), term: term(1), voters: [nodeId('a')] }, chunk: 0, chunkCount: 1, data };
+  const m: Message = { type: 'installSnapshot', from: nodeId('a'), to: nodeId('b'), term: term(1), meta: { index: logIndex(5), term: term(1), config: configuration([{ id: nodeId('a'), role: 'voter', addrs: { raftAddr: 'a:1', httpAddr: 'a:2', grpcAddr: 'a:3' } }]) }, chunk: 0, chunkCount: 1, data };
   const bytes = encodeFrame({ kind: 'batch', messages: [m] });
   const frame = decodeOk(bytes);
   assert.equal(frame.kind, 'batch');
@@ -135,8 +137,9 @@ const batchOf = (...messages: kvstore.raft.v1.RaftMessage.$Properties[]): Uint8A
 const appendOf = (entries: kvstore.raft.v1.Entry.$Properties[], prevLogIndex = 10, prevLogTerm = 2, t = 5): Uint8Array =>
   batchOf({ ...wire('a', 'b', t), appendEntries: { prevLogIndex, prevLogTerm, entries, leaderCommit: 0 } });
 const entry = (index: number, t: number, kind = pb.EntryKind.ENTRY_KIND_COMMAND) => ({ index, term: t, kind, data: new Uint8Array([1]) });
-const snapshotOf = (chunk: number, chunkCount: number, voters = ['a', 'b']): Uint8Array =>
-  batchOf({ ...wire(), installSnapshot: { meta: { index: 3, term: 1, voters }, chunk, chunkCount, data: new Uint8Array([1, 2]) } });
+const twoVoters = encodeConfiguration(configuration(['a', 'b'].map((id) => ({ id: nodeId(id), role: 'voter' as const, addrs: { raftAddr: `${id}:1`, httpAddr: `${id}:2`, grpcAddr: `${id}:3` } }))));
+const snapshotOf = (chunk: number, chunkCount: number, config: Uint8Array = twoVoters): Uint8Array =>
+  batchOf({ ...wire(), installSnapshot: { meta: { index: 3, term: 1, configuration: config }, chunk, chunkCount, data: new Uint8Array([1, 2]) } });
 
 test('malformed frames decode to errors', async (t) => {
   const cases: [string, Uint8Array, RegExp][] = [
@@ -162,8 +165,9 @@ test('malformed frames decode to errors', async (t) => {
     ['an entry term above the leader term', appendOf([entry(11, 6)]), /term: 6/],
     ['a chunk number equal to chunkCount', snapshotOf(2, 2), /chunk: 2/],
     ['no chunks', snapshotOf(0, 0), /chunkCount: 0/],
-    ['a snapshot without voters', snapshotOf(0, 1, []), /voters: empty/],
-    ['a snapshot with a voter twice', snapshotOf(0, 1, ['a', 'a']), /listed twice/],
+    ['a snapshot without a configuration', snapshotOf(0, 1, new Uint8Array(0)), /configuration: truncated/],
+    ['a snapshot with a configuration out of order', snapshotOf(0, 1, Uint8Array.of(1, 2, ...twoVoters.subarray(2 + (twoVoters.length - 2) / 2), ...twoVoters.subarray(2, 2 + (twoVoters.length - 2) / 2))), /increasing id order/],
+    ['a configuration entry that is not one', appendOf([{ index: 11, term: 2, kind: pb.EntryKind.ENTRY_KIND_CONFIG, data: new Uint8Array([7]) }]), /not a configuration/],
     ['a snapshot without meta', batchOf({ ...wire(), installSnapshot: { chunk: 0, chunkCount: 1 } }), /meta: missing/],
     ['a term of 2^53', batchOf({ ...wire('a', 'b', 2 ** 53), heartbeat: { commit: 1, seq: 1 } }), /term: .* beyond/],
     ['an index of 2^64 - 2^11', appendOf([], 2 ** 64 - 2 ** 11), /prevLogIndex: .* beyond/],

@@ -4,6 +4,8 @@ import { Outbox } from '../outbox.js';
 import { Progress } from '../progress.js';
 import { ForwardedReads, ReadIndexTracker } from '../read-index.js';
 import { LatestSnapshot } from '../snapshot-store.js';
+import { Membership } from '../membership-log.js';
+import { ConfigHistory } from '../membership.js';
 import { SnapshotReceiver } from '../snapshot-receiver.js';
 import type { HardState, Role } from '../types.js';
 
@@ -46,6 +48,8 @@ export const coreStateClasses: ReadonlyMap<string, { readonly prototype: object 
   ['ForwardedReads', ForwardedReads],
   ['LatestSnapshot', LatestSnapshot],
   ['SnapshotReceiver', SnapshotReceiver],
+  ['Membership', Membership],
+  ['ConfigHistory', ConfigHistory],
 ]);
 
 const classOfPrototype = new Map<object, string>([...coreStateClasses].map(([name, c]) => [c.prototype, name]));

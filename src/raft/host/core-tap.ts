@@ -1,5 +1,6 @@
 import { describeMessage } from '../describe.js';
-import type { Message, Role, Snapshot, Term } from '../types.js';
+import { describeChange, type ConfigChange } from '../membership.js';
+import type { Message, NodeId, Role, Snapshot, Term } from '../types.js';
 import type { CoreCheckpoint } from './core-checkpoint.js';
 
 /**
@@ -17,6 +18,8 @@ export type CoreInput =
   | { readonly kind: 'propose'; readonly commands: readonly Uint8Array[]; readonly forwardBatchId: number | null }
   | { readonly kind: 'readIndex'; readonly requestId: number; readonly lease: boolean }
   | { readonly kind: 'snapshotTaken'; readonly snapshot: Snapshot }
+  | { readonly kind: 'changeMembers'; readonly change: ConfigChange }
+  | { readonly kind: 'transferLeadership'; readonly to: NodeId | null }
   /** A delayed event of the machine fired; `event` is its XState type (`xstate.after.heartbeatInterval.raft.leader.heartbeat.waiting`). */
   | { readonly kind: 'timer'; readonly event: string }
   | { readonly kind: 'ready' };
@@ -74,6 +77,10 @@ export function describeCause(input: CoreInput): string {
       return `readIndex #${input.requestId}${input.lease ? ' lease' : ''}`;
     case 'snapshotTaken':
       return `snapshot taken at ${input.snapshot.meta.index}`;
+    case 'changeMembers':
+      return `change members: ${describeChange(input.change)}`;
+    case 'transferLeadership':
+      return `transfer leadership to ${input.to ?? 'the most up-to-date voter'}`;
     case 'timer':
       return `timer ${timerName(input.event)}`;
     case 'ready':

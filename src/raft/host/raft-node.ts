@@ -1,5 +1,7 @@
 import { createActor, type Actor, type InspectionEvent, type Subscription } from 'xstate';
-import { raftMachine, type ProposeResult, type RaftEvent, type ReadResult } from '../../../machines/raft.machine.js';
+import { historyOf, Membership } from '../membership-log.js';
+import type { ConfigChange, Configuration, IndexedConfiguration } from '../membership.js';
+import { raftMachine, type ChangeResult, type ProposeResult, type RaftEvent, type ReadResult, type TransferResult } from '../../../machines/raft.machine.js';
 import { validateRaftConfig, type RaftConfig } from '../config.js';
 import { RaftCounters } from '../counters.js';
 import type { RaftEnv } from '../env.js';
@@ -11,7 +13,7 @@ import { logIndex, term as toTerm } from '../types.js';
 import { copyCoreState, injectedContextFields, type CoreCheckpoint } from './core-checkpoint.js';
 import { describeCause, type CoreInput, type CoreTap, type CoreTransition } from './core-tap.js';
 
-export type { ForwardedProposal, ProposeResult, ReadResult, ReadState };
+export type { ChangeResult, ForwardedProposal, ProposeResult, ReadResult, ReadState, TransferResult };
 
 const readyInput: CoreInput = Object.freeze({ kind: 'ready' });
 
@@ -58,7 +60,14 @@ export interface Ready {
 
 export interface RaftNodeOptions {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
+  /**
+   * The configuration a node with no snapshot starts from (raft.peers, all voters);
+   * the empty configuration for a node that joins a running cluster. Configuration
+   * entries in the recovered log override it.
+   */
+  readonly bootstrap: Configuration;
+  /** Started empty to join (raft.join): it takes no part in elections until it has caught up. */
+  readonly catchingUp?: boolean;
   readonly config: RaftConfig;
   readonly env: RaftEnv;
   readonly clock: Clock;
@@ -115,9 +124,10 @@ export class RaftNode {
   /** The machine's answer to the request being sent, emitted while it handles it. */
   private proposed: ProposeResult | null = null;
   private readAnswer: ReadResult | null = null;
+  private changeAnswer: ChangeResult | null = null;
+  private transferAnswer: TransferResult | null = null;
 
   constructor(opts: RaftNodeOptions) {
-    if (!opts.voters.includes(opts.id)) throw new Error(`RaftNode: ${opts.id} is not among the voters`);
     // The node's config was checked key by key at start; a config that breaks the core's rules here is a bug.
     const problem = validateRaftConfig(opts.config);
     if (problem !== null) throw new Error(`RaftNode: ${problem}`);
@@ -146,16 +156,21 @@ export class RaftNode {
       this.persistedHardState = hs;
       const snap = opts.persisted.snapshot;
       this.log = new RaftLog(opts.persisted.entries, hs.commit, snap === null ? undefined : { index: snap.meta.index, term: snap.meta.term });
+      const base = snap === null ? { index: logIndex(0), config: opts.bootstrap } : { index: snap.meta.index, config: snap.meta.config };
+      const membership = new Membership(historyOf(base, opts.persisted.entries), opts.id, opts.catchingUp ?? false);
       this.actor = createActor(raftMachine, {
         clock,
-        input: { id: opts.id, voters: opts.voters, config: opts.config, env, log: this.log, outbox: this.outbox, counters: this.counters, term: hs.term, votedFor: hs.votedFor, snapshot: snap },
+        input: { id: opts.id, membership, config: opts.config, env, log: this.log, outbox: this.outbox, counters: this.counters, term: hs.term, votedFor: hs.votedFor, snapshot: snap },
       });
     } else {
       this.persistedHardState = resume.hardState;
       this.log = copyCoreState(resume.log);
       this.outbox = copyCoreState(resume.outbox);
       this.inputSeq = resume.seq;
-      const context = { ...copyCoreState(resume.context), config: opts.config, env, log: this.log, outbox: this.outbox, counters: this.counters } as never;
+      const copied = copyCoreState(resume.context);
+      // The voter and peer lists are the membership's own arrays, updated in place: keep them one object.
+      const membership = copied['membership'] as Membership;
+      const context = { ...copied, voters: membership.voters, peers: membership.peers, config: opts.config, env, log: this.log, outbox: this.outbox, counters: this.counters } as never;
       // A restored snapshot carries its context: XState reads no input then.
       this.actor = createActor(raftMachine, { clock, snapshot: raftMachine.resolveState({ value: resume.value as never, context }), input: undefined as never });
     }
@@ -166,6 +181,8 @@ export class RaftNode {
     this.actor.subscribe({ error: () => undefined });
     this.actor.on('proposed', (e) => (this.proposed = e.result));
     this.actor.on('readAnswered', (e) => (this.readAnswer = e.result));
+    this.actor.on('membersChanged', (e) => (this.changeAnswer = e.result));
+    this.actor.on('transferAnswered', (e) => (this.transferAnswer = e.result));
     this.actor.start();
     this.lastRole = this.role();
     tap?.attached?.(this);
@@ -271,6 +288,48 @@ export class RaftNode {
     this.readAnswer = null;
     if (r === null) throw new Error('RaftNode: the machine did not answer a read');
     return r;
+  }
+
+  /**
+   * Proposes a single-server membership change (leader only). An accepted change is
+   * in effect at once and appended at the answered index; the host answers its
+   * caller once that entry is committed (and still has the answered term).
+   */
+  changeMembers(change: ConfigChange): ChangeResult {
+    this.taken({ kind: 'changeMembers', change });
+    this.actor.send({ type: 'changeMembers', change });
+    this.handled();
+    const r = this.changeAnswer;
+    this.changeAnswer = null;
+    if (r === null) throw new Error('RaftNode: the machine did not answer a membership change');
+    return r;
+  }
+
+  /** Starts handing leadership to `to` (or the most up-to-date voter); the host waits for it to lead. */
+  transferLeadership(to: NodeId | null): TransferResult {
+    this.taken({ kind: 'transferLeadership', to });
+    this.actor.send({ type: 'transferLeadership', to });
+    this.handled();
+    const r = this.transferAnswer;
+    this.transferAnswer = null;
+    if (r === null) throw new Error('RaftNode: the machine did not answer a leadership transfer');
+    return r;
+  }
+
+  /** The configuration in effect (the latest in the log, committed or not) and its index. */
+  configuration(): IndexedConfiguration {
+    return this.actor.getSnapshot().context.membership.current();
+  }
+
+  /** The configuration in effect at `index` (what a snapshot taken there records). */
+  configurationAt(index: LogIndex): IndexedConfiguration {
+    return this.actor.getSnapshot().context.membership.history.at(index);
+  }
+
+  /** Does this node vote in its configuration, and may it already (it is not catching up after joining)? */
+  votes(): { readonly voter: boolean; readonly catchingUp: boolean } {
+    const m = this.actor.getSnapshot().context.membership;
+    return { voter: m.isSelfVoter(), catchingUp: m.catchingUp };
   }
 
   /**
