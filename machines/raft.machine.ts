@@ -213,7 +213,8 @@ const raftSetup = setup({
     /** TimeoutNow from the leader we follow, to a voter: campaign at once. */
     isTransferToUs: ({ context, event }) => {
       assertEvent(event, 'timeoutNow');
-      return event.term === context.term && event.from === context.leaderId && context.membership.mayVote();
+      // A term at the largest safe integer cannot grow: no campaign (a peer could otherwise force one past it).
+      return event.term === context.term && event.from === context.leaderId && context.membership.mayVote() && context.term < Number.MAX_SAFE_INTEGER;
     },
     /** A leader's answers from a member it tracks (a removed member's late answers are dropped). */
     fromTrackedMember: ({ context, event }) => {

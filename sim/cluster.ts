@@ -8,7 +8,7 @@ import type { CoreTap } from '../src/raft/host/core-tap.js';
 import type { ProposeResult, RaftNode, ReadResult } from '../src/raft/host/raft-node.js';
 import type { Entry, Message, NodeId, Term } from '../src/raft/types.js';
 import { nodeId } from '../src/raft/types.js';
-import { configuration } from '../src/raft/membership.js';
+import { configuration, emptyConfiguration, type Configuration } from '../src/raft/membership.js';
 import { SimClock } from './clock.js';
 import { SimDisk, type CrashMode } from './disk.js';
 import { InvariantChecker } from './invariants.js';
@@ -40,6 +40,12 @@ export interface ClusterOptions {
   readonly requestTimeoutMs?: number;
   /** A tap on each node's Raft core as it starts (the trace file, flight recorders); it only observes. */
   readonly tapFor?: (id: NodeId) => CoreTap | undefined;
+  /**
+   * The first this many nodes bootstrap the cluster as its voters (default: all);
+   * the others start empty, as nodes started with raft.join do, until a
+   * membership change adds them.
+   */
+  readonly voters?: number;
 }
 
 /** Small chunks, so that snapshots are taken in many steps and sent in many messages. */
@@ -85,6 +91,9 @@ export class SimCluster {
   readonly checker = new InvariantChecker();
   readonly trace: Trace;
   readonly ids: readonly NodeId[];
+  /** The nodes that bootstrap the cluster, and their configuration; the others join. */
+  private readonly bootstrapVoters: readonly NodeId[];
+  private readonly bootstrap: Configuration;
   readonly raftConfig: RaftConfig;
   readonly nodeConfig: KvNodeConfig;
   private readonly nodes = new Map<NodeId, SimNode>();
@@ -122,6 +131,8 @@ export class SimCluster {
     };
     this.trace = new Trace(opts.traceLines ?? 64, opts.traceCheckpoints ?? false);
     this.ids = Array.from({ length: opts.nodes }, (_, k) => nodeId(`n${k + 1}`));
+    this.bootstrapVoters = this.ids.slice(0, opts.voters ?? opts.nodes);
+    this.bootstrap = configuration(this.bootstrapVoters.map((id) => ({ id, role: 'voter', addrs: { raftAddr: id, httpAddr: id, grpcAddr: id } })));
     this.network = new SimNetwork(this.clock, this.rng.fork('network'), (m) => this.deliver(m));
     this.watches = new WatchChecker(this.clock, this.rng.fork('watches'), (nodes, detail) => this.checker.failWatch(nodes, detail));
     const drift = opts.clockDriftPpm ?? this.drawDrift();
@@ -165,7 +176,8 @@ export class SimCluster {
     const kv = new KvNode({
       ...(tap === undefined ? {} : { tap }),
       id: n.id,
-      bootstrap: configuration(this.ids.map((id) => ({ id, role: 'voter', addrs: { raftAddr: id, httpAddr: id, grpcAddr: id } }))),
+      bootstrap: this.bootstrapVoters.includes(n.id) ? this.bootstrap : emptyConfiguration,
+      catchingUp: !this.bootstrapVoters.includes(n.id) && persisted.hardState.term === 0 && persisted.snapshot === null && persisted.entries.length === 0,
       raft: this.raftConfig,
       config: this.nodeConfig,
       runtime,
