@@ -164,6 +164,16 @@ function targetOf(c: RaftContext, to: NodeId | null) {
   return pickTransferTarget(c.membership.current().config, c.id, (id) => c.progress.get(id)?.match ?? logIndex(0), to);
 }
 
+/** The entries after what `to` is known to hold, up to our last (the removal just appended), in one append, whatever its window. */
+function sendFarewell(c: RaftContext, to: NodeId): void {
+  const pr = c.progress.get(to);
+  const prevTerm = pr === undefined ? null : c.log.term(pr.match);
+  if (pr === undefined || prevTerm === null) return;
+  const entries = c.log.slice(logIndex(pr.match + 1), c.log.lastIndex(), c.config.appendEntriesMax, c.config.appendBytesMax);
+  if (entries.length === 0 || entries[entries.length - 1]!.index !== c.log.lastIndex()) return;
+  c.outbox.send({ type: 'appendEntries', from: c.id, to, term: c.term, prevLogIndex: pr.match, prevLogTerm: prevTerm, entries, leaderCommit: c.log.committed() });
+}
+
 /** The leader's TimeoutNow to a member whose log is as long as ours, or else the appends it still needs. */
 function nudgeTransferTarget(c: RaftContext, to: NodeId): void {
   const pr = c.progress.get(to);
@@ -405,6 +415,8 @@ const raftSetup = setup({
       context.log.append([entry]);
       context.membership.history.appended(entry.index, plan.next);
       context.membership.refresh();
+      // A removed member is sent the entry that removes it, once (best effort): it then knows, and says so.
+      if (event.change.kind === 'remove' && event.change.id !== context.id) sendFarewell(context, event.change.id);
       syncProgress(context.progress, plan.next, context.id, entry.index, context.config.inflightAppendsMax);
       context.counters.membershipChanges++;
       context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: entry.index });

@@ -23,7 +23,12 @@ import { realRuntime } from './node/real-runtime.js';
 import type { RaftConfig } from './raft/config.js';
 import { emptyConfiguration } from './raft/membership.js';
 import type { PersistedState } from './raft/host/raft-node.js';
-import { bootstrapConfiguration } from './node/member-directory.js';
+import { bootstrapConfiguration, MemberDirectory } from './node/member-directory.js';
+import { Joiner } from './node/join.js';
+import { KvClient } from './client/rest-client.js';
+import { formatHostPort, parseHostPort } from './config/host-port.js';
+import { nodeId } from './raft/types.js';
+import { readFileSync } from 'node:fs';
 import { LogStore } from './storage/log-store.js';
 import { readNodeTls } from './tls/node-tls.js';
 import type { TlsMaterial } from './tls/tls-material.js';
@@ -32,6 +37,39 @@ import { WsTransport } from './transport/ws-transport.js';
 
 const EXIT_BAD_CONFIG = 2;
 const EXIT_CANNOT_START = 1;
+
+/**
+ * raft.join: asks the member at that address to add this node (README
+ * "Membership"), learning the members' addresses from the answer, and to promote
+ * it once caught up (raft.auto_promote).
+ */
+function startJoining(config: NodeConfig, node: KvNode, directory: MemberDirectory, transport: WsTransport, log: Logger): Joiner {
+  const own = config.raft.peers.find((p) => p.id === config.node.id)!;
+  const scheme = config.http.tlsCertFile === null ? 'http' : 'https';
+  const token = config.raft.joinTokenFile === null ? undefined : readFileSync(config.raft.joinTokenFile, 'utf8').replace(/\r?\n$/, '');
+  const client = new KvClient({ endpoints: [`${scheme}://${formatHostPort(config.raft.join!)}`], ...(token === undefined ? {} : { token }) });
+  const joiner = new Joiner({
+    id: config.node.id,
+    addrs: { raftAddr: formatHostPort(own.raftAddr), httpAddr: formatHostPort(own.httpAddr), grpcAddr: formatHostPort(own.grpcAddr) },
+    client,
+    autoPromote: config.raft.autoPromote,
+    retryMs: config.raft.electionTimeoutMs,
+    onMembers: (members) => {
+      for (const m of members) {
+        const raftAddr = parseHostPort(m.raft_addr);
+        const httpAddr = parseHostPort(m.http_addr);
+        const grpcAddr = parseHostPort(m.grpc_addr);
+        if (m.id === config.node.id || raftAddr === null || httpAddr === null || grpcAddr === null) continue;
+        const peer = { id: nodeId(m.id), raftAddr, httpAddr, grpcAddr };
+        if (directory.learn(peer)) transport.setPeerAddress(peer.id, peer.raftAddr);
+      }
+    },
+    isVoter: () => node.membership() === 'voter',
+    logger: log,
+  });
+  void joiner.run();
+  return joiner;
+}
 
 /** A data directory with nothing in it yet: no term, no snapshot, no entries. */
 function isEmpty(p: PersistedState): boolean {
@@ -171,6 +209,8 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   const tls = tlsRead.tls;
 
   const others = new Map(config.raft.peers.filter((p) => p.id !== config.node.id).map((p) => [p.id, p.raftAddr]));
+  // Members' addresses: raft.peers first, then what the configuration in the log says (members added later).
+  const directory = new MemberDirectory(config.raft.peers);
   const debugging = new NodeDebugging(config, raftConfigOf(config), log);
   let node: KvNode | null = null;
   const transport = new WsTransport({
@@ -200,7 +240,13 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
     logger: log,
     config: kvNodeConfigOf(config),
     runtime: realRuntime,
-    hooks: debugging.hooks(metrics.nodeHooks),
+    hooks: {
+      ...debugging.hooks(metrics.nodeHooks),
+      // The transport dials the members the configuration adds (it drops nobody: a removed node's late messages are harmless).
+      onConfiguration: (c) => {
+        for (const p of directory.follow(c).added) if (p.id !== config.node.id) transport.setPeerAddress(p.id, p.raftAddr);
+      },
+    },
     ...(debugging.recorder === null ? {} : { tap: debugging.recorder }),
   });
   metrics.bind(node.raftView());
@@ -213,11 +259,18 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
   const streams = new EventStreams(debugging.events, randomUUID().slice(0, 8));
   debugging.registerMetrics(api.registry, streams);
   const recorder = debugging.recorder;
-  const app = createHttpApp(config, node, log, api, {
-    streams,
-    ui: config.http.ui ? { ...loadUiAssets('live'), proxy: new MemberProxy(config, config.http.valueBytesMax) } : null,
-    recording: recorder === null ? null : { recorder, header: () => debugging.recordingHeader() },
-  });
+  const app = createHttpApp(
+    config,
+    node,
+    log,
+    api,
+    {
+      streams,
+      ui: config.http.ui ? { ...loadUiAssets('live'), proxy: new MemberProxy(config, config.http.valueBytesMax) } : null,
+      recording: recorder === null ? null : { recorder, header: () => debugging.recordingHeader() },
+    },
+    directory,
+  );
   const httpListener = await startHttpListener(app, {
     host: config.http.addr.host,
     port: config.http.addr.port,
@@ -228,9 +281,10 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
     onAnswered: (code) => api.errorAnswered('http', code),
   });
   const http = httpListener.server;
-  const grpcServer = await startGrpcServer(config, node, log, api, tls.grpc);
+  const grpcServer = await startGrpcServer(config, node, log, api, tls.grpc, directory);
   const raftMetrics = await serveMetrics(metrics.registry, config.raft.metricsAddr.host, config.raft.metricsAddr.port, metricsGuard(config));
   log.info({ http: config.http.addr, raft: config.raft.addr, dataDir }, 'node started');
+  const joiner = config.raft.join === null ? null : startJoining(config, kvNode, directory, transport, log);
 
   // SIGHUP: re-read every TLS file; new connections use the new material, open ones keep theirs.
   const reloadTls = (): void => {
@@ -249,6 +303,9 @@ async function runNode(config: NodeConfig, log: Logger): Promise<number> {
 
   const reason = await stopped;
   log.info({ why: reason.why }, 'stopping');
+  joiner?.stop();
+  // A planned stop of the leader hands leadership over first: no election-timeout gap for the cluster.
+  if (reason.code === 0 && (await node.handOver())) log.info({ leader: node.status().leaderId }, 'handed leadership over');
   process.off('SIGHUP', reloadTls);
   unwatch();
   // Fail what is in flight first (its answers are then written), stop accepting,

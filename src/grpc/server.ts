@@ -4,6 +4,8 @@
 // to the leader over one pooled channel per leader address, with the caller's
 // deadline and cancellation; stale reads are served locally. Every answer carries
 // `x-raft-leader` when a leader is known.
+import { clusterHandlers } from './cluster-handlers.js';
+import type { MemberDirectory } from '../node/member-directory.js';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
@@ -43,11 +45,11 @@ export interface GrpcServerHandle {
  * Starts the gRPC API; `api` holds the API port's metrics registry (the one served
  * on HTTP `/metrics`), where the gRPC request metrics are registered.
  */
-export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics, tlsMaterial: TlsMaterial | null): Promise<GrpcServerHandle> {
+export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics, tlsMaterial: TlsMaterial | null, directory: MemberDirectory | null = null): Promise<GrpcServerHandle> {
   const log = logger.child({ api: 'grpc' });
   const metrics = new GrpcMetrics(api.registry);
   const { definition, kv } = loadKvProto();
-  const peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id as NodeId, p]));
+  const peers = directory ?? new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id as NodeId, p]));
   // Room for a value one byte over the limit, so the handler (not the transport) answers it.
   const messageBytesMax = Math.max(4 * 1024 * 1024, config.http.valueBytesMax + keyBytesMax + 64 * 1024);
   const channelOptions: grpc.ChannelOptions = {
@@ -88,6 +90,7 @@ export async function startGrpcServer(config: NodeConfig, node: KvNode, logger: 
   server.addService(tolerantDefinition(services.KV.service), kvHandlers(services.KV.service, runner, calls, config.http.valueBytesMax));
   server.addService(tolerantDefinition(services.Lease.service), leaseHandlers(services.Lease.service, runner, calls, config.raft.electionTimeoutMs));
   server.addService(tolerantDefinition(services.Watch.service), watchHandlers(node.watches, metrics));
+  server.addService(tolerantDefinition(services.Cluster.service), clusterHandlers(services.Cluster.service, runner, node));
 
   // Health: SERVING exactly while the node is ready (a leader known, caught up).
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'kvstore.v1.KV': 'NOT_SERVING' });

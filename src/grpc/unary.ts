@@ -56,7 +56,8 @@ export function methodOfPath(path: string): string {
 
 export interface UnaryDeps {
   readonly node: KvNode;
-  readonly peers: ReadonlyMap<NodeId, PeerConfig>;
+  /** Where members are reached: raft.peers, and the members the log added since. */
+  readonly peers: Pick<ReadonlyMap<NodeId, PeerConfig>, 'get' | 'has'>;
   readonly metrics: GrpcMetrics;
   readonly api: ApiMetrics;
   readonly log: Logger;

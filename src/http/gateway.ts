@@ -20,7 +20,8 @@ import type { Consistency } from './request.js';
  * is 503; a write lost in flight is 504.
  */
 export class Gateway {
-  private readonly peers: ReadonlyMap<NodeId, PeerConfig>;
+  /** Where members are reached: raft.peers, and the members the log added since (MemberDirectory). */
+  private readonly peers: Pick<ReadonlyMap<NodeId, PeerConfig>, 'get'>;
   // Every node of a cluster serves REST the same way: with TLS on, the leader's URL is https too.
   private readonly scheme: string;
   /** http.follower_reads: serve linearizable reads here through follower ReadIndex instead of redirecting them. */
@@ -32,8 +33,9 @@ export class Gateway {
     config: NodeConfig,
     readonly node: KvNode,
     private readonly api: ApiMetrics,
+    directory: Pick<ReadonlyMap<NodeId, PeerConfig>, 'get'> | null = null,
   ) {
-    this.peers = new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id, p]));
+    this.peers = directory ?? new Map<NodeId, PeerConfig>(config.raft.peers.map((p) => [p.id, p]));
     this.scheme = config.http.tlsCertFile === null ? 'http' : 'https';
     this.followerReads = config.http.followerReads;
     this.forwardWrites = config.http.forwardWrites;

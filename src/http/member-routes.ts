@@ -30,8 +30,13 @@ function refuse(ctx: Koa.Context, gateway: Gateway, e: AdminError): never {
 
 /** The leader's view of the configuration (a follower redirects; `?consistency=stale` answers from here). */
 export function listMembers(ctx: Koa.Context, gateway: Gateway, admin: ClusterAdmin, stale: boolean): void {
-  if (!stale) gateway.redirectIfFollower(ctx);
-  ctx.body = membersToJson(admin.members());
+  const view = admin.members();
+  if (!stale) {
+    gateway.redirectIfFollower(ctx);
+    // Not the leader's view, and no leader to ask: say so rather than answer with this node's.
+    if (view.leaderId === null) throw new HttpError('no_leader', 'no leader is known now; retry, or ask with ?consistency=stale');
+  }
+  ctx.body = membersToJson(view);
 }
 
 export async function addMember(ctx: Koa.Context, gateway: Gateway, admin: ClusterAdmin): Promise<void> {

@@ -123,6 +123,7 @@ const statusSchema = {
     commit_index: { type: 'integer', minimum: 0 },
     applied_index: { type: 'integer', minimum: 0 },
     last_log_index: { type: 'integer', minimum: 0 },
+    membership: { type: 'string', enum: ['voter', 'learner', 'removed', 'joining'], description: "this node in its own configuration: joining = started with raft.join and not caught up yet; removed = not a member (it takes no part in elections)" },
     members: {
       type: 'array',
       items: {

@@ -20,6 +20,7 @@ import { WATCH_PREFIX, watchRoute } from './watch-route.js';
 import { consistencyOf, queryOf } from './request.js';
 import { getSnapshot } from './snapshot-route.js';
 import { postTxn } from './txn-route.js';
+import type { MemberDirectory } from '../node/member-directory.js';
 import { serveAsset, servePage, serveRecording, UI_ASSETS_PREFIX, type DebugServices } from './debug-routes.js';
 import { MEMBERS_PREFIX } from './member-proxy.js';
 import { V1_MEMBERS_PREFIX, addMember, changeMember, listMembers, transferLeader } from './member-routes.js';
@@ -125,7 +126,7 @@ function isClientGone(err: unknown): boolean {
  * answered on every route (204 + Allow, plus CORS headers when enabled); HEAD is GET
  * without the body; non-key routes ignore their query string.
  */
-export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics, debug: DebugServices | null = null): Koa {
+export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics, debug: DebugServices | null = null, directory: MemberDirectory | null = null): Koa {
   const app = new Koa();
   const ui = debug?.ui ?? null;
   const routeOf = routesOf(ui !== null && config.http.ui);
@@ -143,7 +144,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
   const corsAny = config.http.corsOrigins.includes('*');
   const corsOrigins = new Set(config.http.corsOrigins);
   const retryAfter = String(retryAfterSeconds(config.raft.electionTimeoutMs));
-  const gateway = new Gateway(config, node, api);
+  const gateway = new Gateway(config, node, api, directory);
 
   // Outermost: the one error path (every error is the catalog's JSON) and metrics.
   app.use(async (ctx, next) => {
@@ -222,7 +223,12 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
           commit_index: s.commitIndex,
           applied_index: s.appliedIndex,
           last_log_index: s.lastLogIndex,
-          members: config.raft.peers.map((p) => ({ id: p.id, raft_addr: formatHostPort(p.raftAddr), http_addr: formatHostPort(p.httpAddr), grpc_addr: formatHostPort(p.grpcAddr) })),
+          // The configuration in effect, each member at the addresses this node reaches it by.
+          members: node.members().members.map((m) => {
+            const p = directory?.get(m.id) ?? config.raft.peers.find((x) => x.id === m.id);
+            return p === undefined ? { id: m.id, raft_addr: m.addrs.raftAddr, http_addr: m.addrs.httpAddr, grpc_addr: m.addrs.grpcAddr } : { id: m.id, raft_addr: formatHostPort(p.raftAddr), http_addr: formatHostPort(p.httpAddr), grpc_addr: formatHostPort(p.grpcAddr) };
+          }),
+          membership: node.membership(),
         };
         return;
       }

@@ -45,6 +45,10 @@ export class MemberDirectory {
     return { added, removed };
   }
 
+  has(id: NodeId): boolean {
+    return this.current.has(id);
+  }
+
   /** The addresses of member `id`, if this node knows them. */
   get(id: NodeId): PeerConfig | undefined {
     return this.current.get(id);

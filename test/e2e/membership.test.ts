@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { KvClient, type MembersList } from '../../src/client/rest-client.js';
+import { KvClient } from '../../src/client/rest-client.js';
 import { ProcessCluster } from './process-cluster.js';
 
 const ELECTION_MS = 500;
@@ -40,13 +40,6 @@ class Load {
   }
 }
 
-async function members(c: ProcessCluster, via: string): Promise<MembersList> {
-  return c.waitFor(`${via} to list the members`, WITHIN_MS, async () => {
-    const r = await new KvClient({ endpoints: [c.url(via, '')] }).members();
-    return r.ok ? r : undefined;
-  });
-}
-
 async function waitForVoters(c: ProcessCluster, voters: readonly string[]): Promise<void> {
   const want = [...voters].sort().join(',');
   let seen = '';
@@ -76,8 +69,11 @@ describe('membership changes on real processes', { concurrency: false }, () => {
     await waitForVoters(c, ['n1', 'n2', 'n3', 'n4']);
     await c.join('n5', 'n3');
     await waitForVoters(c, ['n1', 'n2', 'n3', 'n4', 'n5']);
-    const list = await members(c, 'n5');
-    assert.deepEqual(list.members.map((m) => m.id), ['n1', 'n2', 'n3', 'n4', 'n5']);
+    // The new member knows the whole configuration itself.
+    await c.waitFor('n5 to hold the configuration of five', WITHIN_MS, async () => {
+      const r = await new KvClient({ endpoints: [c.url('n5', '')] }).members({ stale: true });
+      return r.ok && r.members.map((m) => m.id).join() === 'n1,n2,n3,n4,n5' ? true : undefined;
+    });
   });
 
   test('a learner cannot vote, a change while one is in flight is refused, the last voter cannot be removed', async () => {
@@ -121,8 +117,10 @@ describe('membership changes on real processes', { concurrency: false }, () => {
     }
     await waitForVoters(c, ['n3', 'n4', 'n5']);
     for (const id of ['n1', 'n2']) {
-      const s = await c.waitFor(`${id} to report its removal`, WITHIN_MS, async () => {
+      let last: unknown = null;
+      const s = await c.waitFor(() => `${id} to report its removal (last status ${JSON.stringify(last)})`, WITHIN_MS, async () => {
         const st = (await c.status(id)) as (Awaited<ReturnType<ProcessCluster['status']>> & { membership?: string }) | null;
+        last = st;
         return st?.membership === 'removed' ? st : undefined;
       });
       assert.notEqual(s.role, 'leader');
