@@ -186,16 +186,20 @@ export function checkSecurity(r: Reads, p: Problems): SecurityDerived | undefine
   return secret === undefined ? undefined : { 'raft.secret': secret };
 }
 
-/** The bearer token in a file (one trailing newline dropped), or undefined after reporting why not. */
-export function readTokenFile(path: string, at: KeyPath, origin: Origin | null, p: Problems): string | undefined {
-  let text: string;
+/** A file's UTF-8 text without one trailing newline (the editor's or echo's), or undefined after reporting why not. */
+function readLineFile(path: string, what: string, at: KeyPath, origin: Origin | null, p: Problems): string | undefined {
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path));
+    return new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path)).replace(/\r?\n$/, '');
   } catch (e) {
-    p.add(at, origin, `cannot read the token from ${show(path)}: ${fsWhy(e) || 'not UTF-8'}`);
+    p.add(at, origin, `cannot read the ${what} from ${show(path)}: ${fsWhy(e) || 'not UTF-8'}`);
     return undefined;
   }
-  const token = text.replace(/\r?\n$/, '');
+}
+
+/** The bearer token in a file, or undefined after reporting why not. */
+function readTokenFile(path: string, at: KeyPath, origin: Origin | null, p: Problems): string | undefined {
+  const token = readLineFile(path, 'token', at, origin, p);
+  if (token === undefined) return undefined;
   if (token === '' || /\s/.test(token)) {
     p.add(at, origin, `expected a file holding one bearer token, got ${kindOf(token)}`);
     return undefined;
@@ -205,15 +209,8 @@ export function readTokenFile(path: string, at: KeyPath, origin: Origin | null, 
 
 function readSecretFile(path: string | null, at: KeyPath, origin: Origin | null, p: Problems): string | null | undefined {
   if (path === null) return null;
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path));
-  } catch (e) {
-    p.add(at, origin, `cannot read the secret from ${show(path)}: ${fsWhy(e) || 'not UTF-8'}`);
-    return undefined;
-  }
-  // One trailing newline is the editor's or echo's, not the secret's.
-  const secret = text.replace(/\r?\n$/, '');
+  const secret = readLineFile(path, 'secret', at, origin, p);
+  if (secret === undefined) return undefined;
   if (secret.length < secretCharsMin) {
     p.add(at, origin, `expected a file holding a secret of at least ${secretCharsMin} characters, got ${kindOf(secret)}`);
     return undefined;
