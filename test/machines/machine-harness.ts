@@ -101,7 +101,7 @@ export class MachineHarness {
   }
 
   /** Moves the clock without firing timers (e.g. past the startup quiet period). */
-  skip(ms: number): void {
+  moveClockOnly(ms: number): void {
     this.clock.nowMs += ms;
   }
 

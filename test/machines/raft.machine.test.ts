@@ -43,14 +43,14 @@ const roles: Record<Role | 'follower of n2', (setup?: object) => MachineHarness>
   /** A follower past its startup quiet period that knows no leader. */
   follower: (setup) => {
     const h = harness(setup);
-    h.skip(T);
+    h.moveClockOnly(T);
     h.effects();
     return h;
   },
   /** A follower that just heard from its leader n2 at term 2 (half an election timeout after it started). */
   'follower of n2': (setup) => {
     const h = harness(setup);
-    h.skip(T / 2);
+    h.moveClockOnly(T / 2);
     h.send({ type: 'heartbeat', from: n2, to: n1, term: t(2), commit: i(1), seq: 1 });
     h.effects();
     return h;
@@ -856,7 +856,7 @@ const table: readonly Row[] = [
     rule: 'a learner never campaigns: its election timer just re-arms',
     given: () => {
       const h = harness({ members: membersWith({ n1: 'learner' }) });
-      h.skip(T);
+      h.moveClockOnly(T);
       h.effects();
       return h;
     },

@@ -17,6 +17,16 @@ export type { ChangeResult, ForwardedProposal, ProposeResult, ReadResult, ReadSt
 
 const readyInput: CoreInput = Object.freeze({ kind: 'ready' });
 
+/** The host's requests that the machine answers, by an emitted event, while it handles them. */
+type Request = Extract<CoreInput, { kind: 'propose' | 'readIndex' | 'changeMembers' | 'transferLeadership' }>;
+interface Answers {
+  readonly propose: ProposeResult;
+  readonly readIndex: ReadResult;
+  readonly changeMembers: ChangeResult;
+  readonly transferLeadership: TransferResult;
+}
+type Answer = { [K in keyof Answers]: { readonly kind: K; readonly result: Answers[K] } }[keyof Answers];
+
 /** XState's scheduler interface: the host decides what time is. */
 export interface Clock {
   setTimeout(fn: () => void, timeoutMs: number): unknown;
@@ -122,10 +132,7 @@ export class RaftNode {
   private cause: CoreInput = readyInput;
   private lastRole: Role | null;
   /** The machine's answer to the request being sent, emitted while it handles it. */
-  private proposed: ProposeResult | null = null;
-  private readAnswer: ReadResult | null = null;
-  private changeAnswer: ChangeResult | null = null;
-  private transferAnswer: TransferResult | null = null;
+  private answer: Answer | null = null;
 
   constructor(opts: RaftNodeOptions) {
     // The node's config was checked key by key at start; a config that breaks the core's rules here is a bug.
@@ -179,10 +186,10 @@ export class RaftNode {
     // later and out of band. Observing errors here and rethrowing them from the call
     // that caused them makes a core bug fail loudly, where it happened.
     this.actor.subscribe({ error: () => undefined });
-    this.actor.on('proposed', (e) => (this.proposed = e.result));
-    this.actor.on('readAnswered', (e) => (this.readAnswer = e.result));
-    this.actor.on('membersChanged', (e) => (this.changeAnswer = e.result));
-    this.actor.on('transferAnswered', (e) => (this.transferAnswer = e.result));
+    this.actor.on('proposed', (e) => (this.answer = { kind: 'propose', result: e.result }));
+    this.actor.on('readAnswered', (e) => (this.answer = { kind: 'readIndex', result: e.result }));
+    this.actor.on('membersChanged', (e) => (this.answer = { kind: 'changeMembers', result: e.result }));
+    this.actor.on('transferAnswered', (e) => (this.answer = { kind: 'transferLeadership', result: e.result }));
     this.actor.start();
     this.lastRole = this.role();
     tap?.attached?.(this);
@@ -195,6 +202,17 @@ export class RaftNode {
     this.tap?.input(seq, this.envNowMs(), input);
     this.inputSeq = seq;
     this.cause = input;
+  }
+
+  /** Sends a request and returns the machine's answer to it. */
+  private ask<R extends Request>(request: R, event: RaftEvent): Answers[R['kind']] {
+    this.taken(request);
+    this.actor.send(event);
+    this.handled();
+    const a = this.answer;
+    this.answer = null;
+    if (a === null || a.kind !== request.kind) throw new Error(`RaftNode: the machine did not answer ${request.kind}`);
+    return a.result as Answers[R['kind']];
   }
 
   /** After each event: rethrow a core failure where it happened, report a change of role, then tell the host a Ready may be waiting. */
@@ -264,12 +282,7 @@ export class RaftNode {
    * a later Ready's `forwardedProposals`.
    */
   propose(commands: readonly Uint8Array[], forwardBatchId: number | null = null): ProposeResult {
-    this.taken({ kind: 'propose', commands, forwardBatchId });
-    this.actor.send({ type: 'propose', commands, forwardBatchId });
-    this.handled();
-    const r = this.proposed;
-    this.proposed = null;
-    if (r === null) throw new Error('RaftNode: the machine did not answer a proposal');
+    const r = this.ask({ kind: 'propose', commands, forwardBatchId }, { type: 'propose', commands, forwardBatchId });
     if (r.ok) this.counters.proposalsAccepted += commands.length;
     else if (r.reason === 'not_leader') this.counters.proposalsRefusedNotLeader += commands.length;
     else this.counters.proposalsRefusedOverloaded += commands.length;
@@ -281,13 +294,7 @@ export class RaftNode {
    * when it holds). An accepted read comes back as a ReadState in a later Ready.
    */
   readIndex(requestId: number, lease: boolean): ReadResult {
-    this.taken({ kind: 'readIndex', requestId, lease });
-    this.actor.send({ type: 'readIndex', requestId, lease });
-    this.handled();
-    const r = this.readAnswer;
-    this.readAnswer = null;
-    if (r === null) throw new Error('RaftNode: the machine did not answer a read');
-    return r;
+    return this.ask({ kind: 'readIndex', requestId, lease }, { type: 'readIndex', requestId, lease });
   }
 
   /**
@@ -296,24 +303,12 @@ export class RaftNode {
    * caller once that entry is committed (and still has the answered term).
    */
   changeMembers(change: ConfigChange): ChangeResult {
-    this.taken({ kind: 'changeMembers', change });
-    this.actor.send({ type: 'changeMembers', change });
-    this.handled();
-    const r = this.changeAnswer;
-    this.changeAnswer = null;
-    if (r === null) throw new Error('RaftNode: the machine did not answer a membership change');
-    return r;
+    return this.ask({ kind: 'changeMembers', change }, { type: 'changeMembers', change });
   }
 
   /** Starts handing leadership to `to` (or the most up-to-date voter); the host waits for it to lead. */
   transferLeadership(to: NodeId | null): TransferResult {
-    this.taken({ kind: 'transferLeadership', to });
-    this.actor.send({ type: 'transferLeadership', to });
-    this.handled();
-    const r = this.transferAnswer;
-    this.transferAnswer = null;
-    if (r === null) throw new Error('RaftNode: the machine did not answer a leadership transfer');
-    return r;
+    return this.ask({ kind: 'transferLeadership', to }, { type: 'transferLeadership', to });
   }
 
   /** The configuration in effect (the latest in the log, committed or not) and its index. */
