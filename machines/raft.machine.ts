@@ -11,6 +11,7 @@ import { encodeConfiguration } from '../src/raft/configuration-codec.js';
 import { pickTransferTarget, type TransferRefusal } from '../src/raft/leadership-transfer.js';
 import { planChange, type ChangeRefusal, type ConfigChange } from '../src/raft/membership.js';
 import { followAppend, Membership, syncProgress } from '../src/raft/membership-log.js';
+import { DEPARTURE_ROUNDS_MAX, Departures } from '../src/raft/departures.js';
 import { ForwardedReads, ReadIndexTracker } from '../src/raft/read-index.js';
 import { broadcastAppends, broadcastHeartbeats, committedInTerm, maybeCommit, rejectAppend, releaseReads, sendAppends, sendCommitToWaiting, sendSnapshotChunks } from '../src/raft/replication.js';
 import { LatestSnapshot } from '../src/raft/snapshot-store.js';
@@ -69,6 +70,8 @@ export interface RaftContext {
   readonly votes: ReadonlyMap<NodeId, boolean>;
   /** Leader only: what we know of each member's log, ourselves included (it follows the configuration). */
   readonly progress: Map<NodeId, Progress>;
+  /** Leader only: removed members still replicated to until they hold their removal (their acknowledgements count toward no quorum). */
+  readonly departing: Departures;
   /** Leader only: the member leadership is being handed to, while a transfer runs. */
   readonly transferTo: NodeId | null;
   /** This candidacy was started by the leader's TimeoutNow: its vote requests say so. */
@@ -164,16 +167,6 @@ function targetOf(c: RaftContext, to: NodeId | null) {
   return pickTransferTarget(c.membership.current().config, c.id, (id) => c.progress.get(id)?.match ?? logIndex(0), to);
 }
 
-/** The entries after what `to` is known to hold, up to our last (the removal just appended), in one append, whatever its window. */
-function sendFarewell(c: RaftContext, to: NodeId): void {
-  const pr = c.progress.get(to);
-  const prevTerm = pr === undefined ? null : c.log.term(pr.match);
-  if (pr === undefined || prevTerm === null) return;
-  const entries = c.log.slice(logIndex(pr.match + 1), c.log.lastIndex(), c.config.appendEntriesMax, c.config.appendBytesMax);
-  if (entries.length === 0 || entries[entries.length - 1]!.index !== c.log.lastIndex()) return;
-  c.outbox.send({ type: 'appendEntries', from: c.id, to, term: c.term, prevLogIndex: pr.match, prevLogTerm: prevTerm, entries, leaderCommit: c.log.committed() });
-}
-
 /** The leader's TimeoutNow to a member whose log is as long as ours, or else the appends it still needs. */
 function nudgeTransferTarget(c: RaftContext, to: NodeId): void {
   const pr = c.progress.get(to);
@@ -226,7 +219,12 @@ const raftSetup = setup({
       // A term at the largest safe integer cannot grow: no campaign (a peer could otherwise force one past it).
       return event.term === context.term && event.from === context.leaderId && context.membership.mayVote() && context.term < Number.MAX_SAFE_INTEGER;
     },
-    /** A leader's answers from a member it tracks (a removed member's late answers are dropped). */
+    /** A vote request from a node that is neither a member nor already being told of its removal. */
+    fromFormerMember: ({ context, event }) => {
+      assertEvent(event, 'requestVote');
+      return event.from !== context.id && !context.progress.has(event.from);
+    },
+    /** A leader's answers from a member it replicates to, departing ones included (others' late answers are dropped). */
     fromTrackedMember: ({ context, event }) => {
       const m = messageOf(event);
       return m.term === context.term && context.progress.has(m.from);
@@ -394,8 +392,9 @@ const raftSetup = setup({
     becomeLeader: assign(({ context }) => {
       const next = logIndex(context.log.lastIndex() + 1);
       const progress = new Map<NodeId, Progress>([[context.id, new Progress(next, context.config.inflightAppendsMax)]]);
-      syncProgress(progress, context.membership.current().config, context.id, next, context.config.inflightAppendsMax);
-      return { progress, leaderId: context.id, votes: new Map<NodeId, boolean>(), reads: new ReadIndexTracker(), transferTo: null };
+      const departing = new Departures(DEPARTURE_ROUNDS_MAX);
+      syncProgress(progress, context.membership.current().config, context.id, next, context.config.inflightAppendsMax, departing);
+      return { progress, departing, leaderId: context.id, votes: new Map<NodeId, boolean>(), reads: new ReadIndexTracker(), transferTo: null };
     }),
     /** Emitted before the append, so it names the index the configuration entry takes. */
     answerChangeAccepted: emit(({ context }) => ({ type: 'membersChanged', result: { ok: true, index: logIndex(context.log.lastIndex() + 1), term: context.term } }) as const),
@@ -415,9 +414,10 @@ const raftSetup = setup({
       context.log.append([entry]);
       context.membership.history.appended(entry.index, plan.next);
       context.membership.refresh();
-      // A removed member is sent the entry that removes it, once (best effort): it then knows, and says so.
-      if (event.change.kind === 'remove' && event.change.id !== context.id) sendFarewell(context, event.change.id);
-      syncProgress(context.progress, plan.next, context.id, entry.index, context.config.inflightAppendsMax);
+      // A removed member keeps being replicated to until it holds this entry: then it knows, and says so.
+      if (event.change.kind === 'remove' && event.change.id !== context.id) context.departing.add(event.change.id, entry.index);
+      context.departing.follow(plan.next);
+      syncProgress(context.progress, plan.next, context.id, entry.index, context.config.inflightAppendsMax, context.departing);
       context.counters.membershipChanges++;
       context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: entry.index });
       broadcastAppends(context, false);
@@ -531,6 +531,26 @@ const raftSetup = setup({
     forgetLeader: assign({ leaderId: null }),
     resetRecentActive: ({ context }) => {
       for (const pr of context.progress.values()) pr.recentActive = false;
+    },
+    /**
+     * A node outside our configuration asks for votes: a member removed that never
+     * learnt it (it was cut off while we tried, or another leader removed it). It is
+     * departing again, until its log holds the configuration in effect.
+     */
+    tellOfRemoval: ({ context, event }) => {
+      assertEvent(event, 'requestVote');
+      context.departing.add(event.from, context.membership.current().index);
+      syncProgress(context.progress, context.membership.current().config, context.id, logIndex(context.log.lastIndex() + 1), context.config.inflightAppendsMax, context.departing);
+      sendAppends(context, event.from, true);
+    },
+    /** A departing member whose log now holds its removal is told all it needs: the leader stops replicating to it. */
+    releaseDeparted: ({ context, event }) => {
+      const m = messageOf(event);
+      if (context.departing.reached(m.from, context.progress.get(m.from)!.match)) context.progress.delete(m.from);
+    },
+    /** Departing members that have not answered for DEPARTURE_ROUNDS_MAX election timeouts are given up. */
+    ageDepartures: ({ context }) => {
+      for (const id of context.departing.age()) context.progress.delete(id);
     },
     appendProposals: ({ context, event }) => {
       assertEvent(event, ['propose', 'proposeRequest']);
@@ -676,6 +696,7 @@ export const raftMachine = raftSetup.createMachine({
     leaderHeardAtMs: input.env.nowMs(),
     votes: new Map(),
     progress: new Map(),
+    departing: new Departures(DEPARTURE_ROUNDS_MAX),
     transferTo: null,
     campaignForTransfer: false,
     reads: new ReadIndexTracker(),
@@ -771,10 +792,12 @@ export const raftMachine = raftSetup.createMachine({
       // A leader whose removal is committed steps down and hands over (dissertation §4.2.2).
       always: { guard: 'removalCommitted', target: 'follower', actions: ['handOver', 'forgetLeader', { type: 'count', params: { counter: 'removalStepDowns' } }] },
       on: {
-        // Answers from members only: a removed member's late answers have no progress to update.
-        appendEntriesResponse: { guard: 'fromTrackedMember', actions: 'handleAppendResponse' },
+        // Answers from members and departing members only: any other's late answers have no progress to update.
+        appendEntriesResponse: { guard: 'fromTrackedMember', actions: ['handleAppendResponse', 'releaseDeparted'] },
         heartbeatResponse: { guard: 'fromTrackedMember', actions: 'handleHeartbeatResponse' },
-        installSnapshotResponse: { guard: 'fromTrackedMember', actions: 'handleSnapshotResponse' },
+        installSnapshotResponse: { guard: 'fromTrackedMember', actions: ['handleSnapshotResponse', 'releaseDeparted'] },
+        // Not a member: it cannot be elected, and is not answered; it is told of its removal instead.
+        requestVote: { guard: 'fromFormerMember', actions: 'tellOfRemoval' },
         propose: [
           { guard: 'transferring', actions: 'refuseProposals' },
           { guard: 'tooManyUncommitted', actions: 'answerOverloaded' },
@@ -815,7 +838,7 @@ export const raftMachine = raftSetup.createMachine({
             waiting: {
               after: {
                 electionTimeout: [
-                  { guard: 'quorumActive', target: 'waiting', reenter: true, actions: 'resetRecentActive' },
+                  { guard: 'quorumActive', target: 'waiting', reenter: true, actions: ['resetRecentActive', 'ageDepartures'] },
                   { target: '#raft.follower', actions: ['forgetLeader', { type: 'count', params: { counter: 'checkQuorumStepDowns' } }] },
                 ],
               },

@@ -1,4 +1,5 @@
 import { decodeConfiguration } from './configuration-codec.js';
+import type { Departures } from './departures.js';
 import { ConfigHistory, type Configuration, type IndexedConfiguration } from './membership.js';
 import { Progress } from './progress.js';
 import type { LogIndex, NodeId } from './types.js';
@@ -70,13 +71,15 @@ export function peersOf(c: Configuration, self: NodeId): NodeId[] {
 }
 
 /**
- * A leader's progress follows its configuration: a new member gets a Progress that
- * probes from the leader's next index, a removed one loses its own; the leader's
- * entry stays while it leads (its own acknowledgements go through it), member or not.
+ * A leader's progress follows its configuration: a new member (or departing one)
+ * gets a Progress that probes from the leader's next index, a removed one loses
+ * its own unless it is departing (still told of its removal); the leader's entry
+ * stays while it leads (its own acknowledgements go through it), member or not.
  */
-export function syncProgress(progress: Map<NodeId, Progress>, c: Configuration, self: NodeId, nextIndex: LogIndex, inflightMax: number): void {
+export function syncProgress(progress: Map<NodeId, Progress>, c: Configuration, self: NodeId, nextIndex: LogIndex, inflightMax: number, departing: Departures): void {
   for (const m of c.members) if (!progress.has(m.id)) progress.set(m.id, new Progress(nextIndex, inflightMax));
-  for (const id of [...progress.keys()]) if (id !== self && !c.members.some((m) => m.id === id)) progress.delete(id);
+  for (const id of departing.ids()) if (!progress.has(id)) progress.set(id, new Progress(nextIndex, inflightMax));
+  for (const id of [...progress.keys()]) if (id !== self && !departing.has(id) && !c.members.some((m) => m.id === id)) progress.delete(id);
 }
 
 /**

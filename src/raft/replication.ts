@@ -1,5 +1,6 @@
 import type { RaftConfig } from './config.js';
 import type { RaftCounters } from './counters.js';
+import type { Departures } from './departures.js';
 import type { RaftEnv } from './env.js';
 import type { RaftLog } from './log.js';
 import type { Outbox } from './outbox.js';
@@ -29,6 +30,8 @@ export interface Leader {
   readonly outbox: Outbox;
   readonly counters: RaftCounters;
   readonly progress: ReadonlyMap<NodeId, Progress>;
+  /** Removed members still replicated to (appends and heartbeats) until they hold their removal. */
+  readonly departing: Departures;
   readonly reads: ReadIndexTracker;
   readonly snapshot: LatestSnapshot;
 }
@@ -75,6 +78,7 @@ export function sendAppends(leader: Leader, to: NodeId, sendIfEmpty: boolean): v
 
 export function broadcastAppends(leader: Leader, sendIfEmpty: boolean): void {
   for (const peer of leader.peers) sendAppends(leader, peer, sendIfEmpty);
+  for (const id of leader.departing.ids()) sendAppends(leader, id, sendIfEmpty);
 }
 
 /** Sends the snapshot's next chunks, up to `snapshotChunksInflightMax` unacknowledged. */
@@ -115,6 +119,7 @@ export function committedInTerm(leader: Pick<Leader, 'term' | 'log'>): boolean {
 export function broadcastHeartbeats(leader: Leader): void {
   const seq = leader.reads.broadcast(leader.env.nowMs());
   for (const peer of leader.peers) leader.outbox.send(heartbeatFor(leader, peer, leader.progress.get(peer)!, seq));
+  for (const id of leader.departing.ids()) leader.outbox.send(heartbeatFor(leader, id, leader.progress.get(id)!, seq));
   releaseReads(leader);
 }
 

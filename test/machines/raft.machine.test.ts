@@ -147,6 +147,31 @@ function leaderRemovingItself(): MachineHarness {
   return h;
 }
 
+/** A committed leader whose followers both hold its log (3@3), so that both are replicated to at once. */
+function leaderWithFollowersCaughtUp(): MachineHarness {
+  const h = committedLeader();
+  h.send({ type: 'appendEntriesResponse', from: n3, to: n1, term: t(3), success: true, matchIndex: i(3) });
+  h.effects();
+  return h;
+}
+
+/** That leader, having appended n3's removal at 4 (and written it); n3 has not answered it. */
+function leaderRemovingN3(): MachineHarness {
+  const h = leaderWithFollowersCaughtUp();
+  h.send(change({ kind: 'remove', id: n3 }));
+  h.send({ type: 'appendEntriesResponse', from: n1, to: n1, term: t(3), success: true, matchIndex: i(4) });
+  h.effects();
+  return h;
+}
+
+/** That leader, once n3 acknowledged its removal. */
+function leaderThatRemovedN3(): MachineHarness {
+  const h = leaderRemovingN3();
+  h.send({ type: 'appendEntriesResponse', from: n3, to: n1, term: t(3), success: true, matchIndex: i(4) });
+  h.effects();
+  return h;
+}
+
 interface Row {
   /** The rule, in words. */
   readonly rule: string;
@@ -905,6 +930,41 @@ const table: readonly Row[] = [
     when: { type: 'appendEntriesResponse', from: nodeId('n9'), to: n1, term: t(3), success: true, matchIndex: i(3) },
     then: 'leader',
     effects: [],
+  },
+  {
+    rule: 'leader: a removed follower is still replicated to (departing), so that it learns of its removal',
+    given: leaderWithFollowersCaughtUp,
+    when: change({ kind: 'remove', id: n3 }),
+    then: 'leader',
+    effects: ['send n1->n2 t3 App prev=3@3 [4@3] commit=3', 'send n1->n3 t3 App prev=3@3 [4@3] commit=3', 'after persist n1->n1 t3 AppResp ok match=4', 'answer change appended at 4@3', 'log ends at 4@3', 'count membershipChanges +1'],
+  },
+  {
+    rule: 'leader: a departing member gets heartbeats too, while it has not acknowledged its removal',
+    given: leaderRemovingN3,
+    when: { advanceMs: defaultRaftConfig.heartbeatIntervalMs },
+    then: 'leader',
+    effects: ['send n1->n2 t3 Heartbeat commit=3 seq=1', 'send n1->n3 t3 Heartbeat commit=3 seq=1'],
+  },
+  {
+    rule: 'leader: a departing member\'s acknowledgement counts toward no quorum; once it holds its removal it is replicated to no more',
+    given: leaderRemovingN3,
+    when: { type: 'appendEntriesResponse', from: n3, to: n1, term: t(3), success: true, matchIndex: i(4) },
+    then: 'leader',
+    effects: [],
+  },
+  {
+    rule: 'leader: a departing member that acknowledged its removal gets no more heartbeats',
+    given: leaderThatRemovedN3,
+    when: { advanceMs: defaultRaftConfig.heartbeatIntervalMs },
+    then: 'leader',
+    effects: ['send n1->n2 t3 Heartbeat commit=3 seq=1'],
+  },
+  {
+    rule: 'leader: a vote request from a node outside the configuration is not answered: it is told of its removal instead',
+    given: committedLeader,
+    when: vote(nodeId('n9'), 4, true, 1, 1),
+    then: 'leader',
+    effects: ['send n1->n9 t3 App prev=3@3 [] commit=3'],
   },
   {
     rule: 'leader: a leader whose removal commits steps down and tells the most up-to-date voter to campaign',

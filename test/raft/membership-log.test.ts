@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { encodeConfiguration } from '../../src/raft/configuration-codec.js';
+import { Departures } from '../../src/raft/departures.js';
 import { configuration, describeConfiguration, type Configuration, type Member } from '../../src/raft/membership.js';
 import { CONFIG_ENTRY_KIND, configOfEntry, followAppend, historyOf, peersOf, syncProgress, type LogEntryLike } from '../../src/raft/membership-log.js';
 import { Progress } from '../../src/raft/progress.js';
@@ -71,14 +72,35 @@ test('peersOf is every member but self, learners included', () => {
 
 test('syncProgress adds new members, drops removed ones and keeps the leader', () => {
   const progress = new Map<NodeId, Progress>();
-  syncProgress(progress, cfg('a', 'b', 'c'), nodeId('a'), logIndex(5), 4);
+  const none = new Departures(3);
+  syncProgress(progress, cfg('a', 'b', 'c'), nodeId('a'), logIndex(5), 4, none);
   assert.deepEqual([...progress.keys()].sort(), ['a', 'b', 'c']);
   const b = progress.get(nodeId('b'))!;
   b.maybeUpdate(logIndex(4));
-  syncProgress(progress, configuration([member('b'), member('c'), member('d', 'learner')]), nodeId('a'), logIndex(9), 4);
+  syncProgress(progress, configuration([member('b'), member('c'), member('d', 'learner')]), nodeId('a'), logIndex(9), 4, none);
   assert.deepEqual([...progress.keys()].sort(), ['a', 'b', 'c', 'd']);
   assert.equal(progress.get(nodeId('b')), b, 'an existing member keeps its progress');
   assert.equal(progress.get(nodeId('d'))!.next, 9);
-  syncProgress(progress, cfg('b'), nodeId('a'), logIndex(9), 4);
+  syncProgress(progress, cfg('b'), nodeId('a'), logIndex(9), 4, none);
+  assert.deepEqual([...progress.keys()].sort(), ['a', 'b']);
+});
+
+test('syncProgress keeps a departing member, with what it knew, until it is no longer departing', () => {
+  const progress = new Map<NodeId, Progress>();
+  const departing = new Departures(3);
+  syncProgress(progress, cfg('a', 'b', 'c'), nodeId('a'), logIndex(5), 4, departing);
+  const c = progress.get(nodeId('c'))!;
+  c.maybeUpdate(logIndex(4));
+  departing.add(nodeId('c'), logIndex(6));
+  departing.add(nodeId('z'), logIndex(2));
+  syncProgress(progress, cfg('a', 'b'), nodeId('a'), logIndex(6), 4, departing);
+  assert.deepEqual([...progress.keys()].sort(), ['a', 'b', 'c', 'z']);
+  assert.equal(progress.get(nodeId('c')), c, 'a departing member keeps its progress');
+  assert.equal(progress.get(nodeId('z'))!.next, 6, 'a departing member the leader did not track probes from its next index');
+  assert.ok(departing.reached(nodeId('c'), logIndex(6)));
+  departing.age();
+  departing.age();
+  assert.deepEqual(departing.age(), ['z']);
+  syncProgress(progress, cfg('a', 'b'), nodeId('a'), logIndex(7), 4, departing);
   assert.deepEqual([...progress.keys()].sort(), ['a', 'b']);
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultRaftConfig, type RaftConfig } from '../../src/raft/config.js';
 import { RaftCounters } from '../../src/raft/counters.js';
+import { DEPARTURE_ROUNDS_MAX, Departures } from '../../src/raft/departures.js';
 import { describeMessage } from '../../src/raft/describe.js';
 import { RaftLog } from '../../src/raft/log.js';
 import { Outbox } from '../../src/raft/outbox.js';
@@ -31,6 +32,7 @@ function leader(t: number, entries: Entry[], config: Partial<RaftConfig> = {}, n
     outbox: new Outbox(),
     counters: new RaftCounters(),
     progress,
+    departing: new Departures(DEPARTURE_ROUNDS_MAX),
     reads: new ReadIndexTracker(),
     snapshot: new LatestSnapshot(null),
   };

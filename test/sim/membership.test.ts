@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SimCluster } from '../../sim/cluster.js';
-import { Workload } from '../../sim/clients.js';
+import { Workload, type ClientRouting } from '../../sim/clients.js';
 import { checkLinearizable } from '../../sim/linearizability.js';
+import { DEPARTURE_ROUNDS_MAX } from '../../src/raft/departures.js';
 import type { ConfigChange, Configuration } from '../../src/raft/membership.js';
 import { isVoter, learnersOf, votersOf } from '../../src/raft/membership.js';
 import type { NodeId } from '../../src/raft/types.js';
@@ -26,6 +27,21 @@ function leaderConfig(c: SimCluster): { readonly leader: NodeId; readonly config
   return { leader, config: { members: kv.members().members } };
 }
 
+/** Three clients on three keys, reads both linearizable and lease, each attempt a quarter of an election timeout. */
+function clientLoad(c: SimCluster, routing: readonly ClientRouting[]): Workload {
+  const electionMs = c.raftConfig.electionTimeoutMs;
+  return new Workload(c, c.rng.fork('clients'), {
+    clients: 3,
+    keys: 3,
+    attemptTimeoutMs: electionMs / 4,
+    opTimeoutMs: 5 * electionMs,
+    thinkMaxMs: 20,
+    opsMax: 1_000_000,
+    readModes: ['linearizable', 'lease'],
+    routing,
+  });
+}
+
 interface Counts {
   changesAsked: number;
   changesCommitted: number;
@@ -39,16 +55,7 @@ interface Counts {
 async function membershipRun(seed: number, rounds: number): Promise<Counts & { readonly members: string; readonly opsChecked: number }> {
   const c = new SimCluster({ seed, nodes: 6, voters: 3, snapshotEveryEntries: 50 });
   const electionMs = c.raftConfig.electionTimeoutMs;
-  const workload = new Workload(c, c.rng.fork('clients'), {
-    clients: 3,
-    keys: 3,
-    attemptTimeoutMs: electionMs / 4,
-    opTimeoutMs: 5 * electionMs,
-    thinkMaxMs: 20,
-    opsMax: 1_000_000,
-    readModes: ['linearizable', 'lease'],
-    routing: ['follow-leader'],
-  });
+  const workload = clientLoad(c, ['follow-leader']);
   const rng = c.rng.fork('membership');
   const counts: Counts = { changesAsked: 0, changesCommitted: 0, transfersAsked: 0, transfersDone: 0, crashes: 0, partitions: 0 };
   workload.start();
@@ -151,4 +158,98 @@ test('random membership changes and transfers with crashes and partitions: safet
   // The runs must actually change the cluster, or they prove nothing.
   assert.ok(committed >= 8, `only ${committed} membership changes committed over the runs`);
   assert.ok(transfers >= 1, `no leadership transfer completed over the runs`);
+});
+
+/** A cluster of five voters under client load, with a leader. */
+function loadedCluster(seed: number): { readonly c: SimCluster; readonly workload: Workload; readonly electionMs: number } {
+  const c = new SimCluster({ seed, nodes: 5 });
+  const electionMs = c.raftConfig.electionTimeoutMs;
+  const workload = clientLoad(c, ['follow-leader', 'spread']);
+  workload.start();
+  assert.ok(c.runUntil(() => c.leader() !== null, 5 * electionMs), `seed ${seed}: no leader`);
+  // A new leader takes no change before an entry of its term is committed.
+  c.runFor(electionMs);
+  return { c, workload, electionMs };
+}
+
+/** The leader removes `target` and commits it (target cut off meanwhile, so it is not told). */
+function removeWhileCutOff(c: SimCluster, target: NodeId, electionMs: number): NodeId {
+  const leader = c.leader()!;
+  c.isolate(target);
+  void c.kvNode(leader)!.changeMembers({ kind: 'remove', id: target });
+  const committed = (): boolean => {
+    const m = c.kvNode(leader)!.members();
+    return m.committed && !m.members.some((x) => x.id === target);
+  };
+  assert.ok(c.runUntil(committed, c.clock.now() + 5 * electionMs), `${target}'s removal did not commit`);
+  assert.equal(c.kvNode(target)!.membership(), 'voter', `${target} was cut off: it cannot know of its removal yet`);
+  return leader;
+}
+
+/** Once told, `target` says it is removed and never campaigns again; at the end the history is linearizable. */
+async function assertToldAndQuiet(c: SimCluster, workload: Workload, target: NodeId, electionMs: number, within: number): Promise<number> {
+  const toldBy = c.clock.now() + within;
+  assert.ok(
+    c.runUntil(() => c.kvNode(target)!.membership() === 'removed', toldBy),
+    `${target} still says ${c.kvNode(target)!.membership()} at ${c.clock.now()} ms`,
+  );
+  const toldAfterMs = Math.round(c.clock.now() - (toldBy - within));
+  const counters = c.node(target)!.counters;
+  const campaigns = counters.preVotesStarted + counters.electionsStarted;
+  c.runFor(5 * electionMs);
+  assert.equal(counters.preVotesStarted + counters.electionsStarted, campaigns, `${target} campaigned after it learnt of its removal`);
+  assert.equal(c.kvNode(target)!.membership(), 'removed');
+  const leader = c.leader()!;
+  assert.ok(!c.node(leader)!.peerProgress().some((p) => p.peer === target), `the leader still replicates to ${target}, which holds its removal`);
+  workload.stop();
+  assert.ok(c.runUntil(() => workload.quiescent(), c.clock.now() + 10 * electionMs), 'the clients did not finish');
+  await Promise.resolve();
+  c.checker.checkAcknowledgedKept(new Set(c.ids.filter((id) => id !== target)));
+  const history = workload.linearizableHistory();
+  assert.ok(history.length > 0, 'no client operation was checked');
+  const lin = checkLinearizable(history);
+  assert.ok(lin.ok, lin.ok ? '' : lin.explanation);
+  return toldAfterMs;
+}
+
+test('a follower cut off when it is removed learns it once the partition heals: the leader replicates to it until it holds its removal', async (t) => {
+  for (const seed of [21, 22, 23]) {
+    const { c, workload, electionMs } = loadedCluster(seed);
+    const target = c.ids.find((id) => id !== c.leader())!;
+    const leader = removeWhileCutOff(c, target, electionMs);
+    c.runFor(2 * electionMs);
+    assert.ok(c.node(leader)!.peerProgress().some((p) => p.peer === target), `the leader gave up on ${target} after two election timeouts`);
+    c.reconnect(target);
+    const ms = await assertToldAndQuiet(c, workload, target, electionMs, electionMs);
+    t.diagnostic(`seed ${seed}: ${target} told ${ms} ms after the heal`);
+  }
+});
+
+test('a removed follower that the removing leader never reached is told by the next leader it asks for a vote', async (t) => {
+  for (const seed of [31, 32]) {
+    const { c, workload, electionMs } = loadedCluster(seed);
+    const target = c.ids.find((id) => id !== c.leader())!;
+    const oldLeader = removeWhileCutOff(c, target, electionMs);
+    c.crash(oldLeader);
+    assert.ok(c.runUntil(() => c.leader() !== null && c.leader() !== oldLeader, c.clock.now() + 10 * electionMs), 'no new leader');
+    c.reconnect(target);
+    c.restart(oldLeader);
+    const ms = await assertToldAndQuiet(c, workload, target, electionMs, 5 * electionMs);
+    t.diagnostic(`seed ${seed}: ${target} told ${ms} ms after the heal, by ${c.leader()}`);
+  }
+});
+
+test('a removed follower cut off for longer than the leader pursues it is given up, then told when it asks for a vote, and disrupts nothing', async (t) => {
+  const { c, workload, electionMs } = loadedCluster(41);
+  const target = c.ids.find((id) => id !== c.leader())!;
+  const leader = removeWhileCutOff(c, target, electionMs);
+  const term = c.node(leader)!.term();
+  c.runFor((DEPARTURE_ROUNDS_MAX + 2) * electionMs);
+  assert.ok(!c.node(leader)!.peerProgress().some((p) => p.peer === target), `the leader still pursues ${target} after ${DEPARTURE_ROUNDS_MAX + 2} election timeouts`);
+  assert.equal(c.kvNode(target)!.membership(), 'voter');
+  c.reconnect(target);
+  const ms = await assertToldAndQuiet(c, workload, target, electionMs, 5 * electionMs);
+  assert.equal(c.leader(), leader, 'the leader changed');
+  assert.equal(c.node(leader)!.term(), term, 'the removed node disrupted the term');
+  t.diagnostic(`${target} told ${ms} ms after the heal`);
 });

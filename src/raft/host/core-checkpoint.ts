@@ -1,3 +1,4 @@
+import { Departures } from '../departures.js';
 import { Inflights } from '../inflights.js';
 import { RaftLog } from '../log.js';
 import { Outbox } from '../outbox.js';
@@ -50,6 +51,7 @@ export const coreStateClasses: ReadonlyMap<string, { readonly prototype: object 
   ['SnapshotReceiver', SnapshotReceiver],
   ['Membership', Membership],
   ['ConfigHistory', ConfigHistory],
+  ['Departures', Departures],
 ]);
 
 const classOfPrototype = new Map<object, string>([...coreStateClasses].map(([name, c]) => [c.prototype, name]));
