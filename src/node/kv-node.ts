@@ -122,13 +122,19 @@ interface ForwardedBatch {
   readonly timer: unknown;
 }
 
-interface PendingRead {
+/** One read waiting for its group's read index. */
+interface ReadWaiter {
   /** Reads what the request needs from the state machine, the moment the read is served. */
   readonly serve: (kv: KvStateMachine) => void;
   readonly fail: (error: RequestError) => void;
+  readonly startedAtMs: number;
+}
+
+/** The reads of one turn (of one consistency), asked of the core as one ReadIndex request. */
+interface PendingRead {
+  readonly waiters: readonly ReadWaiter[];
   readonly timer: unknown;
   readonly lease: boolean;
-  readonly startedAtMs: number;
   /** Known once the core confirmed the read: served when the state machine has applied it. */
   index: LogIndex | null;
 }
@@ -167,6 +173,10 @@ export class KvNode implements ClusterAdmin {
   /** Batches forwarded to the leader, by batch id, waiting for its answer. */
   private readonly forwarded = new Map<number, ForwardedBatch>();
   private nextForwardId = 1;
+  /** Reads of this turn not yet asked of the core, by consistency: each list becomes one ReadIndex request. */
+  private linearizableReads: ReadWaiter[] = [];
+  private leaseReads: ReadWaiter[] = [];
+  /** Read groups asked of the core, by request id, waiting for their index and then for its apply. */
   private readonly reads = new Map<number, PendingRead>();
   private nextReadId = 1;
   private snapshotInProgress = false;
@@ -218,7 +228,11 @@ export class KvNode implements ClusterAdmin {
             const p = this.reads.get(r.requestId);
             if (p === undefined) continue;
             p.index = r.index;
-            this.opts.hooks?.onReadConfirmed?.(p.lease, (runtime.nowMs() - p.startedAtMs) / 1000);
+            const onConfirmed = this.opts.hooks?.onReadConfirmed;
+            if (onConfirmed !== undefined) {
+              const now = runtime.nowMs();
+              for (const w of p.waiters) onConfirmed(p.lease, (now - w.startedAtMs) / 1000);
+            }
           }
           this.serveReads();
         },
@@ -359,12 +373,39 @@ export class KvNode implements ClusterAdmin {
       return done({ ok: true, value: view(this.kv) });
     }
     if (this.stopped) return done({ ok: false, error: { kind: 'stopped' } });
+    const waiter: ReadWaiter = {
+      serve: (kv) => done({ ok: true, value: view(kv) }),
+      fail: (error) => done({ ok: false, error }),
+      startedAtMs: this.runtime.nowMs(),
+    };
+    (consistency === 'lease' ? this.leaseReads : this.linearizableReads).push(waiter);
+    this.scheduleFlush();
+  }
+
+  /**
+   * Asks the core for one read index for all the reads of this turn (of each
+   * consistency), as proposals go as one batch: the index is the commit index
+   * now, at least that when each read arrived, so each read still sees every
+   * write committed before it. The core starts a heartbeat round at once when
+   * none is in flight; reads asked during a round join the next one.
+   */
+  private askReads(): void {
+    if (this.linearizableReads.length > 0) {
+      const waiters = this.linearizableReads;
+      this.linearizableReads = [];
+      this.askRead(waiters, false);
+    }
+    if (this.leaseReads.length > 0) {
+      const waiters = this.leaseReads;
+      this.leaseReads = [];
+      this.askRead(waiters, true);
+    }
+  }
+
+  private askRead(waiters: readonly ReadWaiter[], lease: boolean): void {
     const requestId = this.nextReadId++;
-    const lease = consistency === 'lease';
     const timer = this.runtime.clock.setTimeout(() => this.failRead(requestId, { kind: 'outcome_unknown' }), this.opts.config.requestTimeoutMs);
-    const serve = (kv: KvStateMachine): void => done({ ok: true, value: view(kv) });
-    const fail = (error: RequestError): void => done({ ok: false, error });
-    this.reads.set(requestId, { serve, fail, timer, lease, startedAtMs: this.runtime.nowMs(), index: null });
+    this.reads.set(requestId, { waiters, timer, lease, index: null });
     const r = this.raft.readIndex(requestId, lease);
     if (!r.ok) this.failRead(requestId, { kind: 'not_leader', leaderId: r.leaderId });
   }
@@ -430,6 +471,9 @@ export class KvNode implements ClusterAdmin {
       this.runtime.clock.clearTimeout(f.timer);
       for (const done of f.dones) done({ ok: false, error: { kind: 'outcome_unknown' } });
     }
+    for (const w of [...this.linearizableReads, ...this.leaseReads]) w.fail({ kind: 'stopped' });
+    this.linearizableReads = [];
+    this.leaseReads = [];
     for (const id of [...this.reads.keys()]) this.failRead(id, { kind: 'stopped' });
     this.admin.stop();
   }
@@ -448,6 +492,7 @@ export class KvNode implements ClusterAdmin {
   private flush(): void {
     if (this.stopped) return;
     this.proposeBatch();
+    this.askReads();
     this.executor.run();
     const commit = this.raft.log.committed();
     if (commit > this.knownCommit && this.raft.leaderId() !== null) this.knownCommit = commit;
@@ -646,13 +691,17 @@ export class KvNode implements ClusterAdmin {
     const applied = this.kv.appliedIndex();
     for (const [id, r] of this.reads) {
       if (r.index === null || r.index > applied) continue;
-      this.opts.observer?.readServed?.(r.index, applied);
-      this.takeRead(id)?.serve(this.kv);
+      this.takeRead(id);
+      for (const w of r.waiters) {
+        this.opts.observer?.readServed?.(r.index, applied);
+        w.serve(this.kv);
+      }
     }
   }
 
   private failRead(id: number, error: RequestError): void {
-    this.takeRead(id)?.fail(error);
+    const r = this.takeRead(id);
+    if (r !== undefined) for (const w of r.waiters) w.fail(error);
   }
 
   private takeRead(id: number): PendingRead | undefined {

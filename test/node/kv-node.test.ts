@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/log.js';
 import { kvNodeDefaults } from '../../src/node/config.js';
-import { KvNode, proposeCommand } from '../../src/node/kv-node.js';
+import { KvNode, proposeCommand, readThrough } from '../../src/node/kv-node.js';
 import { realRuntime } from '../../src/node/real-runtime.js';
 import { defaultRaftConfig } from '../../src/raft/config.js';
 import type { LogStorage } from '../../src/raft/host/ready-executor.js';
@@ -19,13 +19,8 @@ const instantStorage: LogStorage & { compact(s: Snapshot, durable: () => void): 
   compact: (_s, durable) => setImmediate(durable),
 };
 
-test('KvNode: concurrent proposals reach the Raft core as one batch, and each gets its own answer', async () => {
-  const batches: number[] = [];
-  const propose = RaftNode.prototype.propose;
-  RaftNode.prototype.propose = function (this: RaftNode, commands) {
-    batches.push(commands.length);
-    return propose.call(this, commands);
-  };
+/** A one-node cluster, once it has elected itself. */
+async function singleLeader(): Promise<KvNode> {
   let becameLeader: () => void = () => undefined;
   const leading = new Promise<void>((resolve) => (becameLeader = resolve));
   const node = new KvNode({
@@ -40,9 +35,19 @@ test('KvNode: concurrent proposals reach the Raft core as one batch, and each ge
     config: { ...kvNodeDefaults, snapshotEveryEntries: 1_000_000, snapshotEveryBytes: 1 << 30, requestTimeoutMs: 5_000 },
     hooks: { onRoleChange: (st) => st.role === 'leader' && becameLeader() },
   });
+  await leading;
+  return node;
+}
+
+test('KvNode: concurrent proposals reach the Raft core as one batch, and each gets its own answer', async () => {
+  const batches: number[] = [];
+  const propose = RaftNode.prototype.propose;
+  RaftNode.prototype.propose = function (this: RaftNode, commands) {
+    batches.push(commands.length);
+    return propose.call(this, commands);
+  };
+  const node = await singleLeader();
   try {
-    // A single node elects itself.
-    await leading;
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, k) => proposeCommand(node, { op: 'put', key: encoder.encode(`k${k}`), value: encoder.encode(`v${k}`), condition: { kind: 'none' }, tag: null })),
     );
@@ -52,6 +57,42 @@ test('KvNode: concurrent proposals reach the Raft core as one batch, and each ge
     assert.ok(revisions.every((r) => r > 0));
   } finally {
     RaftNode.prototype.propose = propose;
+    node.stop();
+  }
+});
+
+test('KvNode: the reads of one turn reach the Raft core as one read index request per consistency, and each read gets its own answer', async () => {
+  const asked: boolean[] = [];
+  const readIndex = RaftNode.prototype.readIndex;
+  RaftNode.prototype.readIndex = function (this: RaftNode, requestId, lease) {
+    asked.push(lease);
+    return readIndex.call(this, requestId, lease);
+  };
+  const node = await singleLeader();
+  try {
+    const written = await Promise.all(
+      Array.from({ length: 10 }, (_, k) => proposeCommand(node, { op: 'put', key: encoder.encode(`k${k}`), value: encoder.encode(`v${k}`), condition: { kind: 'none' }, tag: null })),
+    );
+    assert.ok(written.every((w) => w.ok));
+    const decoder = new TextDecoder();
+    const reads = Array.from({ length: 30 }, (_, k) =>
+      readThrough(node, k % 3 === 0 ? 'lease' : 'linearizable', (kv) => {
+        const got = kv.get(encoder.encode(`k${k % 10}`));
+        return got === undefined ? null : decoder.decode(got.value);
+      }),
+    );
+    const answers = await Promise.all(reads);
+    assert.deepEqual(asked, [false, true], 'one linearizable and one lease request for the 30 reads');
+    assert.deepEqual(
+      answers.map((a) => (a.ok ? a.value : a.error.kind)),
+      Array.from({ length: 30 }, (_, k) => `v${k % 10}`),
+    );
+    // A read in a later turn is a request of its own.
+    const later = await readThrough(node, 'linearizable', (kv) => kv.size());
+    assert.deepEqual(later, { ok: true, value: 10 });
+    assert.deepEqual(asked, [false, true, false]);
+  } finally {
+    RaftNode.prototype.readIndex = readIndex;
     node.stop();
   }
 });
