@@ -120,7 +120,7 @@ export class UnaryRunner {
       });
       const go = async (): Promise<{ answer: Answer<Res>; leaderId: NodeId | null }> => {
         const answer = await run(call.request, call);
-        if (answer.kind !== 'forward') return { answer, leaderId: this.d.node.status().leaderId };
+        if (answer.kind !== 'forward') return { answer, leaderId: this.d.node.leaderId() };
         return { answer: await this.forward(def, answer.leaderId, call, isWrite(call.request)), leaderId: answer.leaderId };
       };
       go().then(
@@ -138,7 +138,7 @@ export class UnaryRunner {
         },
         (e: unknown) => {
           this.d.log.error({ err: e, method: name }, 'grpc call failed');
-          const trailers = this.leaderMetadata(this.d.node.status().leaderId);
+          const trailers = this.leaderMetadata(this.d.node.leaderId());
           trailers.set(ANSWERED_BY_METADATA, this.d.node.id);
           observe(grpc.status.INTERNAL);
           this.d.api.errorAnswered('grpc', 'internal');

@@ -61,7 +61,7 @@ export class Gateway {
 
   /** Redirects before the body is read when this node already knows another leader (always, for what only the leader serves: lease keep-alives). */
   redirectIfFollower(ctx: Koa.Context): void {
-    const leaderId = this.node.status().leaderId;
+    const leaderId = this.node.leaderId();
     if (leaderId !== null && leaderId !== this.node.id) this.redirect(ctx, leaderId);
   }
 

@@ -21,7 +21,7 @@ function answerWrite(ctx: Koa.Context, r: Extract<KvResult, { op: 'put' | 'delet
 }
 
 export async function getKey(ctx: Koa.Context, gateway: Gateway, rawKey: string): Promise<void> {
-  if (new URLSearchParams(ctx.querystring).has('list')) {
+  if (ctx.querystring !== '' && new URLSearchParams(ctx.querystring).has('list')) {
     // A listing's prefix may be empty: GET /v1/kv/?list lists every key.
     const query = queryOf(ctx, LIST_PARAMS);
     return listPrefix(ctx, gateway, rawKey === '' ? new Uint8Array(0) : keyOf(rawKey, 'the prefix'), query);
@@ -31,7 +31,8 @@ export async function getKey(ctx: Koa.Context, gateway: Gateway, rawKey: string)
   const got = await gateway.read(ctx, 'get', consistency, (state) => state.get(key));
   if (got === undefined) throw new HttpError('key_not_found', 'no such key');
   ctx.set('ETag', `"${got.revision}"`);
-  ctx.type = 'application/octet-stream';
+  // The header itself: Koa's `type` setter would look the type up as a MIME name on every GET.
+  ctx.set('Content-Type', 'application/octet-stream');
   ctx.body = Buffer.from(got.value.buffer, got.value.byteOffset, got.value.byteLength);
 }
 

@@ -13,6 +13,22 @@ export type Consistency = 'linearizable' | 'lease' | 'stale';
 
 /** Percent-decodes a path into raw bytes (any byte may be sent as %XX), or null if malformed. */
 export function decodePathBytes(raw: string): Uint8Array | null {
+  return plainAsciiBytes(raw) ?? decodeEscapedBytes(raw);
+}
+
+/** The bytes of a path of plain ASCII (no escape, no longer than a key), the common case, without building a list; else null. */
+function plainAsciiBytes(raw: string): Uint8Array | null {
+  if (raw.length > keyBytesMax) return null;
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const ch = raw.charCodeAt(i);
+    if (ch === 0x25 || ch >= 0x80) return null;
+    out[i] = ch;
+  }
+  return out;
+}
+
+function decodeEscapedBytes(raw: string): Uint8Array | null {
   const out: number[] = [];
   for (let i = 0; i < raw.length; i++) {
     const ch = raw.charCodeAt(i);
@@ -91,6 +107,7 @@ export type ParamKind = 'flag' | 'value';
  */
 export function queryOf(ctx: Koa.Context, allowed: Readonly<Record<string, ParamKind>>): Map<string, string> {
   const out = new Map<string, string>();
+  if (ctx.querystring === '') return out;
   for (const [name, value] of new URLSearchParams(ctx.querystring)) {
     const kind = Object.hasOwn(allowed, name) ? allowed[name] : undefined;
     if (kind === undefined) throw new HttpError('bad_request', `unknown query parameter ${JSON.stringify(name.slice(0, 64))}`);

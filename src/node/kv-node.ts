@@ -266,6 +266,11 @@ export class KvNode implements ClusterAdmin {
     return this.raft.status();
   }
 
+  /** The leader this node knows of (itself when it leads), if any: all a request needs to be redirected, without building a status. */
+  leaderId(): NodeId | null {
+    return this.raft.leaderId();
+  }
+
   raftView(): RaftView {
     return this.raft;
   }

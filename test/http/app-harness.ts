@@ -17,6 +17,7 @@ import type { TlsMaterial } from '../../src/tls/tls-material.js';
 export const fakeNode = {
   id: 'n1',
   status: () => ({ id: 'n1', role: 'leader', term: 1, leaderId: 'n1', commitIndex: 0, appliedIndex: 0, lastLogIndex: 0 }),
+  leaderId: () => 'n1',
   ready: () => true,
   membership: () => 'voter',
   members: () => ({ leaderId: 'n1', configIndex: 0, committed: true, members: [{ id: 'n1', role: 'voter', addrs: { raftAddr: '127.0.0.1:7081', httpAddr: '127.0.0.1:8081', grpcAddr: '127.0.0.1:9081' } }] }),
