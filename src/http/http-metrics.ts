@@ -1,5 +1,6 @@
 import { latencyBucketsSeconds } from '../metrics/buckets.js';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { SeriesHistogram } from '../metrics/series-histogram.js';
 
 /** HTTP methods a label may carry; anything else is counted as OTHER, so labels stay bounded. */
 const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'POST', 'PATCH', 'OPTIONS']);
@@ -10,7 +11,7 @@ const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'PUT', 'DELET
  */
 export class HttpMetrics {
   private readonly requests: Counter<'method' | 'route' | 'status'>;
-  private readonly duration: Histogram<'method' | 'route'>;
+  private readonly duration: SeriesHistogram<'method' | 'route'>;
 
   constructor(registry: Registry) {
     this.requests = new Counter({
@@ -19,18 +20,12 @@ export class HttpMetrics {
       labelNames: ['method', 'route', 'status'],
       registers: [registry],
     });
-    this.duration = new Histogram({
-      name: 'kvstore_http_request_duration_seconds',
-      help: 'HTTP request latency, by method and route template',
-      labelNames: ['method', 'route'],
-      buckets: latencyBucketsSeconds,
-      registers: [registry],
-    });
+    this.duration = new SeriesHistogram('kvstore_http_request_duration_seconds', 'HTTP request latency, by method and route template', ['method', 'route'], latencyBucketsSeconds, registry);
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
     const m = KNOWN_METHODS.has(method) ? method : 'OTHER';
     this.requests.inc({ method: m, route, status: String(status) });
-    this.duration.observe({ method: m, route }, seconds);
+    this.duration.of(`${m} ${route}`, () => ({ method: m, route })).observe(seconds);
   }
 }

@@ -1,8 +1,9 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import type { ErrorCode } from '../errors.js';
 import type { KvStats } from '../node/kv-node.js';
 import { latencyBucketsSeconds } from './buckets.js';
 import { collectedCounter, collectedGauge } from './collected.js';
+import { SeriesHistogram } from './series-histogram.js';
 
 export type KvOp = 'get' | 'put' | 'delete' | 'list' | 'txn' | 'lease_grant' | 'lease_revoke' | 'lease_keepalive';
 
@@ -19,20 +20,20 @@ export type Api = 'http' | 'grpc';
  */
 export class ApiMetrics {
   readonly registry = new Registry();
-  private readonly kvDuration: Histogram<'op' | 'consistency'>;
+  private readonly kvDuration: SeriesHistogram<'op' | 'consistency'>;
   private readonly errors: Counter<'api' | 'code'>;
   private readonly connectionsRefused: Counter<'api' | 'reason'>;
 
   constructor(nodeId: string, stats: () => KvStats) {
     this.registry.setDefaultLabels({ node: nodeId });
     const registers = [this.registry];
-    this.kvDuration = new Histogram({
-      name: 'kvstore_kv_operation_duration_seconds',
-      help: 'Key-value operation latency (proposal or read to answer), by op and read consistency (writes: linearizable)',
-      labelNames: ['op', 'consistency'],
-      buckets: latencyBucketsSeconds,
-      registers,
-    });
+    this.kvDuration = new SeriesHistogram(
+      'kvstore_kv_operation_duration_seconds',
+      'Key-value operation latency (proposal or read to answer), by op and read consistency (writes: linearizable)',
+      ['op', 'consistency'],
+      latencyBucketsSeconds,
+      this.registry,
+    );
     this.errors = new Counter({
       name: 'kvstore_api_errors_total',
       help: 'Error answers, by API (http, grpc) and error catalog code',
@@ -53,7 +54,7 @@ export class ApiMetrics {
   }
 
   observeKv(op: KvOp, consistency: KvConsistency, seconds: number): void {
-    this.kvDuration.observe({ op, consistency }, seconds);
+    this.kvDuration.of(`${op} ${consistency}`, () => ({ op, consistency })).observe(seconds);
   }
 
   errorAnswered(api: Api, code: ErrorCode): void {

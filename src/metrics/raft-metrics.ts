@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { KvNodeHooks, RaftView } from '../node/kv-node.js';
 import type { RaftCounters } from '../raft/counters.js';
 import type { PeerProgress } from '../raft/host/raft-node.js';
@@ -7,6 +7,7 @@ import type { StorageMetrics } from '../storage/log-store.js';
 import type { TransportMetrics } from '../transport/ws-transport.js';
 import { batchSizeBuckets, latencyBucketsSeconds } from './buckets.js';
 import { collectedCounter, collectedGauge } from './collected.js';
+import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
 
 const ROLE_CODES: Record<Role, number> = { follower: 0, preCandidate: 1, candidate: 2, leader: 3 };
 const PEER_STATES = ['probe', 'replicate', 'snapshot'] as const;
@@ -26,17 +27,17 @@ export class RaftMetrics {
   private leader: string | null = null;
 
   private readonly leaderChanges: Counter;
-  private readonly commitSeconds: Histogram;
-  private readonly applySeconds: Histogram;
-  private readonly readSeconds: Histogram<'consistency'>;
+  private readonly commitSeconds: HistogramSeries;
+  private readonly applySeconds: HistogramSeries;
+  private readonly readSeconds: SeriesHistogram<'consistency'>;
   private readonly snapshots: Counter;
   private readonly snapshotsInstalled: Counter;
   private readonly snapshotBytes: Gauge;
-  private readonly snapshotSeconds: Histogram;
+  private readonly snapshotSeconds: HistogramSeries;
   private readonly fsyncs: Counter;
-  private readonly fsyncSeconds: Histogram;
-  private readonly entriesPerFsync: Histogram;
-  private readonly entriesPerAppend: Histogram;
+  private readonly fsyncSeconds: HistogramSeries;
+  private readonly entriesPerFsync: HistogramSeries;
+  private readonly entriesPerAppend: HistogramSeries;
   private readonly chunksSent: Counter;
   private readonly chunksReceived: Counter;
   private readonly bytesSent: Counter<'peer'>;
@@ -53,7 +54,8 @@ export class RaftMetrics {
     this.registry.setDefaultLabels({ node: nodeId });
     const registers = [this.registry];
     const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> => new Counter({ name, help, labelNames, registers });
-    const histogram = (name: string, help: string, buckets: number[], labelNames: readonly string[] = []): Histogram<string> => new Histogram({ name, help, buckets, labelNames, registers });
+    // A histogram without labels: its one series exists from the start, as prom-client's does.
+    const histogram = (name: string, help: string, buckets: number[]): HistogramSeries => new SeriesHistogram(name, help, [], buckets, this.registry).of('', () => ({}));
 
     // Read from the core when scraped.
     const view = (): RaftView | null => this.view;
@@ -135,7 +137,7 @@ export class RaftMetrics {
     this.leaderChanges = counter('kvstore_raft_leader_changes_total', 'Times this node saw the leader change');
     this.commitSeconds = histogram('kvstore_raft_commit_duration_seconds', 'Leader: from proposing a command to knowing it committed (replication to a majority, fsyncs included)', latencyBucketsSeconds);
     this.applySeconds = histogram('kvstore_raft_apply_duration_seconds', 'Applying one batch of committed entries to the state machine', latencyBucketsSeconds);
-    this.readSeconds = histogram('kvstore_raft_read_index_duration_seconds', 'Leader: from a linearizable read arriving to its read index being confirmed, by requested consistency', latencyBucketsSeconds, ['consistency']);
+    this.readSeconds = new SeriesHistogram('kvstore_raft_read_index_duration_seconds', 'Leader: from a linearizable read arriving to its read index being confirmed, by requested consistency', ['consistency'], latencyBucketsSeconds, this.registry);
     this.snapshots = counter('kvstore_raft_snapshots_total', 'Snapshots taken by this node');
     this.snapshotsInstalled = counter('kvstore_raft_snapshots_installed_total', 'Snapshots received from the leader and installed');
     this.snapshotBytes = new Gauge({ name: 'kvstore_raft_snapshot_bytes', help: 'Size of the last snapshot this node took', registers });
@@ -199,7 +201,10 @@ export class RaftMetrics {
       this.noteLeader();
     },
     onCommitted: (seconds) => this.commitSeconds.observe(seconds),
-    onReadConfirmed: (lease, seconds) => this.readSeconds.observe({ consistency: lease ? 'lease' : 'linearizable' }, seconds),
+    onReadConfirmed: (lease, seconds) => {
+      const consistency = lease ? 'lease' : 'linearizable';
+      this.readSeconds.of(consistency, () => ({ consistency })).observe(seconds);
+    },
     onSnapshot: (_index, _chunks, bytes, seconds) => {
       this.snapshots.inc();
       this.snapshotBytes.set(bytes);
