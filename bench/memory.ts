@@ -41,11 +41,13 @@ interface Row {
 const rows: Row[] = [];
 const mib = (n: number): number => Math.round((n / (1 << 20)) * 10) / 10;
 
-function measure(phase: string, sm: KvStateMachine, seconds: number): void {
+/** Heap + external after GC (`external` includes the ArrayBuffers: the value bytes). */
+function measure(phase: string, sm: KvStateMachine, seconds: number): number {
   gc!();
   gc!();
   const m = process.memoryUsage();
   rows.push({ phase, keys: sm.size(), heapUsedMiB: mib(m.heapUsed), externalMiB: mib(m.external), rssMiB: mib(m.rss), seconds: Math.round(seconds * 100) / 100 });
+  return m.heapUsed + m.external;
 }
 
 /** A 32-byte key: the index, spread by a multiplicative hash so keys do not share prefixes. */
@@ -64,7 +66,7 @@ function key(i: number): Uint8Array {
 }
 
 const sm = new KvStateMachine(kvStateMachineDefaults);
-measure('empty', sm, 0);
+const emptyBytes = measure('empty', sm, 0);
 
 const value = new Uint8Array(valueBytes);
 let index = 0;
@@ -74,7 +76,7 @@ for (let i = 0; i < keyCount; i++) {
   sm.apply(++index, encodeCommand({ op: 'put', key: key(i), value, condition: { kind: 'none' }, tag: null }));
 }
 const writeSeconds = (performance.now() - t) / 1000;
-measure(`after ${keyCount} puts`, sm, writeSeconds);
+const fullBytes = measure(`after ${keyCount} puts`, sm, writeSeconds);
 
 t = performance.now();
 for (let i = 0; i < keyCount; i++) {
@@ -148,6 +150,11 @@ console.log(
     `${Math.round(preEncoded.length / applyOnlySeconds)} /s applying ${preEncoded.length} pre-encoded overwrites`,
 );
 console.table(rows);
+const perKey = (fullBytes - emptyBytes) / keyCount;
+console.log(
+  `memory after the puts: ${perKey.toFixed(1)} B per key (heap + external over the empty state machine's) for ${keyBytes + valueBytes} B of ` +
+    `key and value: ${(perKey / (keyBytes + valueBytes)).toFixed(2)}× raw`,
+);
 console.log(
   `reclaim: ${stepMs.length} steps of <= ${stepEntries} entries in ${reclaimSeconds.toFixed(2)} s; step median ${stepMs[stepMs.length >> 1]!.toFixed(2)} ms, ` +
     `longest ${stepMs[stepMs.length - 1]!.toFixed(2)} ms; GC meanwhile: ${gcPausesMs.length} pauses, longest ${Math.max(0, ...gcPausesMs).toFixed(2)} ms`,

@@ -32,6 +32,7 @@ import type { LeaseRecord } from './leases.js';
 import { idempotencyKeyBytesMax, keyBytesMax, leaseTtlSecondsMax } from './limits.js';
 import type { ClientSession, RecordedResult } from './sessions.js';
 import type { BinaryKey, KvEntry } from './sharded-map.js';
+import type { StoredEntry } from './value-arena.js';
 
 const magic = [0x4b, 0x56, 0x53, 0x4e]; // "KVSN"
 const formatVersion = 2;
@@ -50,8 +51,8 @@ export interface SnapshotSource {
   readonly windowCompactedThrough: number;
   readonly leases: readonly LeaseRecord[];
   /** Pinned: none of these Maps changes while the reader holds it. */
-  readonly shards: readonly ReadonlyMap<BinaryKey, KvEntry>[];
-  readonly release: (shard: number, map: ReadonlyMap<BinaryKey, KvEntry>) => void;
+  readonly shards: readonly ReadonlyMap<BinaryKey, StoredEntry>[];
+  readonly release: (shard: number, map: ReadonlyMap<BinaryKey, StoredEntry>) => void;
   readonly sessions: readonly (readonly [string, ClientSession])[];
   readonly window: readonly RevisionChanges[];
 }
@@ -64,8 +65,10 @@ export class SnapshotReader {
   readonly appliedIndex: number;
   private readonly staged = new ByteWriter(4096);
   private crc = 0;
+  /** The last `unfolded` staged bytes are not in `crc` yet: it is computed a chunk at a time, not a record at a time. */
+  private unfolded = 0;
   private shard = 0;
-  private cursor: Iterator<[BinaryKey, KvEntry]> | null = null;
+  private cursor: Iterator<[BinaryKey, StoredEntry]> | null = null;
   private leaseNext = 0;
   private sessionNext = 0;
   private revisionNext = 0;
@@ -80,6 +83,7 @@ export class SnapshotReader {
   next(maxBytes: number): Uint8Array | null {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new Error(`SnapshotReader.next(${maxBytes})`);
     while (this.staged.length < maxBytes && this.phase !== 'done') this.stageSome();
+    this.foldCrc();
     if (this.staged.length === 0) return null;
     return this.staged.take(Math.min(maxBytes, this.staged.length));
   }
@@ -90,6 +94,7 @@ export class SnapshotReader {
     this.phase = 'done';
     this.cursor = null;
     this.staged.take(this.staged.length);
+    this.unfolded = 0;
   }
 
   private stageSome(): void {
@@ -133,14 +138,22 @@ export class SnapshotReader {
         this.staged.varint(this.source.sessions.length);
         this.staged.varint(this.source.leases.length);
         this.staged.varint(this.source.window.length);
-        this.crc = crc32(this.staged.view().subarray(start), this.crc);
+        this.unfolded += this.staged.length - start;
+        this.foldCrc();
         this.staged.u32(this.crc);
         this.phase = 'done';
         return;
       case 'done':
         return;
     }
-    this.crc = crc32(this.staged.view().subarray(start), this.crc);
+    this.unfolded += this.staged.length - start;
+  }
+
+  private foldCrc(): void {
+    if (this.unfolded === 0) return;
+    const staged = this.staged.view();
+    this.crc = crc32(staged.subarray(staged.length - this.unfolded), this.crc);
+    this.unfolded = 0;
   }
 
   private stageEntry(): void {
@@ -162,7 +175,7 @@ export class SnapshotReader {
     this.staged.varint(key.length);
     this.staged.binary(key);
     this.staged.varint(entry.revision);
-    this.staged.varint(entry.value.length);
+    this.staged.varint(entry.valueLength);
     this.staged.bytes(entry.value);
     this.staged.varint(entry.lease);
     this.entryCount++;
@@ -354,7 +367,8 @@ class ChunkSource implements ByteSource {
 
   bytes(n: number): Uint8Array {
     if (this.pos + n <= this.chunk.length) {
-      const out = this.chunk.slice(this.pos, this.pos + n);
+      // Not chunk.slice: on a Buffer (LevelDB's chunks are) that is a view.
+      const out = new Uint8Array(this.chunk.subarray(this.pos, this.pos + n));
       this.pos += n;
       return out;
     }

@@ -8,6 +8,7 @@ import { Sessions } from './sessions.js';
 import type { BinaryKey, KvEntry } from './sharded-map.js';
 import { binaryKey, ShardedMap } from './sharded-map.js';
 import { parseSnapshot, SnapshotReader } from './snapshot.js';
+import type { StoredEntry } from './value-arena.js';
 
 export { SnapshotReader } from './snapshot.js';
 
@@ -20,6 +21,8 @@ export interface KvStateMachineConfig {
   readonly sessionExpiryEntries: number;
   /** See `ShardedMapOptions.reclaimDeletionsMin`. */
   readonly reclaimDeletionsMin: number;
+  /** See `ShardedMapOptions.reclaimGarbageBytesMin`. */
+  readonly reclaimGarbageBytesMin: number;
   /** The change window watches are served from: at most this many changes ... */
   readonly watchWindowChangesMax: number;
   /** ... and this many key and value bytes. */
@@ -27,14 +30,18 @@ export interface KvStateMachineConfig {
 }
 
 export const kvStateMachineDefaults: KvStateMachineConfig = {
-  // At a million keys, ~4k per shard: a copy-on-write clone or a rebuild of one
-  // shard costs about a millisecond, and 90% deletions put every shard over the
-  // reclaim threshold (~3.5k deletions > max(1024, ~400 live)).
-  shardCount: 256,
+  // At a million keys, ~250 per shard: a copy-on-write clone of one shard costs
+  // tens of microseconds, so even the first turn of writes after a snapshot
+  // starts, which clones a shard per write, stays short (bench/snapshot-lag.ts;
+  // with 256 shards of ~4k keys, 64 such writes took ~30 ms). 90% deletions put
+  // every shard over the reclaim thresholds (~220 deletions > max(128, ~25 live),
+  // and likewise their value bytes).
+  shardCount: 4096,
   sessionResultsPerClient: 16,
   sessionClientsMax: 10_000,
   sessionExpiryEntries: 1_000_000,
-  reclaimDeletionsMin: 1024,
+  reclaimDeletionsMin: 128,
+  reclaimGarbageBytesMin: 4096,
   // etcd keeps its history until compacted (commonly a few minutes' or a thousand
   // revisions' worth); ten thousand changes lets a watcher that reconnects after a
   // failover resume without a gap, and the bytes bound keeps large values in check.
@@ -88,7 +95,7 @@ export class KvStateMachine {
   private applied = 0;
 
   constructor(readonly config: KvStateMachineConfig = kvStateMachineDefaults) {
-    this.map = new ShardedMap(config.shardCount, { reclaimDeletionsMin: config.reclaimDeletionsMin });
+    this.map = new ShardedMap(config.shardCount, { reclaimDeletionsMin: config.reclaimDeletionsMin, reclaimGarbageBytesMin: config.reclaimGarbageBytesMin });
     this.sessions = new Sessions({
       resultsPerClient: config.sessionResultsPerClient,
       clientsMax: config.sessionClientsMax,
@@ -123,7 +130,7 @@ export class KvStateMachine {
     return this.leases.size();
   }
 
-  /** The key's value and revision. The value is the store's own: do not mutate it. */
+  /** The key's value and revision. The value is a view of the store's bytes: do not mutate it. */
   get(key: Uint8Array): KvEntry | undefined {
     return this.map.get(binaryKey(key));
   }
@@ -140,7 +147,7 @@ export class KvStateMachine {
     this.index.forEachFrom(fromAfter ? after : prefix, fromAfter, (key) => {
       if (!key.startsWith(prefix)) return false;
       const entry = this.map.get(key)!;
-      const size = key.length + (q.keysOnly ? 0 : entry.value.length);
+      const size = key.length + (q.keysOnly ? 0 : entry.valueLength);
       if (entries.length >= q.limit || (entries.length > 0 && bytes + size > rangePageBytesMax)) {
         more = true;
         return false;
@@ -244,7 +251,7 @@ export class KvStateMachine {
           if (!sm.leases.has(entry.lease)) return `an entry names lease ${entry.lease}, which does not exist`;
           sm.leases.attach(entry.lease, key);
         }
-        sm.map.set(key, entry);
+        sm.map.set(key, entry.value, entry.revision, entry.lease);
         keys.push(key);
         if (entry.revision > compactedThrough) entriesInWindow++;
         return null;
@@ -372,7 +379,8 @@ export class KvStateMachine {
           if (current !== undefined) this.remove(key, current);
           return { op: 'delete', deleted: current !== undefined };
         case 'get':
-          return current === undefined ? { op: 'get', found: false } : { op: 'get', found: true, value: current.value, revision: current.revision };
+          // A copy: the session keeps the result, and a view would keep the value's whole arena block.
+          return current === undefined ? { op: 'get', found: false } : { op: 'get', found: true, value: current.value.slice(), revision: current.revision };
       }
     });
     return { op: 'txn', ok: true, succeeded, revision: index, results };
@@ -386,7 +394,7 @@ export class KvStateMachine {
       const key = binaryKey(o.key);
       if (o.op === 'put') written.set(key, o.value.length);
       else if (o.op === 'delete') written.set(key, 0);
-      else total += written.get(key) ?? this.map.get(key)?.value.length ?? 0;
+      else total += written.get(key) ?? this.map.get(key)?.valueLength ?? 0;
     }
     return total;
   }
@@ -412,18 +420,18 @@ export class KvStateMachine {
     for (const key of keys) this.remove(key, this.map.get(key)!);
   }
 
-  private write(index: number, key: BinaryKey, value: Uint8Array, lease: LeaseId, current: KvEntry | undefined): void {
+  private write(index: number, key: BinaryKey, value: Uint8Array, lease: LeaseId, current: StoredEntry | undefined): void {
     if (current === undefined) this.index.insert(key);
     else if (current.lease !== 0) this.leases.detach(current.lease, key);
     if (lease !== 0) this.leases.attach(lease, key);
-    // A copy: the command's value is a view into the log entry, which may be a
-    // slice of a larger buffer that must not be kept alive.
-    const stored = value.slice();
-    this.map.set(key, { value: stored, revision: index, lease });
-    this.window.add(key, stored, lease);
+    // The map stores a copy (the command's value is a view into the log entry);
+    // the window shares it. The window holds the latest changes only, whose
+    // values are in the arena's newest blocks, so it keeps few others alive.
+    const stored = this.map.set(key, value, index, lease);
+    this.window.add(key, stored.value, lease);
   }
 
-  private remove(key: BinaryKey, current: KvEntry): void {
+  private remove(key: BinaryKey, current: StoredEntry): void {
     this.map.delete(key);
     this.index.delete(key);
     if (current.lease !== 0) this.leases.detach(current.lease, key);

@@ -5,6 +5,7 @@ import type { CompareOperator, Condition, KvCommand, RequestTag, TxnCompare, Txn
 import { encodeCommand } from '../../src/kv/command.js';
 import { leaseTtlSecondsMax } from '../../src/kv/limits.js';
 import { parseSnapshot } from '../../src/kv/snapshot.js';
+import type { KvEntry } from '../../src/kv/sharded-map.js';
 import type { KvStateMachine } from '../../src/kv/state-machine.js';
 
 export const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
@@ -182,4 +183,11 @@ export const dump = (sm: KvStateMachine): StateDump => dumpChunks(readAll(sm));
 
 export function concat(chunks: readonly Uint8Array[]): Uint8Array {
   return Uint8Array.from(Buffer.concat(chunks));
+}
+
+/** An entry as a plain object, to compare with `assert.deepEqual` (stored entries keep their value in an arena). */
+export function plainEntry(entry: KvEntry): KvEntry;
+export function plainEntry(entry: KvEntry | undefined): KvEntry | undefined;
+export function plainEntry(entry: KvEntry | undefined): KvEntry | undefined {
+  return entry === undefined ? undefined : { value: Uint8Array.from(entry.value), revision: entry.revision, lease: entry.lease };
 }

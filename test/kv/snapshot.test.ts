@@ -9,10 +9,12 @@ import type { BinaryKey, KvEntry } from '../../src/kv/sharded-map.js';
 import type { SnapshotSource } from '../../src/kv/snapshot.js';
 import type { KvStateMachineConfig } from '../../src/kv/state-machine.js';
 import { KvStateMachine, kvStateMachineDefaults, SnapshotReader } from '../../src/kv/state-machine.js';
+import { ValueArena } from '../../src/kv/value-arena.js';
 import type { StateDump } from './helpers.js';
-import { bytes, concat, del, dump, dumpChunks, modelCommandArb, put, readAll, smallTagArb, text } from './helpers.js';
+import { bytes, concat, del, dump, dumpChunks, modelCommandArb, plainEntry, put, readAll, smallTagArb, text } from './helpers.js';
 
-const config: KvStateMachineConfig = { ...kvStateMachineDefaults, shardCount: 4, reclaimDeletionsMin: 0 };
+// Rebuilds (which move values to new arena blocks) after every few replaced bytes, under the readers.
+const config: KvStateMachineConfig = { ...kvStateMachineDefaults, shardCount: 4, reclaimDeletionsMin: 0, reclaimGarbageBytesMin: 0 };
 
 function machine(commands: readonly KvCommand[]): KvStateMachine {
   const sm = new KvStateMachine(config);
@@ -212,7 +214,8 @@ test('snapshot: a structurally valid snapshot with inconsistent content is rejec
 
 /** Snapshot bytes of an arbitrary (possibly inconsistent) source, with a valid checksum. */
 function craft(source: Partial<SnapshotSource> & { entries?: [string, KvEntry][] }): Uint8Array[] {
-  const shard = new Map<BinaryKey, KvEntry>((source.entries ?? []).map(([k, e]) => [k as BinaryKey, e]));
+  const arena = new ValueArena();
+  const shard = new Map((source.entries ?? []).map(([k, e]) => [k as BinaryKey, arena.store(e.value, e.revision, e.lease)]));
   const reader = new SnapshotReader({
     appliedIndex: source.appliedIndex ?? 10,
     windowCompactedThrough: source.windowCompactedThrough ?? 10,
@@ -252,16 +255,23 @@ test('snapshot: leases, the keys attached to them and the change window survive 
   assert.equal(copy.size(), 0);
 });
 
-test('snapshot: the window shares its values with the entries after a restore', () => {
+test('snapshot: the window shares its values with the entries, after writes and after a restore', () => {
   const sm = new KvStateMachine(config);
   sm.apply(1, put(text('k'), new Uint8Array(1000).fill(1)));
   const copy = restored(readAll(sm));
-  let windowed: Uint8Array | null = null;
-  copy.changes().forEachFrom(1, (r) => {
-    windowed = r.changes[0]!.value;
-    return false;
-  });
-  assert.equal(windowed, copy.get(text('k'))!.value);
+  for (const m of [sm, copy]) {
+    let windowed: Uint8Array | null = null;
+    m.changes().forEachFrom(1, (r) => {
+      windowed = r.changes[0]!.value;
+      return false;
+    });
+    const stored = m.get(text('k'))!.value;
+    assert.ok(windowed !== null);
+    const w: Uint8Array = windowed;
+    assert.equal(w.buffer, stored.buffer, 'a view of the arena block that holds the entry');
+    assert.equal(w.byteOffset, stored.byteOffset);
+    assert.deepEqual(w, stored);
+  }
 });
 
 test('snapshot: content that contradicts itself is refused, naming why', () => {
@@ -279,7 +289,7 @@ test('snapshot: content that contradicts itself is refused, naming why', () => {
   rejects(craft({ windowCompactedThrough: 5, window: [{ revision: 7, changes: [change('k', 'v', 7)] }] }), /names lease 7, granted later/);
   // And the consistent version of the same shapes restores.
   const ok = restored(craft({ windowCompactedThrough: 5, leases: [{ id: 2, ttlSeconds: 5 }], entries: [['k', entry(7, 'v', 2)]], window: [{ revision: 6, changes: [change('j', null)] }, { revision: 7, changes: [change('k', 'v', 2)] }] }));
-  assert.deepEqual(ok.get(text('k')), entry(7, 'v', 2));
+  assert.deepEqual(plainEntry(ok.get(text('k'))), entry(7, 'v', 2));
   assert.equal(ok.changes().oldestServable(), 6);
 });
 
@@ -301,7 +311,7 @@ test('snapshot: a version 1 snapshot (before leases and watches) still restores,
   const v1 = concat([body, bytes(crc >>> 24, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff)]);
   const sm = restored([v1]);
   assert.equal(sm.appliedIndex(), 9);
-  assert.deepEqual(sm.get(text('k')), entry(4, 'v'));
+  assert.deepEqual(plainEntry(sm.get(text('k'))), entry(4, 'v'));
   assert.equal(sm.sessionCount(), 1);
   assert.equal(sm.changes().oldestServable(), 10);
   assert.deepEqual(sm.apply(10, put(text('k'), text('v'), { kind: 'none' }, { clientId: 'c', requestId: 'r' })), { op: 'put', ok: true, revision: 4 });

@@ -4,7 +4,7 @@ import type { KvCommand, TxnCompare, TxnOp } from '../../src/kv/command.js';
 import { encodeCommand } from '../../src/kv/command.js';
 import { leasesMax, txnReadBytesMax } from '../../src/kv/limits.js';
 import { KvStateMachine, kvStateMachineDefaults } from '../../src/kv/state-machine.js';
-import { del, put, text } from './helpers.js';
+import { del, plainEntry, put, text } from './helpers.js';
 
 const apply = (sm: KvStateMachine, index: number, c: KvCommand) => sm.apply(index, encodeCommand(c));
 const txn = (compare: TxnCompare[], success: TxnOp[], failure: TxnOp[] = [], tag: { clientId: string; requestId: string } | null = null): KvCommand => ({ op: 'txn', compare, success, failure, tag });
@@ -66,7 +66,7 @@ test('txn: the chosen branch runs in order, each op seeing the earlier ones, as 
     ],
   });
   assert.deepEqual(changesAt(sm, 2), ['b=2', 'a deleted']);
-  assert.deepEqual(sm.get(b), { value: text('2'), revision: 2, lease: 0 });
+  assert.deepEqual(plainEntry(sm.get(b)), { value: text('2'), revision: 2, lease: 0 });
 });
 
 test('txn: a missing lease or reads over txnReadBytesMax refuse the whole transaction, changing nothing', () => {
@@ -94,7 +94,7 @@ test('txn: a retried transaction is answered with its first result, read values 
   assert.deepEqual(first, { op: 'txn', ok: true, succeeded: true, revision: 2, results: [{ op: 'get', found: true, value: text('old'), revision: 1 }, { op: 'put' }] });
   sm.apply(3, put(a, text('newer')));
   assert.deepEqual(apply(sm, 4, t), first);
-  assert.deepEqual(sm.get(a), { value: text('newer'), revision: 3, lease: 0 });
+  assert.deepEqual(plainEntry(sm.get(a)), { value: text('newer'), revision: 3, lease: 0 });
 });
 
 test('leases: a grant is named by its index; keys attach on put, detach on a put without it or a delete, and go with the lease', () => {
@@ -103,7 +103,7 @@ test('leases: a grant is named by its index; keys attach on put, detach on a put
   assert.deepEqual(sm.apply(6, put(a, text('1'), { kind: 'none' }, null, 5)), { op: 'put', ok: true, revision: 6 });
   sm.apply(7, put(b, text('2'), { kind: 'none' }, null, 5));
   sm.apply(8, put(text('c'), text('3'), { kind: 'none' }, null, 5));
-  assert.deepEqual(sm.get(a), { value: text('1'), revision: 6, lease: 5 });
+  assert.deepEqual(plainEntry(sm.get(a)), { value: text('1'), revision: 6, lease: 5 });
   sm.apply(9, put(b, text('2 again'))); // detached: survives the lease
   sm.apply(10, del(text('c')));
   assert.deepEqual([...sm.lease(5)!.keys], ['a']);
@@ -111,7 +111,7 @@ test('leases: a grant is named by its index; keys attach on put, detach on a put
   assert.equal(sm.get(text('d')), undefined);
   assert.deepEqual(apply(sm, 12, { op: 'lease_revoke', lease: 5, tag: null }), { op: 'lease_revoke', ok: true, revision: 12 });
   assert.equal(sm.get(a), undefined);
-  assert.deepEqual(sm.get(b), { value: text('2 again'), revision: 9, lease: 0 });
+  assert.deepEqual(plainEntry(sm.get(b)), { value: text('2 again'), revision: 9, lease: 0 });
   assert.deepEqual(changesAt(sm, 12), ['a deleted']);
   assert.deepEqual(apply(sm, 13, { op: 'lease_revoke', lease: 5, tag: null }), { op: 'lease_revoke', ok: false, error: 'lease_not_found', lease: 5 });
   assert.equal(sm.leaseCount(), 0);
@@ -160,7 +160,7 @@ test('range: keys under a prefix in byte order, a page at a time, continuing aft
   assert.deepEqual(page('', null, 3), { keys: ['ap', 'app', 'app/\x00'], more: true });
   assert.deepEqual(page('zzz', null, 3), { keys: [], more: false });
   const withValues = sm.range({ prefix: text('ap'), after: null, limit: 1, keysOnly: false });
-  assert.deepEqual(withValues.entries[0]!.entry, { value: text('v3'), revision: 4, lease: 0 });
+  assert.deepEqual(plainEntry(withValues.entries[0]!.entry), { value: text('v3'), revision: 4, lease: 0 });
   assert.throws(() => sm.range({ prefix: text('a'), after: null, limit: 0, keysOnly: true }), /limit 0/);
 });
 
