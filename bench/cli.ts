@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { RateSearch, thresholdMiss } from './find-max.js';
 import type { LoadModel, Progress } from './load.js';
 import { median, modelText, ratios, ratioTable, runTable } from './report.js';
-import { runOnce, type RunResult, type RunSpec, type System } from './run.js';
+import { runOnce, stopLiveClusters, type RunResult, type RunSpec, type System } from './run.js';
 import { parseMix } from './workload.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -236,6 +236,14 @@ async function main(): Promise<number> {
   if (plan.json === null) process.stdout.write(`${text}\n`);
   else writeFileSync(plan.json, `${text}\n`);
   return 0;
+}
+
+// Interrupted: the nodes it started go with it (a child process outlives a parent that Node's default handler ends).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}, stopping the clusters it started\n`);
+    void stopLiveClusters().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
 }
 
 main().then(

@@ -112,8 +112,16 @@ function cpuOf(cluster: BenchCluster): number[] {
   return cluster.processes.map((p) => cpuSecondsOf(p.pid) ?? Number.NaN);
 }
 
+/** The clusters of runs in progress: stopped on SIGINT or SIGTERM too (stopLiveClusters), so an interrupted bench leaves no node running. */
+const liveClusters = new Set<BenchCluster>();
+
+export async function stopLiveClusters(): Promise<void> {
+  await Promise.all([...liveClusters].map((c) => c.stop()));
+}
+
 export async function runOnce(spec: RunSpec, progress: (label: string) => Progress | null): Promise<RunResult> {
   const cluster = spec.endpoints === null ? await startCluster(spec) : externalCluster(spec, spec.endpoints);
+  liveClusters.add(cluster);
   try {
     const workload = new Workload(spec.keySpace, spec.mix, spec.seed);
     const { target, leader } = await targetFor(spec, cluster, workload);
@@ -157,6 +165,7 @@ export async function runOnce(spec: RunSpec, progress: (label: string) => Progre
       await target.close();
     }
   } finally {
+    liveClusters.delete(cluster);
     await cluster.stop();
   }
 }
