@@ -2,9 +2,10 @@ import type { PersistedState } from '../src/raft/host/raft-node.js';
 import type { LogStorage, LogWrite } from '../src/raft/host/ready-executor.js';
 import type { Entry, HardState, Snapshot } from '../src/raft/types.js';
 import { emptyPersistedState } from '../src/raft/host/raft-node.js';
-import { decodeEntry, decodeHardState, decodeSnapshotMeta, entryKey, hardStateKey, snapshotMetaKey } from '../src/storage/codec.js';
-import { planCompaction, planWrite, type RecordOp } from '../src/storage/plan.js';
-import { recoverRecords, type PlannedRecovery, type RecordReader, type StoredRange } from '../src/storage/recover.js';
+import { decodeHardState, decodeRun, decodeSnapshotMeta, encodeFormat, firstOfRunKey, formatKey, hardStateKey, runKey, snapshotMetaKey, storeFormat, type Run } from '../src/storage/codec.js';
+import { Plan, type RecordOp } from '../src/storage/plan.js';
+import { recoverRecords, type PlannedRecovery, type RecordReader } from '../src/storage/recover.js';
+import { StoredLog } from '../src/storage/stored-log.js';
 import type { SimClock } from './clock.js';
 import type { Prng } from './prng.js';
 
@@ -20,10 +21,10 @@ export type CrashMode =
   /** All of them are lost: the disk holds exactly what was reported durable. */
   | 'lose-unsynced'
   /**
-   * A prefix of them reached the disk, and the write at the cut is torn: some of
-   * its entry records are written, the last of those only in part. (LevelDB's
+   * A prefix of them reached the disk, and the write at the cut is torn: its
+   * deletions are made and its log run is written only in part. (LevelDB's
    * batches are atomic; this is a disk that is not, and it is what the CRC of each
-   * record and recover.ts's torn-tail repair are for.) Only a write of entries
+   * run and recover.ts's torn-tail repair are for.) Only a write of entries
    * alone (no hard state or snapshot) is torn; any other write at the cut is lost
    * whole.
    */
@@ -36,11 +37,21 @@ interface PendingWrite {
   readonly durable: () => void;
 }
 
-const emptyRange: StoredRange = { snapshotIndex: 0, lastIndex: 0, snapshotChunks: 0 };
-
 /** A record's key as a map key: one char (code 0-255) per byte, so string order is byte order. */
 function keyOf(key: Uint8Array): string {
   return String.fromCharCode(...key);
+}
+
+/** The position of the first of `sorted` not below `n`. */
+function lowerBound(sorted: readonly number[], n: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < n) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function bytesOf(key: string): Uint8Array {
@@ -64,8 +75,12 @@ export class SimDisk implements LogStorage, RecordReader {
     throw e;
   };
   private readonly records = new Map<string, Uint8Array>();
+  /** The first indexes of the log runs on disk, ascending (for durableEntry). */
+  private runStarts: number[] = [];
+  /** The run durableEntry decoded last, until its record changes. */
+  private lastRead: { readonly first: number; readonly run: Run | null } | null = null;
   /** What the disk will hold once every write made so far is durable. */
-  private stored: StoredRange = emptyRange;
+  private stored = StoredLog.empty();
   private pending: PendingWrite[] = [];
   private generation = 0;
   private lastDurableAtMs = 0;
@@ -77,19 +92,23 @@ export class SimDisk implements LogStorage, RecordReader {
   constructor(
     private readonly clock: SimClock,
     private readonly rng: Prng,
-  ) {}
+  ) {
+    // As LogStore.open makes a new store.
+    this.put(formatKey, encodeFormat(storeFormat));
+  }
 
+  /** Each write is its own synced batch here: one Plan per write. */
   write(w: LogWrite, durable: () => void): void {
-    const plan = planWrite(this.stored, w);
-    this.stored = plan.range;
-    this.enqueue({ ops: plan.ops, entriesOnly: w.snapshot === null && w.hardState === null && w.entries.length > 0, durable });
+    const plan = new Plan(this.stored);
+    plan.write(w);
+    this.enqueue({ ops: plan.records(), entriesOnly: w.snapshot === null && w.hardState === null && w.entries.length > 0, durable });
   }
 
   /** Makes `snapshot` the durable base of the log, dropping the entries it covers. */
   compact(snapshot: Snapshot, durable: () => void): void {
-    const plan = planCompaction(this.stored, snapshot);
-    this.stored = plan.range;
-    this.enqueue({ ops: plan.ops, entriesOnly: false, durable });
+    const plan = new Plan(this.stored);
+    plan.compact(snapshot);
+    this.enqueue({ ops: plan.records(), entriesOnly: false, durable });
   }
 
   /** The next sync to complete fails instead. */
@@ -134,9 +153,33 @@ export class SimDisk implements LogStorage, RecordReader {
 
   private apply(ops: readonly RecordOp[]): void {
     for (const op of ops) {
-      if (op.type === 'put') this.records.set(keyOf(op.key), op.value);
-      else this.records.delete(keyOf(op.key));
+      if (op.type === 'put') this.put(op.key, op.value);
+      else this.del(op.key);
     }
+  }
+
+  private put(key: Uint8Array, value: Uint8Array): void {
+    const k = keyOf(key);
+    if (!this.records.has(k)) this.runStartsChange(key, 'add');
+    this.records.set(k, value);
+    this.forgetRead(key);
+  }
+
+  private del(key: Uint8Array): void {
+    if (this.records.delete(keyOf(key))) this.runStartsChange(key, 'remove');
+    this.forgetRead(key);
+  }
+
+  private runStartsChange(key: Uint8Array, how: 'add' | 'remove'): void {
+    const first = firstOfRunKey(key);
+    if (first === null) return;
+    const at = lowerBound(this.runStarts, first);
+    if (how === 'add') this.runStarts.splice(at, 0, first);
+    else this.runStarts.splice(at, 1);
+  }
+
+  private forgetRead(key: Uint8Array): void {
+    if (this.lastRead !== null && this.lastRead.first === firstOfRunKey(key)) this.lastRead = null;
   }
 
   /** The node crashed: what was not reported durable is lost, or (tear) partly written. */
@@ -146,11 +189,12 @@ export class SimDisk implements LogStorage, RecordReader {
       for (let k = 0; k < cut; k++) this.apply(this.pending[k]!.ops);
       const torn = this.pending[cut]!;
       if (torn.entriesOnly) {
-        const puts = torn.ops.flatMap((op, k) => (op.type === 'put' ? [k] : []));
-        const last = puts[this.rng.int(puts.length)]!;
+        // Its deletions, then its one put (the run) cut short.
+        const last = torn.ops.length - 1;
         this.apply(torn.ops.slice(0, last));
         const op = torn.ops[last]!;
-        if (op.type === 'put') this.records.set(keyOf(op.key), op.value.slice(0, this.rng.int(op.value.length)));
+        if (op.type !== 'put' || firstOfRunKey(op.key) === null) throw new Error('simulated disk: an entries-only write that does not end with its run');
+        this.put(op.key, op.value.slice(0, this.rng.int(op.value.length)));
       }
     }
     this.pending = [];
@@ -163,7 +207,9 @@ export class SimDisk implements LogStorage, RecordReader {
   wipe(): void {
     this.crash();
     this.records.clear();
-    this.stored = emptyRange;
+    this.runStarts = [];
+    this.lastRead = null;
+    this.stored = StoredLog.empty();
   }
 
   /** Whether the last write still on its way to disk holds log entries alone (one a torn crash can tear). */
@@ -190,8 +236,8 @@ export class SimDisk implements LogStorage, RecordReader {
   recover(): PersistedState {
     const r: PlannedRecovery = recoverRecords(this);
     if (!r.ok) throw new Error(`simulated disk: ${r.error}`);
-    for (const key of r.deletes) this.records.delete(keyOf(key));
-    this.stored = r.range;
+    this.apply(r.repairs);
+    this.stored = r.log;
     return r.state;
   }
 
@@ -211,11 +257,19 @@ export class SimDisk implements LogStorage, RecordReader {
     return meta.value.meta.index;
   }
 
-  /** The durable entry at `index`, or undefined when it is not on disk (or behind the snapshot, or torn). */
+  /**
+   * The durable entry at `index`, or undefined when it is not on disk (or behind
+   * the snapshot, or torn): the log as recovery reads it, the run holding `index`
+   * being the last one starting at or before it.
+   */
   durableEntry(index: number): Entry | undefined {
-    const v = this.get(entryKey(index));
-    if (v === undefined) return undefined;
-    const e = decodeEntry(v);
-    return e.ok ? e.value : undefined;
+    const at = lowerBound(this.runStarts, index + 1) - 1;
+    if (at < 0) return undefined;
+    const first = this.runStarts[at]!;
+    if (this.lastRead?.first !== first) {
+      const decoded = decodeRun(this.records.get(keyOf(runKey(first)))!);
+      this.lastRead = { first, run: decoded.ok ? decoded.value : null };
+    }
+    return this.lastRead.run?.entries[index - first];
   }
 }

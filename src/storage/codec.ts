@@ -3,24 +3,36 @@
 //
 // Key layout (the first byte says what a key holds; nothing else is stored):
 //
+//   0x00                        format (the version of this layout)
 //   0x01                        hard state (term, votedFor, commit)
 //   0x02                        snapshot metadata (index, term, chunk count, configuration)
 //   0x03 ‖ chunk (u32 BE)       snapshot chunk
-//   0x04 ‖ index (u64 BE)       log entry
+//   0x05 ‖ first index (u64 BE) log run: the entries of one synced batch, from its first index on
+//
+// Format 1 (no format record) stored one record per log entry under 0x04 ‖ index;
+// format 2 stores the entries a group commit appends as one record, a run, so a
+// synced batch is a handful of LevelDB operations whatever its number of entries.
+// A run written later at a higher key overwrites the entries of the run before it
+// from its first index on (a conflicting suffix is replaced by writing the new run
+// and deleting the runs after it; the older run's value is not rewritten). So the
+// log is the stored runs applied in key order, each cutting the log to its first
+// index - 1 and appending its entries.
 //
 // Big-endian numbers make LevelDB's bytewise key order the numeric order, so the
-// entries of a log are one ordered range, scanned and deleted by index.
+// runs of a log are one ordered range, scanned in index order.
 //
 // Every value starts with a CRC-32 of the rest of the value:
 //
+//   format:        crc u32 ‖ version u32
 //   hard state:    crc u32 ‖ term u64 ‖ commit u64 ‖ voted u8 (0 none, 1 some) ‖ votedFor UTF-8
 //   snapshot meta: crc u32 ‖ index u64 ‖ term u64 ‖ chunkCount u32 ‖ configuration (src/raft/configuration-codec.ts)
 //   chunk:         crc u32 ‖ snapshot index u64 ‖ data
-//   entry:         crc u32 ‖ index u64 ‖ term u64 ‖ kind u8 (0 noop, 1 command, 2 config) ‖ data
+//   run:           crc u32 ‖ first index u64 ‖ count u32 ‖ count × (term u64 ‖ kind u8 (0 noop, 1 command, 2 config) ‖ length u32 ‖ data)
 //
 // A chunk carries its snapshot's index so a chunk of another snapshot is never
-// taken for one of this snapshot; an entry carries its index so a value stored
-// under the wrong key is recognised.
+// taken for one of this snapshot; a run carries its first index so a value stored
+// under the wrong key is recognised. One checksum covers a whole run: a run is
+// written atomically, so it is kept or dropped whole.
 
 import { crc32 } from 'node:zlib';
 import type { Entry, EntryKind, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
@@ -29,20 +41,29 @@ import { decodeConfiguration, encodeConfiguration } from '../raft/configuration-
 
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
+const keyFormat = 0x00;
 const keyHardState = 0x01;
 const keySnapshotMeta = 0x02;
 const keyChunk = 0x03;
-const keyEntry = 0x04;
+/** Format 1's per-entry records: only looked for, to refuse a data directory of that format. */
+const keyFormat1Entry = 0x04;
+const keyRun = 0x05;
+
+/** The version of this layout, stored under the format key. */
+export const storeFormat = 2;
 
 const crcBytes = 4;
 const u64Bytes = 8;
-const entryHeaderBytes = crcBytes + u64Bytes + u64Bytes + 1;
+const formatBytes = crcBytes + 4;
+const runHeaderBytes = crcBytes + u64Bytes + 4;
+const runEntryHeaderBytes = u64Bytes + 1 + 4;
 const hardStateHeaderBytes = crcBytes + u64Bytes + u64Bytes + 1;
 const snapshotMetaHeaderBytes = crcBytes + u64Bytes + u64Bytes + 4;
 const chunkHeaderBytes = crcBytes + u64Bytes;
 const u32Max = 0xffffffff;
 const twoPow32 = 2 ** 32;
 
+export const formatKey = Uint8Array.of(keyFormat);
 export const hardStateKey = Uint8Array.of(keyHardState);
 export const snapshotMetaKey = Uint8Array.of(keySnapshotMeta);
 
@@ -54,53 +75,100 @@ export function chunkKey(chunk: number): Uint8Array {
   return key;
 }
 
-export function entryKey(index: number): Uint8Array {
+export function runKey(first: number): Uint8Array {
   const key = new Uint8Array(1 + u64Bytes);
-  key[0] = keyEntry;
-  setU64(key, 1, index);
+  key[0] = keyRun;
+  setU64(key, 1, first);
   return key;
 }
 
 /** The key range holding every chunk: [chunksStart, chunksEnd). */
 export const chunksStart = Uint8Array.of(keyChunk);
 export const chunksEnd = Uint8Array.of(keyChunk + 1);
-/** The key range holding every log entry: [entriesStart, entriesEnd). */
-export const entriesStart = Uint8Array.of(keyEntry);
-export const entriesEnd = Uint8Array.of(keyEntry + 1);
+/** The key range holding every log run: [runsStart, runsEnd). */
+export const runsStart = Uint8Array.of(keyRun);
+export const runsEnd = Uint8Array.of(keyRun + 1);
+/** The key range of format 1's log entries: [format1EntriesStart, format1EntriesEnd). */
+export const format1EntriesStart = Uint8Array.of(keyFormat1Entry);
+export const format1EntriesEnd = Uint8Array.of(keyFormat1Entry + 1);
 
 /** The chunk number in a key of the chunk range, or null when the key is malformed. */
 export function chunkOfKey(key: Uint8Array): number | null {
   return key.length === 1 + 4 && key[0] === keyChunk ? getU32(key, 1) : null;
 }
 
-/** The index in a key of the entry range, or null when the key is malformed. */
-export function indexOfKey(key: Uint8Array): number | null {
-  return key.length === 1 + u64Bytes && key[0] === keyEntry ? getU64(key, 1) : null;
+/** The first index in a key of the run range, or null when the key is malformed. */
+export function firstOfRunKey(key: Uint8Array): number | null {
+  return key.length === 1 + u64Bytes && key[0] === keyRun ? getU64(key, 1) : null;
 }
 
 export function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-export function encodeEntry(e: Entry): Uint8Array {
-  const out = new Uint8Array(entryHeaderBytes + e.data.length);
-  setU64(out, 4, e.index);
-  setU64(out, 12, e.term);
-  out[20] = kindCode(e.kind);
-  out.set(e.data, entryHeaderBytes);
+export function encodeFormat(version: number): Uint8Array {
+  const out = new Uint8Array(formatBytes);
+  putU32(out, 4, version);
   seal(out);
   return out;
 }
 
-/** Decodes an entry value; its data is a view into `value`. */
-export function decodeEntry(value: Uint8Array): Decoded<Entry> {
-  if (value.length < entryHeaderBytes) return corrupt(`${value.length} bytes, shorter than an entry header`);
+/** The version in a format value. */
+export function decodeFormat(value: Uint8Array): Decoded<number> {
+  if (value.length !== formatBytes) return corrupt(`${value.length} bytes, not ${formatBytes}`);
   if (!sealed(value)) return corrupt('checksum mismatch');
-  const index = getU64(value, 4);
-  const t = getU64(value, 12);
-  const kind = kindOfCode(value[20]!);
-  if (index === null || t === null || kind === null) return corrupt('undecodable header');
-  return { ok: true, value: { index: logIndex(index), term: term(t), kind, data: value.subarray(entryHeaderBytes) } };
+  return { ok: true, value: getU32(value, 4) };
+}
+
+/** One value holding `entries`, which are consecutive from `first` on (one allocation, one checksum). */
+export function encodeRun(first: number, entries: readonly Entry[]): Uint8Array {
+  if (entries.length === 0 || entries.length > u32Max) throw new Error(`encodeRun: ${entries.length} entries`);
+  let bytes = runHeaderBytes;
+  for (const e of entries) bytes += runEntryHeaderBytes + e.data.length;
+  const out = new Uint8Array(bytes);
+  setU64(out, 4, first);
+  putU32(out, 12, entries.length);
+  let at = runHeaderBytes;
+  for (let k = 0; k < entries.length; k++) {
+    const e = entries[k]!;
+    if (e.index !== first + k) throw new Error(`encodeRun: entry ${e.index} at position ${k} of a run from ${first}`);
+    setU64(out, at, e.term);
+    out[at + 8] = kindCode(e.kind);
+    putU32(out, at + 9, e.data.length);
+    out.set(e.data, at + runEntryHeaderBytes);
+    at += runEntryHeaderBytes + e.data.length;
+  }
+  seal(out);
+  return out;
+}
+
+export interface Run {
+  readonly first: number;
+  /** At least one, consecutive from `first` on. */
+  readonly entries: readonly Entry[];
+}
+
+/** Decodes a run value; the entries' data are views into `value`. */
+export function decodeRun(value: Uint8Array): Decoded<Run> {
+  if (value.length < runHeaderBytes) return corrupt(`${value.length} bytes, shorter than a run header`);
+  if (!sealed(value)) return corrupt('checksum mismatch');
+  const first = getU64(value, 4);
+  const count = getU32(value, 12);
+  if (first === null || first === 0 || count === 0 || first + count - 1 > Number.MAX_SAFE_INTEGER) return corrupt('undecodable header');
+  const entries: Entry[] = new Array<Entry>(count);
+  let at = runHeaderBytes;
+  for (let k = 0; k < count; k++) {
+    if (at + runEntryHeaderBytes > value.length) return corrupt(`entry ${k + 1} of ${count} is cut off`);
+    const t = getU64(value, at);
+    const kind = kindOfCode(value[at + 8]!);
+    const length = getU32(value, at + 9);
+    const dataAt = at + runEntryHeaderBytes;
+    if (t === null || kind === null || dataAt + length > value.length) return corrupt(`entry ${k + 1} of ${count} is undecodable`);
+    entries[k] = { index: logIndex(first + k), term: term(t), kind, data: value.subarray(dataAt, dataAt + length) };
+    at = dataAt + length;
+  }
+  if (at !== value.length) return corrupt(`${value.length - at} trailing bytes`);
+  return { ok: true, value: { first, entries } };
 }
 
 export function encodeHardState(hs: HardState): Uint8Array {
@@ -203,7 +271,7 @@ function corrupt<T>(reason: string): Decoded<T> {
 }
 
 // Big-endian numbers by hand: a DataView per record costs more than the record
-// on the simulator's hot path, which writes every entry through this codec.
+// on the simulator's hot path, which writes every log run through this codec.
 
 function putU32(b: Uint8Array, at: number, n: number): void {
   b[at] = n >>> 24;

@@ -9,17 +9,20 @@
 // load one fsync covers many writes, and an idle store still syncs each write
 // promptly (the first write of a tick starts a batch at the end of that tick).
 //
-// Invariant: `range` describes the store as it will be once every write made so
+// The writes of one batch are planned into one Plan (plan.ts): the entries they
+// append make one log run, one LevelDB value, and the hard state is put once.
+//
+// Invariant: `log` describes the store as it will be once every write made so
 // far is durable; each write is planned against it, in call order, which is the
 // order LevelDB applies the batches in.
 
-import { ClassicLevel, type BatchOperation } from 'classic-level';
+import { ClassicLevel } from 'classic-level';
 import type { LogStorage, LogWrite } from '../raft/host/ready-executor.js';
 import type { PersistedState } from '../raft/host/raft-node.js';
 import type { Snapshot } from '../raft/types.js';
-import { hardStateKey } from './codec.js';
-import { planCompaction, planWrite, type Plan } from './plan.js';
-import { recover, type Db, type StoredRange } from './recover.js';
+import { Plan } from './plan.js';
+import { recover, type Db } from './recover.js';
+import type { StoredLog } from './stored-log.js';
 
 export interface StorageMetrics {
   /** Called once per synced batch: the log entries in it and the fsync'd write's latency. */
@@ -40,11 +43,7 @@ export const syncBatchBytesMax = 16 * 1024 * 1024;
 
 /** Writes that go to disk in one synced batch. */
 interface Batch {
-  readonly ops: BatchOperation<Db, Uint8Array, Uint8Array>[];
-  /** Where in `ops` the hard state is put, once a write in the batch put it. */
-  hardStateAt: number | null;
-  bytes: number;
-  entries: number;
+  readonly plan: Plan;
   /** In call order. */
   readonly durables: (() => void)[];
 }
@@ -67,7 +66,7 @@ export class LogStore implements LogStorage {
 
   private constructor(
     private readonly db: Db,
-    private range: StoredRange,
+    private readonly log: StoredLog,
     private readonly metrics: StorageMetrics | undefined,
     private readonly onFatal: (error: Error) => void,
   ) {}
@@ -86,7 +85,7 @@ export class LogStore implements LogStorage {
         await db.close();
         return { ok: false, error: `${r.error} (log store ${dir})` };
       }
-      return { ok: true, store: new LogStore(db, r.range, metrics, onFatal), recovered: r.state, warnings: r.warnings };
+      return { ok: true, store: new LogStore(db, r.log, metrics, onFatal), recovered: r.state, warnings: r.warnings };
     } catch (e) {
       if (!isLevelError(e)) throw e;
       await db.close().catch(() => {});
@@ -97,12 +96,12 @@ export class LogStore implements LogStorage {
   write(w: LogWrite, durable: () => void): void {
     // Planned in full before anything changes: a write that breaks the log's
     // invariants throws and leaves the store as it was.
-    this.enqueue(planWrite(this.range, w), durable);
+    this.enqueue((plan) => plan.write(w), durable);
   }
 
   /** Makes `snapshot` the durable base of the log, dropping the entries it covers and keeping later ones. */
   compact(snapshot: Snapshot, durable: () => void): void {
-    this.enqueue(planCompaction(this.range, snapshot), durable);
+    this.enqueue((plan) => plan.compact(snapshot), durable);
   }
 
   /** Waits until every write made so far is durable (or failed), then closes the database. */
@@ -115,35 +114,21 @@ export class LogStore implements LogStorage {
   }
 
   /**
-   * Adds a planned write to the newest batch and schedules a flush if none is under
+   * Plans a write into the newest batch and schedules a flush if none is under
    * way. Once a synced write failed, the node is stopping and nothing becomes
    * durable any more: the write is dropped.
    */
-  private enqueue(plan: Plan, durable: () => void): void {
+  private enqueue(planInto: (plan: Plan) => void, durable: () => void): void {
     if (this.failed) return;
     // While close() waits for the last batches, their callbacks may still write.
     if (this.closed !== null && !this.flushing) throw new Error('LogStore: write after close');
     let batch = this.batches[this.batches.length - 1];
-    if (batch === undefined || batch.bytes >= syncBatchBytesMax) {
-      batch = { ops: [], bytes: 0, entries: 0, durables: [], hardStateAt: null };
+    if (batch === undefined || batch.plan.bytes >= syncBatchBytesMax) {
+      batch = { plan: new Plan(this.log), durables: [] };
       this.batches.push(batch);
     }
-    for (const op of plan.ops) {
-      // A batch is atomic and only hard-state puts touch that key, so a later
-      // hard state takes the earlier one's place: one put per batch, not per write.
-      if (op.type === 'put' && op.key === hardStateKey) {
-        if (batch.hardStateAt !== null) {
-          batch.ops[batch.hardStateAt] = op;
-          continue;
-        }
-        batch.hardStateAt = batch.ops.length;
-      }
-      batch.ops.push(op);
-    }
-    batch.bytes += plan.bytes;
-    batch.entries += plan.entryCount;
+    planInto(batch.plan);
     batch.durables.push(durable);
-    this.range = plan.range;
     if (!this.flushing) {
       this.flushing = true;
       // Writes made later in this tick join the batch before it starts.
@@ -161,16 +146,16 @@ export class LogStore implements LogStorage {
         return;
       }
       // Only barriers (or no-op compactions): durable now that everything before is.
-      if (batch.ops.length === 0) {
+      if (batch.plan.isEmpty()) {
         for (const durable of batch.durables) durable();
         continue;
       }
       const startedNs = process.hrtime.bigint();
       this.db
-        .batch(batch.ops, { sync: true })
+        .batch(batch.plan.records(), { sync: true })
         .then(
           () => {
-            this.metrics?.onSync(batch.entries, Number(process.hrtime.bigint() - startedNs) / 1e9);
+            this.metrics?.onSync(batch.plan.entryCount, Number(process.hrtime.bigint() - startedNs) / 1e9);
             for (const durable of batch.durables) durable();
             this.flushNext();
           },

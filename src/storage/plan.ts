@@ -1,81 +1,145 @@
-// Turning a log write into record operations: which records to put (encoded by
-// codec.ts) and which to delete, planned against what the store holds. The real
-// store (log-store.ts) gives them to LevelDB as one synced batch; the simulator's
-// disk (sim/disk.ts) keeps the same records, so a restarted simulated node
-// recovers through the same code (recover.ts) as a real one.
+// Turning log writes into record operations: which records to put (encoded by
+// codec.ts) and which to delete, planned against what the store holds
+// (stored-log.ts). The real store (log-store.ts) plans every write of one group
+// commit into one Plan and gives its records to LevelDB as one synced batch; the
+// simulator's disk (sim/disk.ts) plans each write alone and keeps the same records,
+// so a restarted simulated node recovers through the same code (recover.ts) as a
+// real one.
 
 import type { LogWrite } from '../raft/host/ready-executor.js';
-import type { Entry, Snapshot } from '../raft/types.js';
-import { chunkKey, encodeChunk, encodeEntry, encodeHardState, encodeSnapshotMeta, entryKey, hardStateKey, snapshotMetaKey } from './codec.js';
-import type { StoredRange } from './recover.js';
+import type { Entry, HardState, Snapshot } from '../raft/types.js';
+import { chunkKey, encodeChunk, encodeHardState, encodeRun, encodeSnapshotMeta, hardStateKey, runKey, snapshotMetaKey } from './codec.js';
+import type { StoredLog } from './stored-log.js';
 
 export type RecordOp = { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array } | { readonly type: 'del'; readonly key: Uint8Array };
 
-/** The record operations of one atomic write from the Ready executor. */
-export function planWrite(range: StoredRange, w: LogWrite): Plan {
-  const plan = new Plan(range);
-  if (w.snapshot !== null) plan.snapshot(w.snapshot, 'install');
-  if (w.entries.length > 0) plan.entries(w.entries);
-  if (w.hardState !== null) plan.put(hardStateKey, encodeHardState(w.hardState));
-  return plan;
+/** A run this batch puts, encoded once the batch is complete (a later write of the batch may still extend it). */
+interface PendingRun {
+  readonly first: number;
+  readonly entries: Entry[];
 }
 
-/** The record operations that make `snapshot` the base of the log (none if the store already has a newer one). */
-export function planCompaction(range: StoredRange, snapshot: Snapshot): Plan {
-  const plan = new Plan(range);
-  if (snapshot.meta.index > range.snapshotIndex) plan.snapshot(snapshot, 'compact');
-  return plan;
-}
+type PlannedOp = RecordOp | { readonly type: 'run'; readonly run: PendingRun };
 
-/** The batch operations of one write, and the stored range once they are applied. */
+/** Bytes a record costs beyond its data, for the batch's size estimate. */
+const recordOverheadBytes = 32;
+
+/**
+ * The record operations of writes that go to disk as one atomic batch, in call
+ * order, and the StoredLog kept up to date as each write is planned. The entries a
+ * batch appends from the end of its last run on join that run, so a group commit
+ * of many appends is one run; the hard state is put once, the last one written.
+ */
 export class Plan {
-  readonly ops: RecordOp[] = [];
+  private readonly ops: PlannedOp[] = [];
+  /** The run this batch put last, while later writes may extend it. */
+  private open: PendingRun | null = null;
+  private hardState: HardState | null = null;
+  private done = false;
+  /** About what the batch's records take, keys and values. */
   bytes = 0;
+  /** Log entries the batch's writes hold. */
   entryCount = 0;
 
-  constructor(public range: StoredRange) {}
+  constructor(private readonly log: StoredLog) {}
 
-  put(key: Uint8Array, value: Uint8Array): void {
+  /**
+   * Adds one write from the Ready executor. Checked in full before anything changes:
+   * a write that breaks the log's invariants throws and leaves plan and log as they were.
+   */
+  write(w: LogWrite): void {
+    this.checkOpen();
+    if (w.entries.length > 0) {
+      const after = w.snapshot === null ? this.log.snapshotIndex : w.snapshot.meta.index;
+      const last = w.snapshot === null ? this.log.lastIndex : w.snapshot.meta.index;
+      checkEntries(w.entries, after, last);
+    }
+    if (w.snapshot !== null) this.snapshot(w.snapshot, 'install');
+    if (w.entries.length > 0) this.entries(w.entries);
+    if (w.hardState !== null) {
+      if (this.hardState === null) this.bytes += hardStateKey.length + recordOverheadBytes;
+      this.hardState = w.hardState;
+    }
+  }
+
+  /** Makes `snapshot` the base of the log (nothing if the log already has a newer one), keeping the entries after it. */
+  compact(snapshot: Snapshot): void {
+    this.checkOpen();
+    if (snapshot.meta.index > this.log.snapshotIndex) this.snapshot(snapshot, 'compact');
+  }
+
+  /** Whether the batch holds no operation: its writes were barriers, or compactions to older snapshots. */
+  isEmpty(): boolean {
+    return this.ops.length === 0 && this.hardState === null;
+  }
+
+  /** The batch's records, runs encoded, in the order they must be applied; the plan takes no more writes. */
+  records(): RecordOp[] {
+    this.checkOpen();
+    this.done = true;
+    const out: RecordOp[] = this.ops.map((op) => (op.type === 'run' ? { type: 'put', key: runKey(op.run.first), value: encodeRun(op.run.first, op.run.entries) } : op));
+    if (this.hardState !== null) out.push({ type: 'put', key: hardStateKey, value: encodeHardState(this.hardState) });
+    return out;
+  }
+
+  private checkOpen(): void {
+    if (this.done) throw new Error('Plan: the batch was already written');
+  }
+
+  private put(key: Uint8Array, value: Uint8Array): void {
     this.ops.push({ type: 'put', key, value });
-    this.bytes += key.length + value.length;
+    this.bytes += key.length + value.length + recordOverheadBytes;
   }
 
-  del(key: Uint8Array): void {
-    this.ops.push({ type: 'del', key });
-    this.bytes += key.length;
+  private delRuns(starts: readonly number[]): void {
+    for (const first of starts) {
+      if (this.open !== null && this.open.first === first) this.open = null;
+      this.ops.push({ type: 'del', key: runKey(first) });
+      this.bytes += recordOverheadBytes;
+    }
   }
 
-  /** Stores `snapshot` (metadata and chunks, replacing the old one) and deletes the entries it replaces. */
-  snapshot(snapshot: Snapshot, how: 'install' | 'compact'): void {
-    const { snapshotIndex, lastIndex, snapshotChunks } = this.range;
+  /** Stores `snapshot` (metadata and chunks, replacing the old one) and deletes the runs it replaces. */
+  private snapshot(snapshot: Snapshot, how: 'install' | 'compact'): void {
+    const log = this.log;
     const index = snapshot.meta.index;
     // An install replaces the whole log; a compaction only the entries up to its index.
-    const deleteThrough = how === 'install' ? lastIndex : Math.min(lastIndex, index);
-    for (let i = snapshotIndex + 1; i <= deleteThrough; i++) this.del(entryKey(i));
+    this.delRuns(how === 'install' ? log.dropAll() : log.dropThrough(index));
     this.put(snapshotMetaKey, encodeSnapshotMeta(snapshot.meta, snapshot.chunks.length));
     snapshot.chunks.forEach((data, k) => this.put(chunkKey(k), encodeChunk(index, data)));
-    for (let k = snapshot.chunks.length; k < snapshotChunks; k++) this.del(chunkKey(k));
-    this.range = {
-      snapshotIndex: index,
-      lastIndex: how === 'install' ? index : Math.max(lastIndex, index),
-      snapshotChunks: snapshot.chunks.length,
-    };
+    for (let k = snapshot.chunks.length; k < log.snapshotChunks; k++) this.ops.push({ type: 'del', key: chunkKey(k) });
+    log.lastIndex = how === 'install' ? index : Math.max(log.lastIndex, index);
+    log.snapshotIndex = index;
+    log.snapshotChunks = snapshot.chunks.length;
   }
 
-  /** Overwrites the log from entries[0].index on. */
-  entries(entries: readonly Entry[]): void {
-    const { snapshotIndex, lastIndex } = this.range;
+  /** Overwrites the log from entries[0].index on (checked by checkEntries). */
+  private entries(entries: readonly Entry[]): void {
     const first = entries[0]!.index;
-    if (first <= snapshotIndex || first > lastIndex + 1) {
-      throw new Error(`write: entries from ${first} do not fit a log holding (${snapshotIndex}, ${lastIndex}]`);
-    }
-    entries.forEach((e, k) => {
-      if (e.index !== first + k) throw new Error(`write: entries are not contiguous at ${e.index} (expected ${first + k})`);
-    });
     const last = first + entries.length - 1;
-    for (let i = last + 1; i <= lastIndex; i++) this.del(entryKey(i));
-    for (const e of entries) this.put(entryKey(e.index), encodeEntry(e));
+    const open = this.open;
+    if (open !== null && open.first <= first) {
+      // The batch's own last run: cut it where these entries start and extend it (nothing is stored after it).
+      open.entries.length = first - open.first;
+      for (const e of entries) open.entries.push(e);
+      this.log.extendLast(first, last);
+    } else {
+      this.delRuns(this.log.startRun(first, last));
+      const run: PendingRun = { first, entries: [...entries] };
+      this.ops.push({ type: 'run', run });
+      this.open = run;
+      this.bytes += recordOverheadBytes;
+    }
+    for (const e of entries) this.bytes += e.data.length + recordOverheadBytes;
     this.entryCount += entries.length;
-    this.range = { ...this.range, lastIndex: last };
   }
+}
+
+/** Entries must be consecutive and start inside the log (after), or right after its end (last). */
+function checkEntries(entries: readonly Entry[], after: number, last: number): void {
+  const first = entries[0]!.index;
+  if (first <= after || first > last + 1) throw new Error(`write: entries from ${first} do not fit a log holding (${after}, ${last}]`);
+  entries.forEach((e, k) => {
+    if (e.index !== first + k) throw new Error(`write: entries are not contiguous at ${e.index} (expected ${first + k})`);
+  });
 }

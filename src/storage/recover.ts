@@ -5,7 +5,8 @@
 // committed. An uncommitted tail that fails its checksum (a torn or rotted last
 // write) is cut off with a warning and the node starts without it, as if the write
 // had never happened; a damaged committed entry, hard state or snapshot stops the
-// node, because serving from it would silently serve different data.
+// node, because serving from it would silently serve different data. A run
+// (codec.ts) is one atomic write, so it is kept or dropped whole.
 
 import type { ClassicLevel } from 'classic-level';
 import type { PersistedState } from '../raft/host/raft-node.js';
@@ -17,29 +18,31 @@ import {
   chunksEnd,
   chunksStart,
   decodeChunk,
-  decodeEntry,
+  decodeFormat,
   decodeHardState,
+  decodeRun,
   decodeSnapshotMeta,
-  entriesEnd,
-  entriesStart,
+  encodeFormat,
+  encodeRun,
+  firstOfRunKey,
+  format1EntriesEnd,
+  format1EntriesStart,
+  formatKey,
   hardStateKey,
   hex,
-  indexOfKey,
+  runKey,
+  runsEnd,
+  runsStart,
   snapshotMetaKey,
+  storeFormat,
 } from './codec.js';
+import type { RecordOp } from './plan.js';
+import { StoredLog } from './stored-log.js';
 
 export type Db = ClassicLevel<Uint8Array, Uint8Array>;
 
-/** What the store must know about the disk to keep writing it. */
-export interface StoredRange {
-  /** The snapshot's index, 0 without one: entries are stored for (snapshotIndex, lastIndex]. */
-  readonly snapshotIndex: number;
-  readonly lastIndex: number;
-  readonly snapshotChunks: number;
-}
-
 export type Recovery =
-  | { readonly ok: true; readonly state: PersistedState; readonly range: StoredRange; readonly warnings: readonly string[] }
+  | { readonly ok: true; readonly state: PersistedState; readonly log: StoredLog; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly error: string };
 
 /** The records of a store, read synchronously: LevelDB's as read at open, or the simulator's disk. */
@@ -49,42 +52,39 @@ export interface RecordReader {
   range(gte: Uint8Array, lt: Uint8Array): Iterable<readonly [Uint8Array, Uint8Array]>;
 }
 
-/** A recovery and the repairs (deletions) it needs made durable, in one synced batch, before the node starts. */
-export type PlannedRecovery = (Extract<Recovery, { ok: true }> & { readonly deletes: readonly Uint8Array[] }) | Extract<Recovery, { ok: false }>;
+/**
+ * A recovery and the repairs it needs made durable, in one synced batch, before the
+ * node starts: deletions (an uncommitted corrupt tail, runs left behind a snapshot),
+ * a rewritten run, the format record of a new store.
+ */
+export type PlannedRecovery = (Extract<Recovery, { ok: true }> & { readonly repairs: readonly RecordOp[] }) | Extract<Recovery, { ok: false }>;
 
 const refuse = (why: string): Extract<Recovery, { ok: false }> => ({ ok: false, error: `refusing to start: ${why}` });
 
 /**
- * Reads and verifies everything in LevelDB, repairs what may be repaired (an
- * uncommitted corrupt tail, entries left behind a snapshot) in one synced batch,
- * and returns the durable state. LevelDB errors propagate as exceptions.
+ * Reads and verifies everything in LevelDB, repairs what may be repaired in one
+ * synced batch, and returns the durable state. LevelDB errors propagate as exceptions.
  */
 export async function recover(db: Db): Promise<Recovery> {
-  const records = new Map<number, readonly [Uint8Array, Uint8Array][]>();
-  for (const [gte, lt] of [
-    [chunksStart, chunksEnd],
-    [entriesStart, entriesEnd],
-  ] as const) {
-    records.set(gte[0]!, await db.iterator({ gte, lt }).all());
-  }
-  const single = new Map<number, Uint8Array | undefined>();
-  for (const key of [hardStateKey, snapshotMetaKey]) single.set(key[0]!, await db.get(key));
-  const r = recoverRecords({ get: (key) => single.get(key[0]!), range: (gte) => records.get(gte[0]!) ?? [] });
-  if (r.ok && r.deletes.length > 0) {
-    await db.batch(
-      r.deletes.map((key) => ({ type: 'del' as const, key })),
-      { sync: true },
-    );
-  }
+  // The store holds the log since the last snapshot and that snapshot: all of it is read anyway.
+  const r = recoverRecords(sortedRecords(await db.iterator().all()));
+  if (r.ok && r.repairs.length > 0) await db.batch([...r.repairs], { sync: true });
   return r;
 }
 
 /**
  * Verifies a store's records and decides what the node starts from: the durable
- * state, and the records to delete first (an uncommitted torn or corrupt tail,
- * entries left behind a snapshot). Refuses when committed state is damaged.
+ * state, and the repairs to make first. Refuses when committed state is damaged, or
+ * the records are of another format.
  */
 export function recoverRecords(db: RecordReader): PlannedRecovery {
+  const repairs: RecordOp[] = [];
+  const format = checkFormat(db);
+  if (format !== 'ok') {
+    if (format !== 'new') return format;
+    repairs.push({ type: 'put', key: formatKey, value: encodeFormat(storeFormat) });
+  }
+
   let hardState: HardState = emptyPersistedState.hardState;
   const hsValue = db.get(hardStateKey);
   if (hsValue !== undefined) {
@@ -97,64 +97,149 @@ export function recoverRecords(db: RecordReader): PlannedRecovery {
   if (!snap.ok) return refuse(snap.error);
   const snapshot = snap.snapshot;
   const snapshotIndex = snapshot === null ? 0 : snapshot.meta.index;
+  const snapshotTerm = snapshot === null ? 0 : snapshot.meta.term;
   /** Everything up to here is committed: the snapshot covers only applied entries. */
   const committed = Math.max(hardState.commit, snapshotIndex);
 
   const warnings: string[] = [];
-  const deletes: Uint8Array[] = [];
+  /** The log after the snapshot: entries[k] is entry snapshotIndex + 1 + k. */
   const entries: Entry[] = [];
+  const starts: number[] = [];
   let behindSnapshot = 0;
-  let prevTerm: number = snapshot === null ? 0 : snapshot.meta.term;
-  /** The first damaged or missing index and why; the tail from there on is dropped. */
-  let damage: { readonly index: number; readonly why: string } | null = null;
+  /** The first damaged or missing index and what is wrong there; the runs from there on are dropped. */
+  let damage: { readonly index: number; readonly what: string } | null = null;
   let dropped = 0;
-  for (const [key, value] of db.range(entriesStart, entriesEnd)) {
+  /** The last run kept, and how far it is stored: a dropped run after it leaves its entries past the log's new end. */
+  let kept: { readonly first: number; readonly stored: readonly Entry[] } | null = null;
+  const runs = [...db.range(runsStart, runsEnd)];
+  for (let k = 0; k < runs.length; k++) {
+    const [key, value] = runs[k]!;
+    const first = firstOfRunKey(key);
+    if (first === null) return refuse(`a log run key is malformed (key ${hex(key)})`);
     if (damage !== null) {
-      deletes.push(key);
+      repairs.push({ type: 'del', key });
       dropped++;
       continue;
     }
-    const expected = snapshotIndex + entries.length + 1;
-    const index = indexOfKey(key);
-    if (index === null) return refuse(`a log entry key is malformed (key ${hex(key)})`);
-    if (index <= snapshotIndex) {
-      deletes.push(key);
+    const end = snapshotIndex + entries.length;
+    const next = k + 1 < runs.length ? firstOfRunKey(runs[k + 1]![0]) : null;
+    if (next !== null && next - 1 <= snapshotIndex) {
+      // Every entry of it that counts is overwritten by the next run, or behind the snapshot.
+      repairs.push({ type: 'del', key });
       behindSnapshot++;
       continue;
     }
-    if (index !== expected) {
-      damage = { index: expected, why: 'missing' };
-    } else {
-      const e = decodeEntry(value);
-      if (!e.ok) damage = { index, why: `corrupt (${e.reason})` };
-      else if (e.value.index !== index) damage = { index, why: `corrupt (it holds entry ${e.value.index})` };
-      else if (e.value.term < prevTerm) damage = { index, why: `corrupt (its term ${e.value.term} is below the previous term ${prevTerm})` };
-      else {
-        entries.push(e.value);
-        prevTerm = e.value.term;
+    const from = Math.max(first, snapshotIndex + 1);
+    const run = first > end + 1 ? null : decodeRun(value);
+    if (run === null) damage = { index: end + 1, what: `log entry ${end + 1} is missing` };
+    else if (!run.ok) damage = { index: from, what: `the log run from entry ${first} is corrupt (${run.reason})` };
+    else if (run.value.first !== first) damage = { index: from, what: `the log run from entry ${first} is corrupt (it holds the run from ${run.value.first})` };
+    else {
+      const stored = run.value.entries;
+      const storedLast = first + stored.length - 1;
+      if (storedLast <= snapshotIndex) {
+        repairs.push({ type: 'del', key });
+        behindSnapshot++;
         continue;
       }
+      // The run overwrites the log from its first entry on (where the run before it stopped counting), and the next run overwrites it from its own.
+      const until = next === null ? storedLast : Math.min(storedLast, next - 1);
+      const termBroken = appendTerms(entries, stored, from - first, until - first, snapshotTerm);
+      if (termBroken === null) {
+        starts.push(first);
+        kept = { first, stored };
+        continue;
+      }
+      damage = { index: from, what: `the log run from entry ${first} is corrupt (${termBroken})` };
     }
-    if (damage.index <= committed) return refuse(`log entry ${damage.index} is ${damage.why} and it is committed (commit index ${committed})`);
-    deletes.push(key);
+    if (damage.index <= committed) return refuse(`${damage.what} and it is committed (commit index ${committed})`);
+    repairs.push({ type: 'del', key });
     dropped++;
+    if (kept !== null && kept.first + kept.stored.length - 1 > end) {
+      // Rewritten to end where the log now does, so that its overwritten entries do not come back.
+      repairs.push({ type: 'put', key: runKey(kept.first), value: encodeRun(kept.first, kept.stored.slice(0, end - kept.first + 1)) });
+    }
   }
   const lastIndex = snapshotIndex + entries.length;
   if (damage === null && lastIndex < committed) return refuse(`log entry ${lastIndex + 1} is missing and it is committed (commit index ${committed})`);
   if (damage !== null) {
     warnings.push(
-      `log entry ${damage.index} is ${damage.why} and uncommitted (commit index ${committed}): ` +
-        `deleted ${dropped} stored entr${dropped === 1 ? 'y' : 'ies'} from there on; the log now ends at ${lastIndex}`,
+      `${damage.what} and uncommitted (commit index ${committed}): ` +
+        `deleted ${dropped} stored log run${dropped === 1 ? '' : 's'} from there on; the log now ends at ${lastIndex}`,
     );
   }
-  if (behindSnapshot > 0) warnings.push(`deleted ${behindSnapshot} log entries left behind the snapshot at ${snapshotIndex}`);
+  if (behindSnapshot > 0) warnings.push(`deleted ${behindSnapshot} log run${behindSnapshot === 1 ? '' : 's'} left behind the snapshot at ${snapshotIndex}`);
 
   return {
     ok: true,
-    deletes,
+    repairs,
     state: { hardState, snapshot, entries },
-    range: { snapshotIndex, lastIndex, snapshotChunks: snapshot === null ? 0 : snapshot.chunks.length },
+    log: StoredLog.of(snapshotIndex, lastIndex, snapshot === null ? 0 : snapshot.chunks.length, starts),
     warnings,
+  };
+}
+
+/**
+ * Appends run[from..until] to the log, checking that terms never decrease; on a
+ * decrease appends nothing and says where. `entries` is the log after the snapshot.
+ */
+function appendTerms(entries: Entry[], run: readonly Entry[], from: number, until: number, snapshotTerm: number): string | null {
+  let prev = entries.length > 0 ? entries[entries.length - 1]!.term : snapshotTerm;
+  for (let k = from; k <= until; k++) {
+    const t = run[k]!.term;
+    if (t < prev) return `entry ${run[k]!.index} has term ${t}, below the previous term ${prev}`;
+    prev = t;
+  }
+  for (let k = from; k <= until; k++) entries.push(run[k]!);
+  return null;
+}
+
+/** 'ok' for a store of this format, 'new' for an empty one (its format is written first), else the refusal. */
+function checkFormat(db: RecordReader): 'ok' | 'new' | Extract<Recovery, { ok: false }> {
+  const value = db.get(formatKey);
+  if (value === undefined) {
+    const format1 = !isEmpty(db.range(format1EntriesStart, format1EntriesEnd));
+    const anything = format1 || db.get(hardStateKey) !== undefined || db.get(snapshotMetaKey) !== undefined || !isEmpty(db.range(chunksStart, chunksEnd)) || !isEmpty(db.range(runsStart, runsEnd));
+    if (!anything) return 'new';
+    return refuse(
+      'the log store holds data but no format record: it was written by an older kvstore, in log store format 1 (one LevelDB record per log entry), ' +
+        `and this build reads only format ${storeFormat} (one record per group commit). Keep the data by taking a backup with the older build ` +
+        '(kvstore snapshot save) and restoring it with this one into an empty data directory (kvstore snapshot restore), ' +
+        'or start this node on an empty data directory with raft.join so that the cluster re-syncs it',
+    );
+  }
+  const version = decodeFormat(value);
+  if (!version.ok) return refuse(`the format record (key ${hex(formatKey)}) is corrupt (${version.reason})`);
+  if (version.value !== storeFormat) return refuse(`the log store is in format ${version.value}, and this build reads only format ${storeFormat}`);
+  return 'ok';
+}
+
+function isEmpty(records: Iterable<unknown>): boolean {
+  for (const _ of records) return false;
+  return true;
+}
+
+/** A RecordReader over records in LevelDB's (bytewise) key order. */
+function sortedRecords(records: readonly (readonly [Uint8Array, Uint8Array])[]): RecordReader {
+  /** The position of the first record with a key not below `key`. */
+  const lowerBound = (key: Uint8Array): number => {
+    let lo = 0;
+    let hi = records.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (Buffer.compare(records[mid]![0], key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return {
+    get(key) {
+      const r = records[lowerBound(key)];
+      return r !== undefined && Buffer.compare(r[0], key) === 0 ? r[1] : undefined;
+    },
+    *range(gte, lt) {
+      for (let k = lowerBound(gte); k < records.length && Buffer.compare(records[k]![0], lt) < 0; k++) yield records[k]!;
+    },
   };
 }
 

@@ -9,7 +9,7 @@ import type { LogWrite } from '../../src/raft/host/ready-executor.js';
 import type { PersistedState } from '../../src/raft/host/raft-node.js';
 import type { Entry, EntryKind, HardState, Snapshot } from '../../src/raft/types.js';
 import { logIndex, nodeId, term } from '../../src/raft/types.js';
-import { chunkKey, entriesEnd, entriesStart, entryKey, hardStateKey } from '../../src/storage/codec.js';
+import { chunkKey, decodeFormat, decodeRun, encodeFormat, encodeRun, formatKey, hardStateKey, runKey, runsEnd, runsStart } from '../../src/storage/codec.js';
 import { LogStore, type StorageMetrics } from '../../src/storage/log-store.js';
 
 type RawDb = ClassicLevel<Uint8Array, Uint8Array>;
@@ -56,10 +56,20 @@ async function flipByte(db: RawDb, key: Uint8Array, at: number): Promise<void> {
   await db.put(key, copy);
 }
 
-async function storedEntryIndexes(db: RawDb): Promise<number[]> {
+/** The first indexes of the stored log runs. */
+async function storedRunStarts(db: RawDb): Promise<number[]> {
   const out: number[] = [];
-  for await (const key of db.keys({ gte: entriesStart, lt: entriesEnd })) out.push(Number(Buffer.from(key).readBigUInt64BE(1)));
+  for await (const key of db.keys({ gte: runsStart, lt: runsEnd })) out.push(Number(Buffer.from(key).readBigUInt64BE(1)));
   return out;
+}
+
+/** The entries stored in the run from `first`. */
+async function storedRun(db: RawDb, first: number): Promise<Entry[]> {
+  const value = await db.get(runKey(first));
+  assert.ok(value !== undefined, `no run from ${first}`);
+  const run = decodeRun(value);
+  assert.ok(run.ok, run.ok ? '' : run.reason);
+  return [...run.value.entries];
 }
 
 function ent(index: number, t: number, kind: EntryKind = 'command', data: Uint8Array = Uint8Array.of(index & 0xff, t & 0xff)): Entry {
@@ -184,24 +194,52 @@ test('LogStore: a snapshot install replaces the whole log, and its old chunks', 
     assert.deepEqual(plainEntries(back.state.entries), plainEntries([ent(9, 3), ent(10, 3)]));
     await withRaw(dir, async (db) => {
       assert.equal(await db.get(chunkKey(1)), undefined);
-      assert.deepEqual(await storedEntryIndexes(db), [9, 10]);
+      assert.deepEqual(await storedRunStarts(db), [9]);
     });
   });
 });
 
-test('LogStore: compaction deletes the entries the snapshot covers and keeps later ones', async () => {
+test('LogStore: compaction deletes the runs the snapshot covers, keeps a run it cuts across and the later ones', async () => {
   await withDir(async (dir) => {
     const r = await openOk(dir);
-    await durably(r.store, { hardState: hs(1, null, 8), entries: range(1, 10, 1) });
+    // Three synced batches: runs from 1, 5 and 8.
+    await durably(r.store, { hardState: hs(1, null, 8), entries: range(1, 4, 1) });
+    await durably(r.store, { entries: range(5, 7, 1) });
+    await durably(r.store, { entries: range(8, 10, 1) });
     await compacted(r.store, snap(6, 1, [Uint8Array.of(6)]));
     // An older snapshot changes nothing.
     await compacted(r.store, snap(4, 1, [Uint8Array.of(4)]));
     await r.store.close();
+    let back = await reopen(dir);
+    assert.deepEqual(back.warnings, []);
+    assert.equal(back.state.snapshot?.meta.index, 6);
+    assert.deepEqual(plainEntries(back.state.entries), plainEntries(range(7, 10, 1)));
+    await withRaw(dir, async (db) => assert.deepEqual(await storedRunStarts(db), [5, 8]));
+
+    // The run the snapshot cut across goes once a compaction passes its last entry; writes go on after it.
+    const r2 = await openOk(dir);
+    await compacted(r2.store, snap(7, 1, [Uint8Array.of(7)]));
+    await durably(r2.store, { entries: range(11, 12, 2) });
+    await r2.store.close();
+    back = await reopen(dir);
+    assert.deepEqual(back.warnings, []);
+    assert.deepEqual(plainEntries(back.state.entries), plainEntries([...range(8, 10, 1), ...range(11, 12, 2)]));
+    await withRaw(dir, async (db) => assert.deepEqual(await storedRunStarts(db), [8, 11]));
+  });
+});
+
+test('LogStore: a compaction past the end of the log deletes every run, and the log goes on after the snapshot', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    await durably(r.store, { hardState: hs(1, null, 3), entries: range(1, 3, 1) });
+    await compacted(r.store, snap(5, 1, [Uint8Array.of(5)]));
+    await durably(r.store, { entries: range(6, 7, 1) });
+    await r.store.close();
     const { state, warnings } = await reopen(dir);
     assert.deepEqual(warnings, []);
-    assert.equal(state.snapshot?.meta.index, 6);
-    assert.deepEqual(plainEntries(state.entries), plainEntries(range(7, 10, 1)));
-    await withRaw(dir, async (db) => assert.deepEqual(await storedEntryIndexes(db), [7, 8, 9, 10]));
+    assert.equal(state.snapshot?.meta.index, 5);
+    assert.deepEqual(plainEntries(state.entries), plainEntries(range(6, 7, 1)));
+    await withRaw(dir, async (db) => assert.deepEqual(await storedRunStarts(db), [6]));
   });
 });
 
@@ -233,9 +271,15 @@ test('LogStore: the writes of one batch put the hard state once, the last one, a
   // A spy on the synced batches LevelDB gets: how many hard-state puts each holds.
   const original = ClassicLevel.prototype.batch;
   const hardStatePuts: number[] = [];
+  const opsPerBatch: number[] = [];
+  const isKey = (key: Uint8Array, of: Uint8Array): boolean => Buffer.from(key).equals(Buffer.from(of));
   ClassicLevel.prototype.batch = function (this: RawDb, ...args: unknown[]) {
-    const ops = args[0];
-    if (Array.isArray(ops)) hardStatePuts.push(ops.filter((op: { type: string; key: Uint8Array }) => op.type === 'put' && Buffer.from(op.key).equals(Buffer.from(hardStateKey))).length);
+    const ops = args[0] as { type: string; key: Uint8Array }[];
+    // Not the new store's format record, written at open.
+    if (Array.isArray(ops) && !ops.every((op) => isKey(op.key, formatKey))) {
+      hardStatePuts.push(ops.filter((op) => op.type === 'put' && isKey(op.key, hardStateKey)).length);
+      opsPerBatch.push(ops.length);
+    }
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof original;
   t.after(() => {
@@ -258,6 +302,9 @@ test('LogStore: the writes of one batch put the hard state once, the last one, a
     t.diagnostic(`hard-state puts per synced batch: ${hardStatePuts.join(',')}; entries per sync ${metrics.syncs.join(',')}`);
     assert.ok(metrics.syncs.length < 52, 'the first 51 writes share batches');
     assert.deepEqual(hardStatePuts, hardStatePuts.map(() => 1), 'each batch puts the hard state once');
+    // A batch of appends is two operations whatever its entry count: one run, one hard state (the hard-state-only batch one).
+    t.diagnostic(`operations per synced batch: ${opsPerBatch.join(',')}`);
+    assert.deepEqual(opsPerBatch, metrics.syncs.map((entries) => (entries === 0 ? 1 : 2)));
     const { state } = await reopen(dir);
     assert.deepEqual(state.hardState, hs(3, 'n2', 50));
     assert.deepEqual(plainEntries(state.entries), plainEntries([...range(1, 50, 2), ent(51, 3)]));
@@ -373,20 +420,23 @@ test('LogStore: a failed synced write calls onFatal and never reports durable', 
   });
 });
 
-/** A store with entries 1..5 and commit 3, closed. */
-async function fiveEntriesCommitThree(dir: string): Promise<void> {
+/** A store with entries 1..3 (commit 3) in one run and entries 4 and 5 in a run each, closed. */
+async function threeRunsCommitThree(dir: string): Promise<void> {
   const r = await openOk(dir);
-  await durably(r.store, { hardState: hs(1, 'n1', 3), entries: range(1, 5, 1) });
+  await durably(r.store, { hardState: hs(1, 'n1', 3), entries: range(1, 3, 1) });
+  await durably(r.store, { entries: [ent(4, 1)] });
+  await durably(r.store, { entries: [ent(5, 1)] });
   await r.store.close();
+  await withRaw(dir, async (db) => assert.deepEqual(await storedRunStarts(db), [1, 4, 5]));
 }
 
-test('LogStore: a torn uncommitted last entry is deleted with a warning, the rest intact', async () => {
+test('LogStore: a torn uncommitted last run is deleted with a warning, the rest intact', async () => {
   await withDir(async (dir) => {
-    await fiveEntriesCommitThree(dir);
-    await withRaw(dir, (db) => flipByte(db, entryKey(5), 22));
+    await threeRunsCommitThree(dir);
+    await withRaw(dir, (db) => flipByte(db, runKey(5), 22));
     const { state, warnings } = await reopen(dir);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /log entry 5 is corrupt \(checksum mismatch\) and uncommitted/);
+    assert.match(warnings[0]!, /the log run from entry 5 is corrupt \(checksum mismatch\) and uncommitted/);
     assert.deepEqual(plainEntries(state.entries), plainEntries(range(1, 4, 1)));
     // The repair is durable: the next start is clean.
     const again = await reopen(dir);
@@ -395,57 +445,53 @@ test('LogStore: a torn uncommitted last entry is deleted with a warning, the res
   });
 });
 
-test('LogStore: a truncated last entry is deleted with a warning', async () => {
+test('LogStore: a truncated last run is deleted with a warning', async () => {
   await withDir(async (dir) => {
-    await fiveEntriesCommitThree(dir);
+    await threeRunsCommitThree(dir);
     await withRaw(dir, async (db) => {
-      const value = await db.get(entryKey(5));
-      await db.put(entryKey(5), value!.slice(0, 7));
+      const value = await db.get(runKey(5));
+      await db.put(runKey(5), value!.slice(0, 7));
     });
     const { state, warnings } = await reopen(dir);
-    assert.match(warnings.join('\n'), /log entry 5 is corrupt \(7 bytes, shorter than an entry header\)/);
+    assert.match(warnings.join('\n'), /the log run from entry 5 is corrupt \(7 bytes, shorter than a run header\)/);
     assert.equal(state.entries.length, 4);
   });
 });
 
-test('LogStore: a corrupt uncommitted entry takes the entries after it with it', async () => {
+test('LogStore: a corrupt uncommitted run takes the runs after it with it', async () => {
   await withDir(async (dir) => {
-    await fiveEntriesCommitThree(dir);
-    await withRaw(dir, (db) => flipByte(db, entryKey(4), 0));
+    await threeRunsCommitThree(dir);
+    await withRaw(dir, (db) => flipByte(db, runKey(4), 0));
     const { state, warnings } = await reopen(dir);
-    assert.match(warnings.join('\n'), /log entry 4 is corrupt .* deleted 2 stored entries/);
+    assert.match(warnings.join('\n'), /the log run from entry 4 is corrupt .* deleted 2 stored log runs/);
     assert.deepEqual(plainEntries(state.entries), plainEntries(range(1, 3, 1)));
   });
 });
 
-test('LogStore: corruption in the committed prefix refuses to start, naming the entry', async () => {
+test('LogStore: corruption in a run holding committed entries refuses to start, naming the run', async () => {
   await withDir(async (dir) => {
-    await fiveEntriesCommitThree(dir);
-    await withRaw(dir, (db) => flipByte(db, entryKey(2), 21));
+    await threeRunsCommitThree(dir);
+    await withRaw(dir, (db) => flipByte(db, runKey(1), 21));
     const r = await LogStore.open(dir);
     assert.equal(r.ok, false);
-    assert.match(r.ok ? '' : r.error, /refusing to start: log entry 2 is corrupt \(checksum mismatch\) and it is committed/);
-    // Nothing was repaired: the entry is still there, still refused.
+    assert.match(r.ok ? '' : r.error, /refusing to start: the log run from entry 1 is corrupt \(checksum mismatch\) and it is committed/);
+    // Nothing was repaired: the run is still there, still refused.
     assert.equal((await LogStore.open(dir)).ok, false);
   });
 });
 
-test('LogStore: a missing committed entry refuses to start', async () => {
+test('LogStore: a missing committed run refuses to start', async () => {
   await withDir(async (dir) => {
-    await fiveEntriesCommitThree(dir);
-    await withRaw(dir, async (db) => {
-      await db.del(entryKey(3));
-      await db.del(entryKey(4));
-      await db.del(entryKey(5));
-    });
+    await threeRunsCommitThree(dir);
+    await withRaw(dir, (db) => db.del(runKey(1)));
     const r = await LogStore.open(dir);
-    assert.match(r.ok ? '' : r.error, /log entry 3 is missing and it is committed/);
+    assert.match(r.ok ? '' : r.error, /log entry 1 is missing and it is committed/);
   });
 });
 
 test('LogStore: a corrupt hard state refuses to start', async () => {
   await withDir(async (dir) => {
-    await fiveEntriesCommitThree(dir);
+    await threeRunsCommitThree(dir);
     await withRaw(dir, (db) => flipByte(db, hardStateKey, 10));
     const r = await LogStore.open(dir);
     assert.match(r.ok ? '' : r.error, /refusing to start: the hard state \(key 01\) is corrupt \(checksum mismatch\)/);
@@ -467,20 +513,112 @@ test('LogStore: a corrupt or missing snapshot chunk refuses to start', async () 
   });
 });
 
-test('LogStore: entries found behind the snapshot are ignored and deleted', async () => {
+test('LogStore: runs found behind the snapshot are ignored and deleted', async () => {
   await withDir(async (dir) => {
     const r = await openOk(dir);
-    await durably(r.store, { hardState: hs(1, null, 4), entries: range(1, 6, 1) });
+    await durably(r.store, { hardState: hs(1, null, 4), entries: range(1, 2, 1) });
+    await durably(r.store, { entries: range(3, 4, 1) });
+    await durably(r.store, { entries: range(5, 6, 1) });
     await compacted(r.store, snap(4, 1, [Uint8Array.of(1)]));
     await r.store.close();
-    // An entry behind the snapshot, as a compaction deleting out of band could leave.
     await withRaw(dir, async (db) => {
-      const other = await db.get(entryKey(5));
-      await db.put(entryKey(2), other!);
+      assert.deepEqual(await storedRunStarts(db), [5]);
+      // A run behind the snapshot, as a compaction deleting out of band could leave.
+      await db.put(runKey(3), encodeRun(3, range(3, 4, 1)));
     });
     const { state, warnings } = await reopen(dir);
-    assert.match(warnings.join('\n'), /deleted 1 log entries left behind the snapshot at 4/);
+    assert.match(warnings.join('\n'), /deleted 1 log run left behind the snapshot at 4/);
     assert.deepEqual(plainEntries(state.entries), plainEntries(range(5, 6, 1)));
-    await withRaw(dir, async (db) => assert.deepEqual(await storedEntryIndexes(db), [5, 6]));
+    await withRaw(dir, async (db) => assert.deepEqual(await storedRunStarts(db), [5]));
+  });
+});
+
+test('LogStore: a conflicting suffix from the middle of a run is overwritten by a run of its own, and stays overwritten', async () => {
+  await withDir(async (dir) => {
+    const r = await openOk(dir);
+    await durably(r.store, { hardState: hs(1, null, 2), entries: range(1, 6, 1) });
+    await durably(r.store, { hardState: hs(2, null, 3), entries: range(4, 5, 2) });
+    await r.store.close();
+    let back = await reopen(dir);
+    assert.deepEqual(back.warnings, []);
+    assert.deepEqual(plainEntries(back.state.entries), plainEntries([...range(1, 3, 1), ...range(4, 5, 2)]));
+    await withRaw(dir, async (db) => {
+      assert.deepEqual(await storedRunStarts(db), [1, 4]);
+      // The run from 1 keeps its overwritten entries 4..6: the run from 4 counts from there on.
+      assert.equal((await storedRun(db, 1)).length, 6);
+      // The overwriting run torn (uncommitted): recovery drops it and rewrites the run from 1 to end at 3,
+      // so that its old entries 4..6 do not come back at the next start.
+      await flipByte(db, runKey(4), 30);
+    });
+    back = await reopen(dir);
+    assert.match(back.warnings.join('\n'), /the log run from entry 4 is corrupt \(checksum mismatch\) and uncommitted \(commit index 3\)/);
+    assert.deepEqual(plainEntries(back.state.entries), plainEntries(range(1, 3, 1)));
+    const again = await reopen(dir);
+    assert.deepEqual(again.warnings, []);
+    assert.deepEqual(plainEntries(again.state.entries), plainEntries(range(1, 3, 1)));
+    await withRaw(dir, async (db) => {
+      assert.deepEqual(await storedRunStarts(db), [1]);
+      assert.deepEqual(plainEntries(await storedRun(db, 1)), plainEntries(range(1, 3, 1)));
+    });
+  });
+});
+
+test('LogStore: the writes of one batch append one run, even across a conflicting suffix within the batch', async () => {
+  await withDir(async (dir) => {
+    const metrics = recordingMetrics();
+    const r = await openOk(dir, metrics);
+    await durably(r.store, { hardState: hs(1, null, 2), entries: range(1, 3, 1) });
+    // One tick: appends, then a conflicting suffix from the middle of the batch's own run, then more appends.
+    const all = [
+      durably(r.store, { entries: range(4, 6, 1) }),
+      durably(r.store, { entries: range(7, 8, 1) }),
+      durably(r.store, { hardState: hs(2, null, 3), entries: range(6, 7, 2) }),
+      durably(r.store, { entries: range(8, 9, 2) }),
+    ];
+    await Promise.all(all);
+    // Another tick: a conflicting suffix from before the batch's run (in the run of an earlier batch).
+    await Promise.all([durably(r.store, { entries: range(10, 11, 2) }), durably(r.store, { hardState: hs(3, null, 3), entries: range(3, 4, 3) })]);
+    await r.store.close();
+    assert.deepEqual(metrics.syncs, [3, 9, 4]);
+    const { state, warnings } = await reopen(dir);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(plainEntries(state.entries), plainEntries([...range(1, 2, 1), ...range(3, 4, 3)]));
+    await withRaw(dir, async (db) => {
+      assert.deepEqual(await storedRunStarts(db), [1, 3]);
+      assert.deepEqual(plainEntries(await storedRun(db, 3)), plainEntries(range(3, 4, 3)));
+    });
+  });
+});
+
+test('LogStore: a new store writes its format record; a store of another format, or with data and no format record, refuses to start', async () => {
+  await withDir(async (dir) => {
+    await reopen(dir);
+    await withRaw(dir, async (db) => {
+      const format = decodeFormat((await db.get(formatKey))!);
+      assert.deepEqual(format, { ok: true, value: 2 });
+      await db.put(formatKey, encodeFormat(3));
+    });
+    let r = await LogStore.open(dir);
+    assert.match(r.ok ? '' : r.error, /refusing to start: the log store is in format 3, and this build reads only format 2/);
+    await withRaw(dir, (db) => flipByte(db, formatKey, 6));
+    r = await LogStore.open(dir);
+    assert.match(r.ok ? '' : r.error, /refusing to start: the format record \(key 00\) is corrupt \(checksum mismatch\)/);
+  });
+  await withDir(async (dir) => {
+    // Format 1, as builds before it wrote: a record per entry under 0x04 ‖ index, and no format record.
+    await withRaw(dir, async (db) => {
+      const key = new Uint8Array(9);
+      key[0] = 0x04;
+      key[8] = 1;
+      await db.put(key, Uint8Array.of(1, 2, 3));
+      await db.put(hardStateKey, Uint8Array.of(4, 5, 6));
+    });
+    const r = await LogStore.open(dir);
+    assert.match(r.ok ? '' : r.error, /refusing to start: the log store holds data but no format record: .*format 1 \(one LevelDB record per log entry\).*reads only format 2.*kvstore snapshot restore.*raft\.join/);
+    // Refused, not repaired: the old records are untouched.
+    await withRaw(dir, async (db) => {
+      assert.equal(await db.get(formatKey), undefined);
+      assert.equal((await db.keys().all()).length, 2);
+    });
   });
 });
