@@ -154,7 +154,6 @@ function planOf(c: RaftContext, change: ConfigChange) {
       current: cur.config,
       currentIndex: cur.index,
       committed: c.log.committed(),
-      committedInTerm: committedInTerm(c),
       lastIndex: c.log.lastIndex(),
       matchOf: (id) => c.progress.get(id)?.match ?? logIndex(0),
       promotionDistanceMax: c.config.learnerPromotionDistanceEntries,
@@ -268,7 +267,7 @@ const raftSetup = setup({
       assertEvent(event, ['propose', 'proposeRequest']);
       return context.log.lastIndex() - context.log.committed() + event.commands.length > context.config.uncommittedEntriesMax;
     },
-    /** A new leader serves no read until an entry of its own term is committed: its commit index may lag. */
+    /** A new leader serves no read and takes no membership change until an entry of its own term is committed: its commit index (and configuration) may lag. */
     awaitsFirstCommit: ({ context }) => !committedInTerm(context),
     /** A lease read while the lease holds: no other leader can exist yet, so our commit index is current. */
     leaseHolds: ({ context, event }) => {
@@ -404,6 +403,7 @@ const raftSetup = setup({
       if (plan.ok) throw new Error('answerChangeRefused: the change is allowed');
       return { type: 'membersChanged', result: { ok: false, reason: 'refused', refusal: plan.refusal } } as const;
     }),
+    answerChangeUnsettled: emit({ type: 'membersChanged', result: { ok: false, reason: 'refused', refusal: { reason: 'leader_not_settled' } } } as const),
     refuseChange: emit(({ context }) => ({ type: 'membersChanged', result: { ok: false, reason: 'not_leader', leaderId: context.leaderId === context.id ? null : context.leaderId } }) as const),
     /** A single-server change: the new configuration is in effect from its append on (§4.1). */
     appendConfigChange: ({ context, event }) => {
@@ -805,6 +805,8 @@ export const raftMachine = raftSetup.createMachine({
         ],
         changeMembers: [
           { guard: 'transferring', actions: 'refuseChange' },
+          // The single-server change bug (Ongaro, raft-dev 2015): a leader that has not committed in its term may hold a configuration a rival majority never saw.
+          { guard: 'awaitsFirstCommit', actions: 'answerChangeUnsettled' },
           { guard: 'changeAllowed', actions: ['answerChangeAccepted', 'appendConfigChange'] },
           { actions: 'answerChangeRefused' },
         ],

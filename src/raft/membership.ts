@@ -13,9 +13,10 @@ import type { LogIndex, NodeId } from './types.js';
  *   overwritten falls back to the one before, and a snapshot records the one in
  *   effect at its index.
  * - A leader takes one change at a time (`planChange`): none while a configuration
- *   entry is uncommitted, and none before an entry of its own term is committed (the
- *   single-server change bug: a leader that has not committed in its term may hold a
- *   configuration that a rival majority never saw).
+ *   entry is uncommitted. Nor does it take one before an entry of its own term is
+ *   committed (the single-server change bug: a leader that has not committed in its
+ *   term may hold a configuration that a rival majority never saw); that rule is the
+ *   machine's `awaitsFirstCommit` guard, the one that holds back a new leader's reads.
  * - Only voters campaign and vote; a node that is not a voter in its own
  *   configuration (a learner, a removed node, a node waiting to join) never starts
  *   an election.
@@ -96,7 +97,7 @@ export type ConfigChange =
 export type ChangeRefusal =
   /** A configuration entry is still uncommitted (at `pendingIndex`): one change at a time. */
   | { readonly reason: 'change_in_flight'; readonly pendingIndex: LogIndex }
-  /** The leader has not yet committed an entry of its own term. */
+  /** The leader has not yet committed an entry of its own term (the role machine's guard, not planChange's). */
   | { readonly reason: 'leader_not_settled' }
   | { readonly reason: 'member_exists'; readonly id: NodeId }
   | { readonly reason: 'member_not_found'; readonly id: NodeId }
@@ -113,8 +114,6 @@ export interface ChangeContext {
   /** The log index of the configuration in effect (0 for the bootstrap configuration). */
   readonly currentIndex: LogIndex;
   readonly committed: LogIndex;
-  /** Has an entry of the leader's current term been committed? */
-  readonly committedInTerm: boolean;
   readonly lastIndex: LogIndex;
   /** The highest index known to be replicated on a member. */
   readonly matchOf: (id: NodeId) => LogIndex;
@@ -127,10 +126,9 @@ export function learnerCaughtUp(match: LogIndex, lastIndex: LogIndex, distanceMa
   return lastIndex - match <= distanceMax;
 }
 
-/** The configuration a change leads to, or why the leader must refuse it now. */
+/** The configuration a change leads to, or why a leader that has committed in its term must refuse it now. */
 export function planChange(ctx: ChangeContext, change: ConfigChange): ChangePlan {
   if (ctx.currentIndex > ctx.committed) return refuse({ reason: 'change_in_flight', pendingIndex: ctx.currentIndex });
-  if (!ctx.committedInTerm) return refuse({ reason: 'leader_not_settled' });
   const c = ctx.current;
   const existing = memberOf(c, change.id);
   switch (change.kind) {

@@ -925,6 +925,13 @@ const table: readonly Row[] = [
     effects: ['answer change refused: leader_not_settled'],
   },
   {
+    rule: 'leader: a change the membership rules refuse is answered with the reason',
+    given: committedLeader,
+    when: change({ kind: 'remove', id: nodeId('n9') }),
+    then: 'leader',
+    effects: ['answer change refused: member_not_found'],
+  },
+  {
     rule: 'leader: answers from a node that is not a member are dropped',
     given: committedLeader,
     when: { type: 'appendEntriesResponse', from: nodeId('n9'), to: n1, term: t(3), success: true, matchIndex: i(3) },

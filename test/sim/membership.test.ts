@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SimCluster } from '../../sim/cluster.js';
 import { Workload, type ClientRouting } from '../../sim/clients.js';
+import { InvariantViolation } from '../../sim/invariants.js';
 import { checkLinearizable } from '../../sim/linearizability.js';
+import { raftMachine } from '../../machines/raft.machine.js';
+import type { KvNode } from '../../src/node/kv-node.js';
 import { DEPARTURE_ROUNDS_MAX } from '../../src/raft/departures.js';
 import type { ConfigChange, Configuration } from '../../src/raft/membership.js';
 import { isVoter, learnersOf, votersOf } from '../../src/raft/membership.js';
@@ -252,4 +255,102 @@ test('a removed follower cut off for longer than the leader pursues it is given 
   assert.equal(c.leader(), leader, 'the leader changed');
   assert.equal(c.node(leader)!.term(), term, 'the removed node disrupted the term');
   t.diagnostic(`${target} told ${ms} ms after the heal`);
+});
+
+type ChangeOutcome = Awaited<ReturnType<KvNode['changeMembers']>>;
+
+/** Lets the promises of admin answers given in the last steps settle. */
+async function settlePromises(): Promise<void> {
+  for (let k = 0; k < 3; k++) await Promise.resolve();
+}
+
+/**
+ * The single-server change bug (Ongaro, raft-dev, 2015), built step by step:
+ * C0 = {n1..n4}. Leader n1 adds n5 as a voter (C1 = {n1..n5}) but only n5 gets
+ * the entry. n2..n4 elect a leader L of a later term from C0; at once L is cut off
+ * from one of them (s4) while reaching s3 and n6, and is asked to add n6
+ * (C2 = {n1..n4, n6}). Then n1, s4 and n5 meet: a majority of C1.
+ *
+ * Were L to append C2 before committing an entry of its term, C2 would commit on
+ * {L, s3, n6} (a majority of C2) while s4 never saw L's term, and n1 would win
+ * (or n5, which holds C1 too) the next term on {n1, s4, n5} (a majority of C1,
+ * their logs longer than s4's) without C2: a committed entry lost. With the rule, L's no-op needs three of C0's
+ * four voters, which it cannot reach, so L refuses the change and nothing of its
+ * term commits. Returns L's answer, L, and the leader {n1, s4, n5} elected.
+ */
+async function singleServerChangeSchedule(seed: number): Promise<{ readonly answer: ChangeOutcome | null; readonly newLeader: NodeId; readonly rival: NodeId }> {
+  const c = new SimCluster({ seed, nodes: 6, voters: 4 });
+  const electionMs = c.raftConfig.electionTimeoutMs;
+  const [n1, n2, n3, n4, n5, n6] = c.ids as [NodeId, NodeId, NodeId, NodeId, NodeId, NodeId];
+  assert.ok(c.runUntil(() => c.leader() !== null, 10 * electionMs), 'no first leader');
+  c.runFor(electionMs);
+  if (c.leader() !== n1) {
+    void c.kvNode(c.leader()!)!.transferLeadership(n1);
+    assert.ok(c.runUntil(() => c.leader() === n1, c.clock.now() + 5 * electionMs), 'n1 did not take over');
+    c.runFor(electionMs);
+  }
+  // 1. n1 appends C1 (add n5 as a voter); only n5 gets it.
+  c.connectOnly(new Set([n1, n5]));
+  void c.kvNode(n1)!.changeMembers({ kind: 'addVoter', id: n5, addrs: addrsOf(n5) });
+  const c1 = c.node(n1)!.log.lastIndex();
+  assert.equal(c.node(n1)!.log.entry(c1)?.kind, 'config');
+  assert.ok(c.runUntil(() => (c.node(n5)?.log.lastIndex() ?? 0) >= c1, c.clock.now() + electionMs), 'n5 did not get C1');
+  // 2. n2..n4, which never saw C1, elect a leader of a later term.
+  c.connectOnly(new Set([n2, n3, n4]));
+  const inC0 = [n2, n3, n4];
+  assert.ok(
+    c.runUntil(() => inC0.includes(c.leader() ?? n1), c.clock.now() + 10 * electionMs),
+    'n2..n4 elected no leader',
+  );
+  const leader = c.leader()!;
+  const [s3, s4] = inC0.filter((id) => id !== leader) as [NodeId, NodeId];
+  // 3. At once, its no-op still in flight, the new leader reaches only s3 and n6; it is asked to add n6.
+  c.connectOnly(new Set([leader, s3, n6]));
+  let answer: ChangeOutcome | null = null;
+  void c.kvNode(leader)!.changeMembers({ kind: 'addVoter', id: n6, addrs: addrsOf(n6) }).then((r) => (answer = r));
+  await settlePromises();
+  c.runFor(electionMs);
+  await settlePromises();
+  // 4. n1 wakes up beside s4 and n5: a majority of C1.
+  const leaderTerm = c.node(leader)!.term();
+  c.connectOnly(new Set([n1, s4, n5]));
+  const rivals = [n1, s4, n5];
+  const rival = (): NodeId | undefined => rivals.find((id) => c.node(id)!.role() === 'leader' && c.node(id)!.term() > leaderTerm);
+  assert.ok(c.runUntil(() => rival() !== undefined, c.clock.now() + 20 * electionMs), `n1, s4 and n5 elected no leader: ${rivals.map((id) => `${id} ${JSON.stringify(c.node(id)!.status())}`).join('; ')}`);
+  const rivalLeader = rival()!;
+  // 5. Everyone meets again: the cluster converges, every step checked.
+  c.heal();
+  c.runFor(5 * electionMs);
+  assert.ok(c.leader() !== null, 'no leader after the heal');
+  return { answer, newLeader: leader, rival: rivalLeader };
+}
+
+test('single-server change bug (Ongaro 2015 mailing list): a new leader commits an entry of its term before a change', async (t) => {
+  for (const seed of [51, 52, 53]) {
+    const r = await singleServerChangeSchedule(seed);
+    const answer = r.answer as ChangeOutcome | null;
+    assert.ok(answer !== null, `seed ${seed}: the change was not answered`);
+    assert.ok(!answer.ok && answer.error.kind === 'change_refused' && answer.error.refusal.reason === 'leader_not_settled', `seed ${seed}: ${JSON.stringify(answer)}`);
+    t.diagnostic(`seed ${seed}: ${r.newLeader} refused the change (leader_not_settled); ${r.rival} then led a later term with C1, safely`);
+  }
+});
+
+test('single-server change bug: without the rule, the simulator\'s invariant checker catches the lost commit', async () => {
+  // The rule is one named guard of the role machine; this run swaps it, for change
+  // requests only, in the machine's own implementation table (no switch in
+  // production code for it), and puts it back.
+  const guards = raftMachine.implementations.guards as Record<string, (args: { event: { type: string } }) => boolean>;
+  const rule = guards['awaitsFirstCommit']!;
+  guards['awaitsFirstCommit'] = (args) => (args.event.type === 'changeMembers' ? false : rule(args));
+  try {
+    for (const seed of [51, 52, 53]) {
+      await assert.rejects(singleServerChangeSchedule(seed), (e: unknown) => {
+        assert.ok(e instanceof InvariantViolation, `seed ${seed}: ${String(e)}`);
+        assert.equal(e.property, 'leader-completeness', `seed ${seed}: ${e.message}`);
+        return true;
+      });
+    }
+  } finally {
+    guards['awaitsFirstCommit'] = rule;
+  }
 });
