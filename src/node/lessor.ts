@@ -11,6 +11,13 @@ export function leaseTtlSecondsMin(electionTimeoutMs: number): number {
   return Math.min(leaseTtlSecondsMax, Math.max(1, Math.ceil((1.5 * electionTimeoutMs) / 1000)));
 }
 
+/**
+ * A failed expiry proposal is made again this much later, not at once: a leader
+ * refuses proposals while it hands over leadership (up to an election timeout) or
+ * is overloaded, and an immediate retry would spin on the refusal all that time.
+ */
+export const leaseExpiryRetryMs = 100;
+
 /** A heap entry: a lease's deadline when it was pushed; stale once the lease's deadline moved. */
 interface Due {
   readonly deadlineMs: number;
@@ -126,12 +133,13 @@ export class Lessor {
 
   /**
    * An expiry proposal ended without being applied (refused, or outcome unknown):
-   * if still leading, those leases may be proposed again once due, which they are.
+   * if still leading, those leases are due again `leaseExpiryRetryMs` from now
+   * (a lease may end later than its TTL, never sooner).
    */
   expiryFailed(nowMs: number, ids: readonly LeaseId[]): void {
     for (const id of ids) {
       if (!this.expiring.delete(id)) continue;
-      if (this.deadlines.has(id)) this.setDeadline(id, Math.min(this.deadlines.get(id)!, nowMs));
+      if (this.deadlines.has(id)) this.setDeadline(id, Math.max(this.deadlines.get(id)!, nowMs + leaseExpiryRetryMs));
     }
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { leaseExpireBatchMax } from '../../src/kv/limits.js';
-import { leaseTtlSecondsMin, Lessor } from '../../src/node/lessor.js';
+import { leaseExpiryRetryMs, leaseTtlSecondsMin, Lessor } from '../../src/node/lessor.js';
 
 test('lessor: a new leader gives every lease its full TTL from its own start; a follower keeps no clock', () => {
   const l = new Lessor();
@@ -28,7 +28,8 @@ test('lessor: a failed expiry proposal makes its leases due again; an applied on
   assert.deepEqual(l.takeExpired(1000, (id) => id !== 5), [3, 4]);
   assert.equal(l.size(), 2, 'lease 5 no longer exists: forgotten');
   l.expiryFailed(1500, [3]);
-  assert.deepEqual(l.takeExpired(1500, () => true), [3]);
+  assert.deepEqual(l.takeExpired(1500, () => true), [], 'a failed expiry is not proposed again at once (it would spin on a refusal)');
+  assert.deepEqual(l.takeExpired(1500 + leaseExpiryRetryMs, () => true), [3]);
   l.expired([3, 4]);
   assert.equal(l.size(), 0);
   assert.equal(l.nextDeadlineMs(), null);
@@ -136,7 +137,7 @@ test('lessor: agrees with a scan of every deadline over random grants, keep-aliv
               l.expiryFailed(now, proposed);
               for (const id of proposed) {
                 if (!expiring.delete(id)) continue;
-                deadline.set(id, Math.min(deadline.get(id)!, now));
+                deadline.set(id, Math.max(deadline.get(id)!, now + leaseExpiryRetryMs));
               }
             }
             proposed = [];
