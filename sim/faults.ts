@@ -1,3 +1,4 @@
+import { learnersOf, memberOf, votersOf, type ConfigChange, type Configuration, type MemberAddrs } from '../src/raft/membership.js';
 import type { NodeId, Term } from '../src/raft/types.js';
 import type { SimCluster } from './cluster.js';
 import type { Prng } from './prng.js';
@@ -9,6 +10,9 @@ import type { Prng } from './prng.js';
  * fault strikes, the most disruptive choice.
  */
 export type FaultTarget = number | 'leader';
+
+/** What a membership fault asks the leader for: a single-server change, or a leadership transfer. */
+export type MembershipOp = 'change' | 'transfer';
 
 /** What the leader-churn nemesis does to each new leader: cut it off, cut it off with one follower, or crash it. */
 export type ChurnAction = 'isolate' | 'partition' | 'crash';
@@ -44,6 +48,16 @@ export type FaultEvent =
       readonly downMs: number;
       readonly forMs: number;
     }
+  /**
+   * A membership change or a leadership transfer, asked of whoever leads when it
+   * strikes: `pick` chooses, modulo their number, among the changes its
+   * configuration allows then (add a non-member as a learner, promote or remove a
+   * learner, remove a voter while more than two remain: the leader included), or
+   * among the transfer targets (any voter, or the most up-to-date one). Unlike
+   * the other faults it is not undone after a while: the liveness phase brings
+   * every node back as a voter (restoreMembership).
+   */
+  | { readonly atMs: number; readonly kind: 'membership'; readonly op: MembershipOp; readonly pick: number }
   | {
       readonly atMs: number;
       readonly kind: 'network';
@@ -62,6 +76,7 @@ export const faultClasses = {
   crash: ['crash', 'crashAll'],
   disk: ['crashTorn', 'crashAtSync', 'failSync'],
   churn: ['churn'],
+  members: ['membership'],
 } as const satisfies Record<string, readonly FaultKind[]>;
 
 export type FaultClass = keyof typeof faultClasses;
@@ -87,6 +102,8 @@ export function describeFault(f: FaultEvent): string {
       return `cut ${t(f.from)}->${t(f.to)} for ${f.forMs}ms`;
     case 'churn':
       return `churn: ${f.action} each new leader within ${f.afterMaxMs}ms of its election${f.onAck ? ', once a majority answered a heartbeat' : ''}, for ${f.downMs}ms, for ${f.forMs}ms`;
+    case 'membership':
+      return `membership ${f.op} #${f.pick}`;
     case 'network':
       return `network loss=${f.lossPerMille}/1000 dup=${f.duplicatePerMille}/1000 delay<=${f.delayMaxMs}ms for ${f.forMs}ms`;
   }
@@ -154,6 +171,8 @@ export function scheduleFaults(cluster: SimCluster, schedule: readonly FaultEven
         }
         case 'churn':
           return churn(cluster, f, cluster.rng.fork(`churn/${k}`), () => on);
+        case 'membership':
+          return askMembership(cluster, f);
         case 'network': {
           const before = cluster.network.faults;
           cluster.network.faults = { lossPerMille: f.lossPerMille, duplicatePerMille: f.duplicatePerMille, delayMinMs: 1, delayMaxMs: f.delayMaxMs };
@@ -216,6 +235,77 @@ function churn(cluster: SimCluster, f: Extract<FaultEvent, { kind: 'churn' }>, r
   if (current !== null) hit(current, cluster.node(current)!.term());
 }
 
+/** The operations membership faults draw from, repeated by weight: changes more often than transfers. */
+export const membershipOps: readonly MembershipOp[] = ['change', 'change', 'change', 'transfer'];
+
+/** Simulated nodes are reached by id: every address of a member is its id. */
+export function simAddrs(id: NodeId): MemberAddrs {
+  return { raftAddr: id, httpAddr: id, grpcAddr: id };
+}
+
+/** The configuration in effect on node `id` (the leader's is the cluster's). */
+function configurationOf(cluster: SimCluster, id: NodeId): Configuration {
+  return { members: cluster.kvNode(id)!.members().members };
+}
+
+/**
+ * Asks the leader for `f`'s operation. The answer comes later and is not waited
+ * for; a refusal (a change in flight, a learner still behind, a new leader not
+ * settled) is as good an outcome as any. At least two voters stay, so that one
+ * crash does not stop a cluster for good.
+ */
+function askMembership(cluster: SimCluster, f: Extract<FaultEvent, { kind: 'membership' }>): void {
+  const leader = cluster.leader();
+  if (leader === null) return;
+  const kv = cluster.kvNode(leader)!;
+  const config = configurationOf(cluster, leader);
+  const voters = votersOf(config);
+  if (f.op === 'transfer') {
+    const targets = [null, ...voters.filter((id) => id !== leader)];
+    const to = targets[f.pick % targets.length]!;
+    cluster.trace.note(cluster.clock.now(), `MEMBERSHIP transfer from ${leader} to ${to ?? 'any'}`);
+    return void kv.transferLeadership(to);
+  }
+  const learners = learnersOf(config);
+  const changes: ConfigChange[] = [
+    ...cluster.ids.filter((id) => memberOf(config, id) === undefined).map((id): ConfigChange => ({ kind: 'addLearner', id, addrs: simAddrs(id) })),
+    ...learners.map((id): ConfigChange => ({ kind: 'promote', id })),
+    ...learners.map((id): ConfigChange => ({ kind: 'remove', id })),
+    ...(voters.length > 2 ? voters.map((id): ConfigChange => ({ kind: 'remove', id })) : []),
+  ];
+  if (changes.length === 0) return;
+  const change = changes[f.pick % changes.length]!;
+  cluster.trace.note(cluster.clock.now(), `MEMBERSHIP ${change.kind} ${change.id} (leader ${leader})`);
+  void kv.changeMembers(change);
+}
+
+/**
+ * The liveness phase's undoing of membership faults: every `everyMs`, while a
+ * node is missing from the leader's configuration or is a learner there, asks the
+ * leader for the next step back (add it as a learner, promote it), one change at
+ * a time. Returns whether every node is a voter again, in a committed configuration.
+ */
+export function restoreMembership(cluster: SimCluster, everyMs: number): () => boolean {
+  let restored = false;
+  const tick = (): void => {
+    const leader = cluster.leader();
+    if (leader !== null) {
+      const view = cluster.kvNode(leader)!.members();
+      const config = { members: view.members };
+      const missing = cluster.ids.find((id) => memberOf(config, id) === undefined);
+      const learner = learnersOf(config)[0];
+      if (view.committed && missing === undefined && learner === undefined) {
+        restored = true;
+        return;
+      }
+      if (view.committed) void cluster.kvNode(leader)!.changeMembers(missing !== undefined ? { kind: 'addLearner', id: missing, addrs: simAddrs(missing) } : { kind: 'promote', id: learner! });
+    }
+    cluster.clock.setTimeout(tick, everyMs);
+  };
+  tick();
+  return () => restored;
+}
+
 /** A random schedule over [0, durationMs) using only the given kinds (swarm testing: the mix itself is random). */
 export function randomFaultSchedule(rng: Prng, kinds: readonly FaultKind[], durationMs: number, count: number): FaultEvent[] {
   const out: FaultEvent[] = [];
@@ -244,6 +334,9 @@ export function randomFaultSchedule(rng: Prng, kinds: readonly FaultKind[], dura
         break;
       case 'churn':
         out.push({ atMs, kind, action: rng.pick(['isolate', 'partition', 'crash'] as const), afterMaxMs: rng.range(0, 50), onAck: rng.chance(1, 2), downMs: rng.range(500, 3000), forMs });
+        break;
+      case 'membership':
+        out.push({ atMs, kind, op: rng.pick(membershipOps), pick: rng.int(64) });
         break;
       case 'network':
         out.push({ atMs, kind, lossPerMille: rng.int(300), duplicatePerMille: rng.int(200), delayMaxMs: rng.range(2, 80), forMs });

@@ -16,7 +16,10 @@ on a violation prints the property, the nodes and the trace before it, exits 1.
   --ops K               client operations, at most (default 1000000)
   --clients C           simulated clients (default 5)
   --duration-ms D       simulated length of the faulty phase (default 60000)
-  --faults LIST         none, all, or classes among ${Object.keys(faultClasses).join(', ')} (default all)
+  --faults LIST         none, all, or classes among ${Object.keys(faultClasses).join(', ')} (default all);
+                        members: membership changes (add a learner, promote, remove, the
+                        leader included) and leadership transfers asked of the leader, all
+                        made voters again in the liveness phase
   --swarm on|off        on (default): the seed also draws which of those faults run and
                         how hard, the timing, the clocks' drift (within the lease bound),
                         flow control, snapshot interval, client routing and read modes;

@@ -3,7 +3,7 @@ import type { CoreTap } from '../src/raft/host/core-tap.js';
 import type { NodeId } from '../src/raft/types.js';
 import { Workload, type ClientRouting, type ReadMode } from './clients.js';
 import { SimCluster } from './cluster.js';
-import { describeFault, scheduleFaults, type FaultEvent } from './faults.js';
+import { describeFault, restoreMembership, scheduleFaults, type FaultEvent } from './faults.js';
 import { InvariantViolation } from './invariants.js';
 import { TraceFile } from './trace-file.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
@@ -58,6 +58,8 @@ export interface SimSummary {
   readonly messages: number;
   readonly faults: number;
   readonly snapshotsInstalled: number;
+  /** Configuration entries committed (membership changes that took effect). */
+  readonly membershipChanges: number;
   /** Linearizable reads served by followers through follower ReadIndex. */
   readonly followerReads: number;
   /** Batches of writes followers forwarded to their leader. */
@@ -124,6 +126,11 @@ export function runSimulation(opts: SimOptions): SimSummary {
     routing: opts.routing ?? ['follow-leader'],
   });
   let faults = 0;
+  // A committed configuration entry is applied once per node: counted once, by index.
+  const configEntries = new Set<number>();
+  cluster.onApply((_, e) => {
+    if (e.kind === 'config') configEntries.add(e.index);
+  });
   const stopFaults = scheduleFaults(cluster, opts.faults, (f) => {
     faults++;
     cluster.trace.note(cluster.clock.now(), `FAULT ${describeFault(f)}`);
@@ -142,10 +149,12 @@ export function runSimulation(opts: SimOptions): SimSummary {
     cluster.network.faults = baseNetwork;
     for (const id of cluster.ids) cluster.restart(id);
     workload.stop();
+    // Membership faults are not undone one by one: every node becomes a voter again now.
+    const membersRestored = opts.faults.some((f) => f.kind === 'membership') ? restoreMembership(cluster, electionMs / 4) : () => true;
     const deadline = cluster.clock.now() + (opts.livenessMs ?? 30 * electionMs);
     const settled = (): boolean => {
       const leader = cluster.leader();
-      if (leader === null || !workload.quiescent()) return false;
+      if (leader === null || !workload.quiescent() || !membersRestored()) return false;
       const last = cluster.node(leader)!.status().lastLogIndex;
       return cluster.ids.every((id) => {
         const s = cluster.node(id)!.status();
@@ -177,6 +186,7 @@ export function runSimulation(opts: SimOptions): SimSummary {
       messages: cluster.network.counters.sent,
       faults,
       snapshotsInstalled: cluster.snapshotsInstalled,
+      membershipChanges: configEntries.size,
       followerReads: cluster.followerReadsServed,
       forwardedBatches: cluster.batchesForwarded,
       opsChecked: lin.ok ? lin.opsChecked : 0,
@@ -214,7 +224,7 @@ export function describeSummary(s: SimSummary): string {
   return (
     `seed=${s.seed} nodes=${s.nodes} steps=${s.steps} simulated_ms=${Math.round(s.simulatedMs)} elections=${s.elections} ` +
     `commits=${s.commits} acked=${s.acknowledged} failed=${s.failed} indeterminate=${s.indeterminate} ` +
-    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} follower_reads=${s.followerReads} forwarded_batches=${s.forwardedBatches} trace=${s.traceHash} ` +
+    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} membership_changes=${s.membershipChanges} follower_reads=${s.followerReads} forwarded_batches=${s.forwardedBatches} trace=${s.traceHash} ` +
     `passed=invariants_every_step,liveness,acknowledged_writes_kept,linearizability,watches ops_checked=${s.opsChecked} watch_revisions=${s.watchRevisions}`
   );
 }

@@ -1,6 +1,6 @@
 import type { RaftConfig } from '../src/raft/config.js';
 import type { ClientRouting, ReadMode } from './clients.js';
-import type { ChurnAction, FaultEvent, FaultKind, FaultTarget } from './faults.js';
+import { membershipOps, type ChurnAction, type FaultEvent, type FaultKind, type FaultTarget } from './faults.js';
 import type { NetworkFaults } from './network.js';
 import type { Prng } from './prng.js';
 
@@ -10,6 +10,7 @@ import type { Prng } from './prng.js';
  * long in election timeouts, how often aimed at the leader, how lossy and slow
  * the network), the timing of the cluster (election timeout, heartbeat ratio),
  * how far apart the nodes' clocks run, its flow control, snapshot interval,
+ * whether and how often the cluster's membership changes under it,
  * how each client routes its requests and which reads it makes. A mix
  * that turns most faults off reaches corners that a run full of every fault never
  * does (a long quiet stretch with one partition that cuts off the leader, say).
@@ -100,10 +101,19 @@ export function drawSwarm(rng: Prng, input: SwarmInput): Swarm {
         faults.push({ atMs, kind, action, afterMaxMs, onAck: rng.chance(1, 2), downMs: rng.range(et, 3 * et), forMs: rng.range(2 * et, 10 * et) });
         break;
       }
+      case 'membership':
+        faults.push({ atMs, kind, op: rng.pick(membershipOps), pick: rng.int(64) });
+        break;
       case 'network':
         faults.push({ atMs, kind, lossPerMille: rng.int(burstLossMax + 1), duplicatePerMille: rng.int(200), delayMaxMs: rng.range(2, burstDelayMax), forMs });
         break;
     }
+  }
+  // Membership changes come in a stream of their own, a few per simulated second at most:
+  // a change takes a round trip or more, and most of the interesting ones follow another.
+  if (kinds.includes('membership')) {
+    const changes = rng.range(1, Math.max(1, Math.ceil((3 * durationMs) / 1000)));
+    for (let k = 0; k < changes; k++) faults.push({ atMs: rng.int(durationMs), kind: 'membership', op: rng.pick(membershipOps), pick: rng.int(64) });
   }
   const network: NetworkFaults = { lossPerMille: rng.chance(1, 3) ? rng.int(50) : 0, duplicatePerMille: rng.chance(1, 3) ? rng.int(50) : 0, delayMinMs: 1, delayMaxMs };
   // Between 2 and 20 heartbeats per election timeout, on a log scale.

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { faultClasses, type FaultKind } from '../../sim/faults.js';
+import { faultClasses, membershipOps, randomFaultSchedule, type FaultEvent, type FaultKind } from '../../sim/faults.js';
 import { parseSimArgs } from '../../sim/options.js';
+import { runSimulation } from '../../sim/run.js';
 import { Prng } from '../../sim/prng.js';
 import { drawSwarm } from '../../sim/swarm.js';
 
@@ -42,4 +43,24 @@ test('swarm: --faults limits the mix, --swarm off gives the fixed one, and the s
   const off = parseSimArgs(['--seed', '9', '--swarm', 'off']);
   assert.ok('options' in off && off.swarm === null && off.options.raft === undefined && off.options.snapshotEveryEntries === 500);
   assert.ok('error' in parseSimArgs(['--swarm', 'maybe']));
+});
+
+test('swarm: membership changes and transfers mixed with crashes and partitions keep every invariant and linearizability', (t) => {
+  const durationMs = 6000;
+  let changes = 0;
+  for (const [seed, nodes] of [
+    [1, 3],
+    [2, 5],
+    [3, 3],
+  ] as const) {
+    const rng = new Prng(seed, 'test-faults');
+    // A change or a transfer every few hundred milliseconds, over a few crashes and partitions.
+    const membership = Array.from({ length: 20 }, (_, k): FaultEvent => ({ atMs: k * 300 + rng.int(300), kind: 'membership', op: rng.pick(membershipOps), pick: rng.int(64) }));
+    const faults = [...randomFaultSchedule(rng, ['crash', 'isolate', 'partition'], durationMs, 4), ...membership].sort((a, b) => a.atMs - b.atMs);
+    const s = runSimulation({ seed, nodes, steps: 1_000_000, durationMs, ops: 1_000_000, clients: 3, faults, snapshotEveryEntries: 200 });
+    t.diagnostic(`seed ${seed}, ${nodes} nodes: ${s.membershipChanges} membership changes committed, ${s.opsChecked} operations checked, ${s.elections} elections`);
+    assert.ok(s.opsChecked > 0, `seed ${seed}: no operation checked`);
+    changes += s.membershipChanges;
+  }
+  assert.ok(changes >= 10, `only ${changes} membership changes committed over the runs`);
 });
