@@ -10,10 +10,10 @@ const WITHIN_MS = 20 * ELECTION_MS;
 const RETRYABLE = new Set(['no_leader', 'overloaded', 'node_stopping', 'unavailable', 'outcome_unknown', 'connection_lost', 'too_many_requests']);
 
 /**
- * A client load that runs through every change: PUTs of increasing values to a few
- * keys, each acknowledged one remembered. At the end every acknowledged write must
- * be readable (or overwritten by a later acknowledged one), and the only errors
- * seen are retryable ones.
+ * A client load that runs through every change: PUTs of increasing values n to
+ * the key `keyOf(n)`, each acknowledged one remembered. At the end every
+ * acknowledged write must be readable (or overwritten by a later acknowledged
+ * one), and the only errors seen are retryable ones.
  */
 class Load {
   private running = true;
@@ -21,13 +21,16 @@ class Load {
   readonly errors = new Map<string, number>();
   private readonly done: Promise<void>;
 
-  constructor(private readonly client: KvClient) {
+  constructor(
+    private readonly client: KvClient,
+    private readonly keyOf: (n: number) => string,
+  ) {
     this.done = this.run();
   }
 
   private async run(): Promise<void> {
     for (let n = 1; this.running; n++) {
-      const key = `load-${n % 8}`;
+      const key = this.keyOf(n);
       const r = await this.client.put(key, String(n));
       if (r.ok) this.acknowledged.set(key, n);
       else this.errors.set(r.error, (this.errors.get(r.error) ?? 0) + 1);
@@ -64,7 +67,10 @@ describe('membership changes on real processes', { concurrency: false }, () => {
   test('grows from 3 to 5 through raft.join under load: each new node catches up and is promoted', async () => {
     c = await ProcessCluster.start(3, ELECTION_MS);
     await c.waitForLeader(WITHIN_MS);
-    load = new Load(new KvClient({ endpoints: ['n1', 'n2', 'n3'].map((id) => c.url(id, '')) }));
+    load = new Load(
+      new KvClient({ endpoints: ['n1', 'n2', 'n3'].map((id) => c.url(id, '')) }),
+      (n) => `load-${n % 8}`,
+    );
     await c.join('n4', 'n2');
     await waitForVoters(c, ['n1', 'n2', 'n3', 'n4']);
     await c.join('n5', 'n3');
@@ -146,5 +152,35 @@ describe('membership changes on real processes', { concurrency: false }, () => {
       assert.ok(r.ok, `${key}: ${JSON.stringify(r)}`);
       assert.ok(Number(Buffer.from(r.value).toString()) >= n, `${key} = ${Buffer.from(r.value).toString()}, but ${n} was acknowledged`);
     }
+  });
+
+  test('replaces a member by a new id with an empty data directory (raft.join) under load: every acknowledged write is read back', async (t) => {
+    // A key of its own for each write, so that every acknowledged one can be read back, not just the last of a key.
+    const writes = new Load(
+      new KvClient({ endpoints: ['n3', 'n4', 'n5'].map((id) => c.url(id, '')) }),
+      (n) => `rep-${n}`,
+    );
+    const ackedAtLeast = (n: number, what: string) => c.waitFor(what, WITHIN_MS, async () => (writes.acknowledged.size >= n ? true : undefined));
+    try {
+      await ackedAtLeast(20, 'writes acknowledged before the replacement');
+      const client = new KvClient({ endpoints: ['n3', 'n4', 'n5'].map((id) => c.url(id, '')) });
+      const r = await client.removeMember('n3');
+      assert.ok(r.ok, JSON.stringify(r));
+      await waitForVoters(c, ['n4', 'n5']);
+      await c.kill('n3');
+      await c.join('n6', 'n4');
+      await waitForVoters(c, ['n4', 'n5', 'n6']);
+      await ackedAtLeast(writes.acknowledged.size + 20, 'writes acknowledged after the replacement');
+    } finally {
+      await writes.stop();
+    }
+    const unexpected = [...writes.errors].filter(([e]) => !RETRYABLE.has(e));
+    assert.deepEqual(unexpected, [], `errors other than retryable ones: ${JSON.stringify([...writes.errors])}`);
+    // Read back through the new member alone: a linearizable listing, page by page.
+    const stored = new Map<string, string>();
+    for await (const e of new KvClient({ endpoints: [c.url('n6', '')] }).listAll('rep-')) stored.set(Buffer.from(e.key).toString(), Buffer.from(e.value!).toString());
+    const lost = [...writes.acknowledged].filter(([k, n]) => stored.get(k) !== String(n));
+    assert.deepEqual(lost, [], `${lost.length} of ${writes.acknowledged.size} acknowledged writes not read back`);
+    t.diagnostic(`${writes.acknowledged.size} acknowledged writes read back from n6; retryable errors: ${JSON.stringify([...writes.errors])}`);
   });
 });
