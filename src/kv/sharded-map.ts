@@ -31,7 +31,7 @@ export interface ShardedMapOptions {
   readonly reclaimGarbageBytesMin: number;
 }
 
-export const shardedMapDefaults: ShardedMapOptions = { reclaimDeletionsMin: 128, reclaimGarbageBytesMin: 4096 };
+export const shardedMapDefaults: ShardedMapOptions = { reclaimDeletionsMin: 1024, reclaimGarbageBytesMin: 4096 };
 
 export const shardCountMax = 1 << 16;
 
@@ -69,9 +69,8 @@ interface Rebuild {
  *   rebuild only drops the slack left above that.)
  * - Pinning, for snapshots. `pinShards` hands out the current Map of every shard;
  *   a pinned Map is never mutated again: the first write to its shard clones it
- *   (copy-on-write, O(shard size): shards are small for this) and the writer
- *   continues on the clone. Entries and their bytes are immutable, so the clone
- *   shares them.
+ *   (copy-on-write, O(shard size)) and the writer continues on the clone.
+ *   Entries and their bytes are immutable, so the clone shares them.
  *
  * Invariants:
  *   size() === sum of the shards' sizes

@@ -30,17 +30,17 @@ export interface KvStateMachineConfig {
 }
 
 export const kvStateMachineDefaults: KvStateMachineConfig = {
-  // At a million keys, ~250 per shard: a copy-on-write clone of one shard costs
-  // tens of microseconds, so even the first turn of writes after a snapshot
-  // starts, which clones a shard per write, stays short (bench/snapshot-lag.ts;
-  // with 256 shards of ~4k keys, 64 such writes took ~30 ms). 90% deletions put
-  // every shard over the reclaim thresholds (~220 deletions > max(128, ~25 live),
-  // and likewise their value bytes).
-  shardCount: 4096,
+  // At a million keys, ~4k per shard: a copy-on-write clone or a rebuild of one
+  // shard costs about a millisecond, and 90% deletions put every shard over the
+  // reclaim thresholds (~3.5k deletions > max(1024, ~400 live), and likewise
+  // their value bytes). 4096 shards would make the clones of a snapshot's first
+  // turns 16 times smaller, but point GETs measured up to ~25% slower with them
+  // (bench/point-ops.ts, BENCHMARKS.md), so the shards stay this size.
+  shardCount: 256,
   sessionResultsPerClient: 16,
   sessionClientsMax: 10_000,
   sessionExpiryEntries: 1_000_000,
-  reclaimDeletionsMin: 128,
+  reclaimDeletionsMin: 1024,
   reclaimGarbageBytesMin: 4096,
   // etcd keeps its history until compacted (commonly a few minutes' or a thousand
   // revisions' worth); ten thousand changes lets a watcher that reconnects after a
