@@ -270,6 +270,7 @@ function setupKeyBrowser() {
   // Writes and linearizable reads go where the leader is; this node's proxy follows the leader's redirects.
   const call = async (method, body) => {
     out.textContent = '…';
+    delete out.dataset.status;
     try {
       const viaProxy = `/ui/members/self${keyUrl()}`;
       const r = await fetch(viaProxy, { method, body, headers: authHeaders(), cache: 'no-store' });
@@ -280,6 +281,7 @@ function setupKeyBrowser() {
       else out.textContent = `${r.status} ${text}`;
       out.dataset.revision = rev?.replaceAll('"', '') ?? (r.ok && method !== 'GET' ? String(JSON.parse(text).revision) : '');
     } catch (e) {
+      out.dataset.status = 'failed';
       out.textContent = `failed: ${e.message}`;
     }
   };
