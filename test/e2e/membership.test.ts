@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { tokenHash } from '../../src/auth/tokens.js';
 import { KvClient } from '../../src/client/rest-client.js';
 import { ProcessCluster } from './process-cluster.js';
 
@@ -43,11 +46,11 @@ class Load {
   }
 }
 
-async function waitForVoters(c: ProcessCluster, voters: readonly string[]): Promise<void> {
+async function waitForVoters(c: ProcessCluster, voters: readonly string[], token?: string): Promise<void> {
   const want = [...voters].sort().join(',');
   let seen = '';
   await c.waitFor(() => `voters ${want} (last seen ${seen})`, WITHIN_MS, async () => {
-    const r = await new KvClient({ endpoints: c.nodes.filter((n) => n.proc !== null).map((n) => c.url(n.id, '')) }).members();
+    const r = await new KvClient({ endpoints: c.nodes.filter((n) => n.proc !== null).map((n) => c.url(n.id, '')), ...(token === undefined ? {} : { token }) }).members();
     if (!r.ok) return undefined;
     seen = r.members.map((m) => `${m.id}:${m.role}`).join(',');
     const got = r.members.filter((m) => m.role === 'voter').map((m) => m.id).sort().join(',');
@@ -182,5 +185,43 @@ describe('membership changes on real processes', { concurrency: false }, () => {
     const lost = [...writes.acknowledged].filter(([k, n]) => stored.get(k) !== String(n));
     assert.deepEqual(lost, [], `${lost.length} of ${writes.acknowledged.size} acknowledged writes not read back`);
     t.diagnostic(`${writes.acknowledged.size} acknowledged writes read back from n6; retryable errors: ${JSON.stringify([...writes.errors])}`);
+  });
+});
+
+describe('joining a cluster with authentication on', { concurrency: false }, () => {
+  const ADMIN = 'e2e-admin-token-0123456789abcdef';
+  const READ = 'e2e-read-token-0123456789abcdef';
+  const tokens = `[{name: ops, role: admin, sha256: "${tokenHash(ADMIN)}"}, {name: viewer, role: read, sha256: "${tokenHash(READ)}"}]`;
+  let c: ProcessCluster;
+
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('a node joins with an admin token from raft.join_token_file; with a read token it is refused for good and never listed', async () => {
+    c = await ProcessCluster.start(3, ELECTION_MS, { token: ADMIN, prepare: (n) => Object.assign(n.env, { KV_AUTH_TOKENS: tokens }) });
+    await c.waitForLeader(WITHIN_MS);
+    const tokenFile = (name: string, token: string): string => {
+      const path = join(c.dir, name);
+      writeFileSync(path, `${token}\n`);
+      return path;
+    };
+    const admin = new KvClient({ endpoints: ['n1', 'n2', 'n3'].map((id) => c.url(id, '')), token: ADMIN });
+
+    const weak = await c.join('n4', 'n1', { KV_AUTH_TOKENS: tokens, KV_RAFT_JOIN_TOKEN_FILE: tokenFile('read-token', READ) });
+    await c.waitFor('n4 to say its join was refused', WITHIN_MS, async () => {
+      const out = weak.output.join('');
+      return out.includes('joining the cluster failed') && out.includes('permission_denied') ? true : undefined;
+    });
+    const listed = await admin.members();
+    assert.ok(listed.ok, JSON.stringify(listed));
+    assert.deepEqual(listed.members.map((m) => m.id), ['n1', 'n2', 'n3']);
+    await c.kill('n4');
+
+    await c.join('n5', 'n2', { KV_AUTH_TOKENS: tokens, KV_RAFT_JOIN_TOKEN_FILE: tokenFile('admin-token', ADMIN) });
+    await waitForVoters(c, ['n1', 'n2', 'n3', 'n5'], ADMIN);
+    const put = await admin.put('after-join', 'yes');
+    assert.ok(put.ok, JSON.stringify(put));
+    await c.waitForValue('n5', 'after-join', 'yes', WITHIN_MS);
   });
 });

@@ -181,10 +181,11 @@ export class ProcessCluster {
   /**
    * Starts a new node `id` on fresh ports and an empty data directory, with only
    * itself in raft.peers and raft.join naming `joinVia`'s HTTP address: it asks the
-   * cluster to add it (README "Membership").
+   * cluster to add it (README "Membership"). `env` holds its KV_* overrides.
    */
-  async join(id: string, joinVia: string): Promise<ProcessNode> {
+  async join(id: string, joinVia: string, env: Record<string, string> = {}): Promise<ProcessNode> {
     const n = newNode(this.dir, id, await freePorts(4));
+    Object.assign(n.env, env);
     this.nodes.push(n);
     this.writeConfig(n, [n], [`join: "127.0.0.1:${this.node(joinVia).httpPort}"`]);
     this.spawn(n);
