@@ -145,7 +145,7 @@ describe('KvGrpcClient on a 3-node cluster', { concurrency: false }, () => {
       assert.match(p.message, /^DEADLINE_EXCEEDED/);
       assert.ok(elapsed >= SHORT_DEADLINE_MS - 50 && elapsed < NODE_REQUEST_TIMEOUT_MS, `answered after ${elapsed} ms`);
       // The follower's handler saw the same deadline (not the leader's answer, which never comes).
-      await c.waitFor('the follower to count the expired Put', 1000, async () =>
+      await c.waitFor('the follower to count the expired Put', ELECT_WITHIN_MS, async () =>
         sample(await metricsOf(followerId), 'kvstore_grpc_requests_total', 'method="Put",code="DEADLINE_EXCEEDED"') >= 1 ? true : undefined,
       );
     } finally {
