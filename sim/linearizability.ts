@@ -239,7 +239,11 @@ class KeyStates {
    *   would match any revision a later op names, so every pending one would be
    *   worth trying before every conditional op.
    */
-  constructor(readonly takenRevisions: ReadonlySet<number>) {}
+  constructor(
+    readonly takenRevisions: ReadonlySet<number>,
+    /** The revisions of this key's writes that returned: a read as of revision R follows each of them at or below R. */
+    readonly writeRevisions: readonly number[],
+  ) {}
 
   absent(floor: number): KeyState {
     return this.intern(false, null, null, floor);
@@ -292,7 +296,8 @@ type Rejection =
   | 'revision_taken'
   | 'precondition_fails'
   | 'precondition_holds'
-  | 'not_deleted_while_present';
+  | 'not_deleted_while_present'
+  | 'write_at_or_below_not_applied';
 
 const rejectionText: Record<Rejection, string> = {
   key_present: 'the key is present',
@@ -304,6 +309,7 @@ const rejectionText: Record<Rejection, string> = {
   precondition_fails: 'its precondition does not hold',
   precondition_holds: 'its precondition holds, so it cannot have failed',
   not_deleted_while_present: 'the key is present, so the delete must have deleted it',
+  write_at_or_below_not_applied: 'a write at or below the revision it reads is not applied yet',
 };
 
 /** The revision a write that applies in state `s` must exceed (binding an unobserved revision to `ifRevision`). */
@@ -359,6 +365,7 @@ function compareTruth(states: KeyStates, s: KeyState, k: TxnCompare): Truth {
  */
 function stepPositioned(states: KeyStates, s: KeyState, p: PositionedOp, value: string | null): KeyState | Rejection {
   if (s.floor > p.readsAt) return 'revision_not_increasing';
+  if (states.writeRevisions.some((w) => w > s.floor && w <= p.readsAt && !(p.write !== null && w === p.revision))) return 'write_at_or_below_not_applied';
   let cur = s;
   if (p.conditionsMust !== 'any' && p.conditions.length > 0) {
     const truths = p.conditions.map((k) => compareTruth(states, cur, k));
@@ -793,6 +800,19 @@ function searchKey(ops: readonly CheckedOp[], states: KeyStates, maxStates: numb
 // ---------------------------------------------------------------------------------
 // Explanations
 
+/** The revisions of one key's writes that returned: puts, deletes that deleted, and transactions' writes. */
+function writeRevisionsOf(ops: readonly CheckedOp[]): number[] {
+  const revisions: number[] = [];
+  for (const op of ops) {
+    const out = op.output;
+    if (out === null) continue;
+    if (op.input.kind === 'at') {
+      if (op.input.write !== null) revisions.push(op.input.revision);
+    } else if (out.kind === 'put' || (out.kind === 'delete' && out.deleted)) revisions.push(out.revision);
+  }
+  return revisions;
+}
+
 function explainKey(
   key: string,
   ops: readonly CheckedOp[],
@@ -802,7 +822,7 @@ function explainKey(
 ): string {
   // Replay the prefix keeping every value (the search forgets the ones no read
   // returns), so that the state reads as a client would see it.
-  const states = new KeyStates(takenRevisions);
+  const states = new KeyStates(takenRevisions, writeRevisionsOf(ops));
   const withValues = ops.map((op): CheckedOp => ({ ...op, value: op.input.kind === 'put' ? op.input.value : op.input.kind === 'at' && op.input.write?.kind === 'put' ? op.input.write.value : null }));
   let state = states.initial;
   for (const i of search.prefix) {
@@ -905,7 +925,7 @@ export function checkLinearizable(
   for (const key of [...byKey.keys()].sort()) {
     const ops = byKey.get(key)!;
     opsChecked += ops.length;
-    const states = new KeyStates(takenRevisions);
+    const states = new KeyStates(takenRevisions, writeRevisionsOf(ops));
     const search = searchKey(ops, states, maxStates);
     if (search.verdict === 'linearizable') continue;
     const explanation = explainKey(key, ops, takenRevisions, search, maxStates);
