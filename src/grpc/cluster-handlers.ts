@@ -31,6 +31,11 @@ export function clusterHandlers(def: ClusterDefinition, runner: UnaryRunner, adm
     if (!r.ok) return refused(runner, call, r.error);
     return ok({ index: r.value.index, members: listOf(r.value.view) });
   };
+  /** A change that names one member: promote or remove. */
+  const changeOf = (call: grpc.ServerUnaryCall<unknown, unknown>, kind: 'promote' | 'remove', rawId: string | undefined): Promise<Answer<MemberChangeResponse>> => {
+    const id = memberIdOf(rawId);
+    return id === null ? Promise.resolve(fail('bad_request', 'id must be a member id')) : change(call, { kind, id });
+  };
   return {
     MemberList: runner.unary(
       def.MemberList,
@@ -51,22 +56,8 @@ export function clusterHandlers(def: ClusterDefinition, runner: UnaryRunner, adm
         return a.ok ? change(call, a.change) : Promise.resolve(fail('bad_request', a.problem));
       },
     ),
-    MemberPromote: runner.unary(
-      def.MemberPromote,
-      () => true,
-      (req, call) => {
-        const id = memberIdOf(req.id);
-        return id === null ? Promise.resolve(fail('bad_request', 'id must be a member id')) : change(call, { kind: 'promote', id });
-      },
-    ),
-    MemberRemove: runner.unary(
-      def.MemberRemove,
-      () => true,
-      (req, call) => {
-        const id = memberIdOf(req.id);
-        return id === null ? Promise.resolve(fail('bad_request', 'id must be a member id')) : change(call, { kind: 'remove', id });
-      },
-    ),
+    MemberPromote: runner.unary(def.MemberPromote, () => true, (req, call) => changeOf(call, 'promote', req.id)),
+    MemberRemove: runner.unary(def.MemberRemove, () => true, (req, call) => changeOf(call, 'remove', req.id)),
     LeaderTransfer: runner.unary(
       def.LeaderTransfer,
       () => true,
