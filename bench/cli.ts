@@ -1,5 +1,6 @@
-// npm run bench -- [options]: load a fresh local 3-node kvstore cluster (or
-// --endpoints) and, with --vs-etcd, a 3-member etcd side by side. See BENCHMARKS.md.
+// npm run bench -- [options]: load a fresh local kvstore cluster (3 nodes unless
+// --nodes; or --endpoints) and, with --vs-etcd, an etcd of as many members side by
+// side. See BENCHMARKS.md.
 import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
@@ -26,7 +27,8 @@ const USAGE = `usage: npm run bench -- [options]
   --connections N         REST: keep-alive connections per node (default 64)
   --leader-aware          send every request to the leader; else spread over all nodes
   --system kvstore|etcd   what to measure without --vs-etcd (default kvstore)
-  --vs-etcd               the same runs against a 3-member etcd, interleaved with ours
+  --nodes N               cluster size for the clusters the bench starts: 1, 3 or 5 (default 3)
+  --vs-etcd               the same runs against an etcd of as many members, interleaved with ours
   --repeat N              repetitions (default 1; 3 with --vs-etcd)
   --find-max              search the highest open-model rate meeting the k6 thresholds
   --find-max-steps N      runs per search at most (default 10)
@@ -53,6 +55,7 @@ const options = {
   connections: { type: 'string', default: '64' },
   'leader-aware': { type: 'boolean', default: false },
   system: { type: 'string', default: 'kvstore' },
+  nodes: { type: 'string', default: '3' },
   'vs-etcd': { type: 'boolean', default: false },
   repeat: { type: 'string' },
   'find-max': { type: 'boolean', default: false },
@@ -114,6 +117,7 @@ function planOf(argv: readonly string[]): Plan | 'help' {
   const system = oneOf('system', v.system, ['kvstore', 'etcd'] as const);
   const endpoints = v.endpoints === undefined ? null : v.endpoints.split(',').filter((e) => e !== '');
   if (endpoints !== null && (vsEtcd || system === 'etcd')) throw new UsageError('--endpoints names a running kvstore cluster; --vs-etcd and --system etcd start their own');
+  const nodes = Number(oneOf('nodes', v.nodes, ['1', '3', '5'] as const));
   const cpuProf = v['cpu-prof'];
   const nodeMain = v['node-main'] === undefined ? null : resolve(v['node-main']);
   if (nodeMain !== null && !existsSync(nodeMain)) throw new UsageError(`--node-main names no file: ${nodeMain}`);
@@ -134,6 +138,7 @@ function planOf(argv: readonly string[]): Plan | 'help' {
     nodeArgs: cpuProf === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProf],
     nodeMain,
     endpoints,
+    nodes,
   };
   return {
     base,

@@ -38,6 +38,8 @@ export interface RunSpec {
   readonly nodeMain: string | null;
   /** Use a running cluster instead of starting one (no CPU or memory figures then). */
   readonly endpoints: readonly string[] | null;
+  /** Members of each cluster the bench starts (1, 3 or 5). */
+  readonly nodes: number;
 }
 
 export interface NodeFigures {
@@ -73,9 +75,9 @@ function versionOf(system: System): string {
 async function startCluster(spec: RunSpec): Promise<BenchCluster> {
   if (spec.system === 'etcd') {
     if (etcdVersion() === null) throw new Error('etcd is not installed: apt-get install -y --no-install-recommends etcd-server');
-    return startEtcdCluster(3);
+    return startEtcdCluster(spec.nodes);
   }
-  return startKvstoreCluster({ size: 3, config: spec.nodeConfig, nodeArgs: spec.nodeArgs, main: spec.nodeMain, env: {} });
+  return startKvstoreCluster({ size: spec.nodes, config: spec.nodeConfig, nodeArgs: spec.nodeArgs, main: spec.nodeMain, env: {} });
 }
 
 /** A cluster given by --endpoints: nothing to start, stop or measure. */

@@ -1,4 +1,4 @@
-// A fresh local 3-member etcd cluster (Debian's etcd-server, `etcd` on the PATH)
+// A fresh local etcd cluster (Debian's etcd-server, `etcd` on the PATH)
 // for one bench run: free 127.0.0.1 ports, data in a new temporary directory.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';

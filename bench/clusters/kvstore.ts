@@ -1,5 +1,5 @@
-// A fresh local 3-node kvstore cluster for one bench run: node processes of
-// dist/src/main.js on free 127.0.0.1 ports, data in a new temporary directory.
+// A fresh local kvstore cluster of `size` nodes for one bench run: node processes
+// of dist/src/main.js on free 127.0.0.1 ports, data in a new temporary directory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

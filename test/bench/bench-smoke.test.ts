@@ -49,8 +49,26 @@ test('npm run bench refuses a bad flag with the usage and exit code 2, and print
   const noMain = await runBench(['--node-main', '/nonexistent/dist/src/main.js']);
   assert.equal(noMain.code, 2);
   assert.match(noMain.stderr, /--node-main names no file: \/nonexistent\/dist\/src\/main\.js/);
+  const evenNodes = await runBench(['--nodes', '2']);
+  assert.equal(evenNodes.code, 2);
+  assert.match(evenNodes.stderr, /--nodes is one of 1, 3, 5; got "2"/);
   const help = await runBench(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--vs-etcd/);
   assert.match(help.stdout, /--node-main FILE/);
+  assert.match(help.stdout, /--nodes N/);
+});
+
+test('npm run bench --nodes 1 starts a one-node cluster and reports that node alone', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  try {
+    const json = join(dir, 'out.json');
+    const r = await runBench(['--nodes', '1', '--model', 'closed', '--clients', '4', '--duration', '1', '--warmup', '0.3', '--key-space', '20', '--mix', '100/0/0', '--quiet', '--json', json]);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(readFileSync(json, 'utf8')) as { runs: { completed: number; nodes: { name: string }[] }[] };
+    assert.ok(doc.runs[0]!.completed > 0);
+    assert.deepEqual(doc.runs[0]!.nodes.map((n) => n.name), ['n1']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
