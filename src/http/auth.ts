@@ -56,26 +56,27 @@ const challenge = (error?: 'invalid_request' | 'invalid_token'): Record<string, 
 
 /**
  * Checks the client certificate (when asked for) and the bearer token of a request
- * on a route that needs a role; `templateOf` names the route (null: none matches,
- * and routing answers 404).
+ * on the route `template` names (null: none matches, and routing answers 404);
+ * throws the catalog's refusal. Null when there is nothing to check (no tokens, and
+ * client certificates not optional): the request path then spends nothing on it.
  */
-export function authMiddleware(o: {
+export function requestAuthenticator(o: {
   readonly authority: TokenAuthority;
   readonly clientCerts: ClientCerts;
   readonly metricsPublic: boolean;
-  readonly templateOf: (path: string) => string | null;
   readonly refusals: LogThrottle;
-}): Koa.Middleware {
-  return async (ctx, next) => {
+}): ((ctx: Koa.Context, template: string | null) => void) | null {
+  if (!o.authority.enabled && o.clientCerts !== 'optional') return null;
+  return (ctx, template) => {
     const socket = ctx.req.socket as Partial<TLSSocket>;
     // tls_client_certs optional: a client may come without a certificate, but not with one the CA did not sign.
     if (o.clientCerts === 'optional' && socket.authorized === false && Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0) {
       o.refusals.warn('http_bad_client_cert', { remote: ctx.ip, reason: socket.authorizationError }, 'refused a client certificate the CA did not sign');
       throw new HttpError('unauthenticated', 'the client certificate is not signed by http.tls_ca_file');
     }
-    const template = o.templateOf(ctx.path);
+    if (!o.authority.enabled) return;
     const need = template === null || ctx.method === 'OPTIONS' ? null : requiredRole(template, ctx.method, o.metricsPublic);
-    if (need === null || !o.authority.enabled) return next();
+    if (need === null) return;
     const presented = presentedToken(ctx.get('Authorization') || undefined);
     if (presented.kind !== 'bearer') {
       throw new HttpError('unauthenticated', presented.kind === 'none' ? 'this route needs a bearer token (Authorization: Bearer <token>)' : 'malformed Authorization header: expected "Bearer <token>"', challenge(presented.kind === 'none' ? undefined : 'invalid_request'));
@@ -89,6 +90,5 @@ export function authMiddleware(o: {
       o.refusals.warn('http_permission_denied', { token: who.name, role: who.role, need, route: template }, 'refused a request beyond its role');
       throw new HttpError('permission_denied', `the token ${who.name} has role ${who.role}; ${ctx.method} ${template} needs ${need}`);
     }
-    return next();
   };
 }

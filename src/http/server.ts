@@ -8,10 +8,10 @@ import { secondsSince } from '../metrics/elapsed.js';
 import { errorCatalog, type ErrorCode } from '../errors.js';
 import { LogThrottle } from '../log-throttle.js';
 import { TokenAuthority } from '../auth/tokens.js';
-import { authMiddleware } from './auth.js';
+import { requestAuthenticator } from './auth.js';
 import { HttpError } from './http-error.js';
 import { HttpMetrics } from './http-metrics.js';
-import { requestLimit } from './request-limit.js';
+import { RequestLimit } from './request-limit.js';
 import { openApiDocument } from './openapi.js';
 import { Gateway } from './gateway.js';
 import { deleteKey, getKey, putKey } from './key-routes.js';
@@ -59,6 +59,8 @@ const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map([
   ['/v1/members', { template: '/v1/members', methods: ['GET', 'HEAD', 'POST'] }],
   ['/v1/leader/transfer', { template: '/v1/leader/transfer', methods: ['POST'] }],
 ]);
+/** Routes the request limit does not count: health probes (an overloaded node is still alive) and watches. */
+const UNLIMITED_TEMPLATES: ReadonlySet<string> = new Set(['/healthz', '/readyz', WATCH_ROUTE.template]);
 /** The metrics label of every path that matches no route (keeps label values bounded). */
 const UNMATCHED_ROUTE = 'unmatched';
 
@@ -94,6 +96,33 @@ function routesOf(ui: boolean): (path: string) => Route | null {
   };
 }
 
+
+/**
+ * CORS, only for the configured origins (http.cors_origins): the headers an allowed
+ * origin's request gets, and a preflight's answer (true: answered). Null when no
+ * origin is configured: then no CORS header at all.
+ */
+function corsOf(origins: readonly string[]): ((ctx: Koa.Context, route: Route | null) => boolean) | null {
+  if (origins.length === 0) return null;
+  const any = origins.includes('*');
+  const allowed = new Set(origins);
+  return (ctx, route) => {
+    const origin = ctx.get('Origin');
+    if (origin === '' || !(any || allowed.has(origin))) return false;
+    ctx.set('Access-Control-Allow-Origin', any ? '*' : origin);
+    if (!any) ctx.vary('Origin');
+    ctx.set('Access-Control-Expose-Headers', CORS_EXPOSED_HEADERS);
+    if (ctx.method === 'OPTIONS' && route !== null && ctx.get('Access-Control-Request-Method') !== '') {
+      ctx.set('Access-Control-Allow-Methods', route.methods.join(', '));
+      ctx.set('Access-Control-Allow-Headers', CORS_ALLOWED_HEADERS);
+      ctx.set('Access-Control-Max-Age', CORS_MAX_AGE_SECONDS);
+      ctx.set('Allow', allowOf(route));
+      ctx.status = 204;
+      return true;
+    }
+    return false;
+  };
+}
 
 function allowOf(route: Route): string {
   return [...route.methods, 'OPTIONS'].join(', ');
@@ -141,67 +170,58 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     if (isClientGone(err)) refusals.info('client_aborted', { ...where, code: codeOf(err) }, 'a client went away before its answer was complete');
     else logger.error({ err, ...where }, 'answering a request failed');
   });
-  const corsAny = config.http.corsOrigins.includes('*');
-  const corsOrigins = new Set(config.http.corsOrigins);
   const retryAfter = String(retryAfterSeconds(config.raft.electionTimeoutMs));
   const gateway = new Gateway(config, node, api, directory);
+  const limit = new RequestLimit(config.http.requestsMax);
+  const cors = corsOf(config.http.corsOrigins);
+  const authenticate = requestAuthenticator({
+    authority: new TokenAuthority(config.auth.tokens),
+    clientCerts: config.http.tlsClientCerts,
+    metricsPublic: config.auth.metricsPublic,
+    refusals,
+  });
 
-  // Outermost: the one error path (every error is the catalog's JSON) and metrics.
-  app.use(async (ctx, next) => {
+  /** The one error path: every error is the catalog's JSON. */
+  const answerError = (ctx: Koa.Context, e: unknown): void => {
+    const err = e instanceof HttpError ? e : null;
+    if (err === null) logger.error({ err: e }, 'request failed');
+    const code: ErrorCode = err?.code ?? 'internal';
+    api.errorAnswered('http', code);
+    ctx.status = errorCatalog[code].http;
+    for (const [k, v] of Object.entries(err?.headers ?? {})) ctx.set(k, v);
+    if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', retryAfter);
+    ctx.body = { error: code, message: err?.message ?? 'internal error' };
+  };
+
+  // One middleware, in this order: metrics and the error path around everything; the
+  // request limit (429 before anything else is looked at); CORS; authentication (after
+  // CORS, so that a browser's preflight, which carries no token, is answered); routing.
+  // One layer rather than one per concern: each layer is a closure, a promise and an
+  // await on every request, and the route is looked up once.
+  app.use(async (ctx) => {
     const start = process.hrtime.bigint();
     const route = routeOf(ctx.path);
+    // Watches last as long as their readers: they are bounded by the watch hub's own limit, not this one.
+    const limited = route === null || !UNLIMITED_TEMPLATES.has(route.template);
+    let entered = false;
     try {
-      await next();
+      if (limited) {
+        limit.enter();
+        entered = true;
+      }
+      if (cors !== null && cors(ctx, route)) return;
+      authenticate?.(ctx, route?.template ?? null);
+      await serve(ctx, route);
     } catch (e) {
-      const err = e instanceof HttpError ? e : null;
-      if (err === null) logger.error({ err: e }, 'request failed');
-      const code: ErrorCode = err?.code ?? 'internal';
-      api.errorAnswered('http', code);
-      ctx.status = errorCatalog[code].http;
-      for (const [k, v] of Object.entries(err?.headers ?? {})) ctx.set(k, v);
-      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', retryAfter);
-      ctx.body = { error: code, message: err?.message ?? 'internal error' };
+      answerError(ctx, e);
     } finally {
+      if (entered) limit.leave();
       metrics.observeRequest(ctx.method, route?.template ?? UNMATCHED_ROUTE, ctx.status, secondsSince(start));
     }
   });
 
-  // Watches last as long as their readers: they are bounded by the watch hub's own limit, not this one.
-  app.use(requestLimit(config.http.requestsMax, (path) => path === '/healthz' || path === '/readyz' || path.startsWith(WATCH_PREFIX)));
-
-  // CORS, only for configured origins; off (no CORS headers at all) when none are.
-  app.use(async (ctx, next) => {
-    const origin = ctx.get('Origin');
-    if (origin === '' || !(corsAny || corsOrigins.has(origin))) return next();
-    ctx.set('Access-Control-Allow-Origin', corsAny ? '*' : origin);
-    if (!corsAny) ctx.vary('Origin');
-    ctx.set('Access-Control-Expose-Headers', CORS_EXPOSED_HEADERS);
-    const route = routeOf(ctx.path);
-    if (ctx.method === 'OPTIONS' && route !== null && ctx.get('Access-Control-Request-Method') !== '') {
-      ctx.set('Access-Control-Allow-Methods', route.methods.join(', '));
-      ctx.set('Access-Control-Allow-Headers', CORS_ALLOWED_HEADERS);
-      ctx.set('Access-Control-Max-Age', CORS_MAX_AGE_SECONDS);
-      ctx.set('Allow', allowOf(route));
-      ctx.status = 204;
-      return;
-    }
-    return next();
-  });
-
-  // After CORS, so that a browser's preflight (which carries no token) is answered.
-  app.use(
-    authMiddleware({
-      authority: new TokenAuthority(config.auth.tokens),
-      clientCerts: config.http.tlsClientCerts,
-      metricsPublic: config.auth.metricsPublic,
-      templateOf: (path) => routeOf(path)?.template ?? null,
-      refusals,
-    }),
-  );
-
   // Routing: 404 for an unknown path, 405 + Allow for a method a route does not take.
-  app.use(async (ctx) => {
-    const route = routeOf(ctx.path);
+  async function serve(ctx: Koa.Context, route: Route | null): Promise<void> {
     if (route === null) throw new HttpError('not_found', `no route ${JSON.stringify(ctx.path.slice(0, 128))}`);
     if (ctx.method === 'OPTIONS') {
       ctx.set('Allow', allowOf(route));
@@ -289,7 +309,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
       default:
         return deleteKey(ctx, gateway, rawKey);
     }
-  });
+  }
 
   return app;
 }
