@@ -45,8 +45,8 @@ export class Gateway {
     const leader = this.peers.get(leaderId);
     if (leader === undefined) throw new HttpError('no_leader', `the leader ${leaderId} is not in this node's configuration; retry`);
     const query = ctx.querystring === '' ? '' : `?${ctx.querystring}`;
-    ctx.set('X-Raft-Leader', leaderId);
-    ctx.set('Location', `${this.scheme}://${formatHostPort(leader.httpAddr)}${ctx.path}${query}`);
+    ctx.res.setHeader('X-Raft-Leader', leaderId);
+    ctx.res.setHeader('Location', `${this.scheme}://${formatHostPort(leader.httpAddr)}${ctx.path}${query}`);
     throw new HttpError('not_leader', `${leaderId} is the leader`);
   }
 

@@ -1,6 +1,7 @@
 // /v1/kv/{key}: GET (or a listing with ?list), PUT, DELETE.
 import type Koa from 'koa';
 import type { KvResult } from '../kv/command.js';
+import { answer, answerJson } from './answer.js';
 import type { Gateway } from './gateway.js';
 import { HttpError } from './http-error.js';
 import { LIST_PARAMS, listPrefix } from './list-route.js';
@@ -9,14 +10,14 @@ import { conditionOf, consistencyOf, keyOf, queryOf, readBody, tagOf } from './r
 function answerWrite(ctx: Koa.Context, r: Extract<KvResult, { op: 'put' | 'delete' }>): void {
   if (!r.ok) {
     if (r.error === 'lease_not_found') throw new HttpError('lease_not_found', `lease ${r.lease} does not exist; nothing was written`);
-    if (r.currentRevision !== null) ctx.set('ETag', `"${r.currentRevision}"`);
+    if (r.currentRevision !== null) ctx.res.setHeader('ETag', `"${r.currentRevision}"`);
     throw new HttpError('revision_mismatch', `the key's revision is ${r.currentRevision ?? 'none (absent)'}`);
   }
   if (r.op === 'put') {
-    ctx.set('ETag', `"${r.revision}"`);
-    ctx.body = { revision: r.revision };
+    ctx.res.setHeader('ETag', `"${r.revision}"`);
+    answerJson(ctx, 200, { revision: r.revision });
   } else {
-    ctx.body = { deleted: r.deleted, revision: r.revision };
+    answerJson(ctx, 200, { deleted: r.deleted, revision: r.revision });
   }
 }
 
@@ -30,10 +31,8 @@ export async function getKey(ctx: Koa.Context, gateway: Gateway, rawKey: string)
   const consistency = consistencyOf(queryOf(ctx, { consistency: 'value' }));
   const got = await gateway.read(ctx, 'get', consistency, (state) => state.get(key));
   if (got === undefined) throw new HttpError('key_not_found', 'no such key');
-  ctx.set('ETag', `"${got.revision}"`);
-  // The header itself: Koa's `type` setter would look the type up as a MIME name on every GET.
-  ctx.set('Content-Type', 'application/octet-stream');
-  ctx.body = Buffer.from(got.value.buffer, got.value.byteOffset, got.value.byteLength);
+  ctx.res.setHeader('ETag', `"${got.revision}"`);
+  answer(ctx, 200, 'application/octet-stream', Buffer.from(got.value.buffer, got.value.byteOffset, got.value.byteLength));
 }
 
 /** `?lease=ID` attaches the key to a lease: deleted when the lease ends. */

@@ -1,6 +1,7 @@
 // /v1/leases: grant, list, inspect, keep alive and revoke leases.
 import type Koa from 'koa';
 import type { LeaseId } from '../kv/command.js';
+import { answerJson } from './answer.js';
 import { leaseTtlSecondsMax } from '../kv/limits.js';
 import { leaseTtlSecondsMin } from '../node/lessor.js';
 import type { Gateway } from './gateway.js';
@@ -34,15 +35,19 @@ export async function grantLease(ctx: Koa.Context, gateway: Gateway, electionTim
   const ttlSeconds = Math.max(ttl as number, leaseTtlSecondsMin(electionTimeoutMs));
   const r = await gateway.propose(ctx, 'lease_grant', { op: 'lease_grant', ttlSeconds, tag });
   if (!r.ok) throw new HttpError('too_many_leases', 'the store holds as many leases as it may; revoke some or let them expire');
-  ctx.body = { id: r.lease, ttl: r.ttlSeconds };
+  answerJson(ctx, 200, { id: r.lease, ttl: r.ttlSeconds });
 }
 
 /** GET /v1/leases: every lease, by id. */
 export async function listLeases(ctx: Koa.Context, gateway: Gateway, query: ReadonlyMap<string, string>): Promise<void> {
-  ctx.body = await gateway.read(ctx, 'get', consistencyOf(query), (state) => ({
-    revision: state.appliedIndex(),
-    leases: state.leaseRecords().map((l) => ({ id: l.id, ttl: l.ttlSeconds })),
-  }));
+  answerJson(
+    ctx,
+    200,
+    await gateway.read(ctx, 'get', consistencyOf(query), (state) => ({
+      revision: state.appliedIndex(),
+      leases: state.leaseRecords().map((l) => ({ id: l.id, ttl: l.ttlSeconds })),
+    })),
+  );
 }
 
 /**
@@ -52,7 +57,7 @@ export async function listLeases(ctx: Koa.Context, gateway: Gateway, query: Read
 export async function showLease(ctx: Koa.Context, gateway: Gateway, id: LeaseId, query: ReadonlyMap<string, string>): Promise<void> {
   const lease = await gateway.leaseInfo(ctx, id, consistencyOf(query));
   if (lease === null) throw new HttpError('lease_not_found', `no lease ${id}`);
-  ctx.body = { id, ttl: lease.record.ttlSeconds, remaining_ms: lease.remainingMs, keys: lease.keys.map(keyToJson) };
+  answerJson(ctx, 200, { id, ttl: lease.record.ttlSeconds, remaining_ms: lease.remainingMs, keys: lease.keys.map(keyToJson) });
 }
 
 /**
@@ -64,7 +69,7 @@ export async function keepAliveLease(ctx: Koa.Context, gateway: Gateway, id: Lea
   gateway.redirectIfFollower(ctx);
   const lease = await gateway.keepAlive(ctx, id);
   if (lease === null) throw new HttpError('lease_not_found', `lease ${id} has expired or was revoked`);
-  ctx.body = { id, ttl: lease.ttlSeconds };
+  answerJson(ctx, 200, { id, ttl: lease.ttlSeconds });
 }
 
 /** DELETE /v1/leases/{id}: ends the lease now; its keys are deleted at the revision answered. */
@@ -73,5 +78,5 @@ export async function revokeLease(ctx: Koa.Context, gateway: Gateway, id: LeaseI
   gateway.redirectWriteIfFollower(ctx);
   const r = await gateway.propose(ctx, 'lease_revoke', { op: 'lease_revoke', lease: id, tag });
   if (!r.ok) throw new HttpError('lease_not_found', `no lease ${id}`);
-  ctx.body = { revoked: true, revision: r.revision };
+  answerJson(ctx, 200, { revoked: true, revision: r.revision });
 }

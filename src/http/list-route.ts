@@ -1,6 +1,7 @@
 // GET /v1/kv/{prefix}?list: the keys under a prefix, a page at a time.
 import type Koa from 'koa';
 import { keyBytesMax, rangeLimitDefault, rangeLimitMax } from '../kv/limits.js';
+import { answerJson } from './answer.js';
 import type { Gateway } from './gateway.js';
 import { HttpError } from './http-error.js';
 import { keyToJson, valueToJson } from './kv-json.js';
@@ -35,7 +36,7 @@ export async function listPrefix(ctx: Koa.Context, gateway: Gateway, prefix: Uin
   const keysOnly = query.has('keys_only');
   const token = query.get('page_token');
   const after = token === undefined ? null : afterOf(token);
-  ctx.body = await gateway.read(ctx, 'list', consistency, (state) => {
+  const listing = await gateway.read(ctx, 'list', consistency, (state) => {
     const page = state.range({ prefix, after, limit, keysOnly });
     const last = page.entries[page.entries.length - 1];
     return {
@@ -49,4 +50,5 @@ export async function listPrefix(ctx: Koa.Context, gateway: Gateway, prefix: Uin
       next_page_token: page.more && last !== undefined ? pageTokenOf(last.key) : null,
     };
   });
+  answerJson(ctx, 200, listing);
 }

@@ -4,6 +4,7 @@ import type Koa from 'koa';
 import type { AdminError, ClusterAdmin, MembersView } from '../node/cluster-admin.js';
 import { additionOf, describeAdminError, memberIdOf } from '../node/cluster-admin.js';
 import type { Member } from '../raft/membership.js';
+import { answerJson } from './answer.js';
 import type { Gateway } from './gateway.js';
 import { HttpError } from './http-error.js';
 import { objectFromJson, onlyFields } from './kv-json.js';
@@ -36,7 +37,7 @@ export function listMembers(ctx: Koa.Context, gateway: Gateway, admin: ClusterAd
     // Not the leader's view, and no leader to ask: say so rather than answer with this node's.
     if (view.leaderId === null) throw new HttpError('no_leader', 'no leader is known now; retry, or ask with ?consistency=stale');
   }
-  ctx.body = membersToJson(view);
+  answerJson(ctx, 200, membersToJson(view));
 }
 
 export async function addMember(ctx: Koa.Context, gateway: Gateway, admin: ClusterAdmin): Promise<void> {
@@ -47,7 +48,7 @@ export async function addMember(ctx: Koa.Context, gateway: Gateway, admin: Clust
   if (!a.ok) throw new HttpError('bad_request', a.problem);
   const r = await admin.changeMembers(a.change);
   if (!r.ok) return refuse(ctx, gateway, r.error);
-  ctx.body = { index: r.value.index, ...membersToJson(r.value.view) };
+  answerJson(ctx, 200, { index: r.value.index, ...membersToJson(r.value.view) });
 }
 
 /** POST /v1/members/{id}/promote and DELETE /v1/members/{id}. */
@@ -57,7 +58,7 @@ export async function changeMember(ctx: Koa.Context, gateway: Gateway, admin: Cl
   if (id === null) throw new HttpError('bad_request', 'the member id must be 1 to 64 characters from A-Z a-z 0-9 _ . -');
   const r = await admin.changeMembers({ kind, id });
   if (!r.ok) return refuse(ctx, gateway, r.error);
-  ctx.body = { index: r.value.index, ...membersToJson(r.value.view) };
+  answerJson(ctx, 200, { index: r.value.index, ...membersToJson(r.value.view) });
 }
 
 export async function transferLeader(ctx: Koa.Context, gateway: Gateway, admin: ClusterAdmin): Promise<void> {
@@ -69,7 +70,7 @@ export async function transferLeader(ctx: Koa.Context, gateway: Gateway, admin: 
   if (to === null && o['to'] !== undefined && o['to'] !== null) throw new HttpError('bad_request', 'to must be a member id');
   const r = await admin.transferLeadership(to);
   if (!r.ok) return refuse(ctx, gateway, r.error);
-  ctx.body = { leader_id: r.value.leaderId, term: r.value.term };
+  answerJson(ctx, 200, { leader_id: r.value.leaderId, term: r.value.term });
 }
 
 function decodeURIComponentOrNull(s: string): string | null {

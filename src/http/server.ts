@@ -9,6 +9,7 @@ import { errorCatalog, type ErrorCode } from '../errors.js';
 import { LogThrottle } from '../log-throttle.js';
 import { TokenAuthority } from '../auth/tokens.js';
 import { requestAuthenticator } from './auth.js';
+import { answerJson } from './answer.js';
 import { HttpError } from './http-error.js';
 import { HttpMetrics } from './http-metrics.js';
 import { RequestLimit } from './request-limit.js';
@@ -187,10 +188,13 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     if (err === null) logger.error({ err: e }, 'request failed');
     const code: ErrorCode = err?.code ?? 'internal';
     api.errorAnswered('http', code);
-    ctx.status = errorCatalog[code].http;
-    for (const [k, v] of Object.entries(err?.headers ?? {})) ctx.set(k, v);
-    if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', retryAfter);
-    ctx.body = { error: code, message: err?.message ?? 'internal error' };
+    const res = ctx.res;
+    // Only a bug answers and then throws; the answer it gave stands.
+    if (res.headersSent) return;
+    const status = errorCatalog[code].http;
+    if (err !== null) for (const k in err.headers) res.setHeader(k, err.headers[k]!);
+    if (status === 503 && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', retryAfter);
+    answerJson(ctx, status, { error: code, message: err?.message ?? 'internal error' });
   };
 
   // One middleware, in this order: metrics and the error path around everything; the
@@ -235,7 +239,7 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
     switch (route.template) {
       case '/v1/status': {
         const s = node.status();
-        ctx.body = {
+        return answerJson(ctx, 200, {
           id: s.id,
           role: roleName(s.role),
           term: s.term,
@@ -249,23 +253,19 @@ export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, 
             return p === undefined ? { id: m.id, raft_addr: m.addrs.raftAddr, http_addr: m.addrs.httpAddr, grpc_addr: m.addrs.grpcAddr } : { id: m.id, raft_addr: formatHostPort(p.raftAddr), http_addr: formatHostPort(p.httpAddr), grpc_addr: formatHostPort(p.grpcAddr) };
           }),
           membership: node.membership(),
-        };
-        return;
+        });
       }
       case '/metrics':
         ctx.type = registry.contentType;
         ctx.body = await registry.metrics();
         return;
       case '/healthz':
-        ctx.body = { status: 'ok' };
-        return;
+        return answerJson(ctx, 200, { status: 'ok' });
       case '/readyz':
         if (!node.ready()) throw new HttpError('not_ready', 'no leader known yet, or still applying what is committed');
-        ctx.body = { status: 'ready' };
-        return;
+        return answerJson(ctx, 200, { status: 'ready' });
       case '/openapi.json':
-        ctx.body = openApiDocument;
-        return;
+        return answerJson(ctx, 200, openApiDocument);
       case '/v1/txn':
         return postTxn(ctx, gateway, config.http.valueBytesMax);
       case '/v1/leases':

@@ -2,6 +2,7 @@
 import type Koa from 'koa';
 import { commandProblem, type CompareOperator, type KvResult, type RequestTag, type TxnCommand, type TxnCompare, type TxnOp } from '../kv/command.js';
 import { txnComparesMax, txnOpsMax } from '../kv/limits.js';
+import { answerJson } from './answer.js';
 import type { Gateway } from './gateway.js';
 import { HttpError } from './http-error.js';
 import { keyFromJson, objectFromJson, onlyFields, valueFromJson, valueToJson } from './kv-json.js';
@@ -110,5 +111,5 @@ export async function postTxn(ctx: Koa.Context, gateway: Gateway, valueBytesMax:
   // Base64 takes 4 bytes for every 3, and keys and field names come besides.
   const body = await readBody(ctx, Math.ceil((valueBytesMax * 4) / 3) + 8 * 1024 * 1024);
   const txn = txnOf(objectFromJson(body, 'the transaction'), tag, valueBytesMax);
-  ctx.body = txnAnswer(await gateway.propose(ctx, 'txn', txn));
+  answerJson(ctx, 200, txnAnswer(await gateway.propose(ctx, 'txn', txn)));
 }

@@ -6,6 +6,7 @@ import type { KvChange } from '../kv/change-window.js';
 import { keyBytesMax } from '../kv/limits.js';
 import type { BinaryKey } from '../kv/sharded-map.js';
 import type { WatchEnd, WatchEvent, WatchHub, WatchSelector } from '../watch/watch-hub.js';
+import { answerJson } from './answer.js';
 import { HttpError } from './http-error.js';
 import { keyToJson, valueToJson } from './kv-json.js';
 import { keyOf, queryOf } from './request.js';
@@ -153,6 +154,6 @@ async function blockingQuery(ctx: Koa.Context, hub: WatchHub, selector: WatchSel
     const e = endError(answer.end);
     throw new HttpError(e.error === 'compacted' ? 'compacted' : 'watch_too_slow', e.message, { 'X-Kvstore-Oldest-Revision': String(e.oldest_revision) });
   }
-  ctx.set('X-Kvstore-Index', String(answer.index));
-  ctx.body = { index: answer.index, events: answer.events.map(eventJson) };
+  ctx.res.setHeader('X-Kvstore-Index', String(answer.index));
+  answerJson(ctx, 200, { index: answer.index, events: answer.events.map(eventJson) });
 }
