@@ -54,7 +54,10 @@ interface Segment {
   /** Inputs: the payload (message, commands, snapshot, timer event, request id). */
   readonly refs: unknown[];
   inputs: number;
-  bytes: number;
+  /** The payload bytes of its inputs: what fills it. */
+  inputBytes: number;
+  /** The payload bytes of its checkpoint's log window: held while it is kept, counted against the ring's bound, but no reason to open another. */
+  readonly windowBytes: number;
 }
 
 /**
@@ -91,7 +94,7 @@ export class FlightRecorder implements CoreTap {
   input(seq: number, atMs: number, input: CoreInput): void {
     let cur = this.cur;
     if (cur === null) return;
-    if (cur.inputs >= this.segmentInputs || cur.bytes >= this.segmentBytes) cur = this.openSegment();
+    if (cur.inputs >= this.segmentInputs || cur.inputBytes >= this.segmentBytes) cur = this.openSegment();
     let code: number;
     let ref: unknown;
     switch (input.kind) {
@@ -129,7 +132,7 @@ export class FlightRecorder implements CoreTap {
     cur.refs.push(ref);
     const bytes = INPUT_OVERHEAD_BYTES + payloadBytes(input);
     cur.inputs++;
-    cur.bytes += bytes;
+    cur.inputBytes += bytes;
     this.inputsKept++;
     this.bytesKept += bytes;
   }
@@ -169,18 +172,18 @@ export class FlightRecorder implements CoreTap {
   private openSegment(): Segment {
     const checkpoint = this.core!.checkpoint();
     this.checkpoints++;
-    const bytes = checkpoint.log.payloadBytes();
-    const s: Segment = { checkpoint, codes: [], a: [], b: [], refs: [], inputs: 0, bytes };
+    const windowBytes = checkpoint.log.payloadBytes();
+    const s: Segment = { checkpoint, codes: [], a: [], b: [], refs: [], inputs: 0, inputBytes: 0, windowBytes };
     this.segments.push(s);
     this.cur = s;
-    this.bytesKept += bytes;
+    this.bytesKept += windowBytes;
     const cap = SEGMENTS * this.segmentInputs;
     const capBytes = SEGMENTS * this.segmentBytes;
     // Room for the new segment to fill: whole old segments go until it fits within both bounds.
     while (this.segments.length > 1 && (this.inputsKept > cap - this.segmentInputs || this.bytesKept > capBytes - this.segmentBytes)) {
       const old = this.segments.shift()!;
       this.inputsKept -= old.inputs;
-      this.bytesKept -= old.bytes;
+      this.bytesKept -= old.inputBytes + old.windowBytes;
       this.inputsDropped += old.inputs;
     }
     const startSeq = this.segments[0]!.checkpoint.seq;

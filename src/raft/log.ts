@@ -18,6 +18,8 @@ export class RaftLog {
   private commitIndex: LogIndex;
   private appliedIndex: LogIndex;
   private unpersistedFrom: LogIndex;
+  /** The payload bytes of `entries`, kept as they come and go so that reading it costs nothing. */
+  private entryBytes = 0;
 
   constructor(persisted: readonly Entry[], commit: LogIndex, base: { index: LogIndex; term: Term } = { index: logIndex(0), term: toTerm(0) }) {
     this.baseIndex = base.index;
@@ -25,6 +27,7 @@ export class RaftLog {
     this.entries = [...persisted];
     for (let k = 0; k < this.entries.length; k++) {
       if (this.entries[k]!.index !== this.baseIndex + 1 + k) throw new Error(`RaftLog: persisted entries are not contiguous at ${k}`);
+      this.entryBytes += this.entries[k]!.data.length;
     }
     this.commitIndex = logIndex(Math.max(this.baseIndex, Math.min(commit, this.lastIndex())));
     this.appliedIndex = this.baseIndex;
@@ -43,6 +46,7 @@ export class RaftLog {
     if (index <= this.baseIndex) return;
     if (index > this.appliedIndex) throw new Error(`RaftLog.compact(${index}) beyond applied ${this.appliedIndex}`);
     const t = this.term(index)!;
+    this.entryBytes -= bytesOf(this.entries, 0, index - this.baseIndex);
     this.entries = this.entries.slice(index - this.baseIndex);
     this.baseIndex = index;
     this.baseTerm = t;
@@ -58,6 +62,7 @@ export class RaftLog {
   restore(index: LogIndex, t: Term): void {
     if (index <= this.commitIndex) throw new Error(`RaftLog.restore(${index}) at or below commit ${this.commitIndex}`);
     this.entries = this.matchTerm(index, t) ? this.entries.slice(index - this.baseIndex) : [];
+    this.entryBytes = bytesOf(this.entries, 0, this.entries.length);
     this.baseIndex = index;
     this.baseTerm = t;
     this.commitIndex = index;
@@ -90,11 +95,20 @@ export class RaftLog {
     return this.entries.length;
   }
 
-  /** The payload bytes of the entries held; O(entries), for metrics at scrape time only. */
+  /** The payload bytes of the entries held. */
   payloadBytes(): number {
-    let bytes = 0;
-    for (const e of this.entries) bytes += e.data.length;
-    return bytes;
+    return this.entryBytes;
+  }
+
+  /**
+   * A copy that shares nothing mutable with this log (checkpoints): entries are
+   * immutable values, so the window is copied as one array of references.
+   */
+  copy(): RaftLog {
+    const out = Object.create(RaftLog.prototype) as RaftLog;
+    Object.assign(out, this);
+    out.entries = this.entries.slice();
+    return out;
   }
 
   /** The term of the entry at `index`, or null when it is outside the log. */
@@ -123,6 +137,7 @@ export class RaftLog {
     for (const e of entries) {
       if (e.index !== this.lastIndex() + 1) throw new Error(`RaftLog.append: index ${e.index} after ${this.lastIndex()}`);
       this.entries.push(e);
+      this.entryBytes += e.data.length;
     }
   }
 
@@ -152,13 +167,16 @@ export class RaftLog {
         this.truncateFrom(e.index);
       }
       for (let j = k; j < entries.length; j++) this.entries.push(entries[j]!);
+      this.entryBytes += bytesOf(entries, k, entries.length);
       break;
     }
     return { ok: true, lastNewIndex };
   }
 
   private truncateFrom(index: LogIndex): void {
-    this.entries.length = index - this.baseIndex - 1;
+    const keep = index - this.baseIndex - 1;
+    this.entryBytes -= bytesOf(this.entries, keep, this.entries.length);
+    this.entries.length = keep;
     if (this.unpersistedFrom > index) this.unpersistedFrom = index;
   }
 
@@ -220,4 +238,11 @@ export class RaftLog {
     this.unpersistedFrom = logIndex(this.lastIndex() + 1);
     return out;
   }
+}
+
+/** The payload bytes of entries[from, to). */
+function bytesOf(entries: readonly Entry[], from: number, to: number): number {
+  let bytes = 0;
+  for (let k = from; k < to; k++) bytes += entries[k]!.data.length;
+  return bytes;
 }

@@ -259,3 +259,52 @@ test('RaftLog: a new leader probing with conflict hints brings any diverged foll
     { seed: 0x107, numRuns: 1000 },
   );
 });
+
+/** The payload bytes of the entries `log` holds, counted entry by entry. */
+function bytesHeld(log: RaftLog): number {
+  let b = 0;
+  for (let k = log.firstIndex(); k <= log.lastIndex(); k++) b += log.entry(i(k))!.data.length;
+  return b;
+}
+
+test('RaftLog.payloadBytes follows every append, truncation, compaction and restore; a copy keeps it and shares no array', () => {
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('append' as const), sizes: fc.array(fc.nat(40), { maxLength: 5 }) }),
+    fc.record({ kind: fc.constant('rewrite' as const), back: fc.nat(6), sizes: fc.array(fc.nat(40), { maxLength: 5 }) }),
+    fc.record({ kind: fc.constant('compact' as const), upTo: fc.nat() }),
+    fc.record({ kind: fc.constant('restore' as const), ahead: fc.nat(4), keep: fc.boolean() }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+      const log = new RaftLog([ent(1, 1, new Uint8Array(7)), ent(2, 1, new Uint8Array(3))], i(0));
+      let tm = 1;
+      const fresh = (from: number, sizes: readonly number[]): Entry[] => sizes.map((n, k) => ent(from + k, tm, new Uint8Array(n)));
+      for (const o of ops) {
+        if (o.kind === 'append') log.append(fresh(log.lastIndex() + 1, o.sizes));
+        else if (o.kind === 'rewrite') {
+          // A new leader's entries replacing an uncommitted tail.
+          const prev = Math.max(log.committed(), log.lastIndex() - o.back);
+          tm++;
+          const r = log.maybeAppend(i(prev), log.term(i(prev))!, fresh(prev + 1, o.sizes));
+          assert.ok(r.ok);
+        } else if (o.kind === 'compact') {
+          log.commitTo(log.lastIndex());
+          log.takeCommitted();
+          log.compact(i(log.firstIndex() - 1 + (o.upTo % (log.length() + 1))));
+        } else {
+          // A snapshot ending inside the log (its tail stays) or past it (the log is replaced).
+          const at = o.keep ? log.lastIndex() - o.ahead : log.lastIndex() + o.ahead + 1;
+          if (at <= log.committed()) continue;
+          log.restore(i(at), o.keep ? log.term(i(at))! : t(++tm));
+        }
+        assert.equal(log.payloadBytes(), bytesHeld(log));
+      }
+      const copy = log.copy();
+      assert.equal(copy.payloadBytes(), log.payloadBytes());
+      copy.append(fresh(copy.lastIndex() + 1, [5]));
+      assert.equal(copy.lastIndex(), log.lastIndex() + 1, 'appending to the copy leaves the original');
+      assert.equal(bytesHeld(log), log.payloadBytes());
+    }),
+    { seed: 0x10b, numRuns: 500 },
+  );
+});

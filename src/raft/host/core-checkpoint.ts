@@ -81,6 +81,8 @@ function copy(v: unknown): unknown {
   if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, copy(x)]));
   if (v instanceof Float64Array) return v.slice();
   if (v instanceof Uint8Array) return v;
+  // The log's window can be long: its own copy is one array copy, not a walk over every entry.
+  if (v instanceof RaftLog) return v.copy();
   if (coreClassName(v) === null) return v;
   const out = Object.create(Object.getPrototypeOf(v) as object) as Record<string, unknown>;
   for (const [k, x] of Object.entries(v)) out[k] = copy(x);
