@@ -1,12 +1,15 @@
 // Tail-latency bench for the state machine's memory and snapshots at scale:
 // 1,000,000 keys of 32 B with 256 B values (288 MB raw), the memory they take
 // per key against the raw bytes, then a snapshot taken the way a node takes one
-// (one chunk of raft.snapshot_chunk_bytes per turn of the event loop, the chunks
-// kept until the end) while writes keep arriving, with the event loop's delay
-// measured throughout; then, separately, the log store's compaction onto those
-// chunks (`LogStore.compact`, what the node does next), in a temporary directory.
+// (src/node/kv-node.ts maybeSnapshot): one chunk of raft.snapshot_chunk_bytes per
+// turn of the event loop, the chunks kept, then `LogStore.compact` onto them (the
+// real store, in a temporary directory, its durable write sliced over turns),
+// while writes keep arriving at `--write-rate` per second: a 1 ms timer applies
+// the puts due and appends them to the same store's log as one write, as a loaded
+// node does with its clients' requests. The event loop's delay is measured from
+// the first chunk until the compaction is durable, and for each of the two phases.
 //
-//   npm run bench:snapshot [-- --keys N --writes-per-turn N --no-compact]
+//   npm run bench:snapshot [-- --keys N --write-rate N --no-compact --slice-bytes N]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,19 +20,20 @@ import { encodeCommand } from '../src/kv/command.js';
 import { KvStateMachine, kvStateMachineDefaults } from '../src/kv/state-machine.js';
 import { kvNodeDefaults } from '../src/node/config.js';
 import { emptyConfiguration } from '../src/raft/membership.js';
-import { logIndex, term } from '../src/raft/types.js';
-import { LogStore } from '../src/storage/log-store.js';
+import { logIndex, term, type Entry } from '../src/raft/types.js';
+import { LogStore, snapshotSliceBytesDefault } from '../src/storage/log-store.js';
 import { keyBytes, keyOf, valueBytes } from './workload.js';
 
 const { values: args } = parseArgs({
   options: {
     keys: { type: 'string', default: '1000000' },
-    'writes-per-turn': { type: 'string', default: '64' },
+    'write-rate': { type: 'string', default: '10000' },
     'no-compact': { type: 'boolean', default: false },
+    'slice-bytes': { type: 'string', default: String(snapshotSliceBytesDefault) },
   },
 });
 const keyCount = Number(args.keys);
-const writesPerTurn = Number(args['writes-per-turn']);
+const writeRate = Number(args['write-rate']);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) {
   console.error('run with node --expose-gc');
@@ -69,69 +73,98 @@ function gcSummary(): string {
   return `GC ${gcPausesMs.length} pauses, ${total.toFixed(0)} ms in all, longest ${Math.max(0, ...gcPausesMs).toFixed(2)} ms`;
 }
 
-const delay = monitorEventLoopDelay({ resolution: 1 });
-recording = true;
-delay.enable();
-const t0 = performance.now();
-const reader = sm.snapshot();
-const chunks: Uint8Array[] = [];
-let bytes = 0;
-const turnMs: number[] = [];
-let writes = 0;
-for (;;) {
-  const s = performance.now();
-  const c = reader.next(kvNodeDefaults.snapshotChunkBytes);
-  if (c === null) break;
-  chunks.push(c);
-  bytes += c.length;
-  // Writes between chunks, as a loaded node applies them: copy-on-write of the shards not yet read.
-  for (let k = 0; k < writesPerTurn; k++) {
-    const i = (writes++ * 7919) % keyCount;
-    sm.apply(++index, encodeCommand({ op: 'put', key: keys[i]!, value, condition: { kind: 'none' }, tag: null }));
+const dir = await mkdtemp(join(tmpdir(), 'kvstore-snapshot-lag-'));
+try {
+  const opened = await LogStore.open(dir, undefined, undefined, { snapshotSliceBytes: Number(args['slice-bytes']) });
+  if (!opened.ok) throw new Error(opened.error);
+  const store = opened.store;
+  // The store holds the state up to here as a snapshot, as after a restart, so that the log goes on from index + 1.
+  const base = { meta: { index: logIndex(index), term: term(1), config: emptyConfiguration }, chunks: [Uint8Array.of(0)] };
+  await new Promise<void>((resolve) => store.write({ hardState: { term: term(1), votedFor: null, commit: logIndex(index) }, snapshot: base, entries: [] }, resolve));
+
+  /** Milliseconds from each log append to its being durable. */
+  const appendMs: number[] = [];
+  let writes = 0;
+  const writesFrom = performance.now();
+  /** The writes due by now at `writeRate`: applied, and appended to the log as one write. */
+  function writeDue(): void {
+    const entries: Entry[] = [];
+    for (const due = Math.floor(((performance.now() - writesFrom) * writeRate) / 1000); writes < due; ) {
+      const i = (writes++ * 7919) % keyCount;
+      const data = encodeCommand({ op: 'put', key: keys[i]!, value, condition: { kind: 'none' }, tag: null });
+      sm.apply(++index, data);
+      entries.push({ index: logIndex(index), term: term(1), kind: 'command', data });
+    }
+    if (entries.length === 0) return;
+    const at = performance.now();
+    store.write({ hardState: { term: term(1), votedFor: null, commit: logIndex(index) }, snapshot: null, entries }, () => appendMs.push(performance.now() - at));
   }
-  turnMs.push(performance.now() - s);
-  await turn();
-}
-const seconds = (performance.now() - t0) / 1000;
-delay.disable();
-recording = false;
-const stagingGc = gcSummary();
+  const writer = setInterval(writeDue, 1);
+  // The snapshot is at an index the log holds, after the base.
+  while (index === base.meta.index) await turn();
+  const whole = monitorEventLoopDelay({ resolution: 1 });
+  const staging = monitorEventLoopDelay({ resolution: 1 });
+  recording = true;
+  whole.enable();
+  staging.enable();
+  const t0 = performance.now();
+  const snapshotIndex = index;
+  const writesBefore = writes;
+  const reader = sm.snapshot();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  const turnMs: number[] = [];
+  for (;;) {
+    const s = performance.now();
+    const c = reader.next(kvNodeDefaults.snapshotChunkBytes);
+    if (c === null) break;
+    chunks.push(c);
+    bytes += c.length;
+    turnMs.push(performance.now() - s);
+    // Writes come in between chunks: copy-on-write of the shards not yet read.
+    await turn();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  staging.disable();
+  const stagingWrites = writes - writesBefore;
+  const stagingGc = gcSummary();
+  const stagingAppends = appendMs.splice(0);
 
-console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs, node ${process.version}`);
-console.log(
-  `memory: ${keyCount} keys of ${keyBytes} B + ${valueBytes} B = ${(raw / 1e6).toFixed(1)} MB raw; the state machine holds ${(used / 1e6).toFixed(1)} MB ` +
-    `(heap + external, after GC): ${(used / keyCount).toFixed(1)} B per key, ${(used / raw).toFixed(2)}× raw`,
-);
-console.log(
-  `snapshot: ${chunks.length} chunks of <= ${kvNodeDefaults.snapshotChunkBytes} B (${(bytes / 1e6).toFixed(1)} MB) in ${seconds.toFixed(2)} s, one per turn, ` +
-    `${writes} writes applied meanwhile; a turn's own work (next + writes) p50 ${quantile(turnMs, 0.5).toFixed(2)} ms, p99 ${quantile(turnMs, 0.99).toFixed(2)} ms, ` +
-    `max ${quantile(turnMs, 1).toFixed(2)} ms; ${stagingGc}; event-loop delay ${lag(delay)}`,
-);
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs, node ${process.version}`);
+  console.log(
+    `memory: ${keyCount} keys of ${keyBytes} B + ${valueBytes} B = ${(raw / 1e6).toFixed(1)} MB raw; the state machine holds ${(used / 1e6).toFixed(1)} MB ` +
+      `(heap + external, after GC): ${(used / keyCount).toFixed(1)} B per key, ${(used / raw).toFixed(2)}× raw`,
+  );
+  console.log(
+    `snapshot staging: ${chunks.length} chunks of <= ${kvNodeDefaults.snapshotChunkBytes} B (${(bytes / 1e6).toFixed(1)} MB) in ${seconds.toFixed(2)} s, one per turn, ` +
+      `${stagingWrites} writes applied and appended meanwhile; a turn's next() p50 ${quantile(turnMs, 0.5).toFixed(2)} ms, p99 ${quantile(turnMs, 0.99).toFixed(2)} ms, ` +
+      `max ${quantile(turnMs, 1).toFixed(2)} ms; ${stagingGc}; appends durable p50 ${quantile(stagingAppends, 0.5).toFixed(1)} ms, p99 ${quantile(stagingAppends, 0.99).toFixed(1)} ms; ` +
+      `event-loop delay ${lag(staging)}`,
+  );
 
-if (!args['no-compact']) {
-  // The node's next step, in src/storage: one synced batch of every chunk.
-  const dir = await mkdtemp(join(tmpdir(), 'kvstore-snapshot-lag-'));
-  try {
-    const opened = await LogStore.open(dir);
-    if (!opened.ok) throw new Error(opened.error);
-    const snapshot = { meta: { index: logIndex(index), term: term(1), config: emptyConfiguration }, chunks };
+  if (!args['no-compact']) {
+    // The node's next step: the log store makes the snapshot its durable base, while writes go on.
     gcPausesMs.length = 0;
-    const compactDelay = monitorEventLoopDelay({ resolution: 1 });
-    recording = true;
-    compactDelay.enable();
+    const compaction = monitorEventLoopDelay({ resolution: 1 });
+    compaction.enable();
     const c0 = performance.now();
-    const durable = new Promise<void>((resolve) => opened.store.compact(snapshot, resolve));
+    const durable = new Promise<void>((resolve) => store.compact({ meta: { index: logIndex(snapshotIndex), term: term(1), config: emptyConfiguration }, chunks }, resolve));
     const callMs = performance.now() - c0;
     await durable;
     const compactSeconds = (performance.now() - c0) / 1000;
-    compactDelay.disable();
-    recording = false;
-    await opened.store.close();
+    compaction.disable();
+    const compactAppends = appendMs.splice(0);
     console.log(
-      `log store compaction onto the snapshot (src/storage): durable in ${compactSeconds.toFixed(2)} s, the compact() call itself ${callMs.toFixed(2)} ms; ` +
-        `${gcSummary()}; event-loop delay ${lag(compactDelay)}`,
+      `log store compaction onto the snapshot (src/storage, slices of <= ${args['slice-bytes']} B): durable in ${compactSeconds.toFixed(2)} s ` +
+        `(${writes - writesBefore - stagingWrites} writes appended meanwhile), the compact() call itself ${callMs.toFixed(2)} ms; ${gcSummary()}; ` +
+        `appends durable p50 ${quantile(compactAppends, 0.5).toFixed(1)} ms, p99 ${quantile(compactAppends, 0.99).toFixed(1)} ms, max ${quantile(compactAppends, 1).toFixed(1)} ms; event-loop delay ${lag(compaction)}`,
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
+  whole.disable();
+  recording = false;
+  clearInterval(writer);
+  console.log(`the whole snapshot (staging${args['no-compact'] ? '' : ' and compaction'}): ${((performance.now() - t0) / 1000).toFixed(2)} s, event-loop delay ${lag(whole)}`);
+  await store.close();
+} finally {
+  await rm(dir, { recursive: true, force: true });
 }

@@ -6,8 +6,9 @@
 //   0x00                        format (the version of this layout)
 //   0x01                        hard state (term, votedFor, commit)
 //   0x02                        snapshot metadata (index, term, chunk count, configuration)
-//   0x03 ‖ chunk (u32 BE)       snapshot chunk
 //   0x05 ‖ first index (u64 BE) log run: the entries of one synced batch, from its first index on
+//   0x06 ‖ snapshot index (u64 BE) ‖ chunk (u32 BE)
+//                               snapshot chunk
 //
 // Format 1 (no format record) stored one record per log entry under 0x04 ‖ index;
 // format 2 stores the entries a group commit appends as one record, a run, so a
@@ -17,6 +18,13 @@
 // and deleting the runs after it; the older run's value is not rewritten). So the
 // log is the stored runs applied in key order, each cutting the log to its first
 // index - 1 and appending its entries.
+//
+// Format 3 keys a chunk by its snapshot's index as well (format 2 stored chunk k
+// of the one snapshot under 0x03 ‖ k), so the chunks of a new snapshot are written
+// beside the old snapshot's, a few per synced batch, and one last batch switches
+// the metadata over (log-store.ts): a crash in between leaves the old snapshot
+// whole, and chunks no metadata names, which recovery deletes. Recovery upgrades
+// a format 2 store in place.
 //
 // Big-endian numbers make LevelDB's bytewise key order the numeric order, so the
 // runs of a log are one ordered range, scanned in index order.
@@ -44,13 +52,17 @@ export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly o
 const keyFormat = 0x00;
 const keyHardState = 0x01;
 const keySnapshotMeta = 0x02;
-const keyChunk = 0x03;
+/** Format 2's chunk key: 0x03 ‖ chunk (u32 BE). */
+const keyFormat2Chunk = 0x03;
 /** Format 1's per-entry records: only looked for, to refuse a data directory of that format. */
 const keyFormat1Entry = 0x04;
 const keyRun = 0x05;
+const keyChunk = 0x06;
 
 /** The version of this layout, stored under the format key. */
-export const storeFormat = 2;
+export const storeFormat = 3;
+/** The format recovery upgrades in place: chunks under format 2's keys. */
+export const format2 = 2;
 
 const crcBytes = 4;
 const u64Bytes = 8;
@@ -67,10 +79,22 @@ export const formatKey = Uint8Array.of(keyFormat);
 export const hardStateKey = Uint8Array.of(keyHardState);
 export const snapshotMetaKey = Uint8Array.of(keySnapshotMeta);
 
-export function chunkKey(chunk: number): Uint8Array {
+const chunkKeyBytes = 1 + u64Bytes + 4;
+
+/** The key of chunk `chunk` of the snapshot at `snapshotIndex`. */
+export function chunkKey(snapshotIndex: number, chunk: number): Uint8Array {
   if (!Number.isInteger(chunk) || chunk < 0 || chunk > u32Max) throw new Error(`chunkKey: bad chunk number ${chunk}`);
-  const key = new Uint8Array(1 + 4);
+  const key = new Uint8Array(chunkKeyBytes);
   key[0] = keyChunk;
+  setU64(key, 1, snapshotIndex);
+  putU32(key, 1 + u64Bytes, chunk);
+  return key;
+}
+
+/** Format 2's key of chunk `chunk` (of its one snapshot). */
+export function format2ChunkKey(chunk: number): Uint8Array {
+  const key = new Uint8Array(1 + 4);
+  key[0] = keyFormat2Chunk;
   putU32(key, 1, chunk);
   return key;
 }
@@ -82,9 +106,12 @@ export function runKey(first: number): Uint8Array {
   return key;
 }
 
-/** The key range holding every chunk: [chunksStart, chunksEnd). */
+/** The key range holding every chunk, of every snapshot, in (snapshot index, chunk) order: [chunksStart, chunksEnd). */
 export const chunksStart = Uint8Array.of(keyChunk);
 export const chunksEnd = Uint8Array.of(keyChunk + 1);
+/** The key range of format 2's chunks: [format2ChunksStart, format2ChunksEnd). */
+export const format2ChunksStart = Uint8Array.of(keyFormat2Chunk);
+export const format2ChunksEnd = Uint8Array.of(keyFormat2Chunk + 1);
 /** The key range holding every log run: [runsStart, runsEnd). */
 export const runsStart = Uint8Array.of(keyRun);
 export const runsEnd = Uint8Array.of(keyRun + 1);
@@ -92,9 +119,16 @@ export const runsEnd = Uint8Array.of(keyRun + 1);
 export const format1EntriesStart = Uint8Array.of(keyFormat1Entry);
 export const format1EntriesEnd = Uint8Array.of(keyFormat1Entry + 1);
 
-/** The chunk number in a key of the chunk range, or null when the key is malformed. */
-export function chunkOfKey(key: Uint8Array): number | null {
-  return key.length === 1 + 4 && key[0] === keyChunk ? getU32(key, 1) : null;
+/** The snapshot index and chunk number in a key of the chunk range, or null when the key is malformed. */
+export function chunkOfKey(key: Uint8Array): { readonly snapshotIndex: number; readonly chunk: number } | null {
+  if (key.length !== chunkKeyBytes || key[0] !== keyChunk) return null;
+  const snapshotIndex = getU64(key, 1);
+  return snapshotIndex === null ? null : { snapshotIndex, chunk: getU32(key, 1 + u64Bytes) };
+}
+
+/** The chunk number in a key of format 2's chunk range, or null when the key is malformed. */
+export function format2ChunkOfKey(key: Uint8Array): number | null {
+  return key.length === 1 + 4 && key[0] === keyFormat2Chunk ? getU32(key, 1) : null;
 }
 
 /** The first index in a key of the run range, or null when the key is malformed. */
@@ -225,11 +259,21 @@ export function decodeSnapshotMeta(value: Uint8Array): Decoded<StoredSnapshotMet
 }
 
 export function encodeChunk(snapshotIndex: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(chunkHeaderBytes + data.length);
-  setU64(out, 4, snapshotIndex);
-  out.set(data, chunkHeaderBytes);
-  seal(out);
-  return out;
+  return encodeChunkInto(new Uint8Array(chunkHeaderBytes + data.length), snapshotIndex, data);
+}
+
+/** The bytes a chunk of `dataBytes` takes encoded. */
+export function chunkValueBytes(dataBytes: number): number {
+  return chunkHeaderBytes + dataBytes;
+}
+
+/** Encodes a chunk into the front of `out` (at least chunkValueBytes long) and returns that view of it. */
+export function encodeChunkInto(out: Uint8Array, snapshotIndex: number, data: Uint8Array): Uint8Array {
+  const value = out.subarray(0, chunkHeaderBytes + data.length);
+  setU64(value, 4, snapshotIndex);
+  value.set(data, chunkHeaderBytes);
+  seal(value);
+  return value;
 }
 
 /** Decodes a chunk value: its snapshot's index and its data (a view into `value`). */

@@ -15,12 +15,25 @@
 // Invariant: `log` describes the store as it will be once every write made so
 // far is durable; each write is planned against it, in call order, which is the
 // order LevelDB applies the batches in.
+//
+// Compaction is sliced. A snapshot of a large state is hundreds of MB, and one
+// LevelDB batch of it blocks the event loop for as long as it takes to encode and
+// copy it all (the binding copies a batch into its WriteBatch in the call). So its
+// chunks are stored a slice at a time, each slice a synced batch of chunk puts
+// under keys of that snapshot alone (codec.ts), one slice per event-loop turn,
+// alternating with the group commits waiting; once the last slice is handed to
+// LevelDB, the switch (the new metadata, deleting the old chunks and the runs it
+// covers) is planned into the next batch like any write. A crash before the
+// switch is durable recovers the old snapshot and the whole log, and deletes the
+// new snapshot's chunks; after it, the new snapshot. The log is compacted only by
+// the switch. Writes made after compact() may so become durable before it.
 
 import { ClassicLevel } from 'classic-level';
 import type { LogStorage, LogWrite } from '../raft/host/ready-executor.js';
 import type { PersistedState } from '../raft/host/raft-node.js';
 import type { Snapshot } from '../raft/types.js';
-import { Plan } from './plan.js';
+import { chunkKey, chunkValueBytes, encodeChunkInto } from './codec.js';
+import { Plan, type RecordOp } from './plan.js';
 import { recover, type Db } from './recover.js';
 import type { StoredLog } from './stored-log.js';
 
@@ -40,12 +53,29 @@ export type OpenResult =
  */
 export const syncBatchBytesMax = 16 * 1024 * 1024;
 
+/**
+ * The chunk bytes one slice of a compaction stores (at least one chunk): one
+ * synced batch, and the JS work (a CRC and two copies of them) of one turn.
+ */
+export const snapshotSliceBytesDefault = 1024 * 1024;
+
+export interface LogStoreTuning {
+  readonly snapshotSliceBytes?: number;
+}
 
 /** Writes that go to disk in one synced batch. */
 interface Batch {
   readonly plan: Plan;
   /** In call order. */
   readonly durables: (() => void)[];
+}
+
+/** A compaction whose chunks are being stored, a slice at a time, before the switch to it is planned. */
+interface Compaction {
+  readonly snapshot: Snapshot;
+  /** Chunks in slices handed to LevelDB so far. */
+  stored: number;
+  readonly durable: () => void;
 }
 
 /** The default fatal hook: an uncaught exception, which stops the process. */
@@ -63,12 +93,19 @@ export class LogStore implements LogStorage {
   private failed = false;
   private closed: Promise<void> | null = null;
   private readonly drainWaiters: (() => void)[] = [];
+  /** Compactions not switched to yet, oldest first; the first one is being stored. */
+  private readonly compactions: Compaction[] = [];
+  /** The last write handed to LevelDB was a slice: a waiting batch goes next. */
+  private sliceLast = false;
+  /** Where a slice's chunk values are encoded, reused: LevelDB copies them in the batch call. */
+  private sliceBuffer = new Uint8Array(0);
 
   private constructor(
     private readonly db: Db,
     private readonly log: StoredLog,
     private readonly metrics: StorageMetrics | undefined,
     private readonly onFatal: (error: Error) => void,
+    private readonly sliceBytes: number,
   ) {}
 
   /**
@@ -76,7 +113,7 @@ export class LogStore implements LogStorage {
    * and recovers what is durable. `onFatal` is called if a synced write fails: the
    * write and every later one never become durable, and the node must stop.
    */
-  static async open(dir: string, metrics?: StorageMetrics, onFatal: (error: Error) => void = throwAsync): Promise<OpenResult> {
+  static async open(dir: string, metrics?: StorageMetrics, onFatal: (error: Error) => void = throwAsync, tuning: LogStoreTuning = {}): Promise<OpenResult> {
     const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view', createIfMissing: true });
     try {
       await db.open();
@@ -85,7 +122,8 @@ export class LogStore implements LogStorage {
         await db.close();
         return { ok: false, error: `${r.error} (log store ${dir})` };
       }
-      return { ok: true, store: new LogStore(db, r.log, metrics, onFatal), recovered: r.state, warnings: r.warnings };
+      const store = new LogStore(db, r.log, metrics, onFatal, tuning.snapshotSliceBytes ?? snapshotSliceBytesDefault);
+      return { ok: true, store, recovered: r.state, warnings: r.warnings };
     } catch (e) {
       if (!isLevelError(e)) throw e;
       await db.close().catch(() => {});
@@ -96,12 +134,29 @@ export class LogStore implements LogStorage {
   write(w: LogWrite, durable: () => void): void {
     // Planned in full before anything changes: a write that breaks the log's
     // invariants throws and leaves the store as it was.
-    this.enqueue((plan) => plan.write(w), durable);
+    if (w.snapshot === null) {
+      this.enqueue((plan) => plan.write(w), [durable]);
+      return;
+    }
+    // An install replaces the log: the compactions under way are cancelled, their
+    // stored chunks deleted, and they are reported durable with it.
+    const cancelled = this.compactions;
+    const unfinished = cancelled.map((c) => ({ snapshotIndex: c.snapshot.meta.index, count: c.stored }));
+    this.enqueue((plan) => plan.write(w, unfinished), [durable, ...cancelled.map((c) => c.durable)]);
+    cancelled.length = 0;
   }
 
-  /** Makes `snapshot` the durable base of the log, dropping the entries it covers and keeping later ones. */
+  /**
+   * Makes `snapshot` the durable base of the log, dropping the entries it covers
+   * and keeping later ones; stored in slices (see above), so writes made after
+   * this call may become durable before it. Nothing if the log already has a
+   * snapshot as new; cancelled by a later install, and then durable with it.
+   */
   compact(snapshot: Snapshot, durable: () => void): void {
-    this.enqueue((plan) => plan.compact(snapshot), durable);
+    if (this.failed) return;
+    this.checkNotClosed();
+    this.compactions.push({ snapshot, stored: 0, durable });
+    this.startFlushing();
   }
 
   /** Waits until every write made so far is durable (or failed), then closes the database. */
@@ -118,58 +173,118 @@ export class LogStore implements LogStorage {
    * way. Once a synced write failed, the node is stopping and nothing becomes
    * durable any more: the write is dropped.
    */
-  private enqueue(planInto: (plan: Plan) => void, durable: () => void): void {
+  private enqueue(planInto: (plan: Plan) => void, durables: readonly (() => void)[]): void {
     if (this.failed) return;
-    // While close() waits for the last batches, their callbacks may still write.
-    if (this.closed !== null && !this.flushing) throw new Error('LogStore: write after close');
+    this.checkNotClosed();
     let batch = this.batches[this.batches.length - 1];
     if (batch === undefined || batch.plan.bytes >= syncBatchBytesMax) {
       batch = { plan: new Plan(this.log), durables: [] };
       this.batches.push(batch);
     }
     planInto(batch.plan);
-    batch.durables.push(durable);
-    if (!this.flushing) {
-      this.flushing = true;
-      // Writes made later in this tick join the batch before it starts.
-      queueMicrotask(() => this.flushNext());
-    }
+    batch.durables.push(...durables);
+    this.startFlushing();
   }
 
-  /** Syncs the oldest batch, reports its writes durable in call order, and goes on to the next. */
+  private checkNotClosed(): void {
+    // While close() waits for the last batches, their callbacks may still write.
+    if (this.closed !== null && !this.flushing) throw new Error('LogStore: write after close');
+  }
+
+  private startFlushing(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    // Writes made later in this tick join the batch before it starts.
+    queueMicrotask(() => this.flushNext());
+  }
+
+  /**
+   * Hands LevelDB the next synced write: the oldest batch, or the next slice of
+   * the compaction under way, alternately while both wait; goes on when it is done.
+   */
   private flushNext(): void {
     for (;;) {
-      const batch = this.batches.shift();
-      if (batch === undefined) {
+      if (this.batches.length > 0 && (this.sliceLast || this.compactions.length === 0)) {
+        this.sliceLast = false;
+        const batch = this.batches.shift()!;
+        // Only barriers (or no-op compactions): durable now that everything before is.
+        if (batch.plan.isEmpty()) {
+          for (const durable of batch.durables) durable();
+          continue;
+        }
+        const startedNs = process.hrtime.bigint();
+        this.afterWrite(this.db.batch(batch.plan.records(), { sync: true }), () => {
+          this.metrics?.onSync(batch.plan.entryCount, Number(process.hrtime.bigint() - startedNs) / 1e9);
+          for (const durable of batch.durables) durable();
+        });
+        return;
+      }
+      const slice = this.nextSlice();
+      if (slice === null) {
+        if (this.batches.length > 0) continue;
         this.flushing = false;
         for (const resolve of this.drainWaiters.splice(0)) resolve();
         return;
       }
-      // Only barriers (or no-op compactions): durable now that everything before is.
-      if (batch.plan.isEmpty()) {
-        for (const durable of batch.durables) durable();
+      this.sliceLast = true;
+      this.afterWrite(this.db.batch(slice, { sync: true }), () => {});
+      return;
+    }
+  }
+
+  private afterWrite(written: Promise<void>, done: () => void): void {
+    written
+      .then(
+        () => {
+          done();
+          this.flushNext();
+        },
+        (e: unknown) => this.fail(e),
+      )
+      // A durable callback that throws is a bug of its caller: make it uncaught.
+      .catch(throwAsync);
+  }
+
+  /**
+   * The puts of the next slice of the oldest compaction's chunks, or null when no
+   * compaction waits. Plans the switch to a compaction once its last chunks are
+   * in a slice, and a compaction to a snapshot no newer than the log's as a barrier.
+   */
+  private nextSlice(): RecordOp[] | null {
+    for (;;) {
+      const c = this.compactions[0];
+      if (c === undefined) return null;
+      const { meta, chunks } = c.snapshot;
+      if (c.stored === 0 && meta.index <= this.log.snapshotIndex) {
+        this.compactions.shift();
+        this.enqueue(() => {}, [c.durable]);
         continue;
       }
-      const startedNs = process.hrtime.bigint();
-      this.db
-        .batch(batch.plan.records(), { sync: true })
-        .then(
-          () => {
-            this.metrics?.onSync(batch.plan.entryCount, Number(process.hrtime.bigint() - startedNs) / 1e9);
-            for (const durable of batch.durables) durable();
-            this.flushNext();
-          },
-          (e: unknown) => this.fail(e),
-        )
-        // A durable callback that throws is a bug of its caller: make it uncaught.
-        .catch(throwAsync);
-      return;
+      const ops: RecordOp[] = [];
+      let end = c.stored;
+      let bytes = 0;
+      while (end < chunks.length && (end === c.stored || bytes + chunkValueBytes(chunks[end]!.length) <= this.sliceBytes)) bytes += chunkValueBytes(chunks[end++]!.length);
+      if (this.sliceBuffer.length < bytes) this.sliceBuffer = new Uint8Array(bytes);
+      let at = 0;
+      for (let k = c.stored; k < end; k++) {
+        const value = encodeChunkInto(this.sliceBuffer.subarray(at), meta.index, chunks[k]!);
+        at += value.length;
+        ops.push({ type: 'put', key: chunkKey(meta.index, k), value });
+      }
+      c.stored = end;
+      if (end === chunks.length) {
+        // In the tick that hands LevelDB the last slice: nothing can come between.
+        this.compactions.shift();
+        this.enqueue((plan) => plan.compactOnto(meta, chunks.length), [c.durable]);
+      }
+      if (ops.length > 0) return ops;
     }
   }
 
   private fail(e: unknown): void {
     this.failed = true;
     this.batches.length = 0;
+    this.compactions.length = 0;
     this.flushing = false;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
     this.onFatal(new Error(`log store: a synced write failed, so it and every later write are lost; the node must stop: ${describeLevelError(e)}`, { cause: e }));

@@ -7,7 +7,7 @@
 // real one.
 
 import type { LogWrite } from '../raft/host/ready-executor.js';
-import type { Entry, HardState, Snapshot } from '../raft/types.js';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from '../raft/types.js';
 import { chunkKey, encodeChunk, encodeHardState, encodeRun, encodeSnapshotMeta, hardStateKey, runKey, snapshotMetaKey } from './codec.js';
 import type { StoredLog } from './stored-log.js';
 
@@ -17,6 +17,12 @@ export type RecordOp = { readonly type: 'put'; readonly key: Uint8Array; readonl
 interface PendingRun {
   readonly first: number;
   readonly entries: Entry[];
+}
+
+/** The first `count` chunks of a snapshot at `snapshotIndex`, stored by earlier batches. */
+export interface StoredChunks {
+  readonly snapshotIndex: number;
+  readonly count: number;
 }
 
 type PlannedOp = RecordOp | { readonly type: 'run'; readonly run: PendingRun };
@@ -44,17 +50,22 @@ export class Plan {
   constructor(private readonly log: StoredLog) {}
 
   /**
-   * Adds one write from the Ready executor. Checked in full before anything changes:
+   * Adds one write from the Ready executor. An install also deletes the
+   * `unfinished` chunks: those earlier batches stored for compactions it cancels. Checked in full before anything changes:
    * a write that breaks the log's invariants throws and leaves plan and log as they were.
    */
-  write(w: LogWrite): void {
+  write(w: LogWrite, unfinished: readonly StoredChunks[] = []): void {
     this.checkOpen();
     if (w.entries.length > 0) {
       const after = w.snapshot === null ? this.log.snapshotIndex : w.snapshot.meta.index;
       const last = w.snapshot === null ? this.log.lastIndex : w.snapshot.meta.index;
       checkEntries(w.entries, after, last);
     }
-    if (w.snapshot !== null) this.snapshot(w.snapshot, 'install');
+    if (w.snapshot !== null) {
+      // Before the install's own chunks, which may have the same keys.
+      for (const u of unfinished) for (let k = 0; k < u.count; k++) this.del(chunkKey(u.snapshotIndex, k));
+      this.snapshot(w.snapshot, 'install');
+    }
     if (w.entries.length > 0) this.entries(w.entries);
     if (w.hardState !== null) {
       if (this.hardState === null) this.bytes += hardStateKey.length + recordOverheadBytes;
@@ -65,8 +76,22 @@ export class Plan {
   /** Makes `snapshot` the base of the log (nothing if the log already has a newer one), keeping the entries after it. */
   compact(snapshot: Snapshot): void {
     this.checkOpen();
-    if (snapshot.meta.index > this.log.snapshotIndex) this.snapshot(snapshot, 'compact');
+    if (snapshot.meta.index <= this.log.snapshotIndex) return;
+    this.putChunks(snapshot);
+    this.switchTo(snapshot.meta, snapshot.chunks.length, 'compact');
   }
+
+  /**
+   * Makes the snapshot `meta` names, whose `chunkCount` chunks earlier batches
+   * stored (LogStore's sliced compaction), the base of the log. It must be newer
+   * than the log's: the caller checks, in the same tick as it stored the last chunk.
+   */
+  compactOnto(meta: SnapshotMeta, chunkCount: number): void {
+    this.checkOpen();
+    if (meta.index <= this.log.snapshotIndex) throw new Error(`Plan.compactOnto: the snapshot at ${meta.index} is not newer than the log's at ${this.log.snapshotIndex}`);
+    this.switchTo(meta, chunkCount, 'compact');
+  }
+
 
   /** Whether the batch holds no operation: its writes were barriers, or compactions to older snapshots. */
   isEmpty(): boolean {
@@ -91,26 +116,44 @@ export class Plan {
     this.bytes += key.length + value.length + recordOverheadBytes;
   }
 
+  private del(key: Uint8Array): void {
+    this.ops.push({ type: 'del', key });
+    this.bytes += recordOverheadBytes;
+  }
+
   private delRuns(starts: readonly number[]): void {
     for (const first of starts) {
       if (this.open !== null && this.open.first === first) this.open = null;
-      this.ops.push({ type: 'del', key: runKey(first) });
-      this.bytes += recordOverheadBytes;
+      this.del(runKey(first));
     }
   }
 
-  /** Stores `snapshot` (metadata and chunks, replacing the old one) and deletes the runs it replaces. */
-  private snapshot(snapshot: Snapshot, how: 'install' | 'compact'): void {
-    const log = this.log;
+  private putChunks(snapshot: Snapshot): void {
     const index = snapshot.meta.index;
+    snapshot.chunks.forEach((data, k) => this.put(chunkKey(index, k), encodeChunk(index, data)));
+  }
+
+  /** Stores `snapshot` (metadata and chunks, replacing the old one) and deletes the runs it replaces. */
+  private snapshot(snapshot: Snapshot, how: 'install'): void {
+    this.putChunks(snapshot);
+    this.switchTo(snapshot.meta, snapshot.chunks.length, how);
+  }
+
+  /**
+   * Puts the metadata of the snapshot at meta.index, whose chunks are stored or put
+   * before, and deletes the old snapshot's chunks and the runs the new one replaces.
+   */
+  private switchTo(meta: SnapshotMeta, chunkCount: number, how: 'install' | 'compact'): void {
+    const log = this.log;
+    const index = meta.index;
     // An install replaces the whole log; a compaction only the entries up to its index.
     this.delRuns(how === 'install' ? log.dropAll() : log.dropThrough(index));
-    this.put(snapshotMetaKey, encodeSnapshotMeta(snapshot.meta, snapshot.chunks.length));
-    snapshot.chunks.forEach((data, k) => this.put(chunkKey(k), encodeChunk(index, data)));
-    for (let k = snapshot.chunks.length; k < log.snapshotChunks; k++) this.ops.push({ type: 'del', key: chunkKey(k) });
+    this.put(snapshotMetaKey, encodeSnapshotMeta(meta, chunkCount));
+    // An install at the old snapshot's own index put its chunks over the old ones.
+    for (let k = log.snapshotIndex === index ? chunkCount : 0; k < log.snapshotChunks; k++) this.del(chunkKey(log.snapshotIndex, k));
     log.lastIndex = how === 'install' ? index : Math.max(log.lastIndex, index);
     log.snapshotIndex = index;
-    log.snapshotChunks = snapshot.chunks.length;
+    log.snapshotChunks = chunkCount;
   }
 
   /** Overwrites the log from entries[0].index on (checked by checkEntries). */

@@ -10,7 +10,7 @@
 
 import type { ClassicLevel } from 'classic-level';
 import type { PersistedState } from '../raft/host/raft-node.js';
-import type { Entry, HardState, Snapshot } from '../raft/types.js';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from '../raft/types.js';
 import { emptyPersistedState } from '../raft/host/raft-node.js';
 import {
   chunkKey,
@@ -27,6 +27,10 @@ import {
   firstOfRunKey,
   format1EntriesEnd,
   format1EntriesStart,
+  format2,
+  format2ChunkOfKey,
+  format2ChunksEnd,
+  format2ChunksStart,
   formatKey,
   hardStateKey,
   hex,
@@ -54,8 +58,9 @@ export interface RecordReader {
 
 /**
  * A recovery and the repairs it needs made durable, in one synced batch, before the
- * node starts: deletions (an uncommitted corrupt tail, runs left behind a snapshot),
- * a rewritten run, the format record of a new store.
+ * node starts: deletions (an uncommitted corrupt tail, runs left behind a snapshot,
+ * chunks of a snapshot that never became the base), a rewritten run, the format
+ * record of a new store, a format 2 store's chunks moved to format 3's keys.
  */
 export type PlannedRecovery = (Extract<Recovery, { ok: true }> & { readonly repairs: readonly RecordOp[] }) | Extract<Recovery, { ok: false }>;
 
@@ -79,11 +84,11 @@ export async function recover(db: Db): Promise<Recovery> {
  */
 export function recoverRecords(db: RecordReader): PlannedRecovery {
   const repairs: RecordOp[] = [];
+  const warnings: string[] = [];
   const format = checkFormat(db);
-  if (format !== 'ok') {
-    if (format !== 'new') return format;
-    repairs.push({ type: 'put', key: formatKey, value: encodeFormat(storeFormat) });
-  }
+  if (typeof format === 'object') return format;
+  if (format !== 'ok') repairs.push({ type: 'put', key: formatKey, value: encodeFormat(storeFormat) });
+  if (format === 'format 2') warnings.push(`upgraded the log store from format ${format2} to ${storeFormat} (snapshot chunks keyed by their snapshot's index)`);
 
   let hardState: HardState = emptyPersistedState.hardState;
   const hsValue = db.get(hardStateKey);
@@ -93,7 +98,7 @@ export function recoverRecords(db: RecordReader): PlannedRecovery {
     hardState = hs.value;
   }
 
-  const snap = readSnapshot(db);
+  const snap = format === 'format 2' ? readFormat2Snapshot(db, repairs) : readSnapshot(db, repairs, warnings);
   if (!snap.ok) return refuse(snap.error);
   const snapshot = snap.snapshot;
   const snapshotIndex = snapshot === null ? 0 : snapshot.meta.index;
@@ -101,7 +106,6 @@ export function recoverRecords(db: RecordReader): PlannedRecovery {
   /** Everything up to here is committed: the snapshot covers only applied entries. */
   const committed = Math.max(hardState.commit, snapshotIndex);
 
-  const warnings: string[] = [];
   /** The log after the snapshot: entries[k] is entry snapshotIndex + 1 + k. */
   const entries: Entry[] = [];
   const starts: number[] = [];
@@ -194,12 +198,15 @@ function appendTerms(entries: Entry[], run: readonly Entry[], from: number, unti
   return null;
 }
 
-/** 'ok' for a store of this format, 'new' for an empty one (its format is written first), else the refusal. */
-function checkFormat(db: RecordReader): 'ok' | 'new' | Extract<Recovery, { ok: false }> {
+/**
+ * 'ok' for a store of this format, 'new' for an empty one (its format is written
+ * first), 'format 2' for one recovery upgrades, else the refusal.
+ */
+function checkFormat(db: RecordReader): 'ok' | 'new' | 'format 2' | Extract<Recovery, { ok: false }> {
   const value = db.get(formatKey);
   if (value === undefined) {
     const format1 = !isEmpty(db.range(format1EntriesStart, format1EntriesEnd));
-    const anything = format1 || db.get(hardStateKey) !== undefined || db.get(snapshotMetaKey) !== undefined || !isEmpty(db.range(chunksStart, chunksEnd)) || !isEmpty(db.range(runsStart, runsEnd));
+    const anything = format1 || db.get(hardStateKey) !== undefined || db.get(snapshotMetaKey) !== undefined || !isEmpty(db.range(chunksStart, chunksEnd)) || !isEmpty(db.range(format2ChunksStart, format2ChunksEnd)) || !isEmpty(db.range(runsStart, runsEnd));
     if (!anything) return 'new';
     return refuse(
       'the log store holds data but no format record: it was written by an older kvstore, in log store format 1 (one LevelDB record per log entry), ' +
@@ -210,7 +217,8 @@ function checkFormat(db: RecordReader): 'ok' | 'new' | Extract<Recovery, { ok: f
   }
   const version = decodeFormat(value);
   if (!version.ok) return refuse(`the format record (key ${hex(formatKey)}) is corrupt (${version.reason})`);
-  if (version.value !== storeFormat) return refuse(`the log store is in format ${version.value}, and this build reads only format ${storeFormat}`);
+  if (version.value === format2) return 'format 2';
+  if (version.value !== storeFormat) return refuse(`the log store is in format ${version.value}, and this build reads only formats ${format2} and ${storeFormat}`);
   return 'ok';
 }
 
@@ -243,27 +251,79 @@ function sortedRecords(records: readonly (readonly [Uint8Array, Uint8Array])[]):
   };
 }
 
-function readSnapshot(db: RecordReader): { readonly ok: true; readonly snapshot: Snapshot | null } | { readonly ok: false; readonly error: string } {
+type SnapshotRead = { readonly ok: true; readonly snapshot: Snapshot | null } | { readonly ok: false; readonly error: string };
+
+/** The snapshot metadata, or null when none is stored. */
+function readMeta(db: RecordReader): { readonly ok: true; readonly meta: SnapshotMeta | null; readonly chunkCount: number } | { readonly ok: false; readonly error: string } {
   const metaValue = db.get(snapshotMetaKey);
-  const stored = metaValue === undefined ? null : decodeSnapshotMeta(metaValue);
-  if (stored !== null && !stored.ok) return { ok: false, error: `the snapshot metadata (key ${hex(snapshotMetaKey)}) is corrupt (${stored.reason})` };
-  const meta = stored === null ? null : stored.value.meta;
-  const chunkCount = stored === null ? 0 : stored.value.chunkCount;
-  const chunks: Uint8Array[] = [];
-  for (const [key, value] of db.range(chunksStart, chunksEnd)) {
-    const k = chunkOfKey(key);
-    if (k === null) return { ok: false, error: `a snapshot chunk key is malformed (key ${hex(key)})` };
-    if (meta === null) return { ok: false, error: `snapshot chunk ${k} is stored but there is no snapshot metadata` };
-    if (k >= chunkCount) return { ok: false, error: `snapshot chunk ${k} is stored but the snapshot at ${meta.index} has ${chunkCount} chunks` };
-    if (k !== chunks.length) break;
-    const c = decodeChunk(value);
-    if (!c.ok) return { ok: false, error: `snapshot chunk ${k} of ${chunkCount} (key ${hex(chunkKey(k))}) is corrupt (${c.reason})` };
-    if (c.value.snapshotIndex !== meta.index) {
-      return { ok: false, error: `snapshot chunk ${k} belongs to the snapshot at ${c.value.snapshotIndex}, not the one at ${meta.index}` };
-    }
-    chunks.push(c.value.data);
-  }
+  if (metaValue === undefined) return { ok: true, meta: null, chunkCount: 0 };
+  const stored = decodeSnapshotMeta(metaValue);
+  if (!stored.ok) return { ok: false, error: `the snapshot metadata (key ${hex(snapshotMetaKey)}) is corrupt (${stored.reason})` };
+  return { ok: true, meta: stored.value.meta, chunkCount: stored.value.chunkCount };
+}
+
+/** Chunk `k` of the snapshot at meta.index, stored under `key`, decoded and checked. */
+function readChunk(key: Uint8Array, value: Uint8Array, k: number, meta: SnapshotMeta, chunkCount: number): { readonly ok: true; readonly data: Uint8Array } | { readonly ok: false; readonly error: string } {
+  if (k >= chunkCount) return { ok: false, error: `snapshot chunk ${k} is stored but the snapshot at ${meta.index} has ${chunkCount} chunks` };
+  const c = decodeChunk(value);
+  if (!c.ok) return { ok: false, error: `snapshot chunk ${k} of ${chunkCount} (key ${hex(key)}) is corrupt (${c.reason})` };
+  if (c.value.snapshotIndex !== meta.index) return { ok: false, error: `snapshot chunk ${k} belongs to the snapshot at ${c.value.snapshotIndex}, not the one at ${meta.index}` };
+  return { ok: true, data: c.value.data };
+}
+
+function gathered(meta: SnapshotMeta | null, chunkCount: number, chunks: Uint8Array[]): SnapshotRead {
   if (meta === null) return { ok: true, snapshot: null };
   if (chunks.length !== chunkCount) return { ok: false, error: `snapshot chunk ${chunks.length} of ${chunkCount} (snapshot at ${meta.index}) is missing` };
   return { ok: true, snapshot: { meta, chunks } };
+}
+
+/**
+ * The snapshot the metadata names, from its chunks. Chunks of any other snapshot
+ * are deleted with a warning: a sliced compaction cut short by a crash, whose
+ * metadata was never written, or the chunks of a snapshot replaced since.
+ */
+function readSnapshot(db: RecordReader, repairs: RecordOp[], warnings: string[]): SnapshotRead {
+  const m = readMeta(db);
+  if (!m.ok) return m;
+  const { meta, chunkCount } = m;
+  const chunks: Uint8Array[] = [];
+  let others = 0;
+  for (const [key, value] of db.range(chunksStart, chunksEnd)) {
+    const id = chunkOfKey(key);
+    if (id === null) return { ok: false, error: `a snapshot chunk key is malformed (key ${hex(key)})` };
+    if (meta === null || id.snapshotIndex !== meta.index) {
+      repairs.push({ type: 'del', key });
+      others++;
+      continue;
+    }
+    // Past a missing chunk (reported below), the rest is not read.
+    if (id.chunk !== chunks.length) continue;
+    const c = readChunk(key, value, id.chunk, meta, chunkCount);
+    if (!c.ok) return c;
+    chunks.push(c.data);
+  }
+  if (others > 0) {
+    const base = meta === null ? 'there is no snapshot' : `the snapshot is the one at ${meta.index}`;
+    warnings.push(`deleted ${others} stored snapshot chunk${others === 1 ? '' : 's'} of other snapshots (a snapshot write cut short, or replaced): ${base}`);
+  }
+  return gathered(meta, chunkCount, chunks);
+}
+
+/** A format 2 store's snapshot, its chunks moved to format 3's keys by the repairs, which also write the new format record. */
+function readFormat2Snapshot(db: RecordReader, repairs: RecordOp[]): SnapshotRead {
+  const m = readMeta(db);
+  if (!m.ok) return m;
+  const { meta, chunkCount } = m;
+  const chunks: Uint8Array[] = [];
+  for (const [key, value] of db.range(format2ChunksStart, format2ChunksEnd)) {
+    const k = format2ChunkOfKey(key);
+    if (k === null) return { ok: false, error: `a snapshot chunk key is malformed (key ${hex(key)})` };
+    if (meta === null) return { ok: false, error: `snapshot chunk ${k} is stored but there is no snapshot metadata` };
+    if (k !== chunks.length) break;
+    const c = readChunk(key, value, k, meta, chunkCount);
+    if (!c.ok) return c;
+    chunks.push(c.data);
+    repairs.push({ type: 'del', key }, { type: 'put', key: chunkKey(meta.index, k), value });
+  }
+  return gathered(meta, chunkCount, chunks);
 }

@@ -1,115 +1,9 @@
-import { configuration, describeConfiguration } from '../../src/raft/membership.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { ClassicLevel } from 'classic-level';
-import type { LogWrite } from '../../src/raft/host/ready-executor.js';
-import type { PersistedState } from '../../src/raft/host/raft-node.js';
-import type { Entry, EntryKind, HardState, Snapshot } from '../../src/raft/types.js';
-import { logIndex, nodeId, term } from '../../src/raft/types.js';
-import { chunkKey, decodeFormat, decodeRun, encodeFormat, encodeRun, formatKey, hardStateKey, runKey, runsEnd, runsStart } from '../../src/storage/codec.js';
+import { chunkKey, chunksEnd, chunksStart, decodeFormat, encodeFormat, encodeRun, formatKey, hardStateKey, hex, runKey } from '../../src/storage/codec.js';
 import { LogStore, type StorageMetrics } from '../../src/storage/log-store.js';
-
-type RawDb = ClassicLevel<Uint8Array, Uint8Array>;
-
-/** Runs `body` with a fresh directory, removed afterwards whatever happens. */
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'kvstore-log-store-'));
-  try {
-    await body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function openOk(dir: string, metrics?: StorageMetrics, onFatal?: (e: Error) => void) {
-  const r = await LogStore.open(dir, metrics, onFatal);
-  assert.ok(r.ok, r.ok ? '' : r.error);
-  return r;
-}
-
-/** Opens, reads what was recovered, closes. */
-async function reopen(dir: string): Promise<{ state: PersistedState; warnings: readonly string[] }> {
-  const r = await openOk(dir);
-  await r.store.close();
-  return { state: r.recovered, warnings: r.warnings };
-}
-
-/** A raw handle on the store's LevelDB, for tampering with it while the store is closed. */
-async function withRaw(dir: string, body: (db: RawDb) => Promise<void>): Promise<void> {
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
-  await db.open();
-  try {
-    await body(db);
-  } finally {
-    await db.close();
-  }
-}
-
-async function flipByte(db: RawDb, key: Uint8Array, at: number): Promise<void> {
-  const value = await db.get(key);
-  assert.ok(value !== undefined);
-  const copy = Uint8Array.from(value);
-  copy[at]! ^= 0x40;
-  await db.put(key, copy);
-}
-
-/** The first indexes of the stored log runs. */
-async function storedRunStarts(db: RawDb): Promise<number[]> {
-  const out: number[] = [];
-  for await (const key of db.keys({ gte: runsStart, lt: runsEnd })) out.push(Number(Buffer.from(key).readBigUInt64BE(1)));
-  return out;
-}
-
-/** The entries stored in the run from `first`. */
-async function storedRun(db: RawDb, first: number): Promise<Entry[]> {
-  const value = await db.get(runKey(first));
-  assert.ok(value !== undefined, `no run from ${first}`);
-  const run = decodeRun(value);
-  assert.ok(run.ok, run.ok ? '' : run.reason);
-  return [...run.value.entries];
-}
-
-function ent(index: number, t: number, kind: EntryKind = 'command', data: Uint8Array = Uint8Array.of(index & 0xff, t & 0xff)): Entry {
-  return { index: logIndex(index), term: term(t), kind, data };
-}
-
-function range(from: number, to: number, t: number): Entry[] {
-  const out: Entry[] = [];
-  for (let i = from; i <= to; i++) out.push(ent(i, t));
-  return out;
-}
-
-function hs(t: number, votedFor: string | null, commit: number): HardState {
-  return { term: term(t), votedFor: votedFor === null ? null : nodeId(votedFor), commit: logIndex(commit) };
-}
-
-function snap(index: number, t: number, chunks: readonly Uint8Array[]): Snapshot {
-  const config = configuration(['n1', 'n2', 'n3'].map((id) => ({ id: nodeId(id), role: 'voter' as const, addrs: { raftAddr: `${id}:7081`, httpAddr: `${id}:8081`, grpcAddr: `${id}:9081` } })));
-  return { meta: { index: logIndex(index), term: term(t), config }, chunks };
-}
-
-const write = (w: Partial<LogWrite>): LogWrite => ({ hardState: null, snapshot: null, entries: [], ...w });
-
-/** Resolves once the write is durable. */
-function durably(store: LogStore, w: Partial<LogWrite>): Promise<void> {
-  return new Promise((resolve) => store.write(write(w), resolve));
-}
-
-function compacted(store: LogStore, s: Snapshot): Promise<void> {
-  return new Promise((resolve) => store.compact(s, resolve));
-}
-
-/** Entries and snapshots hold views (Buffers) after recovery: compare them as plain data. */
-function plainEntries(entries: readonly Entry[]): unknown[] {
-  return entries.map((e) => ({ ...e, data: [...e.data] }));
-}
-
-function plainSnapshot(s: Snapshot | null): unknown {
-  return s === null ? null : { meta: { ...s.meta, config: describeConfiguration(s.meta.config) }, chunks: s.chunks.map((c) => [...c]) };
-}
+import { compacted, durably, ent, flipByte, hs, openOk, plainEntries, plainSnapshot, range, type RawDb, reopen, snap, storedRun, storedRunStarts, withDir, withRaw, write } from './store-helpers.js';
 
 function recordingMetrics(): StorageMetrics & { readonly syncs: number[]; readonly seconds: number[] } {
   const syncs: number[] = [];
@@ -193,7 +87,8 @@ test('LogStore: a snapshot install replaces the whole log, and its old chunks', 
     assert.deepEqual(plainSnapshot(back.state.snapshot), plainSnapshot(second));
     assert.deepEqual(plainEntries(back.state.entries), plainEntries([ent(9, 3), ent(10, 3)]));
     await withRaw(dir, async (db) => {
-      assert.equal(await db.get(chunkKey(1)), undefined);
+      // Only the second snapshot's one chunk is left.
+      assert.deepEqual((await db.keys({ gte: chunksStart, lt: chunksEnd }).all()).map(hex), [hex(chunkKey(8, 0))]);
       assert.deepEqual(await storedRunStarts(db), [9]);
     });
   });
@@ -504,10 +399,10 @@ test('LogStore: a corrupt or missing snapshot chunk refuses to start', async () 
     await durably(r.store, { hardState: hs(1, null, 4), entries: range(1, 5, 1) });
     await compacted(r.store, snap(4, 1, [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)]));
     await r.store.close();
-    await withRaw(dir, (db) => flipByte(db, chunkKey(1), 12));
+    await withRaw(dir, (db) => flipByte(db, chunkKey(4, 1), 12));
     let bad = await LogStore.open(dir);
     assert.match(bad.ok ? '' : bad.error, /snapshot chunk 1 of 3 .* is corrupt \(checksum mismatch\)/);
-    await withRaw(dir, (db) => db.del(chunkKey(1)));
+    await withRaw(dir, (db) => db.del(chunkKey(4, 1)));
     bad = await LogStore.open(dir);
     assert.match(bad.ok ? '' : bad.error, /snapshot chunk 1 of 3 .* is missing/);
   });
@@ -595,11 +490,11 @@ test('LogStore: a new store writes its format record; a store of another format,
     await reopen(dir);
     await withRaw(dir, async (db) => {
       const format = decodeFormat((await db.get(formatKey))!);
-      assert.deepEqual(format, { ok: true, value: 2 });
-      await db.put(formatKey, encodeFormat(3));
+      assert.deepEqual(format, { ok: true, value: 3 });
+      await db.put(formatKey, encodeFormat(4));
     });
     let r = await LogStore.open(dir);
-    assert.match(r.ok ? '' : r.error, /refusing to start: the log store is in format 3, and this build reads only format 2/);
+    assert.match(r.ok ? '' : r.error, /refusing to start: the log store is in format 4, and this build reads only formats 2 and 3/);
     await withRaw(dir, (db) => flipByte(db, formatKey, 6));
     r = await LogStore.open(dir);
     assert.match(r.ok ? '' : r.error, /refusing to start: the format record \(key 00\) is corrupt \(checksum mismatch\)/);
@@ -614,7 +509,7 @@ test('LogStore: a new store writes its format record; a store of another format,
       await db.put(hardStateKey, Uint8Array.of(4, 5, 6));
     });
     const r = await LogStore.open(dir);
-    assert.match(r.ok ? '' : r.error, /refusing to start: the log store holds data but no format record: .*format 1 \(one LevelDB record per log entry\).*reads only format 2.*kvstore snapshot restore.*raft\.join/);
+    assert.match(r.ok ? '' : r.error, /refusing to start: the log store holds data but no format record: .*format 1 \(one LevelDB record per log entry\).*reads only format 3.*kvstore snapshot restore.*raft\.join/);
     // Refused, not repaired: the old records are untouched.
     await withRaw(dir, async (db) => {
       assert.equal(await db.get(formatKey), undefined);

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ClassicLevel } from 'classic-level';
+import type { Entry, Snapshot } from '../../src/raft/types.js';
+import { logIndex, term } from '../../src/raft/types.js';
+import { chunkOfKey } from '../../src/storage/codec.js';
+import { LogStore } from '../../src/storage/log-store.js';
+import { hs, openOk, snap, withDir } from './store-helpers.js';
+
+// A real process killed with SIGKILL in the middle of a big sliced compaction
+// (32 MiB: 43 slices of 3 chunks), at a slice boundary the parent picks from the child's
+// progress, and after it; the store is reopened and must hold the old or the new
+// snapshot whole, and every append the child saw durable.
+
+const chunkBytes = 256 * 1024;
+const oldIndex = 50;
+const newIndex = 100;
+const bigChunks = 128;
+
+/** Chunk k of the snapshot at `index`: pseudo-random bytes (LevelDB compresses nothing away), the same in both processes. */
+function chunk(index: number, k: number): Uint8Array {
+  const words = new Uint32Array(chunkBytes / 4);
+  let x = (index * 2654435761 + k * 40503 + 1) >>> 0;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+  return new Uint8Array(words.buffer);
+}
+
+function snapshotAt(index: number, count: number): Snapshot {
+  return snap(index, 1, Array.from({ length: count }, (_, k) => chunk(index, k)));
+}
+
+function entry(index: number): Entry {
+  return { index: logIndex(index), term: term(1), kind: 'command', data: Uint8Array.of(index & 0xff, (index >> 8) & 0xff, 7) };
+}
+
+/** The child: a store with a small snapshot at 50 and the log to 100, then a big compaction at 100 while appends go on, reporting progress. */
+async function child(dir: string): Promise<void> {
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+  const original = ClassicLevel.prototype.batch;
+  ClassicLevel.prototype.batch = function (this: ClassicLevel<Uint8Array, Uint8Array>, ...args: unknown[]) {
+    const ops = args[0] as { key: Uint8Array }[];
+    const slice = Array.isArray(ops) && ops.length > 0 && ops.every((op) => chunkOfKey(op.key)?.snapshotIndex === newIndex);
+    const written = (original as (...a: unknown[]) => Promise<void>).apply(this, args);
+    if (slice) void written.then(() => say('slice'));
+    return written;
+  } as typeof original;
+  const opened = await LogStore.open(dir);
+  if (!opened.ok) throw new Error(opened.error);
+  const store = opened.store;
+  const durably = (w: Parameters<LogStore['write']>[0]): Promise<void> => new Promise((resolve) => store.write(w, resolve));
+  await durably({ hardState: hs(1, null, newIndex), snapshot: null, entries: Array.from({ length: newIndex }, (_, i) => entry(i + 1)) });
+  await new Promise<void>((resolve) => store.compact(snapshotAt(oldIndex, 2), resolve));
+  say('old durable');
+  store.compact(snapshotAt(newIndex, bigChunks), () => say('new durable'));
+  // Appends every 2 ms until killed, each acknowledged once durable.
+  let next = newIndex + 1;
+  setInterval(() => {
+    const i = next++;
+    store.write({ hardState: hs(1, null, i), snapshot: null, entries: [entry(i)] }, () => say(`acked ${i}`));
+  }, 2);
+}
+
+/** Runs the child until `killWhen` holds for the lines it printed, kills it with SIGKILL, and returns what it printed. */
+async function runAndKill(dir: string, killWhen: (lines: readonly string[]) => boolean): Promise<string[]> {
+  const proc: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url), '--snapshot-writer', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      proc.once('error', reject);
+      proc.once('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`the writer exited by itself (${code ?? signal}) after: ${lines.slice(-3).join(' | ')}`))));
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
+        lines.push(line);
+        if (killWhen(lines)) proc.kill('SIGKILL');
+      });
+    });
+  } finally {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
+  return lines;
+}
+
+const count = (lines: readonly string[], what: string): number => lines.filter((l) => l === what).length;
+
+async function checkRecovered(dir: string, lines: readonly string[]): Promise<string> {
+  const r = await openOk(dir);
+  await r.store.close();
+  const { snapshot, entries } = r.recovered;
+  assert.ok(snapshot !== null);
+  const index = snapshot.meta.index;
+  assert.ok(index === oldIndex || index === newIndex, `snapshot at ${index}`);
+  if (lines.includes('new durable')) assert.equal(index, newIndex, 'the compaction was reported durable');
+  const expected = index === oldIndex ? 2 : bigChunks;
+  assert.equal(snapshot.chunks.length, expected);
+  snapshot.chunks.forEach((c, k) => assert.ok(Buffer.from(c).equals(Buffer.from(chunk(index, k))), `chunk ${k} of the snapshot at ${index}`));
+  const acked = Math.max(newIndex, ...lines.filter((l) => l.startsWith('acked ')).map((l) => Number(l.slice(6))));
+  assert.ok(entries.length > 0 && entries[0]!.index === index + 1, `the log starts after the snapshot at ${index}`);
+  entries.forEach((e, k) => assert.deepEqual([...e.data], [...entry(index + 1 + k).data], `entry ${e.index}`));
+  const last = index + entries.length;
+  assert.ok(last >= acked, `every acknowledged append is there (log to ${last}, acked to ${acked})`);
+  return `snapshot at ${index}, log to ${last}, acked to ${acked}, ${count(lines, 'slice')} slices durable`;
+}
+
+if (process.argv[2] === '--snapshot-writer') {
+  await child(process.argv[3]!);
+} else {
+  test('LogStore: a process killed with SIGKILL during a big sliced compaction, or after it, restarts with the old or the new snapshot whole and every acknowledged append', async (t) => {
+    const trials: readonly [string, (lines: readonly string[]) => boolean][] = [
+      ['after the first slice', (lines) => count(lines, 'slice') >= 1],
+      ['a third of the way', (lines) => count(lines, 'slice') >= 16],
+      ['after the compaction', (lines) => lines.includes('new durable') && lines.filter((l) => l.startsWith('acked ')).length >= 3],
+    ];
+    for (const [when, killWhen] of trials) {
+      await withDir(async (dir) => {
+        const lines = await runAndKill(dir, killWhen);
+        assert.ok(lines.includes('old durable'));
+        t.diagnostic(`killed ${when}: ${await checkRecovered(dir, lines)}`);
+      });
+    }
+  });
+}
