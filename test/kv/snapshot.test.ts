@@ -101,6 +101,21 @@ test('snapshot: an empty state machine round-trips; next() after the end keeps r
   assert.throws(() => sm.snapshot().next(0), /next\(0\)/);
 });
 
+test('snapshot: each chunk has a SharedArrayBuffer of its own, exactly its bytes (so V8 does not count the chunks a node keeps as external memory)', () => {
+  const sm = machine(Array.from({ length: 50 }, (_, i): KvCommand => ({ op: 'put', key: text(`key-${i}`), value: text(`value-${i}`), condition: { kind: 'none' }, tag: null })));
+  const reader = sm.snapshot();
+  const chunks: Uint8Array[] = [];
+  for (let c = reader.next(100); c !== null; c = reader.next(100)) chunks.push(c);
+  assert.ok(chunks.length > 5);
+  for (const c of chunks) {
+    assert.ok(c.buffer instanceof SharedArrayBuffer);
+    assert.equal(c.byteOffset, 0);
+    assert.equal(c.buffer.byteLength, c.length);
+  }
+  assert.equal(new Set(chunks.map((c) => c.buffer)).size, chunks.length);
+  assert.equal(restored(chunks).size(), 50);
+});
+
 test('snapshot: close() releases the reader early; writes then go on in place', () => {
   const sm = machine([{ op: 'put', key: text('a'), value: text('1'), condition: { kind: 'none' }, tag: null }]);
   const reader = sm.snapshot();
