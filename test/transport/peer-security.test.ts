@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import WebSocket from 'ws';
 import { nodeId } from '../../src/raft/types.js';
 import { ADMISSION_HEADER, admissionToken } from '../../src/transport/peer-auth.js';
-import { closeClient, fakePeer, heartbeat, HOST, messagesReceived, rawClient, startNode, stopAll, waitFor, type FakePeer, type RawClient, type TestNode } from './helpers.js';
+import { append, closeClient, fakePeer, heartbeat, HOST, messagesReceived, rawClient, startNode, stopAll, waitFor, type FakePeer, type RawClient, type TestNode } from './helpers.js';
 
 const running: TestNode[] = [];
 const clients: RawClient[] = [];
@@ -68,6 +68,61 @@ test('the secret never travels: the dialer proves it over both nonces and the li
   assert.equal(wire.indexOf(Buffer.from(SECRET)), -1, 'the secret is not on the wire');
   assert.equal(wire.indexOf(Buffer.from(SECRET.slice(0, 8))), -1, 'nor a piece of it');
   assert.equal(b.metrics.rejected.size, 0);
+});
+
+interface WireFrame {
+  readonly opcode: number;
+  readonly masked: boolean;
+  readonly mask: Buffer;
+  readonly payloadLength: number;
+}
+
+/** The WebSocket frames after the HTTP upgrade request (RFC 6455 §5.2); a partial last frame is left out. */
+function framesOf(stream: Buffer): WireFrame[] {
+  const headerEnd = stream.indexOf('\r\n\r\n');
+  assert.ok(headerEnd > 0, 'an upgrade request');
+  const frames: WireFrame[] = [];
+  let at = headerEnd + 4;
+  while (at + 2 <= stream.length) {
+    const b1 = stream[at + 1]!;
+    let length = b1 & 0x7f;
+    let p = at + 2;
+    if (length === 126) {
+      length = stream.readUInt16BE(p);
+      p += 2;
+    } else if (length === 127) {
+      length = Number(stream.readBigUInt64BE(p));
+      p += 8;
+    }
+    const masked = (b1 & 0x80) !== 0;
+    const mask = masked ? stream.subarray(p, p + 4) : Buffer.alloc(0);
+    p += masked ? 4 : 0;
+    if (p + length > stream.length) break;
+    frames.push({ opcode: stream[at]! & 0x0f, masked, mask, payloadLength: length });
+    at = p + length;
+  }
+  return frames;
+}
+
+test("a dialer's frames are masked with an all-zero key, and the listener reads them", async () => {
+  const b = await node('b', ['a']);
+  const a = await node('a', ['b']);
+  const relay = await recordingProxy(b.port);
+  await connectPair(a, b, relay.port);
+  a.transport.send([heartbeat('a', 'b', 1), append('a', 'b', 5, 3000)]);
+  await waitFor(() => messagesReceived(b).length === 2, 'both messages at b');
+  const delivered = messagesReceived(b);
+  assert.equal(delivered[0]?.type, 'heartbeat');
+  assert.ok(delivered[1]?.type === 'appendEntries' && delivered[1].entries[0]?.data.every((x) => x === 5) === true, 'the entry bytes arrive unchanged');
+
+  const frames = framesOf(Buffer.concat(relay.sent)).filter((f) => f.opcode === 0x2);
+  // The handshake, then the batch (3000 bytes of entry data and more).
+  assert.ok(frames.length >= 2, `${frames.length} binary frames`);
+  assert.ok(frames.some((f) => f.payloadLength > 3000), 'the batch frame is among them');
+  for (const f of frames) {
+    assert.equal(f.masked, true, 'a client frame has the mask bit (RFC 6455 §5.3)');
+    assert.deepEqual([...f.mask], [0, 0, 0, 0]);
+  }
 });
 
 test('a dialer with another secret is refused by the listener; a listener with another secret is refused by the dialer', async () => {
