@@ -14,6 +14,7 @@
 // only a wiped dist/ needs `npm run proto` again (`npm run build` does it). The
 // .d.ts gets an eslint-disable banner: generated code follows protobufjs's style.
 
+import { entryKindToWire, writeBatchFrame } from './batch-writer.js';
 import { kvstore } from './generated/peer.js';
 import { MAC_BYTES, NONCE_BYTES } from './peer-auth.js';
 import { decodeConfiguration, encodeConfiguration } from '../raft/configuration-codec.js';
@@ -47,7 +48,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
     case 'handshakeAck':
       return pb.Frame.encode({ handshakeAck: { mac: frame.mac } }).finish();
     case 'batch':
-      return pb.Frame.encode({ batch: { messages: frame.messages.map(toWire) } }).finish();
+      return writeBatchFrame(frame.messages, (m) => pb.RaftMessage.encode(toWire(m)).finish());
   }
 }
 
@@ -146,17 +147,6 @@ function toWire(m: Message): kvstore.raft.v1.RaftMessage.$Properties {
           ? { batchId: m.batchId, accepted: { firstIndex: m.result.firstIndex } }
           : { batchId: m.batchId, refused: { overloaded: m.result.reason === 'overloaded' } },
       };
-  }
-}
-
-function entryKindToWire(kind: EntryKind): kvstore.raft.v1.EntryKind {
-  switch (kind) {
-    case 'noop':
-      return pb.EntryKind.ENTRY_KIND_NOOP;
-    case 'command':
-      return pb.EntryKind.ENTRY_KIND_COMMAND;
-    case 'config':
-      return pb.EntryKind.ENTRY_KIND_CONFIG;
   }
 }
 

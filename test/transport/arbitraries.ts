@@ -29,7 +29,7 @@ const requestVoteResponseArb = fc
   .map(({ base, ...r }): Message => ({ ...base, type: 'requestVoteResponse', ...r }));
 
 /** Entries contiguous from prevLogIndex + 1, terms rising from prevLogTerm, the message's term the highest. */
-const appendEntriesArb = fc
+export const appendEntriesArb = fc
   .record({
     from: idArb,
     to: idArb,
