@@ -16,8 +16,6 @@ import { kvstore } from './generated/peer.js';
 
 const pb = kvstore.raft.v1;
 
-type Append = Extract<Message, { type: 'appendEntries' }>;
-
 /** Field tags (field number << 3 | wire type), each one byte. */
 const TAG_FRAME_BATCH = (3 << 3) | 2;
 const TAG_BATCH_MESSAGE = (1 << 3) | 2;
@@ -25,6 +23,9 @@ const TAG_MESSAGE_FROM = (1 << 3) | 2;
 const TAG_MESSAGE_TO = (2 << 3) | 2;
 const TAG_MESSAGE_TERM = (3 << 3) | 0;
 const TAG_MESSAGE_APPEND = (12 << 3) | 2;
+const TAG_MESSAGE_APPEND_RESPONSE = (13 << 3) | 2;
+const TAG_MESSAGE_HEARTBEAT = (14 << 3) | 2;
+const TAG_MESSAGE_HEARTBEAT_RESPONSE = (15 << 3) | 2;
 const TAG_APPEND_PREV_INDEX = (1 << 3) | 0;
 const TAG_APPEND_PREV_TERM = (2 << 3) | 0;
 const TAG_APPEND_ENTRY = (3 << 3) | 2;
@@ -33,6 +34,13 @@ const TAG_ENTRY_INDEX = (1 << 3) | 0;
 const TAG_ENTRY_TERM = (2 << 3) | 0;
 const TAG_ENTRY_KIND = (3 << 3) | 0;
 const TAG_ENTRY_DATA = (4 << 3) | 2;
+const TAG_APPEND_RESPONSE_ACCEPTED = (1 << 3) | 2;
+const TAG_ACCEPTED_MATCH_INDEX = (1 << 3) | 0;
+const TAG_HEARTBEAT_COMMIT = (1 << 3) | 0;
+const TAG_HEARTBEAT_SEQ = (2 << 3) | 0;
+const TAG_HEARTBEAT_RESPONSE_SEQ = (1 << 3) | 0;
+const TAG_HEARTBEAT_RESPONSE_HAS_LOG_END = (2 << 3) | 0;
+const TAG_HEARTBEAT_RESPONSE_LOG_END = (3 << 3) | 0;
 
 /** An entry kind's wire number (peer.proto EntryKind), one byte of varint. */
 export function entryKindToWire(kind: EntryKind): kvstore.raft.v1.EntryKind {
@@ -59,18 +67,26 @@ function entryBytes(e: Entry): number {
   return u64FieldBytes(e.index) + u64FieldBytes(e.term) + 2 + delimitedFieldBytes(e.data.length);
 }
 
-function appendBodyBytes(m: Append): number {
-  let n = u64FieldBytes(m.prevLogIndex) + u64FieldBytes(m.prevLogTerm) + u64FieldBytes(m.leaderCommit);
-  for (const e of m.entries) n += embeddedBytes(entryBytes(e));
-  return n;
+/** The body (the message inside RaftMessage's oneof) of a message written here, or null for one that is not. */
+function bodyBytes(m: Message): number | null {
+  switch (m.type) {
+    case 'appendEntries': {
+      let n = u64FieldBytes(m.prevLogIndex) + u64FieldBytes(m.prevLogTerm) + u64FieldBytes(m.leaderCommit);
+      for (const e of m.entries) n += embeddedBytes(entryBytes(e));
+      return n;
+    }
+    case 'appendEntriesResponse':
+      return m.success ? embeddedBytes(u64FieldBytes(m.matchIndex)) : null;
+    case 'heartbeat':
+      return u64FieldBytes(m.commit) + u64FieldBytes(m.seq);
+    case 'heartbeatResponse':
+      return u64FieldBytes(m.seq) + (m.logEnd === null ? 0 : 2 + u64FieldBytes(m.logEnd));
+    default:
+      return null;
+  }
 }
 
-/** The RaftMessage of an append, without its own tag and length. */
-function appendMessageBytes(m: Append, fromBytes: number, toBytes: number, bodyBytes: number): number {
-  return delimitedFieldBytes(fromBytes) + delimitedFieldBytes(toBytes) + u64FieldBytes(m.term) + embeddedBytes(bodyBytes);
-}
-
-/** Per message: its encoded size, and for an append the sizes the write pass needs again. */
+/** Per message: its encoded size, then, for one written here, the sizes the write pass needs again. */
 const SIZES_PER_MESSAGE = 4;
 
 class Cursor {
@@ -115,8 +131,8 @@ class Cursor {
 }
 
 /**
- * The Frame of a batch of `messages`; `encodeOther` encodes a message that is not
- * an append (a whole RaftMessage, untagged).
+ * The Frame of a batch of `messages`; `encodeOther` encodes a message of a type
+ * not written here (a whole RaftMessage, untagged).
  */
 export function writeBatchFrame(messages: readonly Message[], encodeOther: (m: Message) => Uint8Array): Buffer {
   // Sizes first, kept per message so that the write pass need not work them out again.
@@ -125,12 +141,12 @@ export function writeBatchFrame(messages: readonly Message[], encodeOther: (m: M
   let batchBytes = 0;
   for (const m of messages) {
     let n: number;
-    if (m.type === 'appendEntries') {
+    const body = bodyBytes(m);
+    if (body !== null) {
       const fromBytes = Buffer.byteLength(m.from, 'utf8');
       const toBytes = Buffer.byteLength(m.to, 'utf8');
-      const bodyBytes = appendBodyBytes(m);
-      n = appendMessageBytes(m, fromBytes, toBytes, bodyBytes);
-      sizes.push(n, fromBytes, toBytes, bodyBytes);
+      n = delimitedFieldBytes(fromBytes) + delimitedFieldBytes(toBytes) + u64FieldBytes(m.term) + embeddedBytes(body);
+      sizes.push(n, fromBytes, toBytes, body);
       others.push(null);
     } else {
       const bytes = encodeOther(m);
@@ -143,35 +159,61 @@ export function writeBatchFrame(messages: readonly Message[], encodeOther: (m: M
   const c = new Cursor(Buffer.allocUnsafe(embeddedBytes(batchBytes)));
   c.header(TAG_FRAME_BATCH, batchBytes);
   for (let i = 0; i < messages.length; i++) {
-    const m = messages[i]!;
     const k = SIZES_PER_MESSAGE * i;
     c.header(TAG_BATCH_MESSAGE, sizes[k]!);
     const other = others[i];
     if (other !== null && other !== undefined) {
       c.buf.set(other, c.at);
       c.at += other.length;
-    } else if (m.type === 'appendEntries') {
-      writeAppend(c, m, sizes[k + 1]!, sizes[k + 2]!, sizes[k + 3]!);
+      continue;
     }
+    const m = messages[i]!;
+    c.stringField(TAG_MESSAGE_FROM, m.from, sizes[k + 1]!);
+    c.stringField(TAG_MESSAGE_TO, m.to, sizes[k + 2]!);
+    c.u64Field(TAG_MESSAGE_TERM, m.term);
+    writeBody(c, m, sizes[k + 3]!);
   }
   if (c.at !== c.buf.length) throw new Error(`writeBatchFrame: wrote ${c.at} of ${c.buf.length} bytes`);
   return c.buf;
 }
 
-function writeAppend(c: Cursor, m: Append, fromBytes: number, toBytes: number, bodyBytes: number): void {
-  c.stringField(TAG_MESSAGE_FROM, m.from, fromBytes);
-  c.stringField(TAG_MESSAGE_TO, m.to, toBytes);
-  c.u64Field(TAG_MESSAGE_TERM, m.term);
-  c.header(TAG_MESSAGE_APPEND, bodyBytes);
-  c.u64Field(TAG_APPEND_PREV_INDEX, m.prevLogIndex);
-  c.u64Field(TAG_APPEND_PREV_TERM, m.prevLogTerm);
-  for (const e of m.entries) {
-    c.header(TAG_APPEND_ENTRY, entryBytes(e));
-    c.u64Field(TAG_ENTRY_INDEX, e.index);
-    c.u64Field(TAG_ENTRY_TERM, e.term);
-    c.buf[c.at++] = TAG_ENTRY_KIND;
-    c.buf[c.at++] = entryKindToWire(e.kind);
-    c.bytesField(TAG_ENTRY_DATA, e.data);
+/** The body of a message for which `bodyBytes` gave `bytes`, with its tag and length. */
+function writeBody(c: Cursor, m: Message, bytes: number): void {
+  switch (m.type) {
+    case 'appendEntries':
+      c.header(TAG_MESSAGE_APPEND, bytes);
+      c.u64Field(TAG_APPEND_PREV_INDEX, m.prevLogIndex);
+      c.u64Field(TAG_APPEND_PREV_TERM, m.prevLogTerm);
+      for (const e of m.entries) {
+        c.header(TAG_APPEND_ENTRY, entryBytes(e));
+        c.u64Field(TAG_ENTRY_INDEX, e.index);
+        c.u64Field(TAG_ENTRY_TERM, e.term);
+        c.buf[c.at++] = TAG_ENTRY_KIND;
+        c.buf[c.at++] = entryKindToWire(e.kind);
+        c.bytesField(TAG_ENTRY_DATA, e.data);
+      }
+      c.u64Field(TAG_APPEND_COMMIT, m.leaderCommit);
+      return;
+    case 'appendEntriesResponse':
+      if (!m.success) throw new Error('writeBody: a rejection is not written here');
+      c.header(TAG_MESSAGE_APPEND_RESPONSE, bytes);
+      c.header(TAG_APPEND_RESPONSE_ACCEPTED, u64FieldBytes(m.matchIndex));
+      c.u64Field(TAG_ACCEPTED_MATCH_INDEX, m.matchIndex);
+      return;
+    case 'heartbeat':
+      c.header(TAG_MESSAGE_HEARTBEAT, bytes);
+      c.u64Field(TAG_HEARTBEAT_COMMIT, m.commit);
+      c.u64Field(TAG_HEARTBEAT_SEQ, m.seq);
+      return;
+    case 'heartbeatResponse':
+      c.header(TAG_MESSAGE_HEARTBEAT_RESPONSE, bytes);
+      c.u64Field(TAG_HEARTBEAT_RESPONSE_SEQ, m.seq);
+      if (m.logEnd === null) return;
+      c.buf[c.at++] = TAG_HEARTBEAT_RESPONSE_HAS_LOG_END;
+      c.buf[c.at++] = 1;
+      c.u64Field(TAG_HEARTBEAT_RESPONSE_LOG_END, m.logEnd);
+      return;
+    default:
+      throw new Error(`writeBody: ${m.type} is not written here`);
   }
-  c.u64Field(TAG_APPEND_COMMIT, m.leaderCommit);
 }

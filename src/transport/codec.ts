@@ -87,7 +87,8 @@ export function messageBytesBound(m: Message): number {
   return n;
 }
 
-function toWire(m: Message): kvstore.raft.v1.RaftMessage.$Properties {
+/** A message as the generated encoder takes it. */
+export function toWire(m: Message): kvstore.raft.v1.RaftMessage.$Properties {
   const base = { from: m.from, to: m.to, term: m.term };
   switch (m.type) {
     case 'requestVote':
