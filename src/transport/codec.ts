@@ -14,6 +14,7 @@
 // only a wiped dist/ needs `npm run proto` again (`npm run build` does it). The
 // .d.ts gets an eslint-disable banner: generated code follows protobufjs's style.
 
+import { entryKindFromNumber, readHotBatch, type HotMessage } from './batch-reader.js';
 import { entryKindToWire, writeBatchFrame } from './batch-writer.js';
 import { kvstore } from './generated/peer.js';
 import { MAC_BYTES, NONCE_BYTES } from './peer-auth.js';
@@ -160,6 +161,8 @@ function malformed(what: string): never {
 
 export function decodeFrame(bytes: Uint8Array): DecodeResult {
   try {
+    const hot = readHotBatch(bytes);
+    if (hot !== null) return { ok: true, frame: { kind: 'batch', messages: hot.map((h, i) => messageFromHot(h, `messages[${i}]`)) } };
     return { ok: true, frame: frameFromWire(pb.Frame.decode(bytes)) };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : 'undecodable frame' };
@@ -170,6 +173,23 @@ type WireFrame = ReturnType<typeof pb.Frame.decode>;
 type WireMessage = kvstore.raft.v1.RaftMessage.$Shape;
 /** A decoded uint64: protobufjs yields a Long (or a number when Long is unavailable). */
 type WireU64 = number | { readonly low: number; readonly high: number } | null | undefined;
+
+/** A message the fast path read (src/transport/batch-reader.ts), checked as `messageFromWire` checks its kind. */
+function messageFromHot(h: HotMessage, at: string): Message {
+  const base = { from: nodeId(nonEmpty(h.from, `${at}.from`)), to: nodeId(nonEmpty(h.to, `${at}.to`)), term: term(h.term) };
+  switch (h.body) {
+    case 'appendEntries':
+      checkEntries(h.entries, h.prevLogIndex, h.prevLogTerm, base.term, at);
+      return { ...base, type: 'appendEntries', prevLogIndex: logIndex(h.prevLogIndex), prevLogTerm: term(h.prevLogTerm), entries: h.entries, leaderCommit: logIndex(h.leaderCommit) };
+    case 'appendAccepted':
+      return { ...base, type: 'appendEntriesResponse', success: true, matchIndex: logIndex(h.matchIndex) };
+    case 'heartbeat':
+      return { ...base, type: 'heartbeat', commit: logIndex(h.commit), seq: h.seq };
+    case 'heartbeatResponse':
+      if (h.hasLogEnd === 0 && h.logEnd !== 0) malformed(`${at}: a logEnd without hasLogEnd`);
+      return { ...base, type: 'heartbeatResponse', seq: h.seq, logEnd: h.hasLogEnd !== 0 ? logIndex(h.logEnd) : null };
+  }
+}
 
 function frameFromWire(f: WireFrame): Frame {
   switch (f.kind) {
@@ -322,37 +342,42 @@ function entriesFromWire(
   at: string,
 ): Entry[] {
   const entries: Entry[] = [];
-  let lastTerm: number = prevLogTerm;
   for (let i = 0; i < wire.length; i++) {
     const w = wire[i] ?? malformed(`${at}.entries[${i}]: missing`);
     const index = u64(w.index, `${at}.entries[${i}].index`);
     const t = u64(w.term, `${at}.entries[${i}].term`);
-    if (index !== prevLogIndex + 1 + i) malformed(`${at}.entries[${i}].index: ${index}, expected ${prevLogIndex + 1 + i}`);
-    if (t < lastTerm || t > leaderTerm) malformed(`${at}.entries[${i}].term: ${t}, expected between ${lastTerm} and ${leaderTerm}`);
-    lastTerm = t;
+    // Checked here, before the kind, as the fast path's entries are (it reads no entry of an unknown kind).
+    checkEntry(index, t, i, entries[i - 1]?.term ?? prevLogTerm, prevLogIndex, leaderTerm, at);
     const kind = entryKindFromWire(w.kind, `${at}.entries[${i}].kind`);
-    const data = w.data ?? new Uint8Array(0);
-    // A configuration the receiver could not read would stop it: such a frame is refused here.
-    if (kind === 'config') {
-      const d = decodeConfiguration(data);
-      if (!d.ok) malformed(`${at}.entries[${i}].data: not a configuration: ${d.reason}`);
-    }
-    entries.push({ index: logIndex(index), term: term(t), kind, data });
+    entries.push({ index: logIndex(index), term: term(t), kind, data: w.data ?? new Uint8Array(0) });
   }
+  checkConfigurations(entries, at);
   return entries;
 }
 
-function entryKindFromWire(kind: number | null | undefined, at: string): EntryKind {
-  switch (kind) {
-    case pb.EntryKind.ENTRY_KIND_NOOP:
-      return 'noop';
-    case pb.EntryKind.ENTRY_KIND_COMMAND:
-      return 'command';
-    case pb.EntryKind.ENTRY_KIND_CONFIG:
-      return 'config';
-    default:
-      return malformed(`${at}: unknown entry kind ${String(kind)}`);
+/** The fast path's entries, checked as `entriesFromWire` checks its own. */
+function checkEntries(entries: readonly Entry[], prevLogIndex: number, prevLogTerm: number, leaderTerm: number, at: string): void {
+  for (let i = 0; i < entries.length; i++) checkEntry(entries[i]!.index, entries[i]!.term, i, i === 0 ? prevLogTerm : entries[i - 1]!.term, prevLogIndex, leaderTerm, at);
+  checkConfigurations(entries, at);
+}
+
+/** A configuration the receiver could not read would stop it: such a frame is refused here. */
+function checkConfigurations(entries: readonly Entry[], at: string): void {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.kind !== 'config') continue;
+    const d = decodeConfiguration(e.data);
+    if (!d.ok) malformed(`${at}.entries[${i}].data: not a configuration: ${d.reason}`);
   }
+}
+
+function checkEntry(index: number, t: number, i: number, lastTerm: number, prevLogIndex: number, leaderTerm: number, at: string): void {
+  if (index !== prevLogIndex + 1 + i) malformed(`${at}.entries[${i}].index: ${index}, expected ${prevLogIndex + 1 + i}`);
+  if (t < lastTerm || t > leaderTerm) malformed(`${at}.entries[${i}].term: ${t}, expected between ${lastTerm} and ${leaderTerm}`);
+}
+
+function entryKindFromWire(kind: number | null | undefined, at: string): EntryKind {
+  return entryKindFromNumber(kind ?? 0) ?? malformed(`${at}: unknown entry kind ${String(kind)}`);
 }
 
 function snapshotMetaFromWire(w: kvstore.raft.v1.SnapshotMeta.$Shape, at: string): SnapshotMeta {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import protobuf from 'protobufjs/minimal.js';
 import { encodeConfiguration } from '../../src/raft/configuration-codec.js';
 import { configuration } from '../../src/raft/membership.js';
 import { logIndex, nodeId, term, type Message } from '../../src/raft/types.js';
@@ -89,6 +90,40 @@ test('messages written by hand between the others keep their place and bytes in 
     }),
     { numRuns: 300 },
   );
+});
+
+/** The batch again, each message followed by an unknown field (99, varint 1), which the fast path does not read. */
+function withUnknownFields(messages: readonly Message[]): Uint8Array {
+  const batch = protobuf.Writer.create();
+  for (const m of messages) batch.uint32((1 << 3) | 2).bytes(Uint8Array.from([...pb.RaftMessage.encode(toWire(m)).finish(), 0x98, 0x06, 0x01]));
+  return protobuf.Writer.create().uint32((3 << 3) | 2).bytes(batch.finish()).finish();
+}
+
+test('a batch the fast path does not read decodes as one it reads', () => {
+  fc.assert(
+    fc.property(fc.array(fc.oneof(handWrittenArb, messageArb), { minLength: 1, maxLength: 6 }), (messages) => {
+      assert.deepStrictEqual(plain(decodeOk(withUnknownFields(messages))), plain(decodeOk(encodeFrame({ kind: 'batch', messages }))));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('either path refuses an append whose entries break log matching, with the same error', () => {
+  const m: Message = {
+    type: 'appendEntries',
+    from: nodeId('a'),
+    to: nodeId('b'),
+    term: term(5),
+    prevLogIndex: logIndex(10),
+    prevLogTerm: term(2),
+    entries: [
+      { index: logIndex(11), term: term(2), kind: 'command', data: Uint8Array.of(1) },
+      { index: logIndex(13), term: term(2), kind: 'command', data: Uint8Array.of(2) },
+    ],
+    leaderCommit: logIndex(0),
+  };
+  decodeError(encodeFrame({ kind: 'batch', messages: [m] }), /messages\[0\]\.entries\[1\]\.index: 13, expected 12/);
+  decodeError(withUnknownFields([m]), /messages\[0\]\.entries\[1\]\.index: 13, expected 12/);
 });
 
 test('challenge, handshake, handshake ack and empty batch frames round-trip', () => {
@@ -209,6 +244,8 @@ test('malformed frames decode to errors', async (t) => {
     ['an index of 2^64 - 2^11', appendOf([], 2 ** 64 - 2 ** 11), /prevLogIndex: .* beyond/],
     ['a seq beyond 2^53', batchOf({ ...wire(), heartbeat: { commit: 1, seq: 2 ** 60 } }), /seq: .* beyond/],
     ['a node id that is not UTF-8', Uint8Array.from([0x1a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xc3, 0x28]), /utf-?8|invalid/i],
+    // The shape the fast path reads (from, to, a heartbeat), but the bytes of from are not UTF-8.
+    ['a heartbeat from a node id that is not UTF-8', Uint8Array.from([0x1a, 0x0b, 0x0a, 0x09, 0x0a, 0x02, 0xc3, 0x28, 0x12, 0x01, 0x62, 0x72, 0x00]), /utf-?8|invalid/i],
   ];
   for (const [name, bytes, pattern] of cases) {
     await t.test(name, () => decodeError(bytes, pattern));
