@@ -13,7 +13,7 @@ import { planChange, type ChangeRefusal, type ConfigChange } from '../src/raft/m
 import { followAppend, Membership, syncProgress } from '../src/raft/membership-log.js';
 import { DEPARTURE_ROUNDS_MAX, Departures } from '../src/raft/departures.js';
 import { ForwardedReads, ReadIndexTracker } from '../src/raft/read-index.js';
-import { broadcastAppends, broadcastHeartbeats, committedInTerm, maybeCommit, rejectAppend, releaseReads, sendAppends, sendCommitToWaiting, sendSnapshotChunks } from '../src/raft/replication.js';
+import { broadcastAppends, broadcastHeartbeats, commitAdvanced, committedInTerm, flushAppends, maybeCommit, rejectAppend, releaseReads, sendAppends, sendSnapshotChunks } from '../src/raft/replication.js';
 import { LatestSnapshot } from '../src/raft/snapshot-store.js';
 import { SnapshotReceiver } from '../src/raft/snapshot-receiver.js';
 import type { Entry, LogIndex, Message, MessageType, NodeId, Snapshot, Term } from '../src/raft/types.js';
@@ -115,7 +115,9 @@ export type RaftEvent =
   | { readonly type: 'propose'; readonly commands: readonly Uint8Array[]; readonly forwardBatchId?: number | null }
   | { readonly type: 'readIndex'; readonly requestId: number; readonly lease: boolean }
   | { readonly type: 'changeMembers'; readonly change: ConfigChange }
-  | { readonly type: 'transferLeadership'; readonly to: NodeId | null };
+  | { readonly type: 'transferLeadership'; readonly to: NodeId | null }
+  /** The host's turn ends (it is about to drain the effects) and appends are due: see Outbox.appendsDue. */
+  | { readonly type: 'flushAppends' };
 
 /** The machine's answers to the host's requests, emitted while it handles them. */
 export type RaftEmitted =
@@ -460,7 +462,7 @@ const raftSetup = setup({
       pr.recentActive = true;
       if (event.from === context.id) {
         // Our own write is durable: followers learn the new commit index with the next append or heartbeat.
-        if (event.success && pr.maybeUpdate(event.matchIndex) && maybeCommit(context)) sendCommitToWaiting(context);
+        if (event.success && pr.maybeUpdate(event.matchIndex) && maybeCommit(context)) commitAdvanced(context);
         return;
       }
       if (!event.success) {
@@ -470,7 +472,7 @@ const raftSetup = setup({
       const wasPaused = pr.isPaused();
       if (pr.maybeUpdate(event.matchIndex)) {
         if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex)) pr.becomeReplicate();
-        if (maybeCommit(context)) sendCommitToWaiting(context);
+        if (maybeCommit(context)) commitAdvanced(context);
         if (context.transferTo === event.from) nudgeTransferTarget(context, event.from);
         sendAppends(context, event.from, false);
       } else if (wasPaused && !pr.isPaused()) {
@@ -558,7 +560,14 @@ const raftSetup = setup({
       const entries: Entry[] = event.commands.map((data, k) => ({ index: logIndex(firstIndex + k), term: context.term, kind: 'command', data }));
       context.log.append(entries);
       context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: context.log.lastIndex() });
-      broadcastAppends(context, false);
+      // Sent when the turn ends (flushAppends), with whatever else the turn appends.
+      if (context.progress.size > 1) context.outbox.appendsDue = true;
+    },
+    flushAppends: ({ context }) => flushAppends(context),
+    /** A leader that stepped down during the turn: nothing is due from it any more. */
+    dropDueAppends: ({ context }) => {
+      context.outbox.appendsDue = false;
+      context.outbox.commitDue = false;
     },
     /** Emitted before the append, so it names the first index the commands take. */
     answerProposed: emit(({ context }) => ({ type: 'proposed', result: { ok: true, term: context.term, firstIndex: logIndex(context.log.lastIndex() + 1) } }) as const),
@@ -735,6 +744,7 @@ export const raftMachine = raftSetup.createMachine({
     transferLeadership: { actions: 'refuseTransfer' },
     readIndex: { actions: 'refuseRead' },
     snapshotTaken: { actions: 'compactLog' },
+    flushAppends: { actions: 'dropDueAppends' },
   },
   states: {
     follower: {
@@ -795,6 +805,7 @@ export const raftMachine = raftSetup.createMachine({
         // Answers from members and departing members only: any other's late answers have no progress to update.
         appendEntriesResponse: { guard: 'fromTrackedMember', actions: ['handleAppendResponse', 'releaseDeparted'] },
         heartbeatResponse: { guard: 'fromTrackedMember', actions: 'handleHeartbeatResponse' },
+        flushAppends: { actions: 'flushAppends' },
         installSnapshotResponse: { guard: 'fromTrackedMember', actions: ['handleSnapshotResponse', 'releaseDeparted'] },
         // Not a member: it cannot be elected, and is not answered; it is told of its removal instead.
         requestVote: { guard: 'fromFormerMember', actions: 'tellOfRemoval' },

@@ -29,6 +29,14 @@ export class Outbox {
   forwardedProposals: ForwardedProposal[] = [];
   /** A snapshot received from the leader: persist it (it replaces the log) and restore the state machine from it. */
   installSnapshot: Snapshot | null = null;
+  /**
+   * Leader: entries were appended this turn that no append carries yet. The host
+   * sends `flushAppends` before it drains, so that a turn's batches (its own and
+   * those its followers forwarded) go to each follower as one append.
+   */
+  appendsDue = false;
+  /** Leader: the commit index moved this turn while a follower waits for entries it forwarded (sent with `flushAppends`). */
+  commitDue = false;
 
   /** Everything produced since the last drain, leaving the outbox empty (an empty list is handed out as the shared `none`). */
   drain(): {

@@ -29,11 +29,14 @@ export class Progress {
   /** The newest heartbeat broadcast this follower acknowledged (see ReadIndexTracker). */
   heartbeatAcked = 0;
   /**
-   * The last entry of a batch this follower forwarded to us (0: none waiting). It
-   * answers its clients once it applies that entry, so it is told each advance of
-   * the commit index at once rather than with the next heartbeat.
+   * The last entries of the batches this follower forwarded to us, in log order,
+   * that it has not been told are committed. It answers its clients once it
+   * applies them, so it is told as soon as the commit index reaches one, rather
+   * than with the next heartbeat (and not at each advance that reaches none).
    */
-  commitAwaited: LogIndex = logIndex(0);
+  readonly awaitedEnds: LogIndex[] = [];
+  /** The commit index the last append to this follower carried: a waiting follower needs no empty append to learn it again. */
+  commitSent: LogIndex = logIndex(0);
   readonly inflights: Inflights;
 
   constructor(next: LogIndex, inflightMax: number) {
@@ -41,8 +44,21 @@ export class Progress {
     this.inflights = new Inflights(inflightMax);
   }
 
-  awaitCommit(index: LogIndex): void {
-    if (index > this.commitAwaited) this.commitAwaited = index;
+  /** A batch this follower forwarded was appended, ending at `end`. */
+  awaitCommit(end: LogIndex): void {
+    this.awaitedEnds.push(end);
+  }
+
+  /** Does `commit` reach the end of a batch this follower waits for? */
+  awaitsUpTo(commit: LogIndex): boolean {
+    return this.awaitedEnds.length > 0 && this.awaitedEnds[0]! <= commit;
+  }
+
+  /** The follower is being told of `commit`: the batches it ends are no longer waited for. */
+  toldCommit(commit: LogIndex): void {
+    let k = 0;
+    while (k < this.awaitedEnds.length && this.awaitedEnds[k]! <= commit) k++;
+    if (k > 0) this.awaitedEnds.splice(0, k);
   }
 
   private assertInvariant(): void {

@@ -53,6 +53,7 @@ export function appendsFor(leader: Pick<Leader, 'id' | 'term' | 'log' | 'config'
     const lastIndex = logIndex(prevLogIndex + entries.length);
     out.push({ type: 'appendEntries', from: leader.id, to, term: leader.term, prevLogIndex, prevLogTerm, entries, leaderCommit: log.committed() });
     pr.sentAppend(lastIndex, entries.length);
+    pr.commitSent = log.committed();
     if (entries.length === 0) break;
   }
   return out;
@@ -94,19 +95,38 @@ export function sendSnapshotChunks(leader: Leader, to: NodeId, pr: Progress): vo
 }
 
 /**
- * The commit index advanced: followers waiting for entries they forwarded get an
- * append now (entries if any are due, else an empty one carrying the commit
- * index), as etcd's bcastAppend does for everyone; the others learn it with the
- * next append or heartbeat, which keeps an idle leader-only workload at one
- * round trip per write.
+ * The commit index advanced: a follower whose forwarded batch it now covers is to
+ * be told with this turn's appends (flushAppends), as etcd's bcastAppend tells
+ * everyone; the others learn it with the next append or heartbeat, which keeps an
+ * idle leader-only workload at one round trip per write.
  */
-export function sendCommitToWaiting(leader: Leader): void {
+export function commitAdvanced(leader: Leader): void {
   const commit = leader.log.committed();
-  for (const peer of leader.peers) {
-    const pr = leader.progress.get(peer)!;
-    if (pr.commitAwaited === 0 || pr.state !== 'replicate') continue;
-    if (commit >= pr.commitAwaited) pr.commitAwaited = logIndex(0);
-    sendAppends(leader, peer, true);
+  for (const peer of leader.peers) if (leader.progress.get(peer)!.awaitsUpTo(commit)) leader.outbox.commitDue = true;
+}
+
+/**
+ * The turn ends: each follower is sent, as one append where its window allows,
+ * every entry appended during the turn (the leader's batch and the batches its
+ * followers forwarded); a follower waiting for entries it forwarded that no
+ * append has told of the commit index yet gets it in an empty append.
+ */
+export function flushAppends(leader: Leader): void {
+  const out = leader.outbox;
+  if (out.appendsDue) {
+    out.appendsDue = false;
+    broadcastAppends(leader, false);
+  }
+  if (out.commitDue) {
+    out.commitDue = false;
+    const commit = leader.log.committed();
+    for (const peer of leader.peers) {
+      const pr = leader.progress.get(peer)!;
+      if (pr.state !== 'replicate' || !pr.awaitsUpTo(commit)) continue;
+      pr.toldCommit(commit);
+      // An append of this turn may already have carried it.
+      if (pr.commitSent < commit) sendAppends(leader, peer, true);
+    }
   }
 }
 

@@ -84,7 +84,14 @@ export class MachineHarness {
     return (typeof v === 'string' ? v : Object.keys(v)[0]) as Role;
   }
 
+  /** Sends `e`, then ends the turn as the host does before it drains the effects (RaftNode.takeReady): appends due go out. */
   send(e: RaftEvent): void {
+    this.sendWithinTurn(e);
+    if (this.outbox.appendsDue || this.outbox.commitDue) this.sendWithinTurn({ type: 'flushAppends' });
+  }
+
+  /** Sends `e` alone: the turn goes on (what is due waits for the `flushAppends` at its end). */
+  sendWithinTurn(e: RaftEvent): void {
     this.actor.send(e);
     const snap = this.actor.getSnapshot();
     if (snap.status === 'error') throw snap.error;

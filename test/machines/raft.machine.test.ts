@@ -694,6 +694,60 @@ const table: readonly Row[] = [
     effects: ['send n1->n2 t3 App prev=5@3 [] commit=5', 'commit 5'],
   },
   {
+    rule: "leader: the batches of one turn (a follower's forwarded one, then its own) go to each follower as one append when the turn ends",
+    given: () => {
+      const h = committedLeader();
+      h.sendWithinTurn({ type: 'proposeRequest', from: n2, to: n1, term: t(3), batchId: 4, commands: [new Uint8Array([1]), new Uint8Array([2])] });
+      h.effects();
+      return h;
+    },
+    when: propose(2),
+    then: 'leader',
+    effects: ['send n1->n2 t3 App prev=3@3 [4@3..7@3] commit=3', 'after persist n1->n1 t3 AppResp ok match=7', 'answer proposed at 6@3', 'log ends at 7@3'],
+  },
+  {
+    rule: 'write forwarding: the commit index a waiting follower needs goes with the next batch appended in the same turn, as one append',
+    given: () => {
+      const h = committedLeader();
+      h.send({ type: 'proposeRequest', from: n2, to: n1, term: t(3), batchId: 4, commands: [new Uint8Array([1]), new Uint8Array([2])] });
+      h.send({ type: 'appendEntriesResponse', from: n1, to: n1, term: t(3), success: true, matchIndex: i(5) });
+      h.sendWithinTurn({ type: 'appendEntriesResponse', from: n2, to: n1, term: t(3), success: true, matchIndex: i(5) });
+      h.sendWithinTurn({ type: 'proposeRequest', from: n2, to: n1, term: t(3), batchId: 5, commands: [new Uint8Array([3])] });
+      h.effects();
+      return h;
+    },
+    when: { type: 'flushAppends' },
+    then: 'leader',
+    effects: ['send n1->n2 t3 App prev=5@3 [6@3] commit=5'],
+  },
+  {
+    rule: "write forwarding: a commit that reaches none of a waiting follower's batches sends it nothing: it learns that commit with the next append or heartbeat",
+    given: () => {
+      const h = committedLeader();
+      h.send(propose(2));
+      h.send({ type: 'proposeRequest', from: n2, to: n1, term: t(3), batchId: 4, commands: [new Uint8Array([1])] });
+      h.send({ type: 'appendEntriesResponse', from: n1, to: n1, term: t(3), success: true, matchIndex: i(6) });
+      h.effects();
+      return h;
+    },
+    when: { type: 'appendEntriesResponse', from: n2, to: n1, term: t(3), success: true, matchIndex: i(5) },
+    then: 'leader',
+    effects: ['commit 5'],
+  },
+  {
+    rule: 'a leader that stepped down during the turn sends nothing at its end: what it appended waits for the next leader to decide',
+    given: () => {
+      const h = committedLeader();
+      h.sendWithinTurn(propose(2));
+      h.sendWithinTurn({ type: 'heartbeat', from: n3, to: n1, term: t(4), commit: i(3), seq: 1 });
+      h.effects();
+      return h;
+    },
+    when: { type: 'flushAppends' },
+    then: 'follower',
+    effects: [],
+  },
+  {
     rule: 'leader: a commit of its own proposals sends no extra message: followers learn the commit index with the next append or heartbeat',
     given: () => {
       const h = committedLeader();

@@ -16,6 +16,7 @@ import { describeCause, type CoreInput, type CoreTap, type CoreTransition } from
 export type { ChangeResult, ForwardedProposal, ProposeResult, ReadResult, ReadState, TransferResult };
 
 const readyInput: CoreInput = Object.freeze({ kind: 'ready' });
+const flushAppendsEvent: RaftEvent = Object.freeze({ type: 'flushAppends' });
 
 /** The host's requests that the machine answers, by an emitted event, while it handles them. */
 type Request = Extract<CoreInput, { kind: 'propose' | 'readIndex' | 'changeMembers' | 'transferLeadership' }>;
@@ -389,6 +390,12 @@ export class RaftNode {
   /** Drains the effects produced since the last call. */
   takeReady(): Ready {
     this.taken(readyInput);
+    if (this.outbox.appendsDue || this.outbox.commitDue) {
+      // The turn's appends, as one per follower, before the messages are drained.
+      this.actor.send(flushAppendsEvent);
+      const snap = this.actor.getSnapshot();
+      if (snap.status === 'error') throw snap.error;
+    }
     const c = this.actor.getSnapshot().context;
     const prev = this.persistedHardState;
     let hardState: HardState | null = null;
