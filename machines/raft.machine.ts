@@ -14,6 +14,7 @@ import { followAppend, Membership, syncProgress } from '../src/raft/membership-l
 import { DEPARTURE_ROUNDS_MAX, Departures } from '../src/raft/departures.js';
 import { ForwardedReads, ReadIndexTracker } from '../src/raft/read-index.js';
 import { broadcastAppends, broadcastHeartbeats, commitAdvanced, committedInTerm, flushAppends, maybeCommit, rejectAppend, releaseReads, sendAppends, sendSnapshotChunks } from '../src/raft/replication.js';
+import { LeaderContact } from '../src/raft/leader-contact.js';
 import { LatestSnapshot } from '../src/raft/snapshot-store.js';
 import { SnapshotReceiver } from '../src/raft/snapshot-receiver.js';
 import type { Entry, LogIndex, Message, MessageType, NodeId, Snapshot, Term } from '../src/raft/types.js';
@@ -64,8 +65,8 @@ export interface RaftContext {
   readonly term: Term;
   readonly votedFor: NodeId | null;
   readonly leaderId: NodeId | null;
-  /** When the node last heard from the leader it follows (for leader stickiness). */
-  readonly leaderHeardAtMs: number;
+  /** When the node last heard from the leader it follows (for leader stickiness), updated in place. */
+  readonly leaderContact: LeaderContact;
   /** Votes (or pre-votes) received in the current election. */
   readonly votes: ReadonlyMap<NodeId, boolean>;
   /** Leader only: what we know of each member's log, ourselves included (it follows the configuration). */
@@ -192,6 +193,11 @@ const raftSetup = setup({
   guards: {
     /** A message at our current term: what role states handle. */
     isCurrentTerm: ({ context, event }) => messageOf(event).term === context.term,
+    /** A message at our current term from the leader we already follow. */
+    isFromOurLeader: ({ context, event }) => {
+      const m = messageOf(event);
+      return m.term === context.term && m.from === context.leaderId;
+    },
     termIsStale: ({ context, event }) => messageOf(event).term < context.term,
     /** Leader stickiness: while a leader is known to be alive, requests to replace it are ignored. */
     voteRequestInLease: ({ context, event }) => {
@@ -320,8 +326,11 @@ const raftSetup = setup({
       context.outbox.send(voteResponse(context, event, false));
     },
 
-    /** The leader's clock reading is an input, injected like the rest: it decides leader stickiness later. */
-    followLeader: assign(({ context, event }) => ({ leaderId: messageOf(event).from, leaderHeardAtMs: context.env.nowMs() })),
+    followLeader: assign(({ event }) => ({ leaderId: messageOf(event).from })),
+    /** The clock reading is an input, injected like the rest: it decides leader stickiness later. */
+    noteLeaderHeard: ({ context }) => {
+      context.leaderContact.heardAtMs = context.env.nowMs();
+    },
     acceptAppend: ({ context, event }) => {
       assertEvent(event, 'appendEntries');
       const r = context.log.maybeAppend(event.prevLogIndex, event.prevLogTerm, event.entries);
@@ -672,18 +681,25 @@ const staleAnswerRule = { guard: 'termIsStale' } as const;
 
 /** Leader messages of the current term, which a follower takes and a (pre-)candidate follows. */
 const fromCurrentLeader = {
-  appendEntries: { guard: 'isCurrentTerm', actions: ['followLeader', 'acceptAppend'] },
-  heartbeat: { guard: 'isCurrentTerm', actions: ['followLeader', 'acceptHeartbeat'] },
+  // The leader we already follow (every append and heartbeat but the first): no new context.
+  appendEntries: [
+    { guard: 'isFromOurLeader', actions: ['noteLeaderHeard', 'acceptAppend'] },
+    { guard: 'isCurrentTerm', actions: ['followLeader', 'noteLeaderHeard', 'acceptAppend'] },
+  ],
+  heartbeat: [
+    { guard: 'isFromOurLeader', actions: ['noteLeaderHeard', 'acceptHeartbeat'] },
+    { guard: 'isCurrentTerm', actions: ['followLeader', 'noteLeaderHeard', 'acceptHeartbeat'] },
+  ],
   installSnapshot: [
-    { guard: and(['isCurrentTerm', 'snapshotCovered']), actions: ['followLeader', 'confirmSnapshotCovered'] },
-    { guard: 'isCurrentTerm', actions: ['followLeader', 'acceptSnapshotChunk'] },
+    { guard: and(['isCurrentTerm', 'snapshotCovered']), actions: ['followLeader', 'noteLeaderHeard', 'confirmSnapshotCovered'] },
+    { guard: 'isCurrentTerm', actions: ['followLeader', 'noteLeaderHeard', 'acceptSnapshotChunk'] },
   ],
 } as const;
 
-/** A (pre-)candidate that hears from a leader of its own term becomes its follower. */
+/** A (pre-)candidate that hears from a leader of its own term becomes its follower (it follows no leader yet). */
 const followCurrentLeader = {
-  appendEntries: { ...fromCurrentLeader.appendEntries, target: 'follower' },
-  heartbeat: { ...fromCurrentLeader.heartbeat, target: 'follower' },
+  appendEntries: { ...fromCurrentLeader.appendEntries[1], target: 'follower' },
+  heartbeat: { ...fromCurrentLeader.heartbeat[1], target: 'follower' },
   installSnapshot: fromCurrentLeader.installSnapshot.map((t) => ({ ...t, target: 'follower' })),
 } as const;
 
@@ -702,7 +718,7 @@ export const raftMachine = raftSetup.createMachine({
     term: input.term,
     votedFor: input.votedFor,
     leaderId: null,
-    leaderHeardAtMs: input.env.nowMs(),
+    leaderContact: new LeaderContact(input.env.nowMs()),
     votes: new Map(),
     progress: new Map(),
     departing: new Departures(DEPARTURE_ROUNDS_MAX),

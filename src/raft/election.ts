@@ -1,5 +1,6 @@
 import type { RaftConfig } from './config.js';
 import type { RaftEnv } from './env.js';
+import type { LeaderContact } from './leader-contact.js';
 import type { RaftLog } from './log.js';
 import type { NodeId, RequestVote, RequestVoteResponse, Term } from './types.js';
 
@@ -11,7 +12,7 @@ export interface Voter {
   readonly votedFor: NodeId | null;
   readonly leaderId: NodeId | null;
   /** When the node last heard from the leader it follows. */
-  readonly leaderHeardAtMs: number;
+  readonly leaderContact: Readonly<LeaderContact>;
   readonly config: RaftConfig;
   readonly env: RaftEnv;
   readonly log: RaftLog;
@@ -19,7 +20,7 @@ export interface Voter {
 
 /** Heard from the leader within the (minimum) election timeout. */
 export function leaderHeardRecently(v: Voter): boolean {
-  return v.env.nowMs() - v.leaderHeardAtMs < v.config.electionTimeoutMs;
+  return v.env.nowMs() - v.leaderContact.heardAtMs < v.config.electionTimeoutMs;
 }
 
 /**

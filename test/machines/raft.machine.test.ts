@@ -457,6 +457,13 @@ const table: readonly Row[] = [
     effects: ['after persist n1->n2 t2 AppResp ok match=3', 'log ends at 3@2', 'commit 3'],
   },
   {
+    rule: 'follower: the first append of the current term from a leader it did not know makes it that leader\'s follower, and is taken',
+    given: roles.follower,
+    when: append(2, 2, 2, [e(3, 2, 'y')], 3),
+    then: 'follower',
+    effects: ['after persist n1->n2 t2 AppResp ok match=3', 'leader n2', 'log ends at 3@2', 'commit 3'],
+  },
+  {
     rule: 'follower: an append whose previous entry does not match is refused with a conflict hint',
     given: roles['follower of n2'],
     when: append(2, 2, 1, [e(3, 2, 'y')], 3),

@@ -1,5 +1,6 @@
 import { Departures } from '../departures.js';
 import { Inflights } from '../inflights.js';
+import { LeaderContact } from '../leader-contact.js';
 import { RaftLog } from '../log.js';
 import { Outbox } from '../outbox.js';
 import { Progress } from '../progress.js';
@@ -52,6 +53,7 @@ export const coreStateClasses: ReadonlyMap<string, { readonly prototype: object 
   ['Membership', Membership],
   ['ConfigHistory', ConfigHistory],
   ['Departures', Departures],
+  ['LeaderContact', LeaderContact],
 ]);
 
 const classOfPrototype = new Map<object, string>([...coreStateClasses].map(([name, c]) => [c.prototype, name]));
