@@ -3,7 +3,9 @@ import type { ErrorCode } from '../errors.js';
 import type { KvStats } from '../node/kv-node.js';
 import { latencyBucketsSeconds } from './buckets.js';
 import { collectedCounter, collectedGauge } from './collected.js';
-import { SeriesHistogram } from './series-histogram.js';
+import { SeriesCounter, type CounterSeries } from './series-counter.js';
+import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
+import { Table } from './table.js';
 
 export type KvOp = 'get' | 'put' | 'delete' | 'list' | 'txn' | 'lease_grant' | 'lease_revoke' | 'lease_keepalive';
 
@@ -20,26 +22,23 @@ export type Api = 'http' | 'grpc';
  */
 export class ApiMetrics {
   readonly registry = new Registry();
-  private readonly kvDuration: SeriesHistogram<'op' | 'consistency'>;
-  private readonly errors: Counter<'api' | 'code'>;
+  private readonly kvDuration: Table<KvOp, KvConsistency, HistogramSeries>;
+  private readonly errors: Table<Api, ErrorCode, CounterSeries>;
   private readonly connectionsRefused: Counter<'api' | 'reason'>;
 
   constructor(nodeId: string, stats: () => KvStats) {
     this.registry.setDefaultLabels({ node: nodeId });
     const registers = [this.registry];
-    this.kvDuration = new SeriesHistogram(
+    const kvDuration = new SeriesHistogram(
       'kvstore_kv_operation_duration_seconds',
       'Key-value operation latency (proposal or read to answer), by op and read consistency (writes: linearizable)',
       ['op', 'consistency'],
       latencyBucketsSeconds,
       this.registry,
     );
-    this.errors = new Counter({
-      name: 'kvstore_api_errors_total',
-      help: 'Error answers, by API (http, grpc) and error catalog code',
-      labelNames: ['api', 'code'],
-      registers,
-    });
+    this.kvDuration = new Table((op, consistency) => kvDuration.of(`${op} ${consistency}`, () => ({ op, consistency })));
+    const errors = new SeriesCounter('kvstore_api_errors_total', 'Error answers, by API (http, grpc) and error catalog code', ['api', 'code'], this.registry);
+    this.errors = new Table((api, code) => errors.of(`${api} ${code}`, () => ({ api, code })));
     this.connectionsRefused = new Counter({
       name: 'kvstore_api_connections_refused_total',
       help: 'Client connections refused or closed before any request: too_many_connections, tls_failed, timeout (sent nothing)',
@@ -54,11 +53,11 @@ export class ApiMetrics {
   }
 
   observeKv(op: KvOp, consistency: KvConsistency, seconds: number): void {
-    this.kvDuration.of(`${op} ${consistency}`, () => ({ op, consistency })).observe(seconds);
+    this.kvDuration.get(op, consistency).observe(seconds);
   }
 
   errorAnswered(api: Api, code: ErrorCode): void {
-    this.errors.inc({ api, code });
+    this.errors.get(api, code).inc();
   }
 
   /** `reason` comes from a fixed set (the listeners'), never from a client. */
