@@ -155,6 +155,11 @@ export class WatchHub {
     const src = this.source();
     const feed = src.changes();
     const applied = src.appliedIndex();
+    // No watch at all (the common case): nothing to read or dispatch, only the head to keep up.
+    if (this.count === 0) {
+      this.head = applied;
+      return false;
+    }
     if (applied > this.head) {
       if (this.head + 1 < feed.oldestServable()) {
         // A snapshot install moved the window past what synced watches have seen.

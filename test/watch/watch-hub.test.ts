@@ -234,3 +234,25 @@ test('watch hub: every watch gets exactly its changes in order, or ends with a t
     { numRuns: 300 },
   );
 });
+
+test('watch hub: with no watch, polls only keep the head up; a watch started after them is synced at once and gets exactly what follows', () => {
+  const sm = new KvStateMachine(kvStateMachineDefaults);
+  let pollsRequested = 0;
+  const hub = new WatchHub(() => sm, () => void pollsRequested++);
+  const put = (i: number, key: string): void => void sm.apply(i, encodeCommand({ op: 'put', key: text(key), value: text(`${i}`), condition: { kind: 'none' }, tag: null }));
+  for (let i = 1; i <= 50; i++) {
+    put(i, i % 2 === 0 ? 'a' : 'b');
+    assert.equal(hub.poll(), false);
+  }
+  assert.equal(hub.headRevision(), 50);
+  const live = new TestSink(1000);
+  const all = new TestSink(1000);
+  assert.equal(hub.watch({ kind: 'key', key: k('a') }, null, live).ok, true);
+  assert.equal(pollsRequested, 0, 'a live watch on a caught-up hub is synced without a poll');
+  assert.equal(hub.watch({ kind: 'key', key: k('a') }, 1, all).ok, true);
+  put(51, 'b');
+  put(52, 'a');
+  while (hub.poll());
+  assert.deepEqual(render(live.received), ['52:a=52']);
+  assert.deepEqual(render(all.received), [...Array.from({ length: 25 }, (_, j) => `${2 * (j + 1)}:a=${2 * (j + 1)}`), '52:a=52']);
+});
