@@ -68,8 +68,10 @@ test('each node of a real cluster records its core through a leader kill, and it
         `${n.id}: the replay makes the transitions the node logged`,
       );
     }
-    // A node that never changed role has none to compare; the cluster as a whole had elections before and after the kill.
-    assert.ok(compared >= 4, `transitions compared: ${compared}`);
+    // A node that never changed role has none to compare. What the protocol guarantees is the
+    // survivor's election after the kill (follower -> pre_candidate -> candidate -> leader); the
+    // others' timeouts (a survivor that also ran, the first election's losers) depend on timing.
+    assert.ok(compared >= 3, `transitions compared: ${compared}`);
     // The survivor that took over led after the kill: its replay shows it winning the election.
     const secondRec = decodeRecording(JSON.parse(readFileSync(join(dir, `${second}.json`), 'utf8')));
     if ('error' in secondRec) throw new Error(secondRec.error);
