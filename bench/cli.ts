@@ -18,7 +18,8 @@ const USAGE = `usage: npm run bench -- [options]
   --inflight-max N        open model: operations in flight at most; later arrivals are dropped (default 512)
   --clients N             closed model: clients (default 64)
   --duration S            measured seconds (default 10)
-  --warmup S              seconds of load before measuring (default 3)
+  --warmup S              seconds of load before measuring (default 15: V8 needs ~10 s of load to
+                          optimise a follower's code, see BENCHMARKS.md "Warm-up")
   --key-space N           distinct 32-byte keys (default 10000)
   --prefill               PUT every key once before the warm-up
   --mix P/G/D             PUT/GET/DELETE percentages (default 50/45/5)
@@ -46,7 +47,7 @@ const options = {
   'inflight-max': { type: 'string', default: '512' },
   clients: { type: 'string', default: '64' },
   duration: { type: 'string', default: '10' },
-  warmup: { type: 'string', default: '3' },
+  warmup: { type: 'string', default: '15' },
   'key-space': { type: 'string', default: '10000' },
   prefill: { type: 'boolean', default: false },
   mix: { type: 'string', default: '50/45/5' },
