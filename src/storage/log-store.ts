@@ -27,6 +27,15 @@
 // switch is durable recovers the old snapshot and the whole log, and deletes the
 // new snapshot's chunks; after it, the new snapshot. The log is compacted only by
 // the switch. Writes made after compact() may so become durable before it.
+//
+// A follower's install of a snapshot from the leader is sliced the same way, but
+// its switch (the metadata, the deletions, and the write's hard state and entries)
+// is planned when it is written, in call order, into a batch of its own that waits
+// until the last slice is handed to LevelDB; the writes after it join that batch or
+// later ones, so none becomes durable before the install. A crash before the switch
+// is durable recovers the old state whole. An install no bigger than a slice, or
+// to a snapshot index not above every snapshot the store may hold (its chunk keys
+// could be another snapshot's), is one batch.
 
 import { ClassicLevel } from 'classic-level';
 import type { LogStorage, LogWrite } from '../raft/host/ready-executor.js';
@@ -68,15 +77,17 @@ interface Batch {
   readonly plan: Plan;
   /** In call order. */
   readonly durables: (() => void)[];
+  /** The sliced install this batch switches to: the batch waits until all its chunks are handed to LevelDB. */
+  readonly install: Sliced | null;
 }
 
-/** A compaction whose chunks are being stored, a slice at a time, before the switch to it is planned. */
-interface Compaction {
-  readonly snapshot: Snapshot;
-  /** Chunks in slices handed to LevelDB so far. */
-  stored: number;
-  readonly durable: () => void;
-}
+/**
+ * A snapshot whose chunks are being stored, a slice at a time (`stored`: the
+ * chunks in slices handed to LevelDB so far): a compaction, whose switch is
+ * planned once its last slice is handed to LevelDB, or an install, whose switch
+ * is planned already, in the batch that waits for it.
+ */
+type Sliced = { readonly kind: 'compaction'; readonly snapshot: Snapshot; stored: number; readonly durable: () => void } | { readonly kind: 'install'; readonly snapshot: Snapshot; stored: number };
 
 /** The default fatal hook: an uncaught exception, which stops the process. */
 const throwAsync = (error: unknown): void => {
@@ -93,8 +104,10 @@ export class LogStore implements LogStorage {
   private failed = false;
   private closed: Promise<void> | null = null;
   private readonly drainWaiters: (() => void)[] = [];
-  /** Compactions not switched to yet, oldest first; the first one is being stored. */
-  private readonly compactions: Compaction[] = [];
+  /** Snapshots whose chunks are not all stored yet, oldest first; the first one is being stored. */
+  private slicing: Sliced[] = [];
+  /** The highest snapshot index planned or recovered: a sliced install goes above it, to keys no other snapshot has. */
+  private snapshotIndexMax: number;
   /** The last write handed to LevelDB was a slice: a waiting batch goes next. */
   private sliceLast = false;
   /** Where a slice's chunk values are encoded, reused: LevelDB copies them in the batch call. */
@@ -106,7 +119,9 @@ export class LogStore implements LogStorage {
     private readonly metrics: StorageMetrics | undefined,
     private readonly onFatal: (error: Error) => void,
     private readonly sliceBytes: number,
-  ) {}
+  ) {
+    this.snapshotIndexMax = log.snapshotIndex;
+  }
 
   /**
    * Opens (or creates) the store in `dir`, which holds one LevelDB and nothing else,
@@ -139,11 +154,28 @@ export class LogStore implements LogStorage {
       return;
     }
     // An install replaces the log: the compactions under way are cancelled, their
-    // stored chunks deleted, and they are reported durable with it.
-    const cancelled = this.compactions;
+    // stored chunks deleted, and they are reported durable with it. (Installs
+    // sliced before it are not: their switches are planned.)
+    if (this.failed) return;
+    this.checkNotClosed();
+    const { meta, chunks } = w.snapshot;
+    const cancelled = this.slicing.filter((c) => c.kind === 'compaction');
     const unfinished = cancelled.map((c) => ({ snapshotIndex: c.snapshot.meta.index, count: c.stored }));
-    this.enqueue((plan) => plan.write(w, unfinished), [durable, ...cancelled.map((c) => c.durable)]);
-    cancelled.length = 0;
+    const durables = [durable, ...cancelled.map((c) => c.durable)];
+    let bytes = 0;
+    for (const c of chunks) bytes += chunkValueBytes(c.length);
+    if (bytes <= this.sliceBytes || meta.index <= this.snapshotIndexMax) {
+      this.enqueue((plan) => plan.write(w, unfinished), durables);
+    } else {
+      const plan = new Plan(this.log);
+      plan.write(w, unfinished, true);
+      const install: Sliced = { kind: 'install', snapshot: w.snapshot, stored: 0 };
+      this.batches.push({ plan, durables, install });
+      this.slicing.push(install);
+      this.startFlushing();
+    }
+    this.slicing = this.slicing.filter((c) => c.kind === 'install');
+    this.snapshotIndexMax = Math.max(this.snapshotIndexMax, meta.index);
   }
 
   /**
@@ -155,7 +187,7 @@ export class LogStore implements LogStorage {
   compact(snapshot: Snapshot, durable: () => void): void {
     if (this.failed) return;
     this.checkNotClosed();
-    this.compactions.push({ snapshot, stored: 0, durable });
+    this.slicing.push({ kind: 'compaction', snapshot, stored: 0, durable });
     this.startFlushing();
   }
 
@@ -178,7 +210,7 @@ export class LogStore implements LogStorage {
     this.checkNotClosed();
     let batch = this.batches[this.batches.length - 1];
     if (batch === undefined || batch.plan.bytes >= syncBatchBytesMax) {
-      batch = { plan: new Plan(this.log), durables: [] };
+      batch = { plan: new Plan(this.log), durables: [], install: null };
       this.batches.push(batch);
     }
     planInto(batch.plan);
@@ -200,11 +232,14 @@ export class LogStore implements LogStorage {
 
   /**
    * Hands LevelDB the next synced write: the oldest batch, or the next slice of
-   * the compaction under way, alternately while both wait; goes on when it is done.
+   * the snapshot being stored, alternately while both wait; goes on when it is
+   * done. A batch waiting for its install's chunks lets the slices go first.
    */
   private flushNext(): void {
     for (;;) {
-      if (this.batches.length > 0 && (this.sliceLast || this.compactions.length === 0)) {
+      const head = this.batches[0];
+      const headReady = head !== undefined && (head.install === null || head.install.stored === head.install.snapshot.chunks.length);
+      if (headReady && (this.sliceLast || this.slicing.length === 0)) {
         this.sliceLast = false;
         const batch = this.batches.shift()!;
         // Only barriers (or no-op compactions): durable now that everything before is.
@@ -246,17 +281,17 @@ export class LogStore implements LogStorage {
   }
 
   /**
-   * The puts of the next slice of the oldest compaction's chunks, or null when no
-   * compaction waits. Plans the switch to a compaction once its last chunks are
-   * in a slice, and a compaction to a snapshot no newer than the log's as a barrier.
+   * The puts of the next slice of the oldest sliced snapshot's chunks, or null
+   * when none waits. Plans the switch to a compaction once its last chunks are in
+   * a slice, and a compaction to a snapshot no newer than the log's as a barrier.
    */
   private nextSlice(): RecordOp[] | null {
     for (;;) {
-      const c = this.compactions[0];
+      const c = this.slicing[0];
       if (c === undefined) return null;
       const { meta, chunks } = c.snapshot;
-      if (c.stored === 0 && meta.index <= this.log.snapshotIndex) {
-        this.compactions.shift();
+      if (c.kind === 'compaction' && c.stored === 0 && meta.index <= this.log.snapshotIndex) {
+        this.slicing.shift();
         this.enqueue(() => {}, [c.durable]);
         continue;
       }
@@ -273,9 +308,12 @@ export class LogStore implements LogStorage {
       }
       c.stored = end;
       if (end === chunks.length) {
+        this.slicing.shift();
         // In the tick that hands LevelDB the last slice: nothing can come between.
-        this.compactions.shift();
-        this.enqueue((plan) => plan.compactOnto(meta, chunks.length), [c.durable]);
+        if (c.kind === 'compaction') {
+          this.enqueue((plan) => plan.compactOnto(meta, chunks.length), [c.durable]);
+          this.snapshotIndexMax = Math.max(this.snapshotIndexMax, meta.index);
+        }
       }
       if (ops.length > 0) return ops;
     }
@@ -284,7 +322,7 @@ export class LogStore implements LogStorage {
   private fail(e: unknown): void {
     this.failed = true;
     this.batches.length = 0;
-    this.compactions.length = 0;
+    this.slicing.length = 0;
     this.flushing = false;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
     this.onFatal(new Error(`log store: a synced write failed, so it and every later write are lost; the node must stop: ${describeLevelError(e)}`, { cause: e }));

@@ -51,10 +51,13 @@ export class Plan {
 
   /**
    * Adds one write from the Ready executor. An install also deletes the
-   * `unfinished` chunks: those earlier batches stored for compactions it cancels. Checked in full before anything changes:
-   * a write that breaks the log's invariants throws and leaves plan and log as they were.
+   * `unfinished` chunks: those earlier batches stored for compactions it cancels.
+   * With `chunksStored`, earlier batches stored the install's own chunks (LogStore's
+   * sliced install) and this batch only switches to them. Checked in full before
+   * anything changes: a write that breaks the log's invariants throws and leaves
+   * plan and log as they were.
    */
-  write(w: LogWrite, unfinished: readonly StoredChunks[] = []): void {
+  write(w: LogWrite, unfinished: readonly StoredChunks[] = [], chunksStored = false): void {
     this.checkOpen();
     if (w.entries.length > 0) {
       const after = w.snapshot === null ? this.log.snapshotIndex : w.snapshot.meta.index;
@@ -62,9 +65,14 @@ export class Plan {
       checkEntries(w.entries, after, last);
     }
     if (w.snapshot !== null) {
-      // Before the install's own chunks, which may have the same keys.
-      for (const u of unfinished) for (let k = 0; k < u.count; k++) this.del(chunkKey(u.snapshotIndex, k));
-      this.snapshot(w.snapshot, 'install');
+      const { meta, chunks } = w.snapshot;
+      // Before the install's own chunks, which may have the same keys; those it stored already are its own.
+      for (const u of unfinished) {
+        const from = chunksStored && u.snapshotIndex === meta.index ? chunks.length : 0;
+        for (let k = from; k < u.count; k++) this.del(chunkKey(u.snapshotIndex, k));
+      }
+      if (chunksStored) this.switchTo(meta, chunks.length, 'install');
+      else this.snapshot(w.snapshot, 'install');
     }
     if (w.entries.length > 0) this.entries(w.entries);
     if (w.hardState !== null) {

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClassicLevel } from 'classic-level';
 import fc from 'fast-check';
 import type { Entry, Snapshot } from '../../src/raft/types.js';
-import { chunkKey, chunkOfKey, chunksEnd, chunksStart, decodeRun, encodeChunk, encodeFormat, encodeSnapshotMeta, firstOfRunKey, format2ChunkKey, format2ChunksEnd, format2ChunksStart, formatKey, hardStateKey, encodeHardState, hex, snapshotMetaKey } from '../../src/storage/codec.js';
+import { chunkKey, chunksEnd, chunksStart, encodeChunk, encodeFormat, encodeSnapshotMeta, format2ChunkKey, format2ChunksEnd, format2ChunksStart, formatKey, hardStateKey, encodeHardState, hex, snapshotMetaKey } from '../../src/storage/codec.js';
 import type { RecordOp } from '../../src/storage/plan.js';
-import { compacted, durably, ent, hs, openOk, plainEntries, plainSnapshot, range, type RawDb, reopen, snap, withDir, withRaw } from './store-helpers.js';
+import { chunksOf, compacted, durably, ent, holdsMeta, hs, isSlice, lastStored, openOk, plainEntries, plainSnapshot, range, type Recorded, recordingBatches, reopen, snap, storedChunkKeys, tornSlice, withCrashAt, withDir, withRaw } from './store-helpers.js';
 
 // The compaction's durable write is sliced (src/storage/log-store.ts): its chunks
 // go to LevelDB a slice per synced batch, and a last batch switches the metadata.
@@ -13,59 +12,17 @@ import { compacted, durably, ent, hs, openOk, plainEntries, plainSnapshot, range
 // into a fresh store (a crash after that batch: LevelDB batches are atomic), with
 // the slice at the cut also torn (a disk that is not), and check what recovers.
 
-interface Recorded {
-  readonly ops: readonly RecordOp[];
-}
-
-/** Records (copies of) every batch given to LevelDB while `body` runs. */
-async function recordingBatches<T>(body: (batches: Recorded[]) => Promise<T>): Promise<T> {
-  const original = ClassicLevel.prototype.batch;
-  const batches: Recorded[] = [];
-  ClassicLevel.prototype.batch = function (this: RawDb, ...args: unknown[]) {
-    const ops = args[0];
-    // The slice's values are views of a buffer the store reuses: copy them now.
-    if (Array.isArray(ops)) batches.push({ ops: (ops as RecordOp[]).map((op) => (op.type === 'put' ? { type: 'put', key: Uint8Array.from(op.key), value: Uint8Array.from(op.value) } : { type: 'del', key: Uint8Array.from(op.key) })) });
-    return (original as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof original;
-  try {
-    return await body(batches);
-  } finally {
-    ClassicLevel.prototype.batch = original;
-  }
-}
-
-const isChunkPut = (op: RecordOp): boolean => op.type === 'put' && chunkOfKey(op.key) !== null;
-const isSlice = (b: Recorded): boolean => b.ops.length > 0 && b.ops.every(isChunkPut);
-const holdsMeta = (b: Recorded): boolean => b.ops.some((op) => op.type === 'put' && hex(op.key) === hex(snapshotMetaKey));
-
-function chunksOf(index: number, count: number, bytes: number): Uint8Array[] {
-  return Array.from({ length: count }, (_, k) => new Uint8Array(bytes).fill((index * 31 + k) & 0xff));
-}
-
-/** The last log index the records of `batches` store: the end of the highest run put. */
-function lastStored(batches: readonly Recorded[]): number {
-  let last = 0;
-  for (const b of batches) {
-    for (const op of b.ops) {
-      if (op.type !== 'put' || firstOfRunKey(op.key) === null) continue;
-      const run = decodeRun(op.value);
-      assert.ok(run.ok);
-      last = run.value.first + run.value.entries.length - 1;
-    }
-  }
-  return last;
-}
-
 /**
  * A store with a snapshot at 4 (5 chunks) and the log to 20, compacted onto a
  * snapshot at 20 (10 chunks) in slices of 3 chunks while the log goes on to 30;
  * the batches recorded.
  */
 async function slicedCompaction(dir: string): Promise<{ old: Snapshot; next: Snapshot; batches: Recorded[]; log: Entry[] }> {
-  const old = snap(4, 1, chunksOf(4, 5, 100));
+  // The old snapshot fits in a slice: installed in one batch.
+  const old = snap(4, 1, chunksOf(4, 5, 40));
   const next = snap(20, 2, chunksOf(20, 10, 100));
   return recordingBatches(async (batches) => {
-    const r = await openOk(dir, undefined, undefined, { snapshotSliceBytes: 3 * (old.chunks[0]!.length + 12) });
+    const r = await openOk(dir, undefined, undefined, { snapshotSliceBytes: 3 * (next.chunks[0]!.length + 12) });
     const log = range(old.meta.index + 1, 30, 2);
     await durably(r.store, { snapshot: old, hardState: hs(2, null, old.meta.index) });
     const held = next.meta.index - old.meta.index;
@@ -117,12 +74,8 @@ test('LogStore: a crash after any batch of a sliced compaction, or tearing the s
     const switchAt = batches.findIndex((b, k) => k > batches.findIndex(isSlice) && holdsMeta(b));
     assert.ok(installAt > 0 && switchAt > installAt);
     /** Replays batches[0, cut), then `torn` of batch cut, into a fresh store, and checks what it recovers. */
-    const crashAt = async (cut: number, torn: readonly RecordOp[]): Promise<void> => {
-      await withDir(async (fresh) => {
-        await withRaw(fresh, async (db) => {
-          for (const b of batches.slice(0, cut)) await db.batch([...b.ops]);
-          if (torn.length > 0) await db.batch([...torn]);
-        });
+    const crashAt = (cut: number, torn: readonly RecordOp[]): Promise<void> =>
+      withCrashAt(batches, cut, torn, async (fresh) => {
         const back = await reopen(fresh);
         const expected = cut > switchAt ? next : cut > installAt ? old : null;
         const base = expected === null ? 0 : expected.meta.index;
@@ -133,58 +86,53 @@ test('LogStore: a crash after any batch of a sliced compaction, or tearing the s
         const strays = (cut <= switchAt && batches.slice(0, cut).some(isSlice)) || torn.length > 0;
         assert.equal(back.warnings.some((w) => /deleted \d+ stored snapshot chunks? of other snapshots/.test(w)), strays, `${what}: ${back.warnings.join('; ')}`);
         // Recovery deleted the chunks of the snapshot it did not take, and the store goes on.
-        await withRaw(fresh, async (db) => {
-          const keys = (await db.keys({ gte: chunksStart, lt: chunksEnd }).all()).map(hex);
-          assert.deepEqual(keys, (expected?.chunks ?? []).map((_, k) => hex(chunkKey(base, k))), what);
-        });
+        assert.deepEqual(await storedChunkKeys(fresh), (expected?.chunks ?? []).map((_, k) => hex(chunkKey(base, k))), what);
         const r = await openOk(fresh);
         const later = snap(25, 2, chunksOf(25, 2, 10));
         if (last >= 25) await compacted(r.store, later);
         await r.store.close();
         if (last >= 25) assert.deepEqual(plainSnapshot((await reopen(fresh)).state.snapshot), plainSnapshot(later), what);
       });
-    };
     // Whole batches: every boundary.
     for (let cut = 0; cut <= batches.length; cut++) await crashAt(cut, []);
     // A slice torn at the cut: some of its puts made, the last of them cut short (LevelDB's are atomic; a disk need not be).
     const sliceCuts = batches.flatMap((b, k) => (isSlice(b) ? [k] : []));
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...sliceCuts), fc.nat(), fc.nat(), async (cut, n, m) => {
-        const ops = batches[cut]!.ops;
-        const made = ops.slice(0, 1 + (n % ops.length)).map((op, k, all) => (k === all.length - 1 && op.type === 'put' ? { ...op, value: op.value.subarray(0, m % op.value.length) } : op));
-        await crashAt(cut, made);
-      }),
+      fc.asyncProperty(fc.constantFrom(...sliceCuts), fc.nat(), fc.nat(), (cut, n, m) => crashAt(cut, tornSlice(batches, cut, n, m))),
       { numRuns: 8 },
     );
   });
 });
 
 test('LogStore: an install during a sliced compaction cancels it: its chunks are deleted, it is durable with the install, and the install recovers', async () => {
-  for (const installAt of [20, 26]) {
-    await withDir(async (dir) => {
-      await recordingBatches(async (batches) => {
-        const r = await openOk(dir, undefined, undefined, { snapshotSliceBytes: 200 });
-        await durably(r.store, { entries: range(1, 22, 1), hardState: hs(1, null, 20) });
-        const order: string[] = [];
-        const compaction = compacted(r.store, snap(20, 1, chunksOf(20, 10, 100))).then(() => order.push('compaction'));
-        // Once a slice is on disk, the leader's snapshot (at the compaction's own index, or past it) arrives.
-        while (!batches.some(isSlice)) await durably(r.store, { hardState: hs(1, null, 20) });
-        const installed = snap(installAt, 2, chunksOf(installAt, 2, 50));
-        await durably(r.store, { snapshot: installed, hardState: hs(2, null, installAt), entries: [ent(installAt + 1, 2)] }).then(() => order.push('install'));
-        await compaction;
-        assert.deepEqual(order, ['install', 'compaction']);
-        assert.ok(batches.filter(isSlice).length < 10, 'the compaction stopped');
-        await r.store.close();
-        const back = await reopen(dir);
-        assert.deepEqual(back.warnings, []);
-        assert.deepEqual(plainSnapshot(back.state.snapshot), plainSnapshot(installed));
-        assert.deepEqual(plainEntries(back.state.entries), plainEntries([ent(installAt + 1, 2)]));
-        await withRaw(dir, async (db) => {
-          const keys = (await db.keys({ gte: chunksStart, lt: chunksEnd }).all()).map(hex);
-          assert.deepEqual(keys, [hex(chunkKey(installAt, 0)), hex(chunkKey(installAt, 1))]);
+  // Installs in one batch (2 chunks, within a slice) and sliced (3 chunks of 150 bytes), at the compaction's own index and past it.
+  for (const [count, bytes] of [[2, 50], [3, 150]] as const) {
+    for (const installAt of [20, 26]) {
+      await withDir(async (dir) => {
+        await recordingBatches(async (batches) => {
+          const r = await openOk(dir, undefined, undefined, { snapshotSliceBytes: 200 });
+          await durably(r.store, { entries: range(1, 22, 1), hardState: hs(1, null, 20) });
+          const order: string[] = [];
+          const compaction = compacted(r.store, snap(20, 1, chunksOf(20, 10, 100))).then(() => order.push('compaction'));
+          // Once a slice is on disk, the leader's snapshot (at the compaction's own index, or past it) arrives.
+          while (!batches.some(isSlice)) await durably(r.store, { hardState: hs(1, null, 20) });
+          const installed = snap(installAt, 2, chunksOf(installAt, count, bytes));
+          const before = batches.length;
+          await durably(r.store, { snapshot: installed, hardState: hs(2, null, installAt), entries: [ent(installAt + 1, 2)] }).then(() => order.push('install'));
+          await compaction;
+          assert.deepEqual(order, ['install', 'compaction']);
+          // The compaction's 10 chunks are a slice each, and a sliced install's 3.
+          assert.ok(batches.filter(isSlice).length < 10 + (count === 3 ? 3 : 0), 'the compaction stopped');
+          assert.equal(batches.slice(before).some(isSlice), count === 3, 'the bigger install is sliced');
+          await r.store.close();
+          const back = await reopen(dir);
+          assert.deepEqual(back.warnings, []);
+          assert.deepEqual(plainSnapshot(back.state.snapshot), plainSnapshot(installed));
+          assert.deepEqual(plainEntries(back.state.entries), plainEntries([ent(installAt + 1, 2)]));
+          assert.deepEqual(await storedChunkKeys(dir), installed.chunks.map((_, k) => hex(chunkKey(installAt, k))));
         });
       });
-    });
+    }
   }
 });
 

@@ -10,7 +10,8 @@ import type { PersistedState } from '../../src/raft/host/raft-node.js';
 import { configuration, describeConfiguration } from '../../src/raft/membership.js';
 import type { Entry, EntryKind, HardState, Snapshot } from '../../src/raft/types.js';
 import { logIndex, nodeId, term } from '../../src/raft/types.js';
-import { decodeRun, runKey, runsEnd, runsStart } from '../../src/storage/codec.js';
+import { chunkOfKey, chunksEnd, chunksStart, decodeRun, firstOfRunKey, hex, runKey, runsEnd, runsStart, snapshotMetaKey } from '../../src/storage/codec.js';
+import type { RecordOp } from '../../src/storage/plan.js';
 import { LogStore, type LogStoreTuning, type StorageMetrics } from '../../src/storage/log-store.js';
 
 export type RawDb = ClassicLevel<Uint8Array, Uint8Array>;
@@ -112,3 +113,73 @@ export function plainSnapshot(s: Snapshot | null): unknown {
   return s === null ? null : { meta: { ...s.meta, config: describeConfiguration(s.meta.config) }, chunks: s.chunks.map((c) => [...c]) };
 }
 
+// Recording the batches LevelDB is given, to replay each prefix of them (a crash after that batch).
+
+export interface Recorded {
+  readonly ops: readonly RecordOp[];
+}
+
+/** Records (copies of) every batch given to LevelDB while `body` runs. */
+export async function recordingBatches<T>(body: (batches: Recorded[]) => Promise<T>): Promise<T> {
+  const original = ClassicLevel.prototype.batch;
+  const batches: Recorded[] = [];
+  ClassicLevel.prototype.batch = function (this: RawDb, ...args: unknown[]) {
+    const ops = args[0];
+    // The slice's values are views of a buffer the store reuses: copy them now.
+    if (Array.isArray(ops)) batches.push({ ops: (ops as RecordOp[]).map((op) => (op.type === 'put' ? { type: 'put', key: Uint8Array.from(op.key), value: Uint8Array.from(op.value) } : { type: 'del', key: Uint8Array.from(op.key) })) });
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  try {
+    return await body(batches);
+  } finally {
+    ClassicLevel.prototype.batch = original;
+  }
+}
+
+export const isChunkPut = (op: RecordOp): boolean => op.type === 'put' && chunkOfKey(op.key) !== null;
+export const isSlice = (b: Recorded): boolean => b.ops.length > 0 && b.ops.every(isChunkPut);
+export const holdsMeta = (b: Recorded): boolean => b.ops.some((op) => op.type === 'put' && hex(op.key) === hex(snapshotMetaKey));
+
+export function chunksOf(index: number, count: number, bytes: number): Uint8Array[] {
+  return Array.from({ length: count }, (_, k) => new Uint8Array(bytes).fill((index * 31 + k) & 0xff));
+}
+
+/** The last log index the records of `batches` store: the end of the highest run put. */
+export function lastStored(batches: readonly Recorded[]): number {
+  let last = 0;
+  for (const b of batches) {
+    for (const op of b.ops) {
+      if (op.type !== 'put' || firstOfRunKey(op.key) === null) continue;
+      const run = decodeRun(op.value);
+      assert.ok(run.ok);
+      last = run.value.first + run.value.entries.length - 1;
+    }
+  }
+  return last;
+}
+
+/** Replays batches[0, cut), then `torn` (part of batch cut), into a fresh store, and runs `check` on it. */
+export async function withCrashAt(batches: readonly Recorded[], cut: number, torn: readonly RecordOp[], check: (dir: string) => Promise<void>): Promise<void> {
+  await withDir(async (fresh) => {
+    await withRaw(fresh, async (db) => {
+      for (const b of batches.slice(0, cut)) await db.batch([...b.ops]);
+      if (torn.length > 0) await db.batch([...torn]);
+    });
+    await check(fresh);
+  });
+}
+
+/** Some of the puts of slice batches[cut], the last of them cut short: a slice torn by a disk whose writes are not atomic. */
+export function tornSlice(batches: readonly Recorded[], cut: number, n: number, m: number): RecordOp[] {
+  const ops = batches[cut]!.ops;
+  return ops.slice(0, 1 + (n % ops.length)).map((op, k, all) => (k === all.length - 1 && op.type === 'put' ? { ...op, value: op.value.subarray(0, m % op.value.length) } : op));
+}
+
+/** The stored chunk keys, in hex. */
+export async function storedChunkKeys(dir: string): Promise<string[]> {
+  let keys: string[] = [];
+  await withRaw(dir, async (db) => {
+    keys = (await db.keys({ gte: chunksStart, lt: chunksEnd }).all()).map(hex);
+  });
+  return keys;
+}
