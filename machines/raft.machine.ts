@@ -13,7 +13,7 @@ import { planChange, type ChangeRefusal, type ConfigChange } from '../src/raft/m
 import { followAppend, Membership, syncProgress } from '../src/raft/membership-log.js';
 import { DEPARTURE_ROUNDS_MAX, Departures } from '../src/raft/departures.js';
 import { ForwardedReads, ReadIndexTracker } from '../src/raft/read-index.js';
-import { broadcastAppends, broadcastHeartbeats, commitAdvanced, committedInTerm, flushAppends, maybeCommit, rejectAppend, releaseReads, sendAppends, sendSnapshotChunks } from '../src/raft/replication.js';
+import { broadcastAppends, broadcastHeartbeats, commitAdvanced, committedInTerm, flushAppends, maybeCommit, rejectAppend, releaseReads, requesterCompletesQuorum, sendAppends, sendSnapshotChunks } from '../src/raft/replication.js';
 import { LeaderContact } from '../src/raft/leader-contact.js';
 import { LatestSnapshot } from '../src/raft/snapshot-store.js';
 import { SnapshotReceiver } from '../src/raft/snapshot-receiver.js';
@@ -281,6 +281,11 @@ const raftSetup = setup({
     leaseHolds: ({ context, event }) => {
       assertEvent(event, ['readIndex', 'readIndexRequest']);
       return event.lease && context.env.nowMs() < context.reads.leaseExpiryMs(context.config.electionTimeoutMs, context.config.leaseClockDriftMs);
+    },
+    /** A follower's read that its own acceptance of our answer confirms, with no heartbeat round. */
+    requesterCompletesQuorum: ({ context, event }) => {
+      assertEvent(event, 'readIndexRequest');
+      return requesterCompletesQuorum(context, event.from);
     },
     /** A follower that knows its leader can ask it for a read index. */
     leaderKnown: ({ context }) => context.leaderId !== null && context.leaderId !== context.id,
@@ -642,6 +647,12 @@ const raftSetup = setup({
       context.outbox.send({ type: 'readIndexResponse', from: context.id, to: event.from, term: context.term, requestId: event.requestId, index: context.log.committed() });
       context.counters.leaseReads++;
     },
+    /** With the follower, we make a majority: our answer confirms the read, no round needed (requesterCompletesQuorum). */
+    answerRemoteRead: ({ context, event }) => {
+      assertEvent(event, 'readIndexRequest');
+      context.outbox.send({ type: 'readIndexResponse', from: context.id, to: event.from, term: context.term, requestId: event.requestId, index: context.log.committed() });
+      context.counters.readsConfirmedByRequester++;
+    },
     /** A follower's read joins the next heartbeat round, as our own reads do. */
     queueRemoteRead: ({ context, event }) => {
       assertEvent(event, 'readIndexRequest');
@@ -850,6 +861,7 @@ export const raftMachine = raftSetup.createMachine({
         readIndexRequest: [
           { guard: and(['isCurrentTerm', 'awaitsFirstCommit']), actions: 'holdRemoteRead' },
           { guard: and(['isCurrentTerm', 'leaseHolds']), actions: 'serveRemoteLeaseRead' },
+          { guard: and(['isCurrentTerm', 'requesterCompletesQuorum']), actions: 'answerRemoteRead' },
           { guard: 'isCurrentTerm', actions: 'queueRemoteRead' },
         ],
       },

@@ -32,6 +32,8 @@ export class RaftCounters {
   readIndexRounds = 0;
   /** Reads released by those rounds (readIndexReads / readIndexRounds = reads per round). */
   readIndexReads = 0;
+  /** Followers' reads answered without a round: the leader and the asking follower make a majority. */
+  readsConfirmedByRequester = 0;
   /** Reads served from the leader lease, without a round (a follower's included). */
   leaseReads = 0;
   /** Reads this node, as follower, forwarded to its leader for a read index (follower ReadIndex). */

@@ -5,7 +5,7 @@ import type { RaftEnv } from './env.js';
 import type { RaftLog } from './log.js';
 import type { Outbox } from './outbox.js';
 import type { Progress } from './progress.js';
-import { committedIndex, quorumValue } from './quorum.js';
+import { committedIndex, majority, quorumValue } from './quorum.js';
 import type { ConfirmedRead, ReadIndexTracker } from './read-index.js';
 import type { LatestSnapshot } from './snapshot-store.js';
 import type { AppendEntries, AppendEntriesResponse, Heartbeat, NodeId, Term } from './types.js';
@@ -156,6 +156,21 @@ export function releaseReads(leader: Leader): void {
     leader.counters.readIndexReads += ready.length;
   }
   if (leader.reads.needsBroadcast() && !leader.reads.broadcastInFlight()) broadcastHeartbeats(leader);
+}
+
+/**
+ * Does a follower's read need no heartbeat round, because we and the follower
+ * that asks already make a majority (a 3-node cluster)? Our answer then serves as
+ * the round: we are still leader of our term when we send it, so we have not
+ * voted in a later one; the follower takes it only while in our term (a later
+ * term fails its forwarded reads), so it had not voted in a later one either when
+ * we sent it. A later leader needs a majority of votes, so none can have existed
+ * when the read arrived, and our commit index then covered every committed write
+ * (Raft thesis §6.4, with the requester's acceptance as its acknowledgement).
+ */
+export function requesterCompletesQuorum(leader: Pick<Leader, 'id' | 'voters'>, from: NodeId): boolean {
+  const { voters } = leader;
+  return majority(voters.length) <= 2 && voters.includes(leader.id) && voters.includes(from);
 }
 
 /** Figure 8 rule: only an entry of the current term is committed by counting replicas. */

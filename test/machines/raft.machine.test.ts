@@ -127,6 +127,7 @@ const membersWith = (roles: Readonly<Record<string, 'voter' | 'learner'>>) =>
   configuration(Object.entries({ n1: 'voter', n2: 'voter', n3: 'voter', ...roles } as Record<string, 'voter' | 'learner'>).map(([id, role]) => ({ id: nodeId(id), role, addrs: { raftAddr: id, httpAddr: id, grpcAddr: id } })));
 const change = (c: ConfigChange): RaftEvent => ({ type: 'changeMembers', change: c });
 const addrs = { raftAddr: 'n4', httpAddr: 'n4', grpcAddr: 'n4' };
+const n4 = nodeId('n4');
 
 /** A committed leader handing leadership to n3, whose log it does not know yet. */
 function transferringLeader(): MachineHarness {
@@ -816,16 +817,26 @@ const table: readonly Row[] = [
     effects: [],
   },
   {
-    rule: "leader: a follower's ReadIndex read starts a heartbeat round, answered to the follower once a majority acknowledged it",
+    rule: "leader: in 3 voters a follower's ReadIndex read is answered at once, at the commit index: the leader and the asking voter are a majority, the answer is the round",
+    given: committedLeader,
+    when: { type: 'readIndexRequest', from: n2, to: n1, term: t(3), requestId: 5, lease: false },
+    then: 'leader',
+    effects: ['send n1->n2 t3 ReadIndexResp #5 index=3', 'count readsConfirmedByRequester +1'],
+  },
+  {
+    rule: "leader: a learner's ReadIndex read starts a heartbeat round, answered to the learner once a majority of voters acknowledged it",
     given: () => {
-      const h = committedLeader();
-      h.send({ type: 'readIndexRequest', from: n2, to: n1, term: t(3), requestId: 5, lease: false });
-      assert.deepEqual(h.effects(), ['send n1->n2 t3 Heartbeat commit=3 seq=1', 'send n1->n3 t3 Heartbeat commit=0 seq=1']);
+      const h = committedLeader({ members: membersWith({ n4: 'learner' }) });
+      h.send({ type: 'readIndexRequest', from: n4, to: n1, term: t(3), requestId: 5, lease: false });
+      assert.deepEqual(h.effects(), ['send n1->n2 t3 Heartbeat commit=3 seq=1', 'send n1->n3 t3 Heartbeat commit=0 seq=1', 'send n1->n4 t3 Heartbeat commit=0 seq=1']);
+      // The learner's own acknowledgement does not count.
+      h.send({ type: 'heartbeatResponse', from: n4, to: n1, term: t(3), seq: 1, logEnd: null });
+      h.effects();
       return h;
     },
     when: { type: 'heartbeatResponse', from: n3, to: n1, term: t(3), seq: 1, logEnd: null },
     then: 'leader',
-    effects: ['send n1->n2 t3 ReadIndexResp #5 index=3', 'send n1->n3 t3 App prev=2@2 [3@3] commit=3', 'count readIndexRounds +1', 'count readIndexReads +1'],
+    effects: ['send n1->n4 t3 ReadIndexResp #5 index=3', 'send n1->n3 t3 App prev=2@2 [3@3] commit=3', 'count readIndexRounds +1', 'count readIndexReads +1'],
   },
   {
     rule: "leader: a follower's lease read while the lease holds is answered at once, at the commit index",

@@ -9,7 +9,7 @@ import { RaftLog } from '../../src/raft/log.js';
 import { Outbox } from '../../src/raft/outbox.js';
 import { Progress } from '../../src/raft/progress.js';
 import { ReadIndexTracker } from '../../src/raft/read-index.js';
-import { appendsFor, heartbeatFor, maybeCommit, sendAppends, type Leader } from '../../src/raft/replication.js';
+import { appendsFor, heartbeatFor, maybeCommit, requesterCompletesQuorum, sendAppends, type Leader } from '../../src/raft/replication.js';
 import { LatestSnapshot } from '../../src/raft/snapshot-store.js';
 import type { Entry, NodeId } from '../../src/raft/types.js';
 import { logIndex, nodeId, term } from '../../src/raft/types.js';
@@ -100,4 +100,15 @@ test('sendAppends: a follower whose next entries were compacted away gets the sn
   l.outbox.messages = [];
   sendAppends(l, n3, true);
   assert.deepEqual(l.outbox.messages.map(describeMessage), ['n1->n3 t1 App prev=2@1 [3@1] commit=3']);
+});
+
+test('requesterCompletesQuorum: only when the leader and the asking voter are a majority (1 to 3 voters), never for a learner or a leader outside the voters', () => {
+  const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map(nodeId) as [NodeId, NodeId, NodeId, NodeId, NodeId];
+  assert.equal(requesterCompletesQuorum({ id: a, voters: [a, b, c] }, b), true);
+  assert.equal(requesterCompletesQuorum({ id: a, voters: [a, b] }, b), true);
+  assert.equal(requesterCompletesQuorum({ id: a, voters: [a, b, c, d] }, b), false);
+  assert.equal(requesterCompletesQuorum({ id: a, voters: [a, b, c, d, e] }, b), false);
+  // A learner asking (not a voter), and a leader whose own removal is pending (not a voter).
+  assert.equal(requesterCompletesQuorum({ id: a, voters: [a, b, c] }, d), false);
+  assert.equal(requesterCompletesQuorum({ id: a, voters: [b, c, d] }, b), false);
 });

@@ -60,6 +60,7 @@ test("write forwarding: when the leader's answer is lost the write is outcome-un
 test('whole runs with clients spread over every node: writes forwarded and linearizable reads served by followers, every history linearizable under faults', () => {
   let forwarded = 0;
   let followerReads = 0;
+  let roundless = 0;
   for (const seed of [51, 52, 53, 54]) {
     const s = runSimulation({
       seed,
@@ -80,9 +81,34 @@ test('whole runs with clients spread over every node: writes forwarded and linea
     assert.ok(s.opsChecked > 50, `seed ${seed}: only ${s.opsChecked} operations checked`);
     forwarded += s.forwardedBatches;
     followerReads += s.followerReads;
+    roundless += s.roundlessFollowerReads;
   }
   assert.ok(forwarded > 50, `only ${forwarded} batches were forwarded`);
   assert.ok(followerReads > 50, `only ${followerReads} reads were served by followers`);
+  // In 3 nodes the leader and the asking follower are a majority: the leader answers without a heartbeat round.
+  assert.ok(roundless > 50, `only ${roundless} follower reads were answered without a round`);
+});
+
+test('whole runs of 5 nodes with clients spread over every node: follower reads wait for heartbeat rounds, every history linearizable under faults', () => {
+  const s = runSimulation({
+    seed: 55,
+    nodes: 5,
+    steps: Number.MAX_SAFE_INTEGER,
+    durationMs: 4_000,
+    ops: Number.MAX_SAFE_INTEGER,
+    clients: 6,
+    keys: 3,
+    routing: ['spread'],
+    readModes: ['linearizable'],
+    network: { lossPerMille: 20, duplicatePerMille: 10, delayMinMs: 1, delayMaxMs: 15 },
+    faults: [
+      { atMs: 1_000, kind: 'isolate', target: 'leader', forMs: 1_000 },
+      { atMs: 2_500, kind: 'crash', target: 'leader', forMs: 600 },
+    ],
+  });
+  assert.ok(s.opsChecked > 50, `only ${s.opsChecked} operations checked`);
+  assert.ok(s.followerReads > 20, `only ${s.followerReads} reads were served by followers`);
+  assert.equal(s.roundlessFollowerReads, 0);
 });
 
 test("the swarm's random runs (npm run sim's default) exercise follower reads and forwarded writes, every history checked", () => {
