@@ -32,6 +32,8 @@ export interface WorkloadOptions {
   readonly readModes: readonly ReadMode[];
   /** Each client's routing, by client number (cycled). */
   readonly routing: readonly ClientRouting[];
+  /** Stale reads go to the running node that has applied least (the most likely to answer stale), not to any node. */
+  readonly staleFromLaggard?: boolean;
 }
 
 interface InFlight {
@@ -229,7 +231,7 @@ export class Workload {
     const attemptNo = ++op.attempt;
     if (op.readMode === 'stale') {
       // Any running node answers from what it has applied.
-      const kv = this.cluster.kvNode(this.rng.pick(this.cluster.ids));
+      const kv = this.cluster.kvNode(this.opts.staleFromLaggard === true ? this.laggard() : this.rng.pick(this.cluster.ids));
       if (kv === null) return this.retryLater(op, attemptNo, true);
       return kv.read('stale', op.view!, (o) => this.answered(op, attemptNo, null, o, (v) => this.finishRead(op, v)));
     }
@@ -369,6 +371,16 @@ export class Workload {
   /** Every operation, and the lease expiries that may have deleted lease keys (unanswered deletes). */
   fullHistory(): HistoryOp[] {
     return [...this.history, ...this.expiries];
+  }
+
+  /** The running node that has applied least (the first such), or any node when none runs. */
+  private laggard(): NodeId {
+    let best: NodeId | null = null;
+    for (const id of this.cluster.ids) {
+      if (this.cluster.kvNode(id) === null) continue;
+      if (best === null || this.cluster.appliedIndex(id) < this.cluster.appliedIndex(best)) best = id;
+    }
+    return best ?? this.cluster.ids[0]!;
   }
 
   /** The full history with stale reads left out: they are not meant to be linearizable. */

@@ -30,8 +30,9 @@ on a violation prints the property, the nodes and the trace before it, exits 1.
                         and states with simulated times (npm run sim:view -- FILE shows it);
                         the run is the same with or without it (same trace hash)
   --check-determinism   run twice and report the first trace event where the runs differ
-  --check-stale-reads   check stale reads for linearizability too: they are not linearizable,
-                        so a run with faults fails (to see the checker and the viewer at work)
+  --check-stale-reads   check stale reads for linearizability too: they are not linearizable
+                        (and are then read from the node that has applied least), so a run
+                        with faults fails (to see the checker and the viewer at work)
   --help                this text`;
 
 export const soakUsage = `usage: npm run sim:soak -- [--runs R] [--first-seed S] [sim options]

@@ -126,6 +126,8 @@ export function runSimulation(opts: SimOptions): SimSummary {
     opsMax: opts.ops,
     readModes: opts.readModes ?? ['linearizable', 'lease', 'stale'],
     routing: opts.routing ?? ['follow-leader'],
+    // Checked stale reads are there to show the checker failing a run: read where staleness is likeliest.
+    ...(opts.checkStaleReads === true ? { staleFromLaggard: true } : {}),
   });
   let faults = 0;
   // A committed configuration entry is applied once per node: counted once, by index.
