@@ -34,6 +34,9 @@ test('write forwarding: a write at a follower is appended by the leader and answ
   assert.equal(c.node(leader)!.log.entry(revision as never)?.kind, 'command', 'the revision is the entry the leader appended');
   assert.ok(c.appliedIndex(f) >= revision);
   assert.equal(c.node(f)!.counters.proposalsForwarded, 1);
+  // Forwarded is not refused: the follower's refusal counters stay at zero.
+  assert.equal(c.node(f)!.counters.proposalsRefusedOverloaded, 0);
+  assert.equal(c.node(f)!.counters.proposalsRefusedNotLeader, 0);
 });
 
 test('write forwarding: a batch the leader refuses as overloaded is answered overloaded: not applied, safe to retry', () => {

@@ -286,7 +286,7 @@ export class RaftNode {
     const r = this.ask({ kind: 'propose', commands, forwardBatchId }, { type: 'propose', commands, forwardBatchId });
     if (r.ok) this.counters.proposalsAccepted += commands.length;
     else if (r.reason === 'not_leader') this.counters.proposalsRefusedNotLeader += commands.length;
-    else this.counters.proposalsRefusedOverloaded += commands.length;
+    else if (r.reason === 'overloaded') this.counters.proposalsRefusedOverloaded += commands.length;
     return r;
   }
 
