@@ -156,13 +156,14 @@ export class ShardedMap {
     return this.garbage[shard]!;
   }
 
-  get(key: BinaryKey): StoredEntry | undefined {
-    return this.shards[this.shardOf(key)]!.get(key);
+  /** `shard` is `shardOf(key)`, passed by a caller that already has it (a read before a write hashes the key once). */
+  get(key: BinaryKey, shard: number = this.shardOf(key)): StoredEntry | undefined {
+    return this.shards[shard]!.get(key);
   }
 
-  /** Stores a copy of `value` under `key`; returns the entry, whose value is the stored copy. */
-  set(key: BinaryKey, value: Uint8Array, revision: number, lease: LeaseId): StoredEntry {
-    const s = this.shardOf(key);
+  /** Stores a copy of `value` under `key`; returns the entry, whose value is the stored copy. `shard` as for `get`. */
+  set(key: BinaryKey, value: Uint8Array, revision: number, lease: LeaseId, shard: number = this.shardOf(key)): StoredEntry {
+    const s = shard;
     const map = this.writable(s);
     const entry = this.arena.store(value, revision, lease);
     const old = map.get(key);
@@ -180,8 +181,9 @@ export class ShardedMap {
     return entry;
   }
 
-  delete(key: BinaryKey): boolean {
-    const s = this.shardOf(key);
+  /** `shard` as for `get`. */
+  delete(key: BinaryKey, shard: number = this.shardOf(key)): boolean {
+    const s = shard;
     const map = this.writable(s);
     const old = map.get(key);
     if (old === undefined || !map.delete(key)) return false;

@@ -325,18 +325,19 @@ export class KvStateMachine {
       case 'put':
       case 'delete': {
         const key = binaryKey(c.key);
-        const current = this.map.get(key);
+        const shard = this.map.shardOf(key);
+        const current = this.map.get(key, shard);
         const holds =
           c.condition.kind === 'none' ||
           (c.condition.kind === 'absent' && current === undefined) ||
           (c.condition.kind === 'revision' && current !== undefined && current.revision === c.condition.revision);
         if (!holds) return { op: c.op, ok: false, error: 'revision_mismatch', currentRevision: current?.revision ?? null };
         if (c.op === 'delete') {
-          if (current !== undefined) this.remove(key, current);
+          if (current !== undefined) this.remove(key, current, shard);
           return { op: 'delete', ok: true, deleted: current !== undefined, revision: index };
         }
         if (c.lease !== undefined && !this.leases.has(c.lease)) return { op: 'put', ok: false, error: 'lease_not_found', lease: c.lease };
-        this.write(index, key, c.value, c.lease ?? 0, current);
+        this.write(index, key, c.value, c.lease ?? 0, current, shard);
         return { op: 'put', ok: true, revision: index };
       }
       case 'txn':
@@ -420,19 +421,20 @@ export class KvStateMachine {
     for (const key of keys) this.remove(key, this.map.get(key)!);
   }
 
-  private write(index: number, key: BinaryKey, value: Uint8Array, lease: LeaseId, current: StoredEntry | undefined): void {
+  /** `current` is the key's entry now, and `shard` its shard (as `ShardedMap.get` takes it), if the caller has it. */
+  private write(index: number, key: BinaryKey, value: Uint8Array, lease: LeaseId, current: StoredEntry | undefined, shard: number = this.map.shardOf(key)): void {
     if (current === undefined) this.index.insert(key);
     else if (current.lease !== 0) this.leases.detach(current.lease, key);
     if (lease !== 0) this.leases.attach(lease, key);
     // The map stores a copy (the command's value is a view into the log entry);
     // the window shares it. The window holds the latest changes only, whose
     // values are in the arena's newest blocks, so it keeps few others alive.
-    const stored = this.map.set(key, value, index, lease);
+    const stored = this.map.set(key, value, index, lease, shard);
     this.window.add(key, stored.value, lease);
   }
 
-  private remove(key: BinaryKey, current: StoredEntry): void {
-    this.map.delete(key);
+  private remove(key: BinaryKey, current: StoredEntry, shard: number = this.map.shardOf(key)): void {
+    this.map.delete(key, shard);
     this.index.delete(key);
     if (current.lease !== 0) this.leases.detach(current.lease, key);
     this.window.add(key, null, 0);
