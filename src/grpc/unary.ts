@@ -54,6 +54,32 @@ export function methodOfPath(path: string): string {
   return m[1] === 'KV' ? m[2]! : `${m[1]}.${m[2]}`;
 }
 
+/** The most a caller's deadline can precede this node's copy of it and still be told from a cancel (see endedCallStatus). */
+export const CALLER_DEADLINE_LEAD_MS_MAX = 1_000;
+
+/** A call's deadline as epoch milliseconds, or null when it has none. */
+function deadlineMsOf(deadline: grpc.Deadline): number | null {
+  if (deadline instanceof Date) return deadline.getTime();
+  return deadline === Infinity ? null : deadline;
+}
+
+/**
+ * How a call that ended before it was answered is counted: DEADLINE_EXCEEDED when
+ * it ended at its caller's deadline, else CANCELLED. A caller's deadline and an
+ * explicit cancel look alike here (both are an RST_STREAM CANCEL), and this node's
+ * deadline (`deadlineMs`: its arrival plus grpc-timeout) is later than the
+ * caller's by however long the call took to arrive, so the caller's cancel at its
+ * own deadline nearly always comes first: comparing with this node's deadline
+ * counted CANCELLED or DEADLINE_EXCEEDED by which of the two won. A cancel in the
+ * last half of the call's time (at most CALLER_DEADLINE_LEAD_MS_MAX before this
+ * node's deadline) is the caller's deadline; an earlier one is a cancel.
+ */
+export function endedCallStatus(deadlineMs: number | null, arrivedAtMs: number, endedAtMs: number): grpc.status {
+  if (deadlineMs === null) return grpc.status.CANCELLED;
+  const lead = Math.min(CALLER_DEADLINE_LEAD_MS_MAX, Math.max(0, deadlineMs - arrivedAtMs) / 2);
+  return endedAtMs >= deadlineMs - lead ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
+}
+
 export interface UnaryDeps {
   readonly node: KvNode;
   /** Where members are reached: raft.peers, and the members the log added since. */
@@ -112,12 +138,9 @@ export class UnaryRunner {
         observed = true;
         this.d.metrics.observeCall(name, code, secondsSince(started));
       };
-      // A call that ends before it is answered: past its deadline, or cancelled by the caller.
-      call.once('cancelled', () => {
-        const deadline = call.getDeadline();
-        const expired = deadline instanceof Date ? deadline.getTime() <= Date.now() : deadline !== Infinity && deadline <= Date.now();
-        observe(expired ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED);
-      });
+      // A call that ends before it is answered: at its deadline, or cancelled by the caller.
+      const arrivedAtMs = Date.now();
+      call.once('cancelled', () => observe(endedCallStatus(deadlineMsOf(call.getDeadline()), arrivedAtMs, Date.now())));
       const go = async (): Promise<{ answer: Answer<Res>; leaderId: NodeId | null }> => {
         const answer = await run(call.request, call);
         if (answer.kind !== 'forward') return { answer, leaderId: this.d.node.leaderId() };

@@ -148,6 +148,8 @@ describe('KvGrpcClient on a 3-node cluster', { concurrency: false }, () => {
       await c.waitFor('the follower to count the expired Put', ELECT_WITHIN_MS, async () =>
         sample(await metricsOf(followerId), 'kvstore_grpc_requests_total', 'method="Put",code="DEADLINE_EXCEEDED"') >= 1 ? true : undefined,
       );
+      // The caller's own cancel at its deadline reaches the follower before the follower's copy of the deadline passes: still the deadline.
+      assert.equal(sample(await metricsOf(followerId), 'kvstore_grpc_requests_total', 'method="Put",code="CANCELLED"'), 0);
     } finally {
       c.resume(leaderId);
     }
