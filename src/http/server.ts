@@ -1,4 +1,5 @@
-import Koa from 'koa';
+import type { IncomingMessage } from 'node:http';
+import type Koa from 'koa';
 import type { NodeConfig } from '../config/config.js';
 import { formatHostPort } from '../config/config.js';
 import type { Logger } from '../log.js';
@@ -10,6 +11,7 @@ import { LogThrottle } from '../log-throttle.js';
 import { TokenAuthority } from '../auth/tokens.js';
 import { requestAuthenticator } from './auth.js';
 import { answerJson } from './answer.js';
+import { DirectKoa } from './direct-koa.js';
 import { HttpError } from './http-error.js';
 import { HttpMetrics } from './http-metrics.js';
 import { RequestLimit } from './request-limit.js';
@@ -97,6 +99,13 @@ function routesOf(ui: boolean): (path: string) => Route | null {
   };
 }
 
+/**
+ * The requests whose every answer (errors included) is written by answer.ts: the
+ * key routes' (a preflight or an OPTIONS is answered through Koa).
+ */
+function answersDirectly(req: IncomingMessage): boolean {
+  return req.method !== 'OPTIONS' && req.url !== undefined && req.url.startsWith(KV_PREFIX);
+}
 
 /**
  * CORS, only for the configured origins (http.cors_origins): the headers an allowed
@@ -157,7 +166,7 @@ function isClientGone(err: unknown): boolean {
  * without the body; non-key routes ignore their query string.
  */
 export function createHttpApp(config: NodeConfig, node: KvNode, logger: Logger, api: ApiMetrics, debug: DebugServices | null = null, directory: MemberDirectory | null = null): Koa {
-  const app = new Koa();
+  const app = new DirectKoa(answersDirectly);
   const ui = debug?.ui ?? null;
   const routeOf = routesOf(ui !== null && config.http.ui);
   const registry = api.registry;
