@@ -89,6 +89,7 @@ export class RaftMetrics {
     core('kvstore_raft_read_index_reads_total', 'Reads released by ReadIndex rounds (divide by rounds for reads per round)', (c) => c.readIndexReads);
     core('kvstore_raft_lease_reads_total', 'Reads served from the leader lease, without a round', (c) => c.leaseReads);
     core('kvstore_raft_reads_forwarded_total', 'Linearizable reads this follower asked its leader a read index for (follower ReadIndex)', (c) => c.readsForwarded);
+    core('kvstore_raft_reads_confirmed_by_requester_total', "Followers' read index requests this leader answered at once, the asking voter and itself being a majority (3 voters): no round", (c) => c.readsConfirmedByRequester);
     core('kvstore_raft_membership_changes_total', 'Configuration entries (membership changes) this node appended as leader', (c) => c.membershipChanges);
     core('kvstore_raft_transfers_started_total', 'Leadership transfers this node started as leader', (c) => c.transfersStarted);
     core('kvstore_raft_transfers_aborted_total', 'Leadership transfers whose target did not take over within an election timeout', (c) => c.transfersAborted);

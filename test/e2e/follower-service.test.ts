@@ -39,7 +39,7 @@ describe('a cluster whose followers serve linearizable reads and take writes (fo
     assert.equal(cas.status, 412, 'a forwarded conditional write is refused like one at the leader');
   });
 
-  test('the followers count the reads they asked the leader an index for', async () => {
+  test('the followers count the reads they asked the leader an index for, and the leader those it answered without a round', async () => {
     const leader = await c.waitForLeader(ELECT_WITHIN_MS);
     let forwarded = 0;
     for (const n of c.nodes.filter((x) => x.id !== leader)) {
@@ -49,5 +49,12 @@ describe('a cluster whose followers serve linearizable reads and take writes (fo
       forwarded += Number(m[1]);
     }
     assert.ok(forwarded >= 20, `the followers forwarded ${forwarded} reads; the test made 20 linearizable ones`);
+    // In 3 voters the leader answers each of them at once, the asking follower's acceptance being the round.
+    const leaderNode = c.nodes.find((x) => x.id === leader)!;
+    const text = await (await fetch(`http://127.0.0.1:${leaderNode.metricsPort}/metrics`)).text();
+    const m = /^kvstore_raft_reads_confirmed_by_requester_total(?:\{[^}]*\})? (\S+)$/m.exec(text);
+    assert.ok(m !== null, 'the leader exports kvstore_raft_reads_confirmed_by_requester_total');
+    const confirmed = Number(m[1]);
+    assert.ok(confirmed >= 20 && confirmed <= forwarded, `the leader answered ${confirmed} of the ${forwarded} forwarded reads without a round`);
   });
 });
