@@ -170,6 +170,11 @@ function targetOf(c: RaftContext, to: NodeId | null) {
 }
 
 /** The leader's TimeoutNow to a member whose log is as long as ours, or else the appends it still needs. */
+/** A follower's read, answered with our commit index now (from our lease, or with the asker completing the majority). */
+function answerReadAtCommit(c: RaftContext, to: NodeId, requestId: number): void {
+  c.outbox.send({ type: 'readIndexResponse', from: c.id, to, term: c.term, requestId, index: c.log.committed() });
+}
+
 function nudgeTransferTarget(c: RaftContext, to: NodeId): void {
   const pr = c.progress.get(to);
   if (pr === undefined) return;
@@ -644,13 +649,13 @@ const raftSetup = setup({
     },
     serveRemoteLeaseRead: ({ context, event }) => {
       assertEvent(event, 'readIndexRequest');
-      context.outbox.send({ type: 'readIndexResponse', from: context.id, to: event.from, term: context.term, requestId: event.requestId, index: context.log.committed() });
+      answerReadAtCommit(context, event.from, event.requestId);
       context.counters.leaseReads++;
     },
     /** With the follower, we make a majority: our answer confirms the read, no round needed (requesterCompletesQuorum). */
     answerRemoteRead: ({ context, event }) => {
       assertEvent(event, 'readIndexRequest');
-      context.outbox.send({ type: 'readIndexResponse', from: context.id, to: event.from, term: context.term, requestId: event.requestId, index: context.log.committed() });
+      answerReadAtCommit(context, event.from, event.requestId);
       context.counters.readsConfirmedByRequester++;
     },
     /** A follower's read joins the next heartbeat round, as our own reads do. */

@@ -161,9 +161,8 @@ export class ShardedMap {
     return this.shards[shard]!.get(key);
   }
 
-  /** Stores a copy of `value` under `key`; returns the entry, whose value is the stored copy. `shard` as for `get`. */
-  set(key: BinaryKey, value: Uint8Array, revision: number, lease: LeaseId, shard: number = this.shardOf(key)): StoredEntry {
-    const s = shard;
+  /** Stores a copy of `value` under `key`; returns the entry, whose value is the stored copy. `s`: the shard, as for `get`. */
+  set(key: BinaryKey, value: Uint8Array, revision: number, lease: LeaseId, s: number = this.shardOf(key)): StoredEntry {
     const map = this.writable(s);
     const entry = this.arena.store(value, revision, lease);
     const old = map.get(key);
@@ -181,9 +180,8 @@ export class ShardedMap {
     return entry;
   }
 
-  /** `shard` as for `get`. */
-  delete(key: BinaryKey, shard: number = this.shardOf(key)): boolean {
-    const s = shard;
+  /** `s`: the shard, as for `get`. */
+  delete(key: BinaryKey, s: number = this.shardOf(key)): boolean {
     const map = this.writable(s);
     const old = map.get(key);
     if (old === undefined || !map.delete(key)) return false;
