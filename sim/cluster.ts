@@ -164,10 +164,12 @@ export class SimCluster {
     const persisted = n.disk.recover();
     this.checker.onStart(n.id, persisted.snapshot?.meta.index ?? 0, persisted.entries, persisted.hardState.commit);
     const random = this.rng.fork(`election/${n.id}/${this.crashes}`);
+    const ids = this.rng.fork(`request-ids/${n.id}/${this.crashes}`);
     const runtime: NodeRuntime = {
       clock: n.clock,
       nowMs: () => n.clock.now(),
       randomInt: (b) => random.int(b),
+      requestIdBase: () => ids.int(2 ** 26) * 2 ** 26 + ids.int(2 ** 26),
       soon: (fn) => this.clock.soon(fn),
     };
     const disk = n.disk;

@@ -172,13 +172,23 @@ export class KvNode implements ClusterAdmin {
   private readonly proposals = new Map<number, PendingProposal>();
   /** Batches forwarded to the leader, by batch id, waiting for its answer. */
   private readonly forwarded = new Map<number, ForwardedBatch>();
-  private nextForwardId = 1;
+  /**
+   * Forwarded batches and reads are numbered up from a random point of [0, 2^52)
+   * drawn as the node starts (the counters never pass 2^53). A peer link keeps
+   * what it queued across a reconnect, so the leader's answer to a request of this
+   * node's previous process can reach this one: numbered from 1 in every process,
+   * it would complete this process's request of the same number, a write with the
+   * index of another entry, a read at a stale index. The ids of two processes
+   * meet only if their ranges overlap: for processes of 10^9 requests each, one
+   * chance in about 2 * 10^6.
+   */
+  private nextForwardId: number;
   /** Reads of this turn not yet asked of the core, by consistency: each list becomes one ReadIndex request. */
   private linearizableReads: ReadWaiter[] = [];
   private leaseReads: ReadWaiter[] = [];
   /** Read groups asked of the core, by request id, waiting for their index and then for its apply. */
   private readonly reads = new Map<number, PendingRead>();
-  private nextReadId = 1;
+  private nextReadId: number;
   private snapshotInProgress = false;
   /** The highest commit index this node has known while a leader was known (for readiness). */
   private knownCommit = 0;
@@ -195,6 +205,8 @@ export class KvNode implements ClusterAdmin {
     this.id = opts.id;
     this.log = opts.logger;
     this.runtime = opts.runtime;
+    this.nextForwardId = opts.runtime.requestIdBase() + 1;
+    this.nextReadId = this.nextForwardId;
     this.admin = new AdminRequests(opts.runtime, opts.config.requestTimeoutMs, opts.raft.electionTimeoutMs, () => this.members());
     this.policy = new SnapshotPolicy(opts.config.snapshotEveryEntries, opts.config.snapshotEveryBytes);
     const snap = opts.recovered.snapshot;

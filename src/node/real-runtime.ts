@@ -8,5 +8,6 @@ export const realRuntime: NodeRuntime = {
   },
   nowMs: () => performance.now(),
   randomInt: (bound) => Math.floor(Math.random() * bound),
+  requestIdBase: () => Math.floor(Math.random() * 2 ** 52),
   soon: (fn) => void setImmediate(fn),
 };

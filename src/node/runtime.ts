@@ -14,6 +14,12 @@ export interface NodeRuntime {
   /** A uniformly random integer in [0, bound): election jitter. */
   randomInt(bound: number): number;
   /**
+   * A uniformly random integer in [0, 2^52), drawn once by each KvNode as it
+   * starts, from randomness apart from the election jitter's: where that process
+   * starts numbering its forwarded batches and reads.
+   */
+  requestIdBase(): number;
+  /**
    * Runs `fn` after the current turn, once what is already due has run: proposals
    * arriving in the same turn reach the core as one batch, and a snapshot is taken
    * one chunk per turn.
