@@ -7,7 +7,9 @@ import type { StorageMetrics } from '../storage/log-store.js';
 import type { TransportMetrics } from '../transport/ws-transport.js';
 import { batchSizeBuckets, latencyBucketsSeconds } from './buckets.js';
 import { collectedCounter, collectedGauge } from './collected.js';
+import { SeriesCounter, type CounterSeries } from './series-counter.js';
 import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
+import { Table } from './table.js';
 
 const ROLE_CODES: Record<Role, number> = { follower: 0, preCandidate: 1, candidate: 2, leader: 3 };
 const PEER_STATES = ['probe', 'replicate', 'snapshot'] as const;
@@ -34,17 +36,18 @@ export class RaftMetrics {
   private readonly snapshotsInstalled: Counter;
   private readonly snapshotBytes: Gauge;
   private readonly snapshotSeconds: HistogramSeries;
-  private readonly fsyncs: Counter;
+  /** Synced batches, copied into the exported counter when scraped. */
+  private fsyncs = 0;
   private readonly fsyncSeconds: HistogramSeries;
   private readonly entriesPerFsync: HistogramSeries;
   private readonly entriesPerAppend: HistogramSeries;
   private readonly chunksSent: Counter;
   private readonly chunksReceived: Counter;
-  private readonly bytesSent: Counter<'peer'>;
-  private readonly bytesReceived: Counter<'peer'>;
-  private readonly messagesSent: Counter<'peer' | 'type'>;
-  private readonly messagesReceived: Counter<'peer' | 'type'>;
-  private readonly frames: Counter<'peer'>;
+  // Counted on every frame: series found by the peer (and type) the caller holds, counted with a `+=`.
+  private readonly sent: Map<string, PeerFrames>;
+  private readonly received: Map<string, PeerFrames>;
+  private readonly sentSeries: (peer: string) => PeerFrames;
+  private readonly receivedSeries: (peer: string) => PeerFrames;
   private readonly malformed: Counter<'peer'>;
   private readonly rejected: Counter<'reason'>;
   private readonly connected: Gauge<'peer'>;
@@ -143,17 +146,25 @@ export class RaftMetrics {
     this.snapshotsInstalled = counter('kvstore_raft_snapshots_installed_total', 'Snapshots received from the leader and installed');
     this.snapshotBytes = new Gauge({ name: 'kvstore_raft_snapshot_bytes', help: 'Size of the last snapshot this node took', registers });
     this.snapshotSeconds = histogram('kvstore_raft_snapshot_duration_seconds', 'Taking a snapshot: serialising the state machine and making it durable', latencyBucketsSeconds);
-    this.fsyncs = counter('kvstore_storage_fsyncs_total', 'Synced LevelDB batches');
+    collectedCounter(this.registry, 'kvstore_storage_fsyncs_total', 'Synced LevelDB batches', () => this.fsyncs);
     this.fsyncSeconds = histogram('kvstore_storage_fsync_duration_seconds', 'Latency of synced LevelDB batches', latencyBucketsSeconds);
     this.entriesPerFsync = histogram('kvstore_storage_entries_per_fsync', 'Log entries made durable by one fsync (group commit)', batchSizeBuckets);
     this.entriesPerAppend = histogram('kvstore_raft_append_entries_per_message', 'Entries carried by each AppendEntries message sent (0: a probe)', batchSizeBuckets);
     this.chunksSent = counter('kvstore_raft_snapshot_chunks_sent_total', 'InstallSnapshot chunks sent to followers');
     this.chunksReceived = counter('kvstore_raft_snapshot_chunks_received_total', 'InstallSnapshot chunks received from the leader');
-    this.bytesSent = counter('kvstore_transport_bytes_sent_total', 'Frame bytes sent to the peer', ['peer']);
-    this.bytesReceived = counter('kvstore_transport_bytes_received_total', 'Frame bytes received from the peer', ['peer']);
-    this.messagesSent = counter('kvstore_transport_messages_sent_total', 'Raft messages sent to the peer, by type', ['peer', 'type']);
-    this.messagesReceived = counter('kvstore_transport_messages_received_total', 'Raft messages received from the peer, by type', ['peer', 'type']);
-    this.frames = counter('kvstore_transport_frames_sent_total', 'Frames sent to peers', ['peer']);
+    const bytesSent = new SeriesCounter('kvstore_transport_bytes_sent_total', 'Frame bytes sent to the peer', ['peer'], this.registry);
+    const bytesReceived = new SeriesCounter('kvstore_transport_bytes_received_total', 'Frame bytes received from the peer', ['peer'], this.registry);
+    const messagesSent = new SeriesCounter('kvstore_transport_messages_sent_total', 'Raft messages sent to the peer, by type', ['peer', 'type'], this.registry);
+    const messagesReceived = new SeriesCounter('kvstore_transport_messages_received_total', 'Raft messages received from the peer, by type', ['peer', 'type'], this.registry);
+    const framesSent = new SeriesCounter('kvstore_transport_frames_sent_total', 'Frames sent to peers', ['peer'], this.registry);
+    const messages = (counter: SeriesCounter<'peer' | 'type'>) => new Table<string, MessageType, CounterSeries>((peer, type) => counter.of(`${peer} ${type}`, () => ({ peer, type })));
+    const sentByType = messages(messagesSent);
+    const receivedByType = messages(messagesReceived);
+    this.sent = new Map();
+    this.received = new Map();
+    // A series appears with the first frame counted into it, as prom-client's do on their first inc.
+    this.sentSeries = (peer) => ({ frames: framesSent.of(peer, () => ({ peer })), bytes: bytesSent.of(peer, () => ({ peer })), byType: sentByType });
+    this.receivedSeries = (peer) => ({ frames: null, bytes: bytesReceived.of(peer, () => ({ peer })), byType: receivedByType });
     this.malformed = counter('kvstore_transport_frames_malformed_total', 'Peer frames that failed to decode', ['peer']);
     this.rejected = counter('kvstore_transport_handshakes_rejected_total', 'Peer handshakes refused', ['reason']);
     this.connected = new Gauge({ name: 'kvstore_transport_peer_connected', help: 'Outbound connection to the peer is up', labelNames: ['peer'], registers });
@@ -167,7 +178,7 @@ export class RaftMetrics {
 
   readonly storage: StorageMetrics = {
     onSync: (entries, seconds) => {
-      this.fsyncs.inc();
+      this.fsyncs++;
       this.fsyncSeconds.observe(seconds);
       this.entriesPerFsync.observe(entries);
     },
@@ -179,17 +190,14 @@ export class RaftMetrics {
     peerConnected: (peer, up) => this.connected.set({ peer }, up ? 1 : 0),
     messagesDropped: (peer, n) => this.dropped.inc({ peer }, n),
     frameSent: (peer, bytes, messages) => {
-      this.frames.inc({ peer });
-      this.bytesSent.inc({ peer }, bytes);
-      this.countMessages(this.messagesSent, peer, messages);
+      countFrame(this.sent, this.sentSeries, peer, bytes, messages);
       for (const m of messages) {
         if (m.type === 'appendEntries') this.entriesPerAppend.observe(m.entries.length);
         else if (m.type === 'installSnapshot') this.chunksSent.inc();
       }
     },
     frameReceived: (peer, bytes, messages) => {
-      this.bytesReceived.inc({ peer }, bytes);
-      this.countMessages(this.messagesReceived, peer, messages);
+      countFrame(this.received, this.receivedSeries, peer, bytes, messages);
       for (const m of messages) if (m.type === 'installSnapshot') this.chunksReceived.inc();
     },
   };
@@ -221,11 +229,24 @@ export class RaftMetrics {
     this.leader = leaderId;
     if (leaderId !== null) this.leaderChanges.inc();
   }
+}
 
-  /** One counter increment per message type in the frame, not per message (frames carry hundreds). */
-  private countMessages(counter: Counter<'peer' | 'type'>, peer: string, messages: readonly Message[]): void {
-    const byType = new Map<MessageType, number>();
-    for (const m of messages) byType.set(m.type, (byType.get(m.type) ?? 0) + 1);
-    for (const [type, n] of byType) counter.inc({ peer, type }, n);
+/** The transport series of frames one way with one peer. */
+interface PeerFrames {
+  /** Null where frames are not counted (received ones). */
+  readonly frames: CounterSeries | null;
+  readonly bytes: CounterSeries;
+  readonly byType: Table<string, MessageType, CounterSeries>;
+}
+
+/** Counts a frame (and its messages by type) into `peer`'s series, made by `make` the first time. */
+function countFrame(series: Map<string, PeerFrames>, make: (peer: string) => PeerFrames, peer: string, bytes: number, messages: readonly Message[]): void {
+  let s = series.get(peer);
+  if (s === undefined) {
+    s = make(peer);
+    series.set(peer, s);
   }
+  s.frames?.inc();
+  s.bytes.inc(bytes);
+  for (const m of messages) s.byType.get(peer, m.type).inc();
 }

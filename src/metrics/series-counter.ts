@@ -2,14 +2,15 @@ import { Counter, type Registry } from 'prom-client';
 
 /** One labelled series of a SeriesCounter: what a hot path holds and counts into. */
 export interface CounterSeries {
-  inc(): void;
+  /** Adds `n` (default 1). */
+  inc(n?: number): void;
 }
 
 class Count<L extends string> implements CounterSeries {
   n = 0;
   constructor(readonly labels: Readonly<Record<L, string>>) {}
-  inc(): void {
-    this.n++;
+  inc(n = 1): void {
+    this.n += n;
   }
 }
 

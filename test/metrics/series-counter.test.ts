@@ -28,4 +28,10 @@ test("SeriesCounter: its exposition is exactly prom-client Counter's for the sam
   assert.equal(await ours.metrics(), text);
   counter.of('GET 307', () => ({ method: 'GET', status: '307' })).inc();
   assert.match(await ours.metrics(), /^c_total\{method="GET",status="307",node="n1"\} 2$/m);
+  // inc(n) adds n, as prom-client's inc(labels, n) does.
+  reference.inc({ method: 'GET', status: '307' });
+  reference.inc({ method: 'GET', status: '307' }, 40);
+  counter.of('GET 307', () => ({ method: 'GET', status: '307' })).inc(40);
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  assert.match(await ours.metrics(), /^c_total\{method="GET",status="307",node="n1"\} 42$/m);
 });
