@@ -1,6 +1,7 @@
 // The fast path of decoding a batch frame: the shape src/transport/batch-writer.ts
 // (and protobufjs) writes for appends, acceptances, heartbeats and heartbeat
-// responses, read straight into our entries. Why: protobufjs decodes every uint64
+// responses, read index requests and responses, and forwarded proposals and their
+// answers, read straight into our entries. Why: protobufjs decodes every uint64
 // into a Long (and a LongBits), and every entry into a message object that the
 // codec then copied into ours, about six objects per entry besides the data view.
 //
@@ -16,12 +17,17 @@ import { kvstore } from './generated/peer.js';
 
 const pb = kvstore.raft.v1;
 
-/** A message of the four kinds read here, its numbers checked to be safe integers, nothing else checked yet. */
+/** A message of the kinds read here, its numbers checked to be safe integers, nothing else checked yet. */
 export type HotMessage =
   | (HotBase & { readonly body: 'appendEntries'; readonly prevLogIndex: number; readonly prevLogTerm: number; readonly entries: Entry[]; readonly leaderCommit: number })
   | (HotBase & { readonly body: 'appendAccepted'; readonly matchIndex: number })
   | (HotBase & { readonly body: 'heartbeat'; readonly commit: number; readonly seq: number })
-  | (HotBase & { readonly body: 'heartbeatResponse'; readonly seq: number; readonly hasLogEnd: number; readonly logEnd: number });
+  | (HotBase & { readonly body: 'heartbeatResponse'; readonly seq: number; readonly hasLogEnd: number; readonly logEnd: number })
+  | (HotBase & { readonly body: 'readIndexRequest'; readonly requestId: number; readonly lease: boolean })
+  | (HotBase & { readonly body: 'readIndexResponse'; readonly requestId: number; readonly index: number })
+  | (HotBase & { readonly body: 'proposeRequest'; readonly batchId: number; readonly commands: Uint8Array[] })
+  | (HotBase & { readonly body: 'proposeAccepted'; readonly batchId: number; readonly firstIndex: number })
+  | (HotBase & { readonly body: 'proposeRefused'; readonly batchId: number; readonly overloaded: boolean });
 
 interface HotBase {
   readonly from: string;
@@ -85,6 +91,19 @@ class Reader {
     return this.tag(tag, end) ? this.varint(end) : 0;
   }
 
+  /** A bool field, false when absent; any varint but 0 is true, as protobufjs reads it. */
+  boolField(tag: number, end: number): boolean {
+    return this.u64Field(tag, end) !== 0;
+  }
+
+  /** A bytes field's value as a view of the frame. */
+  bytes(end: number): Uint8Array {
+    const to = this.delimited(end);
+    const b = this.buf.subarray(this.pos, to);
+    this.pos = to;
+    return b;
+  }
+
   /** A string field of ASCII only ('' when absent): the generated decoder judges any other bytes' UTF-8. */
   stringField(tag: number, end: number): string {
     if (!this.tag(tag, end)) return '';
@@ -120,8 +139,8 @@ function readMessage(r: Reader, end: number): HotMessage {
   const from = r.stringField((1 << 3) | 2, end);
   const to = r.stringField((2 << 3) | 2, end);
   const t = r.u64Field((3 << 3) | 0, end);
-  if (r.pos >= end) bail();
-  const bodyTag = r.buf[r.pos++]!;
+  // Fields 16 and up have tags of two bytes.
+  const bodyTag = r.varint(end);
   const bodyEnd = r.delimited(end);
   if (bodyEnd !== end) bail();
   switch (bodyTag) {
@@ -155,6 +174,41 @@ function readMessage(r: Reader, end: number): HotMessage {
       done(r, end);
       return { from, to, term: t, body: 'heartbeatResponse', seq, hasLogEnd, logEnd };
     }
+    case (18 << 3) | 2: {
+      const requestId = r.u64Field((1 << 3) | 0, end);
+      const lease = r.boolField((2 << 3) | 0, end);
+      done(r, end);
+      return { from, to, term: t, body: 'readIndexRequest', requestId, lease };
+    }
+    case (19 << 3) | 2: {
+      const requestId = r.u64Field((1 << 3) | 0, end);
+      const index = r.u64Field((2 << 3) | 0, end);
+      done(r, end);
+      return { from, to, term: t, body: 'readIndexResponse', requestId, index };
+    }
+    case (20 << 3) | 2: {
+      const batchId = r.u64Field((1 << 3) | 0, end);
+      const commands: Uint8Array[] = [];
+      while (r.tag((2 << 3) | 2, end)) commands.push(r.bytes(end));
+      done(r, end);
+      return { from, to, term: t, body: 'proposeRequest', batchId, commands };
+    }
+    case (21 << 3) | 2: {
+      const batchId = r.u64Field((1 << 3) | 0, end);
+      if (r.tag((2 << 3) | 2, end)) {
+        const acceptedEnd = r.delimited(end);
+        const firstIndex = r.u64Field((1 << 3) | 0, acceptedEnd);
+        done(r, acceptedEnd);
+        done(r, end);
+        return { from, to, term: t, body: 'proposeAccepted', batchId, firstIndex };
+      }
+      if (!r.tag((3 << 3) | 2, end)) bail();
+      const refusedEnd = r.delimited(end);
+      const overloaded = r.boolField((1 << 3) | 0, refusedEnd);
+      done(r, refusedEnd);
+      done(r, end);
+      return { from, to, term: t, body: 'proposeRefused', batchId, overloaded };
+    }
     default:
       return bail();
   }
@@ -164,14 +218,7 @@ function readEntry(r: Reader, end: number): Entry {
   const index = r.u64Field((1 << 3) | 0, end);
   const t = r.u64Field((2 << 3) | 0, end);
   const kind = entryKindFromNumber(r.u64Field((3 << 3) | 0, end)) ?? bail();
-  let data: Uint8Array;
-  if (r.tag((4 << 3) | 2, end)) {
-    const to = r.delimited(end);
-    data = r.buf.subarray(r.pos, to);
-    r.pos = to;
-  } else {
-    data = new Uint8Array(0);
-  }
+  const data = r.tag((4 << 3) | 2, end) ? r.bytes(end) : new Uint8Array(0);
   done(r, end);
   return { index: logIndex(index), term: term(t), kind, data };
 }

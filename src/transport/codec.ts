@@ -195,6 +195,16 @@ function messageFromHot(h: HotMessage, at: string): Message {
     case 'heartbeatResponse':
       if (h.hasLogEnd === 0 && h.logEnd !== 0) malformed(`${at}: a logEnd without hasLogEnd`);
       return { from, to, term: t, type: 'heartbeatResponse', seq: h.seq, logEnd: h.hasLogEnd !== 0 ? logIndex(h.logEnd) : null };
+    case 'readIndexRequest':
+      return { from, to, term: t, type: 'readIndexRequest', requestId: h.requestId, lease: h.lease };
+    case 'readIndexResponse':
+      return { from, to, term: t, type: 'readIndexResponse', requestId: h.requestId, index: logIndex(h.index) };
+    case 'proposeRequest':
+      return { from, to, term: t, type: 'proposeRequest', batchId: h.batchId, commands: h.commands };
+    case 'proposeAccepted':
+      return { from, to, term: t, type: 'proposeResponse', batchId: h.batchId, result: { accepted: true, firstIndex: logIndex(h.firstIndex) } };
+    case 'proposeRefused':
+      return { from, to, term: t, type: 'proposeResponse', batchId: h.batchId, result: { accepted: false, reason: h.overloaded ? 'overloaded' : 'not_leader' } };
   }
 }
 

@@ -58,12 +58,25 @@ test('every message type round-trips through a batch frame', () => {
 
 /** The types the codec writes by hand (src/transport/batch-writer.ts) rather than through the generated encoder. */
 function handWritten(m: Message): boolean {
-  return m.type === 'appendEntries' || (m.type === 'appendEntriesResponse' && m.success) || m.type === 'heartbeat' || m.type === 'heartbeatResponse';
+  switch (m.type) {
+    case 'appendEntriesResponse':
+      return m.success;
+    case 'appendEntries':
+    case 'heartbeat':
+    case 'heartbeatResponse':
+    case 'readIndexRequest':
+    case 'readIndexResponse':
+    case 'proposeRequest':
+    case 'proposeResponse':
+      return true;
+    default:
+      return false;
+  }
 }
 
 const handWrittenArb = fc.oneof(appendEntriesArb, messageArb.filter(handWritten));
 
-test('a batch of appends, acceptances, heartbeats and their responses is encoded byte for byte as the generated encoder encodes it', () => {
+test('a batch of appends, acceptances, heartbeats, read index and propose messages is encoded byte for byte as the generated encoder encodes it', () => {
   const seen = new Set<string>();
   fc.assert(
     fc.property(fc.array(handWrittenArb, { maxLength: 5 }), (messages) => {
@@ -73,7 +86,7 @@ test('a batch of appends, acceptances, heartbeats and their responses is encoded
     }),
     { numRuns: 500 },
   );
-  assert.equal(seen.size, 4, `types generated: ${[...seen].join(', ')}`);
+  assert.equal(seen.size, 8, `types generated: ${[...seen].join(', ')}`);
 });
 
 test('messages written by hand between the others keep their place and bytes in the batch', () => {
@@ -264,4 +277,27 @@ test('unknown fields are skipped, for peers on a newer schema', () => {
   const frame = decodeOk(bytes);
   assert.equal(frame.kind, 'batch');
   assert.deepStrictEqual(frame.kind === 'batch' ? frame.messages.map((m) => m.type) : [], ['heartbeat']);
+});
+
+test('a bool written as a varint other than 0 or 1 decodes as the generated decoder reads it', () => {
+  // protobufjs reads a bool as true when any bit of the varint is set: 2 and 2^32 as well as 1.
+  for (const [varint, lease] of [[[0x02], true], [[0x80, 0x80, 0x80, 0x80, 0x10], true], [[0x80, 0x00], false]] as const) {
+    const body = [0x08, 0x07, 0x10, ...varint];
+    const message = [0x0a, 0x01, 0x61, 0x12, 0x01, 0x62, 0x18, 0x01, 0x92, 0x01, body.length, ...body];
+    const bytes = Uint8Array.from([(3 << 3) | 2, message.length + 2, (1 << 3) | 2, message.length, ...message]);
+    assert.equal(pb.Frame.decode(bytes).batch?.messages?.[0]?.readIndexRequest?.lease, lease);
+    assert.deepStrictEqual(decodeOk(bytes), { kind: 'batch', messages: [{ type: 'readIndexRequest', from: nodeId('a'), to: nodeId('b'), term: term(1), requestId: 7, lease }] });
+  }
+});
+
+test('forwarded commands decode as views of the frame, not copies', () => {
+  const m: Message = { type: 'proposeRequest', from: nodeId('a'), to: nodeId('b'), term: term(1), batchId: 3, commands: [Uint8Array.of(1, 2, 3), new Uint8Array(0)] };
+  const bytes = encodeFrame({ kind: 'batch', messages: [m] });
+  const frame = decodeOk(bytes);
+  const got = frame.kind === 'batch' ? frame.messages[0] : undefined;
+  assert.equal(got?.type, 'proposeRequest');
+  if (got?.type === 'proposeRequest') {
+    assert.deepStrictEqual(got.commands.map((c) => [...c]), [[1, 2, 3], []]);
+    assert.equal(got.commands[0]?.buffer, bytes.buffer);
+  }
 });
