@@ -14,7 +14,7 @@
 // checks against the generated encoder.
 
 import { varintLength } from '../kv/bytes.js';
-import type { Entry, EntryKind, Message } from '../raft/types.js';
+import type { AppendEntries, Entry, EntryKind, Message } from '../raft/types.js';
 import { kvstore } from './generated/peer.js';
 
 const pb = kvstore.raft.v1;
@@ -92,11 +92,15 @@ function entryBytes(e: Entry): number {
   return u64FieldBytes(e.index) + u64FieldBytes(e.term) + 2 + delimitedFieldBytes(e.data.length);
 }
 
-/** The body (the message inside RaftMessage's oneof) of a message written here, or null for one that is not. */
-function bodyBytes(m: Message): number | null {
+/**
+ * The body (the message inside RaftMessage's oneof) of a message written here, or
+ * null for one that is not; an append's entries take `entriesBytes` when known.
+ */
+function bodyBytes(m: Message, entriesBytes: number): number | null {
   switch (m.type) {
     case 'appendEntries': {
       let n = u64FieldBytes(m.prevLogIndex) + u64FieldBytes(m.prevLogTerm) + u64FieldBytes(m.leaderCommit);
+      if (entriesBytes >= 0) return n + entriesBytes;
       for (const e of m.entries) n += embeddedBytes(entryBytes(e));
       return n;
     }
@@ -123,8 +127,57 @@ function bodyBytes(m: Message): number | null {
   }
 }
 
-/** Per message: its encoded size, then, for one written here, the sizes the write pass needs again. */
-const SIZES_PER_MESSAGE = 4;
+/**
+ * Per message: its encoded size, then, for one written here, the sizes the write
+ * pass needs again, and for an append whose entries are copied from the last
+ * append's bytes (EncodedEntries) where they start there, else -1.
+ */
+const SIZES_PER_MESSAGE = 5;
+
+/**
+ * The entries of the last append written and their bytes in its frame (each
+ * entry's field tag, length and fields), with where each entry starts. The leader
+ * sends the same entries to every follower that keeps up, one frame per follower
+ * in the same turn: an append whose entries are a run of these (the same Entry
+ * objects, which are immutable) copies their bytes instead of encoding them again
+ * (~0.15 us per entry per follower). It holds one frame's buffer until the next
+ * append replaces it.
+ */
+class EncodedEntries {
+  private entries: readonly Entry[] = [];
+  private frame: Buffer = Buffer.alloc(0);
+  /** starts[i] is where entries[i] starts in frame; starts[entries.length] where the last ends. */
+  private starts: readonly number[] = [0];
+
+  /** Where the bytes of `run` start in `frame()`, or -1 when `run` is not a run of the entries held. */
+  find(run: readonly Entry[]): number {
+    const first = run[0];
+    const held = this.entries[0];
+    if (first === undefined || held === undefined) return -1;
+    const k = first.index - held.index;
+    if (k < 0 || k + run.length > this.entries.length) return -1;
+    for (let i = 0; i < run.length; i++) if (this.entries[k + i] !== run[i]) return -1;
+    return this.starts[k]!;
+  }
+
+  /** The bytes of `run`, which `find` placed at `start`. */
+  bytesOf(run: readonly Entry[], start: number): number {
+    const k = run[0]!.index - this.entries[0]!.index;
+    return this.starts[k + run.length]! - start;
+  }
+
+  get bytes(): Buffer {
+    return this.frame;
+  }
+
+  hold(entries: readonly Entry[], frame: Buffer, starts: readonly number[]): void {
+    this.entries = entries;
+    this.frame = frame;
+    this.starts = starts;
+  }
+}
+
+const encoded = new EncodedEntries();
 
 class Cursor {
   at = 0;
@@ -184,23 +237,26 @@ export function writeBatchFrame(messages: readonly Message[], encodeOther: (m: M
   let batchBytes = 0;
   for (const m of messages) {
     let n: number;
-    const body = bodyBytes(m);
+    const copyFrom = m.type === 'appendEntries' ? encoded.find(m.entries) : -1;
+    const body = bodyBytes(m, copyFrom < 0 ? -1 : encoded.bytesOf((m as AppendEntries).entries, copyFrom));
     if (body !== null) {
       const fromBytes = Buffer.byteLength(m.from, 'utf8');
       const toBytes = Buffer.byteLength(m.to, 'utf8');
       n = delimitedFieldBytes(fromBytes) + delimitedFieldBytes(toBytes) + u64FieldBytes(m.term) + bodyTagBytes(m) - 1 + embeddedBytes(body);
-      sizes.push(n, fromBytes, toBytes, body);
+      sizes.push(n, fromBytes, toBytes, body, copyFrom);
       others.push(null);
     } else {
       const bytes = encodeOther(m);
       n = bytes.length;
-      sizes.push(n, 0, 0, 0);
+      sizes.push(n, 0, 0, 0, -1);
       others.push(bytes);
     }
     batchBytes += embeddedBytes(n);
   }
   const c = new Cursor(Buffer.allocUnsafe(embeddedBytes(batchBytes)));
   c.header(TAG_FRAME_BATCH, batchBytes);
+  // The cache is replaced only after the write pass: the sizes pass found its runs in the one held now.
+  let written: { readonly entries: readonly Entry[]; readonly starts: readonly number[] } | null = null;
   for (let i = 0; i < messages.length; i++) {
     const k = SIZES_PER_MESSAGE * i;
     c.header(TAG_BATCH_MESSAGE, sizes[k]!);
@@ -214,29 +270,50 @@ export function writeBatchFrame(messages: readonly Message[], encodeOther: (m: M
     c.stringField(TAG_MESSAGE_FROM, m.from, sizes[k + 1]!);
     c.stringField(TAG_MESSAGE_TO, m.to, sizes[k + 2]!);
     c.u64Field(TAG_MESSAGE_TERM, m.term);
-    writeBody(c, m, sizes[k + 3]!);
+    const copyFrom = sizes[k + 4]!;
+    if (m.type !== 'appendEntries') writeBody(c, m, sizes[k + 3]!);
+    else if (copyFrom >= 0) writeAppend(c, m, sizes[k + 3]!, copyFrom);
+    else if (m.entries.length > 0) written = { entries: m.entries, starts: writeAppend(c, m, sizes[k + 3]!, -1) };
+    else writeAppend(c, m, sizes[k + 3]!, -1);
   }
+  if (written !== null) encoded.hold(written.entries, c.buf, written.starts);
   if (c.at !== c.buf.length) throw new Error(`writeBatchFrame: wrote ${c.at} of ${c.buf.length} bytes`);
   return c.buf;
 }
 
-/** The body of a message for which `bodyBytes` gave `bytes`, with its tag and length. */
+/**
+ * An append's body, of `bytes` (bodyBytes), with its tag and length: its entries
+ * copied from the held bytes at `copyFrom`, or encoded when it is -1. Returns where
+ * each encoded entry starts (and where the last ends) in the frame.
+ */
+function writeAppend(c: Cursor, m: AppendEntries, bytes: number, copyFrom: number): number[] {
+  c.header(TAG_MESSAGE_APPEND, bytes);
+  c.u64Field(TAG_APPEND_PREV_INDEX, m.prevLogIndex);
+  c.u64Field(TAG_APPEND_PREV_TERM, m.prevLogTerm);
+  const starts: number[] = [];
+  if (copyFrom >= 0) {
+    const n = encoded.bytesOf(m.entries, copyFrom);
+    c.buf.set(encoded.bytes.subarray(copyFrom, copyFrom + n), c.at);
+    c.at += n;
+  } else {
+    for (const e of m.entries) {
+      starts.push(c.at);
+      c.header(TAG_APPEND_ENTRY, entryBytes(e));
+      c.u64Field(TAG_ENTRY_INDEX, e.index);
+      c.u64Field(TAG_ENTRY_TERM, e.term);
+      c.buf[c.at++] = TAG_ENTRY_KIND;
+      c.buf[c.at++] = entryKindToWire(e.kind);
+      c.bytesField(TAG_ENTRY_DATA, e.data);
+    }
+    starts.push(c.at);
+  }
+  c.u64Field(TAG_APPEND_COMMIT, m.leaderCommit);
+  return starts;
+}
+
+/** The body of a message other than an append for which `bodyBytes` gave `bytes`, with its tag and length. */
 function writeBody(c: Cursor, m: Message, bytes: number): void {
   switch (m.type) {
-    case 'appendEntries':
-      c.header(TAG_MESSAGE_APPEND, bytes);
-      c.u64Field(TAG_APPEND_PREV_INDEX, m.prevLogIndex);
-      c.u64Field(TAG_APPEND_PREV_TERM, m.prevLogTerm);
-      for (const e of m.entries) {
-        c.header(TAG_APPEND_ENTRY, entryBytes(e));
-        c.u64Field(TAG_ENTRY_INDEX, e.index);
-        c.u64Field(TAG_ENTRY_TERM, e.term);
-        c.buf[c.at++] = TAG_ENTRY_KIND;
-        c.buf[c.at++] = entryKindToWire(e.kind);
-        c.bytesField(TAG_ENTRY_DATA, e.data);
-      }
-      c.u64Field(TAG_APPEND_COMMIT, m.leaderCommit);
-      return;
     case 'appendEntriesResponse':
       if (!m.success) throw new Error('writeBody: a rejection is not written here');
       c.header(TAG_MESSAGE_APPEND_RESPONSE, bytes);

@@ -89,6 +89,31 @@ test('a batch of appends, acceptances, heartbeats, read index and propose messag
   assert.equal(seen.size, 8, `types generated: ${[...seen].join(', ')}`);
 });
 
+test('appends to several followers of runs of the same entries, or of other entries at the same indexes, each encode as the generated encoder encodes them', () => {
+  const frameHex = (messages: readonly Message[]): string => Buffer.from(encodeFrame({ kind: 'batch', messages })).toString('hex');
+  const expectedHex = (messages: readonly Message[]): string => Buffer.from(pb.Frame.encode({ batch: { messages: messages.map(toWire) } }).finish()).toString('hex');
+  fc.assert(
+    fc.property(appendEntriesArb, appendEntriesArb, fc.array(fc.tuple(fc.nat(10), fc.nat(10), fc.nat(2)), { minLength: 1, maxLength: 6 }), (a, other, cuts) => {
+      if (a.type !== 'appendEntries' || other.type !== 'appendEntries') return;
+      // The leader's appends: runs of one log's entries (the same objects), now and then another log's.
+      for (const [x, y, which] of cuts) {
+        const m: Extract<Message, { type: 'appendEntries' }> = which === 2 ? other : a;
+        const from = Math.min(x, y, m.entries.length);
+        const entries = m.entries.slice(from, Math.max(from, Math.min(Math.max(x, y), m.entries.length)));
+        const first = entries[0];
+        const prevLogIndex = first === undefined ? m.prevLogIndex : logIndex(first.index - 1);
+        const prevLogTerm = from === 0 ? m.prevLogTerm : m.entries[from - 1]!.term;
+        const append: Message = { ...m, to: nodeId(`f${x}`), prevLogIndex, prevLogTerm, entries };
+        // Twice in one frame as well: the second is sized and written against the bytes held before the frame.
+        const batch: Message[] = which === 1 ? [append, { ...append, to: nodeId('g') }] : [append];
+        assert.equal(frameHex(batch), expectedHex(batch));
+        assert.deepStrictEqual(plain(decodeOk(encodeFrame({ kind: 'batch', messages: batch }))), plain({ kind: 'batch', messages: batch }));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test('messages written by hand between the others keep their place and bytes in the batch', () => {
   fc.assert(
     fc.property(fc.array(fc.oneof(handWrittenArb, messageArb), { minLength: 1, maxLength: 8 }), (messages) => {
