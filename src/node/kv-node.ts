@@ -168,6 +168,19 @@ export class KvNode implements ClusterAdmin {
   private readonly admin: AdminRequests;
   /** Commands waiting to go to the core as one batch. */
   private batch: { command: Uint8Array; done: Done }[] = [];
+  private batchBytes = 0;
+  /**
+   * The forwarded batches of the last flight to the leader still unanswered.
+   * While any is, a follower holds new writes back (up to a full append) and
+   * sends them as the next flight once the leader has answered: the leader then
+   * gets what arrived meanwhile as one message and appends it in one go, not a
+   * small batch per turn of this node, each costing it an append and a sync.
+   */
+  private readonly flight = new Set<number>();
+  /** The leader the flight went to: a new one ends it (the old one may never answer). */
+  private flightLeader: NodeId | null = null;
+  /** Ends a flight whose answer was lost, so that held writes wait at most this long for it. */
+  private flightTimer: unknown = null;
   /** Proposals in the log, by index, waiting for that index to be applied. */
   private readonly proposals = new Map<number, PendingProposal>();
   /** Batches forwarded to the leader, by batch id, waiting for its answer. */
@@ -372,7 +385,9 @@ export class KvNode implements ClusterAdmin {
   propose(command: KvCommand, done: (o: Outcome<KvResult>) => void): void {
     if (this.stopped) return done({ ok: false, error: { kind: 'stopped' } });
     this.opts.hooks?.onRequest?.();
-    this.batch.push({ command: encodeCommand(command), done });
+    const encoded = encodeCommand(command);
+    this.batch.push({ command: encoded, done });
+    this.batchBytes += encoded.length;
     this.scheduleFlush();
   }
 
@@ -479,6 +494,8 @@ export class KvNode implements ClusterAdmin {
     this.watches.stop();
     for (const b of this.batch) b.done({ ok: false, error: { kind: 'stopped' } });
     this.batch = [];
+    this.batchBytes = 0;
+    this.endFlight();
     for (const [index, p] of this.proposals) {
       this.proposals.delete(index);
       p.done({ ok: false, error: { kind: 'outcome_unknown' } });
@@ -531,8 +548,14 @@ export class KvNode implements ClusterAdmin {
 
   private proposeBatch(): void {
     if (this.batch.length === 0) return;
+    if (this.flight.size > 0) {
+      if (this.raft.leaderId() !== this.flightLeader) this.endFlight();
+      // A full append's worth gains nothing by waiting.
+      else if (this.batchBytes < this.opts.raft.appendBytesMax && this.batch.length < this.opts.raft.appendEntriesMax) return;
+    }
     const batch = this.batch;
     this.batch = [];
+    this.batchBytes = 0;
     // A forwarded batch is one peer message: split so that each fits an append's byte budget.
     let from = 0;
     let bytes = 0;
@@ -562,14 +585,34 @@ export class KvNode implements ClusterAdmin {
         for (const done of f.dones) done({ ok: false, error: { kind: 'outcome_unknown' } });
       }, this.opts.config.requestTimeoutMs);
       this.forwarded.set(forwardId, { dones: batch.map((b) => b.done), proposedAtMs, timer });
+      this.flight.add(forwardId);
+      this.flightLeader = r.leaderId;
+      // A heartbeat interval: far beyond a round trip, and a lost answer holds writes back no longer than a lost heartbeat holds the commit.
+      this.flightTimer ??= this.runtime.clock.setTimeout(() => {
+        this.flightTimer = null;
+        this.endFlight();
+        this.scheduleFlush();
+      }, this.opts.raft.heartbeatIntervalMs);
       return;
     }
     const error: RequestError = r.reason === 'not_leader' ? { kind: 'not_leader', leaderId: r.leaderId } : { kind: 'overloaded' };
     for (const b of batch) b.done({ ok: false, error });
   }
 
+  private endFlight(): void {
+    this.flight.clear();
+    this.flightLeader = null;
+    if (this.flightTimer !== null) this.runtime.clock.clearTimeout(this.flightTimer);
+    this.flightTimer = null;
+  }
+
   /** The leader answered a forwarded batch: refused (not applied), or appended at (firstIndex.., term). */
   private forwardAnswered(a: ForwardedProposal): void {
+    if (this.flight.delete(a.batchId) && this.flight.size === 0) {
+      this.endFlight();
+      // The writes held back meanwhile go as the next flight.
+      if (this.batch.length > 0) this.scheduleFlush();
+    }
     const f = this.forwarded.get(a.batchId);
     // Already answered outcome-unknown (timed out), or a duplicate answer.
     if (f === undefined) return;

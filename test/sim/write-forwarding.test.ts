@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Outcome } from '../../src/node/kv-node.js';
 import type { KvResult } from '../../src/kv/command.js';
-import type { NodeId } from '../../src/raft/types.js';
+import type { Message, NodeId } from '../../src/raft/types.js';
 import type { SimCluster } from '../../sim/cluster.js';
 import { parseSimArgs } from '../../sim/options.js';
 import { runSimulation } from '../../sim/run.js';
@@ -126,4 +126,88 @@ test("the swarm's random runs (npm run sim's default) exercise follower reads an
   }
   assert.ok(forwarded > 20, `only ${forwarded} batches were forwarded`);
   assert.ok(followerReads > 10, `only ${followerReads} reads were served by followers`);
+});
+
+/** The proposeRequests `from` sends (their command counts), and the leader's answers to it held back until released. */
+function watchFlights(c: SimCluster, from: NodeId): { sent: number[]; sentTo: NodeId[]; held: Message[]; release: () => void } {
+  const send = c.network.send.bind(c.network);
+  const sent: number[] = [];
+  const sentTo: NodeId[] = [];
+  const held: Message[] = [];
+  c.network.send = (m) => {
+    if (m.type === 'proposeRequest' && m.from === from) {
+      sent.push(m.commands.length);
+      sentTo.push(m.to);
+    }
+    if (m.type === 'proposeResponse' && m.to === from) held.push(m);
+    else send(m);
+  };
+  return { sent, sentTo, held, release: () => held.splice(0).forEach(send) };
+}
+
+const revisionOf = (o: Outcome<KvResult> | null): number => (o !== null && o.ok && o.value.op === 'put' && o.value.ok ? o.value.revision : -1);
+
+test('write forwarding: while a batch is in flight the follower holds new writes, and sends all of them as the next batch once the leader answered', () => {
+  const { c, followers } = stableCluster(44);
+  const f = followers[0]!;
+  const flights = watchFlights(c, f);
+  const first = putAt(c, f, 'k0', 'v');
+  assert.ok(c.runUntil(() => flights.held.length === 1, c.clock.now() + 1_000), 'the leader did not answer the first batch');
+  // Each in a turn of its own, as requests arrive.
+  const later = [1, 2, 3, 4, 5].map((k) => {
+    const w = putAt(c, f, `k${k}`, 'v');
+    c.step();
+    return w;
+  });
+  assert.deepEqual(flights.sent, [1], 'a batch went while the first was unanswered');
+  flights.release();
+  assert.ok(c.runUntil(() => flights.held.length === 1, c.clock.now() + 1_000), 'the held writes were not forwarded');
+  assert.deepEqual(flights.sent, [1, 5]);
+  flights.release();
+  assert.ok(c.runUntil(() => [first, ...later].every((w) => w.outcome !== null), c.clock.now() + 1_000));
+  const revisions = [first, ...later].map((w) => revisionOf(w.outcome));
+  const r0 = revisions[0]!;
+  assert.ok(r0 > 0, JSON.stringify(first.outcome));
+  assert.deepEqual(revisions.slice(1), [1, 2, 3, 4, 5].map((k) => revisions[1]! + k - 1), 'the held writes are not one append, in order');
+  assert.ok(revisions[1]! > r0);
+});
+
+test('write forwarding: a lost answer holds the next writes back for a heartbeat interval at most; the lost batch is outcome-unknown', () => {
+  const { c, followers } = stableCluster(45, { requestTimeoutMs: 3_000 });
+  const f = followers[0]!;
+  const flights = watchFlights(c, f);
+  const lost = putAt(c, f, 'a', '1');
+  assert.ok(c.runUntil(() => flights.held.length === 1, c.clock.now() + 1_000));
+  flights.held.length = 0;
+  const heldAt = c.clock.now();
+  const next = putAt(c, f, 'b', '2');
+  c.step();
+  assert.ok(c.runUntil(() => flights.sent.length === 2, heldAt + c.raftConfig.heartbeatIntervalMs + 10), 'the next write waited past a heartbeat interval');
+  assert.ok(c.runUntil(() => flights.held.length === 1, c.clock.now() + 1_000));
+  flights.release();
+  assert.ok(c.runUntil(() => next.outcome !== null, c.clock.now() + 1_000));
+  assert.ok(revisionOf(next.outcome) > 0, JSON.stringify(next.outcome));
+  assert.ok(c.runUntil(() => lost.outcome !== null, c.clock.now() + 5_000));
+  assert.deepEqual(lost.outcome, { ok: false, error: { kind: 'outcome_unknown' } });
+});
+
+test('write forwarding: a flight to a leader that is no more holds no write back: the next goes to the new leader at once', () => {
+  const { c, leader, followers } = stableCluster(46);
+  const [f, g] = followers as [NodeId, NodeId];
+  const flights = watchFlights(c, f);
+  const first = putAt(c, f, 'a', '1');
+  assert.ok(c.runUntil(() => flights.held.length === 1, c.clock.now() + 1_000));
+  // The old leader's answer never comes; it hands leadership to g meanwhile, well within a heartbeat interval.
+  flights.held.length = 0;
+  void c.kvNode(leader)!.transferLeadership(g);
+  assert.ok(c.runUntil(() => c.kvNode(f)!.leaderId() === g, c.clock.now() + c.raftConfig.heartbeatIntervalMs / 2), 'g did not lead soon enough');
+  const next = putAt(c, f, 'b', '2');
+  c.step();
+  assert.deepEqual(flights.sentTo, [leader, g], 'the write waited for the flight to the old leader');
+  assert.ok(c.runUntil(() => flights.held.length === 1, c.clock.now() + 1_000));
+  flights.release();
+  assert.ok(c.runUntil(() => next.outcome !== null && first.outcome !== null, c.clock.now() + 10_000), 'a write was never answered');
+  assert.ok(revisionOf(next.outcome) > 0, JSON.stringify(next.outcome));
+  // The first was taken by the old leader or refused by it as it handed over; either way its answer was lost: outcome-unknown.
+  assert.deepEqual(first.outcome, { ok: false, error: { kind: 'outcome_unknown' } });
 });
