@@ -8,17 +8,22 @@ import type Koa from 'koa';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-/** Answers `status` with `body` of `type`; a HEAD gets the same head and no body (Node drops it). */
-export function answer(ctx: Koa.Context, status: number, type: string, body: string | Buffer): void {
+/**
+ * Answers `status` with `body` of `type`, with the ETag of `revision` when given; a
+ * HEAD gets the same head and no body (Node drops it). The head goes to writeHead as
+ * one list: no header object per response and no setHeader validation per header
+ * (writeHead validates the list once as it writes it); headers set on the response
+ * before are merged in by writeHead.
+ */
+export function answer(ctx: Koa.Context, status: number, type: string, body: string | Buffer, revision?: number): void {
   const res = ctx.res;
   ctx.respond = false;
-  res.statusCode = status;
-  res.setHeader('Content-Type', type);
-  res.setHeader('Content-Length', typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  res.writeHead(status, revision === undefined ? ['Content-Type', type, 'Content-Length', length] : ['ETag', `"${revision}"`, 'Content-Type', type, 'Content-Length', length]);
   res.end(body);
 }
 
-/** Answers `status` with `body` as JSON. */
-export function answerJson(ctx: Koa.Context, status: number, body: unknown): void {
-  answer(ctx, status, JSON_TYPE, JSON.stringify(body));
+/** Answers `status` with `body` as JSON, with the ETag of `revision` when given. */
+export function answerJson(ctx: Koa.Context, status: number, body: unknown, revision?: number): void {
+  answer(ctx, status, JSON_TYPE, JSON.stringify(body), revision);
 }

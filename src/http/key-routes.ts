@@ -14,8 +14,7 @@ function answerWrite(ctx: Koa.Context, r: Extract<KvResult, { op: 'put' | 'delet
     throw new HttpError('revision_mismatch', `the key's revision is ${r.currentRevision ?? 'none (absent)'}`);
   }
   if (r.op === 'put') {
-    ctx.res.setHeader('ETag', `"${r.revision}"`);
-    answerJson(ctx, 200, { revision: r.revision });
+    answerJson(ctx, 200, { revision: r.revision }, r.revision);
   } else {
     answerJson(ctx, 200, { deleted: r.deleted, revision: r.revision });
   }
@@ -31,8 +30,7 @@ export async function getKey(ctx: Koa.Context, gateway: Gateway, rawKey: string)
   const consistency = consistencyOf(queryOf(ctx, { consistency: 'value' }));
   const got = await gateway.read(ctx, 'get', consistency, (state) => state.get(key));
   if (got === undefined) throw new HttpError('key_not_found', 'no such key');
-  ctx.res.setHeader('ETag', `"${got.revision}"`);
-  answer(ctx, 200, 'application/octet-stream', Buffer.from(got.value.buffer, got.value.byteOffset, got.value.byteLength));
+  answer(ctx, 200, 'application/octet-stream', Buffer.from(got.value.buffer, got.value.byteOffset, got.value.byteLength), got.revision);
 }
 
 /** `?lease=ID` attaches the key to a lease: deleted when the lease ends. */

@@ -97,6 +97,9 @@ export function readBody(ctx: Koa.Context, limit: number): Promise<Uint8Array> {
   });
 }
 
+/** The query of a request without one (most), shared: nothing reads it but to look a parameter up. */
+const NO_QUERY: ReadonlyMap<string, string> = new Map();
+
 /** How a query parameter is written: a flag (`?list`, `?list=true`) or one with a value. */
 export type ParamKind = 'flag' | 'value';
 
@@ -105,9 +108,9 @@ export type ParamKind = 'flag' | 'value';
  * flags empty or `true`. Anything else is a 400, so a typo never silently weakens
  * or widens a request.
  */
-export function queryOf(ctx: Koa.Context, allowed: Readonly<Record<string, ParamKind>>): Map<string, string> {
+export function queryOf(ctx: Koa.Context, allowed: Readonly<Record<string, ParamKind>>): ReadonlyMap<string, string> {
+  if (ctx.querystring === '') return NO_QUERY;
   const out = new Map<string, string>();
-  if (ctx.querystring === '') return out;
   for (const [name, value] of new URLSearchParams(ctx.querystring)) {
     const kind = Object.hasOwn(allowed, name) ? allowed[name] : undefined;
     if (kind === undefined) throw new HttpError('bad_request', `unknown query parameter ${JSON.stringify(name.slice(0, 64))}`);
