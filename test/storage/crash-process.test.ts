@@ -3,12 +3,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ClassicLevel } from 'classic-level';
 import type { Entry, Snapshot } from '../../src/raft/types.js';
 import { logIndex, term } from '../../src/raft/types.js';
 import { chunkOfKey } from '../../src/storage/codec.js';
 import { LogStore } from '../../src/storage/log-store.js';
-import { hs, openOk, snap, withDir } from './store-helpers.js';
+import { hs, interceptBatches, openOk, snap, withDir } from './store-helpers.js';
 
 // A real process killed with SIGKILL in the middle of a big sliced compaction, or
 // of a big sliced install of a leader's snapshot (32 MiB: 43 slices of 3 chunks),
@@ -56,14 +55,11 @@ const bigIndex = (mode: Mode): number => (mode === 'compaction' ? newIndex : ins
  */
 async function child(dir: string, mode: Mode): Promise<void> {
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
-  const original = ClassicLevel.prototype.batch;
-  ClassicLevel.prototype.batch = function (this: ClassicLevel<Uint8Array, Uint8Array>, ...args: unknown[]) {
-    const ops = args[0] as { key: Uint8Array }[];
-    const slice = Array.isArray(ops) && ops.length > 0 && ops.every((op) => chunkOfKey(op.key)?.snapshotIndex === bigIndex(mode));
-    const written = (original as (...a: unknown[]) => Promise<void>).apply(this, args);
-    if (slice) void written.then(() => say('slice'));
+  interceptBatches((ops, write) => {
+    const written = write();
+    if (ops.length > 0 && ops.every((op) => chunkOfKey(op.key)?.snapshotIndex === bigIndex(mode))) void written.then(() => say('slice'));
     return written;
-  } as typeof original;
+  });
   const opened = await LogStore.open(dir);
   if (!opened.ok) throw new Error(opened.error);
   const store = opened.store;

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClassicLevel } from 'classic-level';
 import { chunkKey, chunksEnd, chunksStart, decodeFormat, encodeFormat, encodeRun, formatKey, hardStateKey, hex, runKey } from '../../src/storage/codec.js';
 import { LogStore, type StorageMetrics } from '../../src/storage/log-store.js';
-import { compacted, durably, ent, flipByte, hs, openOk, plainEntries, plainSnapshot, range, type RawDb, reopen, snap, storedRun, storedRunStarts, withDir, withRaw, write } from './store-helpers.js';
+import { compacted, durably, ent, flipByte, hs, interceptBatches, openOk, plainEntries, plainSnapshot, range, type RawDb, reopen, snap, storedRun, storedRunStarts, withDir, withRaw, write } from './store-helpers.js';
 
 function recordingMetrics(): StorageMetrics & { readonly syncs: number[]; readonly seconds: number[] } {
   const syncs: number[] = [];
@@ -164,22 +163,19 @@ test('LogStore: group commit puts the writes of one tick into one synced batch, 
 
 test('LogStore: the writes of one batch put the hard state once, the last one, and it is what recovers', async (t) => {
   // A spy on the synced batches LevelDB gets: how many hard-state puts each holds.
-  const original = ClassicLevel.prototype.batch;
   const hardStatePuts: number[] = [];
   const opsPerBatch: number[] = [];
   const isKey = (key: Uint8Array, of: Uint8Array): boolean => Buffer.from(key).equals(Buffer.from(of));
-  ClassicLevel.prototype.batch = function (this: RawDb, ...args: unknown[]) {
-    const ops = args[0] as { type: string; key: Uint8Array }[];
-    // Not the new store's format record, written at open.
-    if (Array.isArray(ops) && !ops.every((op) => isKey(op.key, formatKey))) {
-      hardStatePuts.push(ops.filter((op) => op.type === 'put' && isKey(op.key, hardStateKey)).length);
-      opsPerBatch.push(ops.length);
-    }
-    return (original as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof original;
-  t.after(() => {
-    ClassicLevel.prototype.batch = original;
-  });
+  t.after(
+    interceptBatches((ops, write) => {
+      // Not the new store's format record, written at open.
+      if (!ops.every((op) => isKey(op.key, formatKey))) {
+        hardStatePuts.push(ops.filter((op) => op.type === 'put' && isKey(op.key, hardStateKey)).length);
+        opsPerBatch.push(ops.length);
+      }
+      return write();
+    }),
+  );
   await withDir(async (dir) => {
     const metrics = recordingMetrics();
     const r = await openOk(dir, metrics);

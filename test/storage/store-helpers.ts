@@ -119,20 +119,37 @@ export interface Recorded {
   readonly ops: readonly RecordOp[];
 }
 
+type NativeBatch = (this: RawDb, ops: readonly RecordOp[], options: { readonly sync: boolean }) => Promise<void>;
+
+/**
+ * Until the returned function is called, every batch LevelDB is given goes
+ * through `around` (with the write to make): classic-level's native `_batch`,
+ * which the store calls for its synced writes and abstract-level's `batch` for
+ * the others (recovery's), is wrapped.
+ */
+export function interceptBatches(around: (ops: readonly RecordOp[], write: () => Promise<void>) => Promise<void>): () => void {
+  const proto = ClassicLevel.prototype as unknown as { _batch: NativeBatch };
+  const original = proto._batch;
+  proto._batch = function (this: RawDb, ops, options) {
+    return around(ops, () => original.call(this, ops, options));
+  };
+  return () => {
+    proto._batch = original;
+  };
+}
+
 /** Records (copies of) every batch given to LevelDB while `body` runs. */
 export async function recordingBatches<T>(body: (batches: Recorded[]) => Promise<T>): Promise<T> {
-  const original = ClassicLevel.prototype.batch;
   const batches: Recorded[] = [];
-  ClassicLevel.prototype.batch = function (this: RawDb, ...args: unknown[]) {
-    const ops = args[0];
+  const restore = interceptBatches((ops, write) => {
     // The slice's values are views of a buffer the store reuses: copy them now.
-    if (Array.isArray(ops)) batches.push({ ops: (ops as RecordOp[]).map((op) => (op.type === 'put' ? { type: 'put', key: Uint8Array.from(op.key), value: Uint8Array.from(op.value) } : { type: 'del', key: Uint8Array.from(op.key) })) });
-    return (original as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof original;
+    batches.push({ ops: ops.map((op) => (op.type === 'put' ? { type: 'put', key: Uint8Array.from(op.key), value: Uint8Array.from(op.value) } : { type: 'del', key: Uint8Array.from(op.key) })) });
+    return write();
+  });
   try {
     return await body(batches);
   } finally {
-    ClassicLevel.prototype.batch = original;
+    restore();
   }
 }
 
