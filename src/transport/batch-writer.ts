@@ -237,8 +237,13 @@ export function writeBatchFrame(messages: readonly Message[], encodeOther: (m: M
   let batchBytes = 0;
   for (const m of messages) {
     let n: number;
-    const copyFrom = m.type === 'appendEntries' ? encoded.find(m.entries) : -1;
-    const body = bodyBytes(m, copyFrom < 0 ? -1 : encoded.bytesOf((m as AppendEntries).entries, copyFrom));
+    let copyFrom = -1;
+    let entriesBytes = -1;
+    if (m.type === 'appendEntries') {
+      copyFrom = encoded.find(m.entries);
+      if (copyFrom >= 0) entriesBytes = encoded.bytesOf(m.entries, copyFrom);
+    }
+    const body = bodyBytes(m, entriesBytes);
     if (body !== null) {
       const fromBytes = Buffer.byteLength(m.from, 'utf8');
       const toBytes = Buffer.byteLength(m.to, 'utf8');
@@ -272,9 +277,10 @@ export function writeBatchFrame(messages: readonly Message[], encodeOther: (m: M
     c.u64Field(TAG_MESSAGE_TERM, m.term);
     const copyFrom = sizes[k + 4]!;
     if (m.type !== 'appendEntries') writeBody(c, m, sizes[k + 3]!);
-    else if (copyFrom >= 0) writeAppend(c, m, sizes[k + 3]!, copyFrom);
-    else if (m.entries.length > 0) written = { entries: m.entries, starts: writeAppend(c, m, sizes[k + 3]!, -1) };
-    else writeAppend(c, m, sizes[k + 3]!, -1);
+    else {
+      const starts = writeAppend(c, m, sizes[k + 3]!, copyFrom);
+      if (copyFrom < 0 && m.entries.length > 0) written = { entries: m.entries, starts };
+    }
   }
   if (written !== null) encoded.hold(written.entries, c.buf, written.starts);
   if (c.at !== c.buf.length) throw new Error(`writeBatchFrame: wrote ${c.at} of ${c.buf.length} bytes`);
