@@ -28,6 +28,26 @@ export function peakRssBytesOf(pid: number): number | null {
   }
 }
 
+/** Context switches of a process's main thread (its event loop for Node.js), from /proc/<pid>/status. */
+export interface ContextSwitches {
+  /** It blocked waiting (for epoll, a lock, the disk): for an event loop, one per idle wait. */
+  readonly voluntary: number;
+  /** It was preempted while it could run: the run queue was longer than the cores. */
+  readonly involuntary: number;
+}
+
+/** The main thread's context switches so far, or null once the process is gone. */
+export function contextSwitchesOf(pid: number): ContextSwitches | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const voluntary = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status);
+    const involuntary = /^nonvoluntary_ctxt_switches:\s+(\d+)$/m.exec(status);
+    return voluntary === null || involuntary === null ? null : { voluntary: Number(voluntary[1]), involuntary: Number(involuntary[1]) };
+  } catch {
+    return null;
+  }
+}
+
 /** A server process the bench measures. */
 export interface MeasuredProcess {
   readonly name: string;

@@ -1,6 +1,6 @@
 // The bench's tables: one block per run, the ratio table of --vs-etcd, and the
 // search steps of --find-max.
-import type { RunResult } from './run.js';
+import type { NodeFigures, RunResult } from './run.js';
 import { OPS } from './workload.js';
 
 function pad(cells: readonly (string | number)[], widths: readonly number[]): string {
@@ -9,6 +9,16 @@ function pad(cells: readonly (string | number)[], widths: readonly number[]): st
 
 export function modelText(r: RunResult): string {
   return r.model.kind === 'open' ? `open ${r.model.ratePerS}/s (in flight ≤ ${r.model.inflightMax})` : `closed ${r.model.clients} clients`;
+}
+
+const fixed = (x: number | null, digits: number): string => (x === null ? '–' : x.toFixed(digits));
+
+/** A node's wake-ups, preemptions, fsyncs and batch sizes in the window ('–' where unread). */
+function activityText(n: NodeFigures): string {
+  const parts = [`main thread woke ${fixed(n.wakeupsPerS, 0)}/s, preempted ${fixed(n.preemptionsPerS, 0)}/s`, `fsyncs ${fixed(n.fsyncsPerS, 0)}/s of ${fixed(n.fsyncMs, 2)} ms`];
+  if (n.entriesPerFsync !== null) parts.push(`entries/fsync ${fixed(n.entriesPerFsync, 1)}`);
+  if (n.entriesPerAppend !== null) parts.push(`entries/append ${fixed(n.entriesPerAppend, 1)}`);
+  return parts.join(' · ');
 }
 
 export function runTable(r: RunResult): string {
@@ -28,6 +38,7 @@ export function runTable(r: RunResult): string {
   if (r.nodes.length > 0) {
     lines.push(`   ${r.nodes.map((n) => `${n.name} cpu ${n.cpuSeconds.toFixed(2)} s rss≤${n.peakRssMiB} MiB`).join(' · ')}`);
     lines.push(`   server CPU ${r.serverCpuUsPerOp} µs/op · load generator ${r.generatorCpuUsPerOp} µs/op`);
+    for (const n of r.nodes) lines.push(`   ${n.name} ${activityText(n)}`);
   }
   return lines.join('\n');
 }

@@ -9,6 +9,7 @@ import type { Percentiles } from './histogram.js';
 import { Histogram } from './histogram.js';
 import { prefill, runPhase, type LoadModel, type Progress } from './load.js';
 import { cpuSecondsOf, peakRssBytesOf } from './procs.js';
+import { activityBetween, readCounters, type CounterReading, type ServerActivity } from './server-counters.js';
 import { etcdDialect, GrpcTarget, kvstoreDialect, type GrpcConsistency } from './targets/grpc.js';
 import { RestTarget } from './targets/rest.js';
 import type { Target } from './targets/target.js';
@@ -42,7 +43,7 @@ export interface RunSpec {
   readonly nodes: number;
 }
 
-export interface NodeFigures {
+export interface NodeFigures extends ServerActivity {
   readonly name: string;
   readonly cpuSeconds: number;
   readonly peakRssMiB: number;
@@ -88,6 +89,7 @@ function externalCluster(spec: RunSpec, endpoints: readonly string[]): BenchClus
     processes: [],
     restEndpoints: rest,
     grpcEndpoints: spec.protocol === 'grpc' ? endpoints : [],
+    metricsUrls: [],
     leaderIndex: async () => {
       if (rest.length === 0) return 0;
       const s = (await (await fetch(`${rest[0]!}/v1/status`)).json()) as { leader_id: string | null; members: { id: string; http_addr: string }[] };
@@ -114,6 +116,10 @@ function cpuOf(cluster: BenchCluster): number[] {
   return cluster.processes.map((p) => cpuSecondsOf(p.pid) ?? Number.NaN);
 }
 
+function countersOf(cluster: BenchCluster): Promise<CounterReading[]> {
+  return Promise.all(cluster.processes.map((p, k) => readCounters(p.pid, cluster.metricsUrls[k] ?? null)));
+}
+
 /** The clusters of runs in progress: stopped on SIGINT or SIGTERM too (stopLiveClusters), so an interrupted bench leaves no node running. */
 const liveClusters = new Set<BenchCluster>();
 
@@ -133,6 +139,7 @@ export async function runOnce(spec: RunSpec, progress: (label: string) => Progre
         if (failed > 0) throw new Error(`prefill: ${failed} of ${spec.keySpace} PUTs failed`);
       }
       if (spec.warmupSeconds > 0) await runPhase(target, workload, spec.model, spec.warmupSeconds, progress(`${spec.system} warm-up`));
+      const countersBefore = await countersOf(cluster);
       const cpuBefore = cpuOf(cluster);
       const genBefore = process.cpuUsage();
       const t0 = hrtime.bigint();
@@ -140,7 +147,13 @@ export async function runOnce(spec: RunSpec, progress: (label: string) => Progre
       const elapsedS = Number(hrtime.bigint() - t0) / 1e9;
       const gen = process.cpuUsage(genBefore);
       const cpuAfter = cpuOf(cluster);
-      const nodes = cluster.processes.map((p, k) => ({ name: p.name, cpuSeconds: round(cpuAfter[k]! - cpuBefore[k]!, 2), peakRssMiB: round((peakRssBytesOf(p.pid) ?? Number.NaN) / 2 ** 20, 1) }));
+      const countersAfter = await countersOf(cluster);
+      const nodes = cluster.processes.map((p, k) => ({
+        name: p.name,
+        cpuSeconds: round(cpuAfter[k]! - cpuBefore[k]!, 2),
+        peakRssMiB: round((peakRssBytesOf(p.pid) ?? Number.NaN) / 2 ** 20, 1),
+        ...activityBetween(spec.system, countersBefore[k]!, countersAfter[k]!, elapsedS),
+      }));
       const serverCpu = nodes.reduce((s, n) => s + n.cpuSeconds, 0);
       const all = new Histogram();
       for (const op of OPS) all.merge(phase.latency[op]);

@@ -12,6 +12,8 @@ export interface BenchCluster {
   readonly restEndpoints: readonly string[];
   /** gRPC host:port, in member order. */
   readonly grpcEndpoints: readonly string[];
+  /** Each started member's Prometheus /metrics URL, in member order (empty with --endpoints). */
+  readonly metricsUrls: readonly string[];
   /** The current leader's index in the member order. */
   leaderIndex(): Promise<number>;
   stop(): Promise<void>;
@@ -68,6 +70,7 @@ export interface Launched {
   readonly names: readonly string[];
   readonly restEndpoints: readonly string[];
   readonly grpcEndpoints: readonly string[];
+  readonly metricsUrls: readonly string[];
   /** The leader's index in member order; rejects while there is none everyone agrees on. */
   readonly leaderIndex: () => Promise<number>;
   readonly stopGraceMs: number;
@@ -96,6 +99,7 @@ export async function whenLeaderElected(l: Launched): Promise<BenchCluster> {
     processes: l.children.map((c, k) => ({ name: l.names[k]!, pid: c.pid! })),
     restEndpoints: l.restEndpoints,
     grpcEndpoints: l.grpcEndpoints,
+    metricsUrls: l.metricsUrls,
     leaderIndex: () => waitFor(() => `a ${l.system} leader`, START_TIMEOUT_MS, l.leaderIndex),
     stop,
   };

@@ -65,6 +65,7 @@ export async function startEtcdCluster(size: number): Promise<BenchCluster> {
     names: members.map((m) => m.name),
     restEndpoints: [],
     grpcEndpoints: members.map((m) => `127.0.0.1:${m.client}`),
+    metricsUrls: clients.map((u) => `${u}/metrics`),
     leaderIndex,
     stopGraceMs: STOP_GRACE_MS,
   });

@@ -69,6 +69,7 @@ export async function startKvstoreCluster(o: KvstoreClusterOptions): Promise<Ben
     names: members.map((m) => m.id),
     restEndpoints: rest,
     grpcEndpoints: members.map((m) => `127.0.0.1:${m.grpc}`),
+    metricsUrls: members.map((m) => `http://127.0.0.1:${m.metrics}/metrics`),
     leaderIndex,
     stopGraceMs: STOP_GRACE_MS,
   });

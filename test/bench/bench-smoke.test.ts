@@ -28,14 +28,15 @@ test('npm run bench starts a fresh 3-node cluster, loads it in the open model, a
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /== kvstore .* open 100\/s/);
     assert.match(r.stdout, /server CPU [\d.]+ µs\/op/);
+    assert.match(r.stdout, /n1 main thread woke \d+\/s, preempted \d+\/s · fsyncs \d+\/s of [\d.]+ ms/);
     assert.match(r.stderr, /\[kvstore\] \d+\/1.5 s · \d+\/s · errors \d+ · dropped \d+/, 'a progress line');
-    const doc = JSON.parse(readFileSync(json, 'utf8')) as { runs: { completed: number; latency: { all: { count: number; p999Ms: number } }; nodes: { cpuSeconds: number; peakRssMiB: number }[] }[] };
+    const doc = JSON.parse(readFileSync(json, 'utf8')) as { runs: { completed: number; latency: { all: { count: number; p999Ms: number } }; nodes: { cpuSeconds: number; peakRssMiB: number; fsyncsPerS: number | null }[] }[] };
     assert.equal(doc.runs.length, 1);
     const run = doc.runs[0]!;
     assert.ok(run.completed > 0);
     assert.ok(run.latency.all.count > 0);
     assert.equal(run.nodes.length, 3);
-    for (const n of run.nodes) assert.ok(n.peakRssMiB > 0 && n.cpuSeconds >= 0);
+    for (const n of run.nodes) assert.ok(n.peakRssMiB > 0 && n.cpuSeconds >= 0 && n.fsyncsPerS !== null && n.fsyncsPerS > 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
