@@ -4,6 +4,7 @@
 // say whether a run's cost per operation moved because the servers amortised less
 // work per wake-up, fsync or message, or because each unit of work cost more.
 import { contextSwitchesOf, type ContextSwitches } from './procs.js';
+import type { System } from './run.js';
 
 /** Counter names in one system's Prometheus exposition (summed over their labels). */
 interface CounterNames {
@@ -14,7 +15,7 @@ interface CounterNames {
   readonly entriesPerAppend: string | null;
 }
 
-const namesOf: Readonly<Record<string, CounterNames>> = {
+const namesOf: Readonly<Record<System, CounterNames>> = {
   kvstore: { fsyncSeconds: 'kvstore_storage_fsync_duration_seconds', entriesPerFsync: 'kvstore_storage_entries_per_fsync', entriesPerAppend: 'kvstore_raft_append_entries_per_message' },
   etcd: { fsyncSeconds: 'etcd_disk_wal_fsync_duration_seconds', entriesPerFsync: null, entriesPerAppend: null },
 };
@@ -65,16 +66,16 @@ export async function readCounters(pid: number, metricsUrl: string | null): Prom
   return { switches: contextSwitchesOf(pid), samples: metricsUrl === null ? null : await scrape(metricsUrl) };
 }
 
-export function activityBetween(system: string, before: CounterReading, after: CounterReading, seconds: number): ServerActivity {
+export function activityBetween(system: System, before: CounterReading, after: CounterReading, seconds: number): ServerActivity {
   const names = namesOf[system];
-  const delta = (name: string | null | undefined): number | null => {
-    if (name === null || name === undefined || before.samples === null || after.samples === null) return null;
+  const delta = (name: string): number | null => {
+    if (before.samples === null || after.samples === null) return null;
     const a = before.samples.get(name);
     const b = after.samples.get(name);
     return a === undefined || b === undefined ? null : b - a;
   };
-  const mean = (histogram: string | null | undefined): number | null => {
-    if (histogram === null || histogram === undefined) return null;
+  const mean = (histogram: string | null): number | null => {
+    if (histogram === null) return null;
     const count = delta(`${histogram}_count`);
     const sum = delta(`${histogram}_sum`);
     return count === null || sum === null || count === 0 ? null : sum / count;
@@ -85,9 +86,9 @@ export function activityBetween(system: string, before: CounterReading, after: C
   return {
     wakeupsPerS: perS(sw?.voluntary ?? null),
     preemptionsPerS: perS(sw?.involuntary ?? null),
-    fsyncsPerS: perS(delta(names === undefined ? null : `${names.fsyncSeconds}_count`)),
-    fsyncMs: scaled(mean(names?.fsyncSeconds), 1000),
-    entriesPerFsync: mean(names?.entriesPerFsync),
-    entriesPerAppend: mean(names?.entriesPerAppend),
+    fsyncsPerS: perS(delta(`${names.fsyncSeconds}_count`)),
+    fsyncMs: scaled(mean(names.fsyncSeconds), 1000),
+    entriesPerFsync: mean(names.entriesPerFsync),
+    entriesPerAppend: mean(names.entriesPerAppend),
   };
 }
