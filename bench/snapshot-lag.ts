@@ -81,7 +81,7 @@ try {
   const store = opened.store;
   // The store holds the state up to here as a snapshot, as after a restart, so that the log goes on from index + 1.
   const base = { meta: { index: logIndex(index), term: term(1), config: emptyConfiguration }, chunks: [Uint8Array.of(0)] };
-  await new Promise<void>((resolve) => store.write({ hardState: { term: term(1), votedFor: null, commit: logIndex(index) }, snapshot: base, entries: [] }, resolve));
+  await new Promise<void>((resolve) => store.write({ hardState: { term: term(1), votedFor: null, commit: logIndex(index) }, snapshot: base, entries: [], mustSync: true }, resolve));
 
   /** Milliseconds from each log append to its being durable. */
   const appendMs: number[] = [];
@@ -106,7 +106,7 @@ try {
     }
     if (entries.length === 0) return;
     const at = performance.now();
-    store.write({ hardState: { term: term(1), votedFor: null, commit: logIndex(index) }, snapshot: null, entries }, () => appendMs.push(performance.now() - at));
+    store.write({ hardState: { term: term(1), votedFor: null, commit: logIndex(index) }, snapshot: null, entries, mustSync: true }, () => appendMs.push(performance.now() - at));
   }
   const writer = setInterval(writeDue, 1);
   // The snapshot is at an index the log holds, after the base.

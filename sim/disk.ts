@@ -16,9 +16,13 @@ export interface DiskFaults {
 
 export const defaultDisk: DiskFaults = { syncMinMs: 0, syncMaxMs: 2 };
 
-/** How a crash treats the writes not yet reported durable. */
+/**
+ * How a crash treats the writes not yet reported durable. Either way, the writes
+ * reported done without a sync since the last synced one (LogWrite.mustSync
+ * false) are lost but for a random prefix of them, which the OS wrote back.
+ */
 export type CrashMode =
-  /** All of them are lost: the disk holds exactly what was reported durable. */
+  /** All of them are lost: the disk holds what was reported durable (less unsynced writes). */
   | 'lose-unsynced'
   /**
    * A prefix of them reached the disk, and the write at the cut is torn: its
@@ -34,6 +38,8 @@ interface PendingWrite {
   readonly ops: readonly RecordOp[];
   /** A write of log entries only, which a crash may tear. */
   readonly entriesOnly: boolean;
+  /** Reported done once synced; else once written, and a crash may lose it. */
+  readonly sync: boolean;
   readonly durable: () => void;
 }
 
@@ -64,9 +70,10 @@ function bytesOf(key: string): Uint8Array {
  * One node's simulated disk, holding the very records the real store writes
  * (src/storage/plan.ts encodes writes with src/storage/codec.ts), so a restarted
  * node recovers through src/storage/recover.ts like a real one. Writes become
- * durable in order, each after a random sync latency; a crash loses what was not
- * reported durable, or tears the last write (see CrashMode); a failed sync stops
- * the node (`onFatal`), as a failed fsync does in production.
+ * durable in order, each after a random sync latency (an unsynced one at once);
+ * a crash loses what was not reported durable, or tears the last write, and all
+ * but a prefix of the unsynced writes since the last sync (see CrashMode); a
+ * failed sync stops the node (`onFatal`), as a failed fsync does in production.
  */
 export class SimDisk implements LogStorage, RecordReader {
   faults: DiskFaults = defaultDisk;
@@ -82,6 +89,10 @@ export class SimDisk implements LogStorage, RecordReader {
   /** What the disk will hold once every write made so far is durable. */
   private stored = StoredLog.empty();
   private pending: PendingWrite[] = [];
+  /** Unsynced writes reported done since the last synced one: in the OS's cache, not yet on the records. */
+  private unsynced: (readonly RecordOp[])[] = [];
+  /** Unsynced writes a crash lost, for tests to know the case happened. */
+  unsyncedLost = 0;
   private generation = 0;
   private lastDurableAtMs = 0;
   /** The next sync fails. */
@@ -97,21 +108,21 @@ export class SimDisk implements LogStorage, RecordReader {
     this.put(formatKey, encodeFormat(storeFormat));
   }
 
-  /** Each write is its own synced batch here: one Plan per write. */
+  /** Each write is its own batch here: one Plan per write. */
   write(w: LogWrite, durable: () => void): void {
     const plan = new Plan(this.stored);
     plan.write(w);
-    this.enqueue({ ops: plan.records(), entriesOnly: w.snapshot === null && w.hardState === null && w.entries.length > 0, durable });
+    this.enqueue({ ops: plan.records(), entriesOnly: w.snapshot === null && w.hardState === null && w.entries.length > 0, sync: w.mustSync, durable });
   }
 
   /** Makes `snapshot` the durable base of the log, dropping the entries it covers. */
   compact(snapshot: Snapshot, durable: () => void): void {
     const plan = new Plan(this.stored);
     plan.compact(snapshot);
-    this.enqueue({ ops: plan.records(), entriesOnly: false, durable });
+    this.enqueue({ ops: plan.records(), entriesOnly: false, sync: true, durable });
   }
 
-  /** The next sync to complete fails instead. */
+  /** The next synced write to complete fails instead. */
   failNextWrite(): void {
     this.failNextSync = true;
   }
@@ -122,7 +133,7 @@ export class SimDisk implements LogStorage, RecordReader {
     this.onNextSync = null;
   }
 
-  /** Calls `fn` once the next write is on disk, before its durable callback (which it may prevent by crashing the node). */
+  /** Calls `fn` once the next synced write is on disk, before its durable callback (which it may prevent by crashing the node). */
   atNextSync(fn: () => void): void {
     this.onNextSync = fn;
   }
@@ -130,12 +141,13 @@ export class SimDisk implements LogStorage, RecordReader {
   private enqueue(write: PendingWrite): void {
     this.pending.push(write);
     const gen = this.generation;
-    // Syncs complete in order: never before the previous one.
-    const at = Math.max(this.clock.now() + this.rng.range(this.faults.syncMinMs, this.faults.syncMaxMs), this.lastDurableAtMs);
+    // Writes complete in order: never before the previous one.
+    const latency = write.sync ? this.rng.range(this.faults.syncMinMs, this.faults.syncMaxMs) : 0;
+    const at = Math.max(this.clock.now() + latency, this.lastDurableAtMs);
     this.lastDurableAtMs = at;
     this.clock.setTimeout(() => {
       if (gen !== this.generation) return;
-      if (this.failNextSync) {
+      if (this.pending[0]!.sync && this.failNextSync) {
         this.failNextSync = false;
         // The write and every later one are lost; the node must stop (LogStore's onFatal).
         this.crash('lose-unsynced');
@@ -143,6 +155,13 @@ export class SimDisk implements LogStorage, RecordReader {
         return;
       }
       const p = this.pending.shift()!;
+      if (!p.sync) {
+        this.unsynced.push(p.ops);
+        p.durable();
+        return;
+      }
+      // A sync writes back the unsynced writes before it too.
+      for (const ops of this.unsynced.splice(0)) this.apply(ops);
       this.apply(p.ops);
       const hook = this.onNextSync;
       this.onNextSync = null;
@@ -182,10 +201,15 @@ export class SimDisk implements LogStorage, RecordReader {
     if (this.lastRead !== null && this.lastRead.first === firstOfRunKey(key)) this.lastRead = null;
   }
 
-  /** The node crashed: what was not reported durable is lost, or (tear) partly written. */
+  /** The node crashed: what was not reported durable is lost, or (tear) partly written; unsynced writes in part (see CrashMode). */
   crash(mode: CrashMode = 'lose-unsynced'): void {
+    const cut = mode === 'tear-last-write' && this.pending.length > 0 ? this.rng.int(this.pending.length) : 0;
+    // Later writes reached the disk only after the earlier ones.
+    const unsyncedKept = cut > 0 ? this.unsynced.length : this.unsynced.length === 0 ? 0 : this.rng.int(this.unsynced.length + 1);
+    for (let k = 0; k < unsyncedKept; k++) this.apply(this.unsynced[k]!);
+    this.unsyncedLost += this.unsynced.length - unsyncedKept;
+    this.unsynced = [];
     if (mode === 'tear-last-write' && this.pending.length > 0) {
-      const cut = this.rng.int(this.pending.length);
       for (let k = 0; k < cut; k++) this.apply(this.pending[k]!.ops);
       const torn = this.pending[cut]!;
       if (torn.entriesOnly) {
@@ -210,6 +234,11 @@ export class SimDisk implements LogStorage, RecordReader {
     this.runStarts = [];
     this.lastRead = null;
     this.stored = StoredLog.empty();
+  }
+
+  /** Whether writes reported done without a sync wait for the next sync (a crash now may lose them). */
+  holdsUnsynced(): boolean {
+    return this.unsynced.length > 0;
   }
 
   /** Whether the last write still on its way to disk holds log entries alone (one a torn crash can tear). */

@@ -58,6 +58,8 @@ export interface SimSummary {
   readonly messages: number;
   readonly faults: number;
   readonly snapshotsInstalled: number;
+  /** Writes made without a sync (only the commit index moved) that crashes lost. */
+  readonly unsyncedWritesLost: number;
   /** Configuration entries committed (membership changes that took effect). */
   readonly membershipChanges: number;
   /** Linearizable reads served by followers through follower ReadIndex. */
@@ -190,6 +192,7 @@ export function runSimulation(opts: SimOptions): SimSummary {
       messages: cluster.network.counters.sent,
       faults,
       snapshotsInstalled: cluster.snapshotsInstalled,
+      unsyncedWritesLost: cluster.ids.reduce((n, id) => n + cluster.disk(id).unsyncedLost, 0),
       membershipChanges: configEntries.size,
       followerReads: cluster.followerReadsServed,
       roundlessFollowerReads: cluster.ids.reduce((n, id) => n + (cluster.node(id)?.counters.readsConfirmedByRequester ?? 0), 0),
@@ -229,7 +232,7 @@ export function describeSummary(s: SimSummary): string {
   return (
     `seed=${s.seed} nodes=${s.nodes} steps=${s.steps} simulated_ms=${Math.round(s.simulatedMs)} elections=${s.elections} ` +
     `commits=${s.commits} acked=${s.acknowledged} failed=${s.failed} indeterminate=${s.indeterminate} ` +
-    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} membership_changes=${s.membershipChanges} follower_reads=${s.followerReads} forwarded_batches=${s.forwardedBatches} trace=${s.traceHash} ` +
+    `messages=${s.messages} faults=${s.faults} snapshots_installed=${s.snapshotsInstalled} unsynced_writes_lost=${s.unsyncedWritesLost} membership_changes=${s.membershipChanges} follower_reads=${s.followerReads} forwarded_batches=${s.forwardedBatches} trace=${s.traceHash} ` +
     `passed=invariants_every_step,liveness,acknowledged_writes_kept,linearizability,watches ops_checked=${s.opsChecked} watch_revisions=${s.watchRevisions}`
   );
 }

@@ -45,7 +45,7 @@ export async function restoreDataDir(file: Uint8Array, dataDir: string, id: stri
   const config = configuration(peers.map((id) => ({ id: nodeId(id), role: 'voter' as const, addrs: { raftAddr: '', httpAddr: '', grpcAddr: '' } })));
   const snapshot: Snapshot = { meta: { index: logIndex(backup.index), term: RESTORED_TERM, config }, chunks };
   try {
-    await new Promise<void>((resolve) => opened.store.write({ hardState: { term: RESTORED_TERM, votedFor: null, commit: logIndex(backup.index) }, snapshot, entries: [] }, resolve));
+    await new Promise<void>((resolve) => opened.store.write({ hardState: { term: RESTORED_TERM, votedFor: null, commit: logIndex(backup.index) }, snapshot, entries: [], mustSync: true }, resolve));
   } finally {
     await opened.store.close();
   }

@@ -8,6 +8,9 @@
 // finishes, everything collected goes into the next single synced batch. So under
 // load one fsync covers many writes, and an idle store still syncs each write
 // promptly (the first write of a tick starts a batch at the end of that tick).
+// A batch whose writes all may be lost in a crash (LogWrite.mustSync false: only
+// the commit index moved) is written without the fsync, in the same order; the
+// next synced batch makes it durable too.
 //
 // The writes of one batch are planned into one Plan (plan.ts): the entries they
 // append make one log run, one LevelDB value, and the hard state is put once.
@@ -49,6 +52,8 @@ import type { StoredLog } from './stored-log.js';
 export interface StorageMetrics {
   /** Called once per synced batch: the log entries in it and the fsync'd write's latency. */
   onSync(entries: number, seconds: number): void;
+  /** Called once per batch written without an fsync (it held only commit-index moves). */
+  onUnsyncedWrite(): void;
 }
 
 export type OpenResult =
@@ -77,6 +82,8 @@ interface Batch {
   readonly plan: Plan;
   /** In call order. */
   readonly durables: (() => void)[];
+  /** Some write in it must be synced before it is reported durable. */
+  sync: boolean;
   /** The sliced install this batch switches to: the batch waits until all its chunks are handed to LevelDB. */
   readonly install: Sliced | null;
 }
@@ -95,6 +102,7 @@ interface NativeBatch {
 }
 
 const syncWrite = { sync: true } as const;
+const unsyncedWrite = { sync: false } as const;
 
 /** The default fatal hook: an uncaught exception, which stops the process. */
 const throwAsync = (error: unknown): void => {
@@ -132,7 +140,7 @@ export class LogStore implements LogStorage {
 
   /**
    * Opens (or creates) the store in `dir`, which holds one LevelDB and nothing else,
-   * and recovers what is durable. `onFatal` is called if a synced write fails: the
+   * and recovers what is durable. `onFatal` is called if a write fails: the
    * write and every later one never become durable, and the node must stop.
    */
   static async open(dir: string, metrics?: StorageMetrics, onFatal: (error: Error) => void = throwAsync, tuning: LogStoreTuning = {}): Promise<OpenResult> {
@@ -157,7 +165,7 @@ export class LogStore implements LogStorage {
     // Planned in full before anything changes: a write that breaks the log's
     // invariants throws and leaves the store as it was.
     if (w.snapshot === null) {
-      this.enqueue((plan) => plan.write(w), [durable]);
+      this.enqueue((plan) => plan.write(w), [durable], w.mustSync);
       return;
     }
     // An install replaces the log: the compactions under way are cancelled, their
@@ -172,12 +180,12 @@ export class LogStore implements LogStorage {
     let bytes = 0;
     for (const c of chunks) bytes += chunkValueBytes(c.length);
     if (bytes <= this.sliceBytes || meta.index <= this.snapshotIndexMax) {
-      this.enqueue((plan) => plan.write(w, unfinished), durables);
+      this.enqueue((plan) => plan.write(w, unfinished), durables, true);
     } else {
       const plan = new Plan(this.log);
       plan.write(w, unfinished, true);
       const install: Sliced = { kind: 'install', snapshot: w.snapshot, stored: 0 };
-      this.batches.push({ plan, durables, install });
+      this.batches.push({ plan, durables, sync: true, install });
       this.slicing.push(install);
       this.startFlushing();
     }
@@ -209,19 +217,20 @@ export class LogStore implements LogStorage {
 
   /**
    * Plans a write into the newest batch and schedules a flush if none is under
-   * way. Once a synced write failed, the node is stopping and nothing becomes
+   * way. Once a write failed, the node is stopping and nothing becomes
    * durable any more: the write is dropped.
    */
-  private enqueue(planInto: (plan: Plan) => void, durables: readonly (() => void)[]): void {
+  private enqueue(planInto: (plan: Plan) => void, durables: readonly (() => void)[], sync: boolean): void {
     if (this.failed) return;
     this.checkNotClosed();
     let batch = this.batches[this.batches.length - 1];
     if (batch === undefined || batch.plan.bytes >= syncBatchBytesMax) {
-      batch = { plan: new Plan(this.log), durables: [], install: null };
+      batch = { plan: new Plan(this.log), durables: [], sync: false, install: null };
       this.batches.push(batch);
     }
     planInto(batch.plan);
     batch.durables.push(...durables);
+    batch.sync ||= sync;
     this.startFlushing();
   }
 
@@ -238,7 +247,7 @@ export class LogStore implements LogStorage {
   }
 
   /**
-   * Hands LevelDB the next synced write: the oldest batch, or the next slice of
+   * Hands LevelDB the next write: the oldest batch, or the next slice of
    * the snapshot being stored, alternately while both wait; goes on when it is
    * done. A batch waiting for its install's chunks lets the slices go first.
    */
@@ -255,8 +264,9 @@ export class LogStore implements LogStorage {
           continue;
         }
         const startedNs = process.hrtime.bigint();
-        this.afterWrite(this.syncedBatch(batch.plan.records()), () => {
-          this.metrics?.onSync(batch.plan.entryCount, Number(process.hrtime.bigint() - startedNs) / 1e9);
+        this.afterWrite(this.batchWrite(batch.plan.records(), batch.sync), () => {
+          if (batch.sync) this.metrics?.onSync(batch.plan.entryCount, Number(process.hrtime.bigint() - startedNs) / 1e9);
+          else this.metrics?.onUnsyncedWrite();
           for (const durable of batch.durables) durable();
         });
         return;
@@ -269,13 +279,13 @@ export class LogStore implements LogStorage {
         return;
       }
       this.sliceLast = true;
-      this.afterWrite(this.syncedBatch(slice), () => {});
+      this.afterWrite(this.batchWrite(slice, true), () => {});
       return;
     }
   }
 
   /**
-   * One synced LevelDB write of `ops`, straight to classic-level's native batch
+   * One LevelDB write of `ops` (synced, or not), straight to classic-level's native batch
    * (`_batch`, abstract-level's implementation hook) rather than through
    * `db.batch`: for every operation that one clones the op with the options
    * spread into it, looks up and applies the (identity) view encodings and runs
@@ -286,9 +296,10 @@ export class LogStore implements LogStorage {
    * native batch of a database that is not open crashes the process, so then
    * the write goes through `db.batch`, which rejects it (and the store fails).
    */
-  private syncedBatch(ops: RecordOp[]): Promise<void> {
-    if (this.db.status !== 'open') return this.db.batch(ops, syncWrite);
-    return (this.db as unknown as NativeBatch)._batch(ops, syncWrite);
+  private batchWrite(ops: RecordOp[], sync: boolean): Promise<void> {
+    const options = sync ? syncWrite : unsyncedWrite;
+    if (this.db.status !== 'open') return this.db.batch(ops, options);
+    return (this.db as unknown as NativeBatch)._batch(ops, options);
   }
 
   private afterWrite(written: Promise<void>, done: () => void): void {
@@ -316,7 +327,7 @@ export class LogStore implements LogStorage {
       const { meta, chunks } = c.snapshot;
       if (c.kind === 'compaction' && c.stored === 0 && meta.index <= this.log.snapshotIndex) {
         this.slicing.shift();
-        this.enqueue(() => {}, [c.durable]);
+        this.enqueue(() => {}, [c.durable], false);
         continue;
       }
       const ops: RecordOp[] = [];
@@ -335,7 +346,7 @@ export class LogStore implements LogStorage {
         this.slicing.shift();
         // In the tick that hands LevelDB the last slice: nothing can come between.
         if (c.kind === 'compaction') {
-          this.enqueue((plan) => plan.compactOnto(meta, chunks.length), [c.durable]);
+          this.enqueue((plan) => plan.compactOnto(meta, chunks.length), [c.durable], true);
           this.snapshotIndexMax = Math.max(this.snapshotIndexMax, meta.index);
         }
       }
@@ -349,7 +360,7 @@ export class LogStore implements LogStorage {
     this.slicing.length = 0;
     this.flushing = false;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
-    this.onFatal(new Error(`log store: a synced write failed, so it and every later write are lost; the node must stop: ${describeLevelError(e)}`, { cause: e }));
+    this.onFatal(new Error(`log store: a LevelDB write failed, so it and every later write are lost; the node must stop: ${describeLevelError(e)}`, { cause: e }));
   }
 }
 

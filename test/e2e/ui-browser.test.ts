@@ -143,7 +143,7 @@ test('the replay viewer steps through a failing simulator run and marks the viol
   const dir = mkdtempSync(join(tmpdir(), 'kvstore-view-'));
   const trace = join(dir, 'run.jsonl');
   // Stale reads checked for linearizability fail the run: its trace ends at the violation.
-  await assert.rejects(run(process.execPath, [SIM_CLI, '--seed', '1', '--duration-ms', '8000', '--check-stale-reads', '--trace', trace]), (e: { code: number; stderr: string }) => {
+  await assert.rejects(run(process.execPath, [SIM_CLI, '--seed', '2', '--duration-ms', '8000', '--check-stale-reads', '--trace', trace]), (e: { code: number; stderr: string }) => {
     assert.equal(e.code, 1);
     assert.ok(e.stderr.includes(`watch it: npm run sim:view -- ${trace}`), e.stderr);
     return true;

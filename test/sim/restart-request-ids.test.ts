@@ -94,10 +94,12 @@ test("a restarted follower ignores the leader's answer to a batch its previous p
   c.network.send = appends;
   const second = r.put(f, 'v2');
   assert.ok(c.runUntil(() => answers.held.length === 1, c.clock.now() + 2_000), 'the leader did not answer the second batch');
-  // The stale answer first, then the real one.
+  // The stale answer first, then the real one; the follower hears that v2 committed only after it, as on one ordered link.
+  c.network.send = (m) => (m.to === f && m.type === 'appendEntries' ? undefined : appends(m));
   answers.release(old);
   c.runFor(20);
   answers.release(answers.held.shift()!);
+  c.network.send = appends;
   assert.ok(c.runUntil(() => second.answer !== null, c.clock.now() + 2_000), 'the second write was not answered');
   r.get(leader);
   c.runFor(200);

@@ -175,13 +175,18 @@ class Scenario {
     assert.fail(`${value} was not committed after 5 attempts`);
   }
 
-  /** Every running node has applied everything the leader among `ids` committed. */
+  /**
+   * Every running node has applied everything the leader among `ids` committed,
+   * once that leader knows its commit index (an entry of its term is committed:
+   * a node recovers a commit index that may be behind, see Ready.mustSync).
+   */
   waitAllApplied(ids: readonly NodeId[] = this.ids, withinMs = 5 * this.electionMs): void {
     this.runUntil(
       () => {
         const leader = this.leaderAmong(ids);
         if (leader === null) return false;
         const commit = this.status(leader).commitIndex;
+        if (this.node(leader).log.term(commit) !== this.status(leader).term) return false;
         return this.running(ids).every((id) => this.status(id).appliedIndex === commit && this.c.appliedIndex(id) === commit);
       },
       withinMs,

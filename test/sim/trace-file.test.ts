@@ -46,7 +46,7 @@ test('a trace file does not change the run: same trace hash with or without it, 
 });
 
 test('a failing run ends its trace with the violation', () => {
-  const { lines, hash } = traced(options(['--seed', '1', '--duration-ms', '8000', '--check-stale-reads']));
+  const { lines, hash } = traced(options(['--seed', '2', '--duration-ms', '8000', '--check-stale-reads']));
   assert.equal(hash, null, 'the run failed');
   const last = JSON.parse(lines.at(-1)!) as TraceRecord;
   assert.equal(last.type, 'violation');

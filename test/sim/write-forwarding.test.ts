@@ -128,7 +128,11 @@ test("the swarm's random runs (npm run sim's default) exercise follower reads an
   assert.ok(followerReads > 10, `only ${followerReads} reads were served by followers`);
 });
 
-/** The proposeRequests `from` sends (their command counts), and the leader's answers to it held back until released. */
+/**
+ * The proposeRequests `from` sends (their command counts), and the leader's answers to it held back until released;
+ * appends to it are dropped while an answer is held, so that it never learns a batch committed before it hears where
+ * the batch went (as on one ordered link).
+ */
 function watchFlights(c: SimCluster, from: NodeId): { sent: number[]; sentTo: NodeId[]; held: Message[]; release: () => void } {
   const send = c.network.send.bind(c.network);
   const sent: number[] = [];
@@ -140,7 +144,7 @@ function watchFlights(c: SimCluster, from: NodeId): { sent: number[]; sentTo: No
       sentTo.push(m.to);
     }
     if (m.type === 'proposeResponse' && m.to === from) held.push(m);
-    else send(m);
+    else if (!(held.length > 0 && m.type === 'appendEntries' && m.to === from)) send(m);
   };
   return { sent, sentTo, held, release: () => held.splice(0).forEach(send) };
 }

@@ -64,7 +64,7 @@ async function child(dir: string, mode: Mode): Promise<void> {
   if (!opened.ok) throw new Error(opened.error);
   const store = opened.store;
   const durably = (w: Parameters<LogStore['write']>[0]): Promise<void> => new Promise((resolve) => store.write(w, resolve));
-  await durably({ hardState: hs(1, null, newIndex), snapshot: null, entries: Array.from({ length: newIndex }, (_, i) => entry(i + 1)) });
+  await durably({ hardState: hs(1, null, newIndex), snapshot: null, entries: Array.from({ length: newIndex }, (_, i) => entry(i + 1)), mustSync: true });
   await new Promise<void>((resolve) => store.compact(snapshotAt(oldIndex, 2), resolve));
   say('old durable');
   let next: number;
@@ -72,13 +72,13 @@ async function child(dir: string, mode: Mode): Promise<void> {
     store.compact(snapshotAt(newIndex, bigChunks), () => say('new durable'));
     next = newIndex + 1;
   } else {
-    store.write({ hardState: hs(1, null, installIndex), snapshot: snapshotAt(installIndex, bigChunks), entries: [entry(installIndex + 1)] }, () => say('new durable'));
+    store.write({ hardState: hs(1, null, installIndex), snapshot: snapshotAt(installIndex, bigChunks), entries: [entry(installIndex + 1)], mustSync: true }, () => say('new durable'));
     next = installIndex + 2;
   }
   // Appends every 2 ms until killed, each acknowledged once durable.
   setInterval(() => {
     const i = next++;
-    store.write({ hardState: hs(1, null, i), snapshot: null, entries: [entry(i)] }, () => say(`acked ${i}`));
+    store.write({ hardState: hs(1, null, i), snapshot: null, entries: [entry(i)], mustSync: true }, () => say(`acked ${i}`));
   }, 2);
 }
 

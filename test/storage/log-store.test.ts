@@ -4,16 +4,20 @@ import { chunkKey, chunksEnd, chunksStart, decodeFormat, encodeFormat, encodeRun
 import { LogStore, type StorageMetrics } from '../../src/storage/log-store.js';
 import { compacted, durably, ent, flipByte, hs, interceptBatches, openOk, plainEntries, plainSnapshot, range, type RawDb, reopen, snap, storedRun, storedRunStarts, withDir, withRaw, write } from './store-helpers.js';
 
-function recordingMetrics(): StorageMetrics & { readonly syncs: number[]; readonly seconds: number[] } {
+function recordingMetrics(): StorageMetrics & { readonly syncs: number[]; readonly seconds: number[]; unsynced: number } {
   const syncs: number[] = [];
   const seconds: number[] = [];
   return {
     syncs,
     seconds,
+    unsynced: 0,
     onSync(entries, s) {
       assert.ok(s >= 0);
       syncs.push(entries);
       seconds.push(s);
+    },
+    onUnsyncedWrite() {
+      this.unsynced++;
     },
   };
 }
@@ -265,6 +269,48 @@ test('LogStore: a barrier write becomes durable in order, without a sync of its 
   });
 });
 
+test('LogStore: a batch of commit-index moves alone is written without an fsync, in call order; one with anything else is synced', async (t) => {
+  const batches: { readonly sync: boolean; readonly ops: number }[] = [];
+  t.after(
+    interceptBatches((ops, write, sync) => {
+      if (!ops.every((op) => Buffer.from(op.key).equals(formatKey))) batches.push({ sync, ops: ops.length });
+      return write();
+    }),
+  );
+  await withDir(async (dir) => {
+    const metrics = recordingMetrics();
+    const r = await openOk(dir, metrics);
+    await durably(r.store, { entries: range(1, 3, 1), hardState: hs(1, 'n1', 0) });
+    assert.deepEqual(batches, [{ sync: true, ops: 2 }]);
+
+    // Alone, a commit move is written, unsynced, and reported at once.
+    await durably(r.store, { hardState: hs(1, 'n1', 2), mustSync: false });
+    assert.deepEqual(batches.slice(1), [{ sync: false, ops: 1 }]);
+    assert.deepEqual([metrics.syncs.length, metrics.unsynced], [1, 1]);
+
+    // Behind a synced batch in flight, it waits its turn; in a batch with an entry it is synced with it.
+    const order: string[] = [];
+    const done = (name: string) => () => void order.push(name);
+    const a = durably(r.store, { entries: [ent(4, 1)] }).then(done('a'));
+    await Promise.resolve(); // a's batch is being synced
+    const b = durably(r.store, { hardState: hs(1, 'n1', 3), mustSync: false }).then(done('b'));
+    await b;
+    await a;
+    assert.deepEqual(order, ['a', 'b'], 'the unsynced write waited for the synced one before it');
+    const c = durably(r.store, { hardState: hs(1, 'n1', 4), mustSync: false }).then(done('c'));
+    const d = durably(r.store, { entries: [ent(5, 1)] }).then(done('d'));
+    await Promise.all([c, d]);
+    assert.deepEqual(order, ['a', 'b', 'c', 'd']);
+    assert.deepEqual(batches.slice(2), [{ sync: true, ops: 1 }, { sync: false, ops: 1 }, { sync: true, ops: 2 }]);
+    assert.deepEqual([metrics.syncs.length, metrics.unsynced], [3, 2]);
+    await r.store.close();
+
+    const { state } = await reopen(dir);
+    assert.deepEqual(state.hardState, hs(1, 'n1', 4));
+    assert.equal(state.entries.length, 5);
+  });
+});
+
 test('LogStore: close flushes pending writes first, and a write after close throws', async () => {
   await withDir(async (dir) => {
     const r = await openOk(dir);
@@ -302,7 +348,7 @@ test('LogStore: a failed synced write calls onFatal and never reports durable', 
     await (r.store as unknown as { db: RawDb }).db.close();
     let durable = false;
     r.store.write(write({ entries: [ent(1, 1)] }), () => (durable = true));
-    assert.match((await fatal).message, /synced write failed/);
+    assert.match((await fatal).message, /LevelDB write failed/);
     // Nothing becomes durable any more, not even a barrier.
     r.store.write(write({}), () => (durable = true));
     await new Promise((resolve) => setImmediate(resolve));

@@ -108,7 +108,7 @@ test('plan: a conflicting suffix from the middle of a run is a new run, and reco
   const { log } = recoverClean(records);
   const batch = (writes: readonly Partial<LogWrite>[]): void => {
     const plan = new Plan(log);
-    for (const w of writes) plan.write({ hardState: null, snapshot: null, entries: [], ...w });
+    for (const w of writes) plan.write({ hardState: null, snapshot: null, entries: [], mustSync: true, ...w });
     records.apply(plan.records());
   };
   batch([{ entries: [1, 2, 3, 4, 5, 6].map((i) => ent(i, 1)) }]);
@@ -187,7 +187,7 @@ class ModelLog {
 /** Plans `steps` into batches (each `sync` ends one) against `log`, applies each batch's records, and makes the same steps on `model`. */
 function run(steps: readonly Step[], records: Records, log: StoredLog, model: ModelLog): void {
   let plan = new Plan(log);
-  const write = (w: Partial<LogWrite>): void => plan.write({ hardState: null, snapshot: null, entries: [], ...w });
+  const write = (w: Partial<LogWrite>): void => plan.write({ hardState: null, snapshot: null, entries: [], mustSync: true, ...w });
   for (const s of steps) {
     switch (s.kind) {
       case 'append': {
@@ -264,7 +264,7 @@ test('plan and recovery: a torn last write of entries is dropped whole with a wa
         const from = Math.max(model.lastIndex() + 1 - torn.back, model.commit + 1, model.snapshotIndex + 1);
         const plan = new Plan(log);
         const entries = Array.from({ length: torn.count }, (_, k) => ent(from + k, model.term + 1, 'command', Uint8Array.of(0xee, k)));
-        plan.write({ hardState: null, snapshot: null, entries });
+        plan.write({ hardState: null, snapshot: null, entries, mustSync: true });
         const ops = plan.records();
         const last = ops[ops.length - 1]!;
         assert.ok(last.type === 'put' && firstOfRunKey(last.key) === from);

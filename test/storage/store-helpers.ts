@@ -93,7 +93,7 @@ export function snap(index: number, t: number, chunks: readonly Uint8Array[]): S
   return { meta: { index: logIndex(index), term: term(t), config }, chunks };
 }
 
-export const write = (w: Partial<LogWrite>): LogWrite => ({ hardState: null, snapshot: null, entries: [], ...w });
+export const write = (w: Partial<LogWrite>): LogWrite => ({ hardState: null, snapshot: null, entries: [], mustSync: true, ...w });
 
 /** Resolves once the write is durable. */
 export function durably(store: LogStore, w: Partial<LogWrite>): Promise<void> {
@@ -123,15 +123,15 @@ type NativeBatch = (this: RawDb, ops: readonly RecordOp[], options: { readonly s
 
 /**
  * Until the returned function is called, every batch LevelDB is given goes
- * through `around` (with the write to make): classic-level's native `_batch`,
- * which the store calls for its synced writes and abstract-level's `batch` for
- * the others (recovery's), is wrapped.
+ * through `around` (with the write to make, and whether it is synced):
+ * classic-level's native `_batch`, which the store calls for its writes and
+ * abstract-level's `batch` for the others (recovery's), is wrapped.
  */
-export function interceptBatches(around: (ops: readonly RecordOp[], write: () => Promise<void>) => Promise<void>): () => void {
+export function interceptBatches(around: (ops: readonly RecordOp[], write: () => Promise<void>, sync: boolean) => Promise<void>): () => void {
   const proto = ClassicLevel.prototype as unknown as { _batch: NativeBatch };
   const original = proto._batch;
   proto._batch = function (this: RawDb, ops, options) {
-    return around(ops, () => original.call(this, ops, options));
+    return around(ops, () => original.call(this, ops, options), options.sync);
   };
   return () => {
     proto._batch = original;

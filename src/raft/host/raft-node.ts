@@ -55,9 +55,18 @@ export const emptyPersistedState: PersistedState = {
  * durable send `messagesAfterPersist` (those addressed to this node go back into
  * `step`); apply `committed` in order. A read in `readStates` may be served once
  * the node has applied its index; one in `readFailures` must be retried elsewhere.
+ * The write need not be synced when `mustSync` is false (etcd's MustSync).
  */
 export interface Ready {
   readonly hardState: HardState | null;
+  /**
+   * False when the write holds nothing a crash may lose: no entries, no snapshot,
+   * and a hard state (if any) whose term and vote are those last written, only its
+   * commit index moved. A commit index is learned again from the leader, and one
+   * recovered lower only means replaying less at start (RaftLog keeps it at least
+   * the snapshot's index), so such a write may go to disk without an fsync.
+   */
+  readonly mustSync: boolean;
   readonly snapshot: Snapshot | null;
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];
@@ -398,16 +407,19 @@ export class RaftNode {
     }
     const c = this.actor.getSnapshot().context;
     const prev = this.persistedHardState;
+    const termOrVoteMoved = c.term !== prev.term || c.votedFor !== prev.votedFor;
     let hardState: HardState | null = null;
-    if (c.term !== prev.term || c.votedFor !== prev.votedFor || this.log.committed() !== prev.commit) {
+    if (termOrVoteMoved || this.log.committed() !== prev.commit) {
       hardState = { term: c.term, votedFor: c.votedFor, commit: this.log.committed() };
       this.persistedHardState = hardState;
     }
     const out = this.outbox.drain();
+    const entries = this.log.takeUnpersisted();
     return {
       hardState,
+      mustSync: termOrVoteMoved || entries.length > 0 || out.installSnapshot !== null,
       snapshot: out.installSnapshot,
-      entries: this.log.takeUnpersisted(),
+      entries,
       messages: out.messages,
       messagesAfterPersist: out.afterPersist,
       committed: this.log.takeCommitted(),

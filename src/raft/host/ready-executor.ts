@@ -10,14 +10,18 @@ export interface LogWrite {
   readonly snapshot: Snapshot | null;
   /** Entries overwriting the log from entries[0].index on (after the snapshot, if any). */
   readonly entries: readonly Entry[];
+  /** False for a write a crash may lose (Ready.mustSync): it need not be synced before it is reported done. */
+  readonly mustSync: boolean;
 }
 
 /** Durable storage of the Raft log and hard state, as the executor needs it. */
 export interface LogStorage {
   /**
-   * Starts an atomic write and calls `durable` once it is synced. Writes become
-   * durable in the order they were started; an empty write is a barrier that becomes
-   * "durable" when every earlier write has.
+   * Starts an atomic write and calls `durable` once it is synced (once it is written,
+   * without `mustSync`) and every earlier write is durable. Writes become durable in
+   * the order they were started; an empty write is a barrier that becomes "durable"
+   * when every earlier write has. A crash may lose writes made without `mustSync`,
+   * nothing else that was reported durable.
    */
   write(w: LogWrite, durable: () => void): void;
 }
@@ -59,7 +63,7 @@ export class ReadyExecutor {
     const rd = this.node.takeReady();
     if (rd.hardState !== null || rd.snapshot !== null || rd.entries.length > 0 || rd.messagesAfterPersist.length > 0) {
       const after = rd.messagesAfterPersist;
-      this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries }, () => this.persisted(after));
+      this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, mustSync: rd.mustSync }, () => this.persisted(after));
     }
     if (rd.messages.length > 0) this.transport.send(rd.messages);
     // Before the apply: the host learns where a forwarded batch went before those entries are applied (one frame can
