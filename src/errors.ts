@@ -32,6 +32,7 @@ export const errorCatalog = {
   too_many_requests: { http: 429, grpc: 'RESOURCE_EXHAUSTED', retry: 'after Retry-After', meaning: 'the listener has http.requests_max / grpc.requests_max requests in progress; not applied' },
   headers_too_large: { http: 431, grpc: 'RESOURCE_EXHAUSTED', retry: 'never', meaning: 'the request head exceeds 16 KiB' },
   lease_not_found: { http: 404, grpc: 'NOT_FOUND', retry: 'never', meaning: 'no such lease: it expired, was revoked or never existed; nothing was applied' },
+  idempotency_key_reused: { http: 422, grpc: 'INVALID_ARGUMENT', retry: 'never', meaning: 'the Idempotency-Key (gRPC request_id) was first used for a request of another kind, whose first answer it keeps; nothing was applied' },
   txn_reads_too_large: { http: 413, grpc: 'RESOURCE_EXHAUSTED', retry: 'never', meaning: `the gets of a transaction would return more than ${txnReadBytesMax / 1024} KiB of values; nothing was applied` },
   too_many_leases: { http: 429, grpc: 'RESOURCE_EXHAUSTED', retry: 'once leases end', meaning: `the store holds ${leasesMax.toLocaleString('en-US')} leases; the grant was not applied` },
   compacted: { http: 410, grpc: 'OUT_OF_RANGE', retry: 'from a fresh listing', meaning: 'the watch starts before the oldest revision the change window holds (named in the message and X-Kvstore-Oldest-Revision): list again, then watch from the listing\'s revision + 1' },

@@ -30,7 +30,9 @@ export class NodeCalls {
     const o = await proposeCommand(this.node, command);
     this.api.observeKv(op, 'linearizable', secondsSince(started));
     if (!o.ok) return { ok: false, answer: this.runner.refused(o.error, call) };
-    return { ok: true, value: resultOf(command, o.value) };
+    const r = resultOf(command, o.value);
+    if (!r.ok) return { ok: false, answer: fail('idempotency_key_reused', `this request_id was first used for a ${r.firstOp}, not a ${command.op}; nothing was applied`) };
+    return { ok: true, value: r.result };
   }
 
   /** Keeps a lease alive through the leader; null if it no longer exists (or its expiry is proposed). */

@@ -76,7 +76,9 @@ export class Gateway {
     const o = await proposeCommand(this.node, command);
     this.api.observeKv(op, 'linearizable', secondsSince(start));
     if (!o.ok) return this.refuse(ctx, o.error);
-    return resultOf(command, o.value);
+    const r = resultOf(command, o.value);
+    if (!r.ok) throw new HttpError('idempotency_key_reused', `this Idempotency-Key was first used for a ${r.firstOp}, not a ${command.op}; nothing was applied`);
+    return r.result;
   }
 
   /** Keeps a lease alive through the leader; null if it no longer exists (or its expiry is proposed). */

@@ -73,6 +73,7 @@ const writeErrors = {
   '400': errorResponse('bad key, query, precondition or Idempotency-Key', 'bad_key', 'bad_request', 'bad_precondition'),
   '405': methodNotAllowed,
   '412': errorResponse('precondition failed', 'revision_mismatch'),
+  '422': errorResponse('the Idempotency-Key was first used for a request of another kind; nothing was applied', 'idempotency_key_reused'),
   '503': unavailable,
   '504': errorResponse('the write may or may not have been applied', 'outcome_unknown'),
 };

@@ -154,10 +154,13 @@ export type KvResult =
 /** The results a command of type C can have. */
 export type ResultOf<C extends KvCommand> = Extract<KvResult, { readonly op: C['op'] }>;
 
-/** `r` as the result of `c`; a result of another kind is a programmer error. */
-export function resultOf<C extends KvCommand>(c: C, r: KvResult): ResultOf<C> {
-  if (r.op !== c.op) throw new Error(`a ${c.op} command was answered by a ${r.op} result`);
-  return r as ResultOf<C>;
+/**
+ * `r` as the result of `c`, or the kind of command `r` answers when it is
+ * another's: a tagged command is answered with the first result its tag got, and
+ * a client may reuse a request id for a request of another kind.
+ */
+export function resultOf<C extends KvCommand>(c: C, r: KvResult): { readonly ok: true; readonly result: ResultOf<C> } | { readonly ok: false; readonly firstOp: KvResult['op'] } {
+  return r.op === c.op ? { ok: true, result: r as ResultOf<C> } : { ok: false, firstOp: r.op };
 }
 
 const opPut = 1;

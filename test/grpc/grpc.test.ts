@@ -151,6 +151,11 @@ describe('gRPC API on a 3-node cluster', { concurrency: false }, () => {
     assert.equal(retry.res!.revision, first.res!.revision);
     const g = await get(leaderId, { key: key('idem') });
     assert.equal(g.res!.revision, first.res!.revision);
+    // The request_id of a Put reused for a Delete: refused, not applied.
+    const reused = await del(followerId, { key: key('idem'), request_id: 'req-1' });
+    assert.equal(reused.err?.code, grpc.status.INVALID_ARGUMENT, reused.err?.details);
+    assert.match(reused.err!.details, /first used for a put/);
+    assert.equal((await get(leaderId, { key: key('idem') })).res!.revision, first.res!.revision);
   });
 
   test('bad keys are INVALID_ARGUMENT and a too-large value is RESOURCE_EXHAUSTED', async () => {

@@ -162,6 +162,11 @@ describe('REST API conformance (SPEC §3) on a 3-node cluster of real processes'
     assert.deepEqual(delRetry.json(), del.json());
     assert.equal(del.json()['deleted'], true);
     assertError(await call(L('/v1/kv/idem'), { method: 'PUT', body: 'x', headers: { 'Idempotency-Key': 'x'.repeat(257) } }), 'bad_request');
+    // The key of a DELETE reused for a PUT (and a PUT's for a transaction): refused, not applied, the first answer kept.
+    assertError(await call(L('/v1/kv/idem'), { method: 'PUT', body: 'four', headers: { 'Idempotency-Key': 'T-2' } }), 'idempotency_key_reused');
+    assertError(await call(L('/v1/txn'), { method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'T-1' }, body: JSON.stringify({ success: [{ op: 'put', key: 'aWRlbQ==', value: 'Zml2ZQ==' }] }) }), 'idempotency_key_reused');
+    assert.equal((await call(L('/v1/kv/idem'))).status, 404);
+    assert.deepEqual((await call(L('/v1/kv/idem'), { method: 'DELETE', headers: { 'Idempotency-Key': 'T-2' } })).json(), del.json());
   });
 
   test('405 + Allow on every route, 204 + Allow for OPTIONS, 404 for unknown routes', async () => {
