@@ -19,7 +19,7 @@ export const requestTimeoutElections = 5;
 
 export const kvNodeDefaults: KvNodeConfig = {
   requestTimeoutMs: requestTimeoutElections * defaultRaftConfig.electionTimeoutMs,
-  snapshotEveryEntries: 10_000,
+  snapshotEveryEntries: 100_000,
   snapshotEveryBytes: 64 * 1024 * 1024,
   snapshotChunkBytes: 256 * 1024,
   reclaimStepEntries: 10_000,

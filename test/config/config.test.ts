@@ -155,7 +155,7 @@ describe('defaults', () => {
     assert.equal(c.raft.electionTimeoutMs, 1000);
     assert.equal(c.raft.heartbeatIntervalMs, 100);
     assert.equal(c.raft.leaseClockDriftMs, 100);
-    assert.equal(c.raft.snapshotEveryEntries, 10000);
+    assert.equal(c.raft.snapshotEveryEntries, 100000);
     assert.equal(c.raft.snapshotEveryBytes, 67108864);
     assert.equal(c.raft.snapshotCatchUpEntries, 1000);
     assert.equal(c.raft.inflightAppendsMax, 64);
