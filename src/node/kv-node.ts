@@ -196,11 +196,17 @@ export class KvNode implements ClusterAdmin {
    * chance in about 2 * 10^6.
    */
   private nextForwardId: number;
-  /** Reads of this turn not yet asked of the core, by consistency: each list becomes one ReadIndex request. */
+  /**
+   * Reads not yet asked of the core, by consistency: each list becomes one ReadIndex
+   * request. Linearizable reads wait here while an earlier request has no index yet
+   * (one in flight at a time, as the core's heartbeat rounds).
+   */
   private linearizableReads: ReadWaiter[] = [];
   private leaseReads: ReadWaiter[] = [];
   /** Read groups asked of the core, by request id, waiting for their index and then for its apply. */
   private readonly reads = new Map<number, PendingRead>();
+  /** The linearizable read request in flight (asked, no index yet), if any. */
+  private linearizableInFlight: number | null = null;
   private nextReadId: number;
   private snapshotInProgress = false;
   /** The highest commit index this node has known while a leader was known (for readiness). */
@@ -253,6 +259,7 @@ export class KvNode implements ClusterAdmin {
             const p = this.reads.get(r.requestId);
             if (p === undefined) continue;
             p.index = r.index;
+            this.landed(r.requestId);
             const onConfirmed = this.opts.hooks?.onReadConfirmed;
             if (onConfirmed !== undefined) {
               const now = runtime.nowMs();
@@ -415,14 +422,17 @@ export class KvNode implements ClusterAdmin {
   }
 
   /**
-   * Asks the core for one read index for all the reads of this turn (of each
-   * consistency), as proposals go as one batch: the index is the commit index
-   * now, at least that when each read arrived, so each read still sees every
-   * write committed before it. The core starts a heartbeat round at once when
-   * none is in flight; reads asked during a round join the next one.
+   * Asks the core for one read index for the reads waiting (of each consistency),
+   * as proposals go as one batch: the index is the commit index now, at least that
+   * when each read arrived, so each read still sees every write committed before
+   * it. The core starts a heartbeat round at once when none is in flight; reads
+   * asked during a round join the next one. Linearizable reads that arrive while
+   * this node's previous request has no index yet wait for it and go as the next
+   * one: at a follower each request is a round trip to the leader, and under load
+   * a turn holds only a few reads.
    */
   private askReads(): void {
-    if (this.linearizableReads.length > 0) {
+    if (this.linearizableReads.length > 0 && this.linearizableInFlight === null) {
       const waiters = this.linearizableReads;
       this.linearizableReads = [];
       this.askRead(waiters, false);
@@ -436,10 +446,20 @@ export class KvNode implements ClusterAdmin {
 
   private askRead(waiters: readonly ReadWaiter[], lease: boolean): void {
     const requestId = this.nextReadId++;
-    const timer = this.runtime.clock.setTimeout(() => this.failRead(requestId, { kind: 'outcome_unknown' }), this.opts.config.requestTimeoutMs);
+    // A read's time runs from its arrival, so one that waited for the previous request waits no longer in all.
+    const leftMs = Math.max(0, this.opts.config.requestTimeoutMs - (this.runtime.nowMs() - waiters[0]!.startedAtMs));
+    const timer = this.runtime.clock.setTimeout(() => this.failRead(requestId, { kind: 'outcome_unknown' }), leftMs);
     this.reads.set(requestId, { waiters, timer, lease, index: null });
+    if (!lease) this.linearizableInFlight = requestId;
     const r = this.raft.readIndex(requestId, lease);
     if (!r.ok) this.failRead(requestId, { kind: 'not_leader', leaderId: r.leaderId });
+  }
+
+  /** Read request `id` has its index, or has failed: the reads waiting behind it may go. */
+  private landed(id: number): void {
+    if (id !== this.linearizableInFlight) return;
+    this.linearizableInFlight = null;
+    if (this.linearizableReads.length > 0) this.scheduleFlush();
   }
 
   /** This node's applied state, with no freshness guarantee (for the simulator's checks and tests). */
@@ -769,6 +789,7 @@ export class KvNode implements ClusterAdmin {
     if (r === undefined) return undefined;
     this.reads.delete(id);
     this.runtime.clock.clearTimeout(r.timer);
+    this.landed(id);
     return r;
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeCommand } from '../../src/kv/command.js';
-import type { NodeId } from '../../src/raft/types.js';
+import type { Message, NodeId } from '../../src/raft/types.js';
 import { SimCluster } from '../../sim/cluster.js';
 import { dropWhere, stableCluster } from './stable-cluster.js';
 
@@ -104,4 +104,50 @@ test("follower ReadIndex: a lease's time left is the leader's to tell: a followe
   assert.equal(answers.stale, null);
   assert.equal(typeof answers.leader, 'number');
   assert.ok((answers.leader as number) > 50_000, `the leader's clock gives ${String(answers.leader)} ms left of 60 s`);
+});
+
+test('follower ReadIndex: reads that arrive while the follower waits for its read index wait for it, then go to the leader as one request', () => {
+  const { c, followers } = stableCluster(26);
+  const asker = followers[0]!;
+  let requests = 0;
+  let holding = true;
+  const held: Message[] = [];
+  const send = c.network.send.bind(c.network);
+  c.network.send = (m) => {
+    if (m.type === 'readIndexRequest' && m.from === asker) requests++;
+    if (holding && m.type === 'readIndexResponse' && m.to === asker) held.push(m);
+    else send(m);
+  };
+  const first = readAt(c, asker, 'absent');
+  assert.ok(c.runUntil(() => held.length === 1, c.clock.now() + 1_000), 'the leader did not answer');
+  // Five more reads, each in a turn of its own, while the first answer is held.
+  const later = Array.from({ length: 5 }, () => {
+    const r = readAt(c, asker, 'absent');
+    c.runFor(5);
+    return r;
+  });
+  assert.equal(requests, 1, 'a read asked the leader while an earlier request was unanswered');
+  assert.ok([first, ...later].every((r) => r.value === undefined && !r.failed));
+  holding = false;
+  for (const m of held) send(m);
+  assert.ok(c.runUntil(() => later.every((r) => r.value !== undefined), c.clock.now() + 1_000), 'the waiting reads were never served');
+  assert.equal(first.value, null);
+  assert.ok(later.every((r) => r.value === null && !r.failed));
+  assert.equal(requests, 2, 'the five waiting reads went as one request');
+});
+
+test("follower ReadIndex: a read that waited behind an unanswered request still fails at its own request timeout, counted from its arrival", () => {
+  const timeoutMs = 2_000;
+  const { c, followers } = stableCluster(27, { requestTimeoutMs: timeoutMs });
+  const asker = followers[0]!;
+  dropWhere(c, (m) => m.type === 'readIndexResponse' && m.to === asker);
+  const t0 = c.clock.now();
+  const first = readAt(c, asker, 'absent');
+  c.runFor(timeoutMs / 2);
+  const t1 = c.clock.now();
+  const second = readAt(c, asker, 'absent');
+  assert.ok(c.runUntil(() => first.failed, t0 + timeoutMs + 100), 'the first read did not time out');
+  assert.equal(second.failed, false, 'the second read failed with the first');
+  assert.ok(c.runUntil(() => second.failed, t1 + timeoutMs + 100), 'the second read did not time out');
+  assert.ok(c.clock.now() - t1 >= timeoutMs, 'the second read failed before its own timeout');
 });
