@@ -207,6 +207,8 @@ export class KvNode implements ClusterAdmin {
   private readonly reads = new Map<number, PendingRead>();
   /** The linearizable read request in flight (asked, no index yet), if any. */
   private linearizableInFlight: number | null = null;
+  /** Inside the executor's run of a flush, which asks for the reads a request answered there let go. */
+  private flushing = false;
   private nextReadId: number;
   private snapshotInProgress = false;
   /** The highest commit index this node has known while a leader was known (for readiness). */
@@ -459,7 +461,7 @@ export class KvNode implements ClusterAdmin {
   private landed(id: number): void {
     if (id !== this.linearizableInFlight) return;
     this.linearizableInFlight = null;
-    if (this.linearizableReads.length > 0) this.scheduleFlush();
+    if (this.linearizableReads.length > 0 && !this.flushing) this.scheduleFlush();
   }
 
   /** This node's applied state, with no freshness guarantee (for the simulator's checks and tests). */
@@ -547,7 +549,17 @@ export class KvNode implements ClusterAdmin {
     if (this.stopped) return;
     this.proposeBatch();
     this.askReads();
-    this.executor.run();
+    this.flushing = true;
+    try {
+      this.executor.run();
+    } finally {
+      this.flushing = false;
+    }
+    if (this.linearizableReads.length > 0 && this.linearizableInFlight === null) {
+      // The request they waited for was answered just now: the next one goes in this turn, with what it sends anyway.
+      this.askReads();
+      this.executor.run();
+    }
     const commit = this.raft.log.committed();
     if (commit > this.knownCommit && this.raft.leaderId() !== null) this.knownCommit = commit;
     this.admin.leaderSeen(this.raft.leaderId(), this.raft.term());
