@@ -149,7 +149,7 @@ export class RaftMetrics {
     this.snapshotBytes = new Gauge({ name: 'kvstore_raft_snapshot_bytes', help: 'Size of the last snapshot this node took', registers });
     this.snapshotSeconds = histogram('kvstore_raft_snapshot_duration_seconds', 'Taking a snapshot: serialising the state machine and making it durable', latencyBucketsSeconds);
     collectedCounter(this.registry, 'kvstore_storage_fsyncs_total', 'Synced LevelDB batches', () => this.fsyncs);
-    collectedCounter(this.registry, 'kvstore_storage_unsynced_writes_total', 'LevelDB batches written without an fsync: only the commit index moved, which a crash may lose', () => this.unsyncedWrites);
+    collectedCounter(this.registry, 'kvstore_storage_unsynced_writes_total', 'Batches that only moved the commit index: not synced nor written by themselves, they go to disk with the next batch (a crash may lose them)', () => this.unsyncedWrites);
     this.fsyncSeconds = histogram('kvstore_storage_fsync_duration_seconds', 'Latency of synced LevelDB batches', latencyBucketsSeconds);
     this.entriesPerFsync = histogram('kvstore_storage_entries_per_fsync', 'Log entries made durable by one fsync (group commit)', batchSizeBuckets);
     this.entriesPerAppend = histogram('kvstore_raft_append_entries_per_message', 'Entries carried by each AppendEntries message sent (0: a probe)', batchSizeBuckets);

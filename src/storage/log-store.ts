@@ -9,8 +9,11 @@
 // load one fsync covers many writes, and an idle store still syncs each write
 // promptly (the first write of a tick starts a batch at the end of that tick).
 // A batch whose writes all may be lost in a crash (LogWrite.mustSync false: only
-// the commit index moved) is written without the fsync, in the same order; the
-// next synced batch makes it durable too.
+// the commit index moved) is not written by itself: it is reported durable when
+// its turn comes, and its hard state goes to disk at the front of the next batch
+// written (or at close), so what is on disk is still a prefix of the writes made.
+// Its own LevelDB write would cost a thread-pool round trip, a wake-up and a
+// place in the one-at-a-time queue before the next fsync, for every commit move.
 //
 // The writes of one batch are planned into one Plan (plan.ts): the entries they
 // append make one log run, one LevelDB value, and the hard state is put once.
@@ -52,7 +55,7 @@ import type { StoredLog } from './stored-log.js';
 export interface StorageMetrics {
   /** Called once per synced batch: the log entries in it and the fsync'd write's latency. */
   onSync(entries: number, seconds: number): void;
-  /** Called once per batch written without an fsync (it held only commit-index moves). */
+  /** Called once per batch that held only commit-index moves, kept for the next batch rather than synced. */
   onUnsyncedWrite(): void;
 }
 
@@ -125,6 +128,8 @@ export class LogStore implements LogStorage {
   private snapshotIndexMax: number;
   /** The last write handed to LevelDB was a slice: a waiting batch goes next. */
   private sliceLast = false;
+  /** The hard state of the last batch that only moved the commit index, reported durable and not written yet. */
+  private deferredHardState: RecordOp | null = null;
   /** Where a slice's chunk values are encoded, reused: LevelDB copies them in the batch call. */
   private sliceBuffer = new Uint8Array(0);
 
@@ -165,7 +170,8 @@ export class LogStore implements LogStorage {
     // Planned in full before anything changes: a write that breaks the log's
     // invariants throws and leaves the store as it was.
     if (w.snapshot === null) {
-      this.enqueue((plan) => plan.write(w), [durable], w.mustSync);
+      // Entries always sync: so a batch that need not holds at most a hard state.
+      this.enqueue((plan) => plan.write(w), [durable], w.mustSync || w.entries.length > 0);
       return;
     }
     // An install replaces the log: the compactions under way are cancelled, their
@@ -210,6 +216,8 @@ export class LogStore implements LogStorage {
   close(): Promise<void> {
     this.closed ??= (async () => {
       if (this.flushing) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+      // A crash may lose it, so may a failed write here: the next start learns the commit index again.
+      if (this.deferredHardState !== null && !this.failed) await this.batchWrite([this.deferredHardState], false).catch(() => {});
       await this.db.close();
     })();
     return this.closed;
@@ -263,10 +271,19 @@ export class LogStore implements LogStorage {
           for (const durable of batch.durables) durable();
           continue;
         }
+        if (!batch.sync) {
+          this.deferredHardState = batch.plan.records()[0]!;
+          this.metrics?.onUnsyncedWrite();
+          for (const durable of batch.durables) durable();
+          continue;
+        }
+        const records = batch.plan.records();
+        // In front: the batch's own hard state, if it has one, is newer and wins.
+        if (this.deferredHardState !== null) records.unshift(this.deferredHardState);
+        this.deferredHardState = null;
         const startedNs = process.hrtime.bigint();
-        this.afterWrite(this.batchWrite(batch.plan.records(), batch.sync), () => {
-          if (batch.sync) this.metrics?.onSync(batch.plan.entryCount, Number(process.hrtime.bigint() - startedNs) / 1e9);
-          else this.metrics?.onUnsyncedWrite();
+        this.afterWrite(this.batchWrite(records, true), () => {
+          this.metrics?.onSync(batch.plan.entryCount, Number(process.hrtime.bigint() - startedNs) / 1e9);
           for (const durable of batch.durables) durable();
         });
         return;

@@ -269,7 +269,7 @@ test('LogStore: a barrier write becomes durable in order, without a sync of its 
   });
 });
 
-test('LogStore: a batch of commit-index moves alone is written without an fsync, in call order; one with anything else is synced', async (t) => {
+test('LogStore: a batch of commit-index moves alone is reported durable in call order without a write of its own, and goes to disk in front of the next batch, or at close', async (t) => {
   const batches: { readonly sync: boolean; readonly ops: number }[] = [];
   t.after(
     interceptBatches((ops, write, sync) => {
@@ -283,12 +283,12 @@ test('LogStore: a batch of commit-index moves alone is written without an fsync,
     await durably(r.store, { entries: range(1, 3, 1), hardState: hs(1, 'n1', 0) });
     assert.deepEqual(batches, [{ sync: true, ops: 2 }]);
 
-    // Alone, a commit move is written, unsynced, and reported at once.
+    // Alone, a commit move is reported at once and not written.
     await durably(r.store, { hardState: hs(1, 'n1', 2), mustSync: false });
-    assert.deepEqual(batches.slice(1), [{ sync: false, ops: 1 }]);
+    assert.deepEqual(batches.length, 1);
     assert.deepEqual([metrics.syncs.length, metrics.unsynced], [1, 1]);
 
-    // Behind a synced batch in flight, it waits its turn; in a batch with an entry it is synced with it.
+    // Behind a synced batch in flight, it waits its turn; the next batch carries the one before it.
     const order: string[] = [];
     const done = (name: string) => () => void order.push(name);
     const a = durably(r.store, { entries: [ent(4, 1)] }).then(done('a'));
@@ -296,17 +296,23 @@ test('LogStore: a batch of commit-index moves alone is written without an fsync,
     const b = durably(r.store, { hardState: hs(1, 'n1', 3), mustSync: false }).then(done('b'));
     await b;
     await a;
-    assert.deepEqual(order, ['a', 'b'], 'the unsynced write waited for the synced one before it');
+    assert.deepEqual(order, ['a', 'b'], 'the commit move waited for the synced write before it');
+    assert.deepEqual(batches.slice(1), [{ sync: true, ops: 2 }], "a's entry and the first commit move");
+    // In a batch with an entry it is synced with it (b's commit move in front of it).
     const c = durably(r.store, { hardState: hs(1, 'n1', 4), mustSync: false }).then(done('c'));
     const d = durably(r.store, { entries: [ent(5, 1)] }).then(done('d'));
     await Promise.all([c, d]);
     assert.deepEqual(order, ['a', 'b', 'c', 'd']);
-    assert.deepEqual(batches.slice(2), [{ sync: true, ops: 1 }, { sync: false, ops: 1 }, { sync: true, ops: 2 }]);
+    assert.deepEqual(batches.slice(2), [{ sync: true, ops: 3 }]);
     assert.deepEqual([metrics.syncs.length, metrics.unsynced], [3, 2]);
+
+    await durably(r.store, { hardState: hs(1, 'n1', 5), mustSync: false });
+    assert.equal(batches.length, 3);
     await r.store.close();
+    assert.deepEqual(batches.slice(3), [{ sync: false, ops: 1 }], 'the last commit move, written at close');
 
     const { state } = await reopen(dir);
-    assert.deepEqual(state.hardState, hs(1, 'n1', 4));
+    assert.deepEqual(state.hardState, hs(1, 'n1', 5));
     assert.equal(state.entries.length, 5);
   });
 });

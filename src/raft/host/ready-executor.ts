@@ -17,8 +17,8 @@ export interface LogWrite {
 /** Durable storage of the Raft log and hard state, as the executor needs it. */
 export interface LogStorage {
   /**
-   * Starts an atomic write and calls `durable` once it is synced (once it is written,
-   * without `mustSync`) and every earlier write is durable. Writes become durable in
+   * Starts an atomic write and calls `durable` once it is synced (without `mustSync`:
+   * at once) and every earlier write is durable. Writes become durable in
    * the order they were started; an empty write is a barrier that becomes "durable"
    * when every earlier write has. A crash may lose writes made without `mustSync`,
    * nothing else that was reported durable.
