@@ -66,8 +66,9 @@ export class GrpcTarget implements Target {
   private readonly requests: Record<Op, Buffer[]>;
 
   constructor(private readonly o: GrpcTargetOptions) {
-    // A channel of its own per node (grpc-js would otherwise share one subchannel per address).
-    const options: grpc.ChannelOptions = { 'grpc.use_local_subchannel_pool': 1 };
+    // A channel of its own per node (grpc-js would otherwise share one subchannel per address);
+    // no channelz, whose per-call bookkeeping would be the generator's cost, not the system's.
+    const options: grpc.ChannelOptions = { 'grpc.use_local_subchannel_pool': 1, 'grpc.enable_channelz': 0 };
     this.clients = o.endpoints.map((e) => new grpc.Client(e, grpc.credentials.createInsecure(), options));
     this.leaderClient = o.leader === null ? null : (this.clients[o.endpoints.indexOf(o.leader)] ?? new grpc.Client(o.leader, grpc.credentials.createInsecure(), options));
     const w = o.workload;
