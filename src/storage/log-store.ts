@@ -266,14 +266,12 @@ export class LogStore implements LogStorage {
       if (headReady && (this.sliceLast || this.slicing.length === 0)) {
         this.sliceLast = false;
         const batch = this.batches.shift()!;
-        // Only barriers (or no-op compactions): durable now that everything before is.
-        if (batch.plan.isEmpty()) {
-          for (const durable of batch.durables) durable();
-          continue;
-        }
-        if (!batch.sync) {
-          this.deferredHardState = batch.plan.records()[0]!;
-          this.metrics?.onUnsyncedWrite();
+        // Only barriers (or no-op compactions), or commit moves kept for the next batch: durable now that everything before is.
+        if (batch.plan.isEmpty() || !batch.sync) {
+          if (!batch.plan.isEmpty()) {
+            this.deferredHardState = batch.plan.records()[0]!;
+            this.metrics?.onUnsyncedWrite();
+          }
           for (const durable of batch.durables) durable();
           continue;
         }

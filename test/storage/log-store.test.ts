@@ -285,7 +285,7 @@ test('LogStore: a batch of commit-index moves alone is reported durable in call 
 
     // Alone, a commit move is reported at once and not written.
     await durably(r.store, { hardState: hs(1, 'n1', 2), mustSync: false });
-    assert.deepEqual(batches.length, 1);
+    assert.equal(batches.length, 1);
     assert.deepEqual([metrics.syncs.length, metrics.unsynced], [1, 1]);
 
     // Behind a synced batch in flight, it waits its turn; the next batch carries the one before it.
