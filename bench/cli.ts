@@ -35,6 +35,7 @@ const USAGE = `usage: npm run bench -- [options]
   --find-max-steps N      runs per search at most (default 10)
   --node-config K=V       a kvstore config key for every node, e.g. http.forward_writes=true (repeatable)
   --cpu-prof DIR          kvstore nodes run with node --cpu-prof, profiles written to DIR
+  --node-arg FLAG         a Node.js flag for every kvstore node, e.g. --node-arg=--single-threaded-gc (repeatable)
   --node-main FILE        start kvstore nodes from FILE (another build's dist/src/main.js) instead of this build's
   --endpoints A,B,C       a running kvstore cluster (REST URLs, or host:port for gRPC) instead of a fresh one
   --seed N                workload seed (default 1)
@@ -63,6 +64,7 @@ const options = {
   'find-max-steps': { type: 'string', default: '10' },
   'node-config': { type: 'string', multiple: true },
   'cpu-prof': { type: 'string' },
+  'node-arg': { type: 'string', multiple: true },
   'node-main': { type: 'string' },
   endpoints: { type: 'string' },
   seed: { type: 'string', default: '1' },
@@ -136,7 +138,7 @@ function planOf(argv: readonly string[]): Plan | 'help' {
     connectionsPerNode: positive('connections', v.connections),
     seed: positive('seed', v.seed),
     nodeConfig: nodeConfigOf(v['node-config'] ?? []),
-    nodeArgs: cpuProf === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProf],
+    nodeArgs: [...(v['node-arg'] ?? []), ...(cpuProf === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProf])],
     nodeMain,
     endpoints,
     nodes,

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { emptyConfiguration } from './raft/membership.js';
 import type { PersistedState } from './raft/host/raft-node.js';
 import { bootstrapConfiguration, MemberDirectory } from './node/member-directory.js';
 import { Joiner } from './node/join.js';
+import { missingProcessFlags } from './node/process-flags.js';
 import { KvClient } from './client/rest-client.js';
 import { formatHostPort, parseHostPort } from './config/host-port.js';
 import { nodeId } from './raft/types.js';
@@ -348,6 +349,8 @@ async function main(): Promise<number> {
   }
   const log = createLogger(loaded.config.node.id, loaded.config.log.level);
   routeProcessEventsToLog(log);
+  const missing = missingProcessFlags(process.execArgv);
+  if (missing.length > 0) log.warn({ missing }, `started without ${missing.join(' ')}: GC helper threads will stall the other processes on this host (README: Running a node)`);
   try {
     return await runNode(loaded.config, log);
   } catch (e) {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../src/cli/free-ports.js';
 import { whenLeaderElected, type BenchCluster } from './cluster.js';
+import { NODE_PROCESS_FLAGS } from '../../src/node/process-flags.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 /** A clean stop (which also writes a --cpu-prof profile) gets this long before SIGKILL. */
@@ -16,7 +17,7 @@ export interface KvstoreClusterOptions {
   readonly size: number;
   /** Extra config lines per section, e.g. { http: ['forward_writes: true'] }. */
   readonly config: Readonly<Record<string, readonly string[]>>;
-  /** Extra Node.js flags for every node (e.g. --cpu-prof). */
+  /** Node.js flags for every node besides NODE_PROCESS_FLAGS (e.g. --cpu-prof). */
   readonly nodeArgs: readonly string[];
   /** The node program (another build's dist/src/main.js), or null for this build's. */
   readonly main: string | null;
@@ -52,7 +53,7 @@ export async function startKvstoreCluster(o: KvstoreClusterOptions): Promise<Ben
         '',
       ].join('\n'),
     );
-    const child = spawn(process.execPath, [...o.nodeArgs, o.main ?? MAIN, '--cfg_path', cfg], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env }, cwd: dir });
+    const child = spawn(process.execPath, [...NODE_PROCESS_FLAGS, ...o.nodeArgs, o.main ?? MAIN, '--cfg_path', cfg], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env }, cwd: dir });
     children.push(child);
   }
   const rest = members.map((m) => `http://127.0.0.1:${m.http}`);

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig, type NodeConfig } from '../config/config.js';
+import { NODE_PROCESS_FLAGS } from '../node/process-flags.js';
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 /** How long a node may take to stop cleanly before it is killed. */
@@ -51,8 +52,8 @@ export function loadLocalNodes(paths: readonly string[]): { ok: true; nodes: Loc
 }
 
 /**
- * The node processes of a local cluster, each started as `node dist/src/main.js
- * --cfg_path FILE`; every line a node prints goes to `onLine`. If one node exits,
+ * The node processes of a local cluster, each started as `node --single-threaded-gc
+ * dist/src/main.js --cfg_path FILE` (NODE_PROCESS_FLAGS); every line a node prints goes to `onLine`. If one node exits,
  * the others are stopped too. `stop()` sends SIGTERM (a clean shutdown) to all and
  * SIGKILL to those still running after a grace period; `exited` resolves once every
  * node has exited.
@@ -67,7 +68,7 @@ export class LocalCluster {
     for (const n of nodes) {
       const id = n.config.node.id;
       // KV_* variables of the launcher's shell reach every node, as they would one node started by hand.
-      const child = spawn(process.execPath, [MAIN, '--cfg_path', n.path], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...NODE_PROCESS_FLAGS, MAIN, '--cfg_path', n.path], { stdio: ['ignore', 'pipe', 'pipe'] });
       this.children.set(id, child);
       for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => onLine(id, line));
       exits.push(

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { parseConfig, type NodeConfig } from '../../src/config/config.js';
 import { scrapeTargets } from '../../src/observe/prometheus.js';
+import { NODE_PROCESS_FLAGS } from '../../src/node/process-flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const COMPOSE = join(ROOT, 'compose');
@@ -132,6 +133,6 @@ test('compose/Dockerfile: multi-stage, production dependencies only, a non-root 
   assert.ok(runtime.some((l) => /^USER node$/.test(l)), 'runs as the image\'s non-root user');
   assert.match(text, /HEALTHCHECK [^\n]*\\\n\s+CMD \["node", "dist\/src\/cli\/healthcheck\.js", "\/etc\/kvstore\/node\.yml"\]/);
   assert.match(readFileSync(join(ROOT, 'src', 'cli', 'healthcheck.ts'), 'utf8'), /\/healthz/);
-  assert.ok(runtime.includes('ENTRYPOINT ["node", "dist/src/main.js"]'));
+  assert.ok(runtime.includes(`ENTRYPOINT ${JSON.stringify(['node', ...NODE_PROCESS_FLAGS, 'dist/src/main.js'])}`.replaceAll(',', ', ')), 'the node runs with the flags every launcher passes');
   assert.ok(runtime.includes(`CMD ["-cfg_path", "${CONFIG_IN_CONTAINER}"]`));
 });

@@ -35,6 +35,7 @@ describe('a 3-node cluster of real processes', { concurrency: false }, () => {
   test('elects one leader and replicates committed entries to all', async () => {
     c = await ProcessCluster.start(3, ELECTION_MS);
     await c.waitForLeader(ELECT_WITHIN_MS);
+    for (const id of ['n1', 'n2', 'n3']) assert.doesNotMatch(c.node(id).output.join(''), /started without/, `${id} runs with NODE_PROCESS_FLAGS, as every launcher starts it`);
     for (let k = 0; k < 20; k++) {
       written.set(`key-${k}`, `value-${k}`);
       await putOk(c, `key-${k}`, `value-${k}`);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeStatus } from '../../src/client/rest-client.js';
 import { freePorts } from '../../src/cli/free-ports.js';
+import { NODE_PROCESS_FLAGS } from '../../src/node/process-flags.js';
 
 export { freePorts };
 
@@ -205,11 +206,12 @@ export class ProcessCluster {
 
   private spawn(n: ProcessNode): void {
     const env = { ...process.env, ...n.env };
+    const args = [...NODE_PROCESS_FLAGS, MAIN, '--cfg_path', n.cfgPath];
     // Past RLIMIT_FSIZE a write fails with EFBIG instead of killing the process, because SIGXFSZ is ignored.
     const proc =
       n.fileSizeLimitBytes === null
-        ? spawn(process.execPath, [MAIN, '--cfg_path', n.cfgPath], { stdio: ['ignore', 'pipe', 'pipe'], env })
-        : spawn('/bin/sh', ['-c', 'trap "" XFSZ; ulimit -f "$1"; exec "$2" "$3" --cfg_path "$4"', 'sh', String(Math.ceil(n.fileSizeLimitBytes / 512)), process.execPath, MAIN, n.cfgPath], {
+        ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+        : spawn('/bin/sh', ['-c', 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"', 'sh', String(Math.ceil(n.fileSizeLimitBytes / 512)), process.execPath, ...args], {
             stdio: ['ignore', 'pipe', 'pipe'],
             env,
           });
