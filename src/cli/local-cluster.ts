@@ -52,8 +52,8 @@ export function loadLocalNodes(paths: readonly string[]): { ok: true; nodes: Loc
 }
 
 /**
- * The node processes of a local cluster, each started as `node --single-threaded-gc
- * dist/src/main.js --cfg_path FILE` (NODE_PROCESS_FLAGS); every line a node prints goes to `onLine`. If one node exits,
+ * The node processes of a local cluster, each started as `node NODE_PROCESS_FLAGS
+ * dist/src/main.js --cfg_path FILE`; every line a node prints goes to `onLine`. If one node exits,
  * the others are stopped too. `stop()` sends SIGTERM (a clean shutdown) to all and
  * SIGKILL to those still running after a grace period; `exited` resolves once every
  * node has exited.

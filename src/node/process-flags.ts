@@ -9,8 +9,9 @@
  * GC then stalls the others too, and every stalled node stalls the requests that need
  * its answer. Measured on 2 shared cores (BENCHMARKS.md, eighth session): an open-model
  * 1500 ops/s, p99 GET 12–17 ms → 5–9 ms in most runs, at the same server CPU per op;
- * closed-loop PUT at the saturated leader ~6% less throughput. The V8 flag has to be
- * given at start: set later it crashes the heap (it changes concurrent marking).
+ * closed-loop PUT, 9 interleaved pairs: no throughput difference beyond the spread, 2–3%
+ * more CPU per op (the saturated leader's GC now runs on its own thread). The V8 flag
+ * has to be given at start: set later it crashes the heap (it changes concurrent marking).
  */
 export const NODE_PROCESS_FLAGS: readonly string[] = ['--single-threaded-gc'];
 
