@@ -15,6 +15,7 @@ import { DEPARTURE_ROUNDS_MAX, Departures } from '../src/raft/departures.js';
 import { ForwardedReads, ReadIndexTracker } from '../src/raft/read-index.js';
 import { broadcastAppends, broadcastHeartbeats, commitAdvanced, committedInTerm, flushAppends, maybeCommit, rejectAppend, releaseReads, requesterCompletesQuorum, sendAppends, sendSnapshotChunks } from '../src/raft/replication.js';
 import { LeaderContact } from '../src/raft/leader-contact.js';
+import { QuorumCheck, quorumActive } from '../src/raft/check-quorum.js';
 import { LatestSnapshot } from '../src/raft/snapshot-store.js';
 import { SnapshotReceiver } from '../src/raft/snapshot-receiver.js';
 import type { Entry, LogIndex, Message, MessageType, NodeId, Snapshot, Term } from '../src/raft/types.js';
@@ -73,8 +74,10 @@ export interface RaftContext {
   readonly progress: Map<NodeId, Progress>;
   /** Leader only: removed members still replicated to until they hold their removal (their acknowledgements count toward no quorum). */
   readonly departing: Departures;
-  /** Leader only: the member leadership is being handed to, while a transfer runs. */
-  readonly transferTo: NodeId | null;
+  /** Leader only: the leadership transfer under way, if any. */
+  readonly transfer: TransferInProgress | null;
+  /** Leader only: when CheckQuorum next looks at who was heard from (the env clock), updated in place. */
+  readonly quorumCheck: QuorumCheck;
   /** This candidacy was started by the leader's TimeoutNow: its vote requests say so. */
   readonly campaignForTransfer: boolean;
   /** Leader only: linearizable reads (its own and followers') waiting for confirmation of leadership. */
@@ -85,6 +88,12 @@ export interface RaftContext {
   readonly snapshot: LatestSnapshot;
   /** A snapshot arriving from the leader, chunk by chunk. */
   readonly receiver: SnapshotReceiver;
+}
+
+/** Leadership is being handed to `to`; given up at the first heartbeat tick from `endsAtMs` on (an election timeout after it started). */
+export interface TransferInProgress {
+  readonly to: NodeId;
+  readonly endsAtMs: number;
 }
 
 /** Accepted reads are answered later, as ReadStates in a Ready; refused ones at once. */
@@ -250,7 +259,11 @@ const raftSetup = setup({
       return targetOf(context, event.to).ok;
     },
     /** While leadership is being handed over, the leader takes no proposals and no changes (at most an election timeout). */
-    transferring: ({ context }) => context.transferTo !== null,
+    transferring: ({ context }) => context.transfer !== null,
+    /** A transfer ran for an election timeout and no new leader took over. */
+    transferExpired: ({ context }) => context.transfer !== null && context.env.nowMs() >= context.transfer.endsAtMs,
+    /** CheckQuorum is due, and a majority was not heard from since the last check: we may be cut off. */
+    quorumLost: ({ context }) => context.quorumCheck.due(context.env.nowMs()) && !quorumActive(context),
     /** This leader's removal is committed: it steps down (Raft dissertation §4.2.2). */
     removalCommitted: ({ context }) => !context.membership.isSelfVoter() && !context.membership.history.pendingAfter(context.log.committed()),
     electionWon: ({ context }) => voteOutcome(context.voters, context.votes) === 'won',
@@ -270,11 +283,6 @@ const raftSetup = setup({
     snapshotCovered: ({ context, event }) => {
       assertEvent(event, 'installSnapshot');
       return event.meta.index <= context.log.committed();
-    },
-    quorumActive: ({ context }) => {
-      let active = 0;
-      for (const id of context.voters) if (id === context.id || context.progress.get(id)!.recentActive) active++;
-      return active * 2 > context.voters.length;
     },
     tooManyUncommitted: ({ context, event }) => {
       assertEvent(event, ['propose', 'proposeRequest']);
@@ -414,7 +422,8 @@ const raftSetup = setup({
       const progress = new Map<NodeId, Progress>([[context.id, new Progress(next, context.config.inflightAppendsMax)]]);
       const departing = new Departures(DEPARTURE_ROUNDS_MAX);
       syncProgress(progress, context.membership.current().config, context.id, next, context.config.inflightAppendsMax, departing);
-      return { progress, departing, leaderId: context.id, votes: new Map<NodeId, boolean>(), reads: new ReadIndexTracker(), transferTo: null };
+      const quorumCheck = new QuorumCheck(context.env.nowMs() + context.config.electionTimeoutMs);
+      return { progress, departing, leaderId: context.id, votes: new Map<NodeId, boolean>(), reads: new ReadIndexTracker(), transfer: null, quorumCheck };
     }),
     /** Emitted before the append, so it names the index the configuration entry takes. */
     answerChangeAccepted: emit(({ context }) => ({ type: 'membersChanged', result: { ok: true, index: logIndex(context.log.lastIndex() + 1), term: context.term } }) as const),
@@ -447,9 +456,9 @@ const raftSetup = setup({
       assertEvent(event, 'transferLeadership');
       const t = targetOf(context, event.to);
       if (!t.ok) throw new Error(`startTransfer: refused (${t.refusal.reason})`);
-      return { transferTo: t.to };
+      return { transfer: { to: t.to, endsAtMs: context.env.nowMs() + context.config.electionTimeoutMs } };
     }),
-    answerTransferStarted: emit(({ context }) => ({ type: 'transferAnswered', result: { ok: true, to: context.transferTo! } }) as const),
+    answerTransferStarted: emit(({ context }) => ({ type: 'transferAnswered', result: { ok: true, to: context.transfer!.to } }) as const),
     answerTransferRefused: emit(({ context, event }) => {
       assertEvent(event, 'transferLeadership');
       const t = targetOf(context, event.to);
@@ -459,9 +468,9 @@ const raftSetup = setup({
     refuseTransfer: emit(({ context }) => ({ type: 'transferAnswered', result: { ok: false, reason: 'not_leader', leaderId: context.leaderId === context.id ? null : context.leaderId } }) as const),
     nudgeTransferTarget: ({ context }) => {
       context.counters.transfersStarted++;
-      nudgeTransferTarget(context, context.transferTo!);
+      nudgeTransferTarget(context, context.transfer!.to);
     },
-    abortTransfer: assign({ transferTo: null }),
+    abortTransfer: assign({ transfer: null }),
     /** A removed leader hands over to the most up-to-date voter, so the cluster need not wait for an election timeout. */
     handOver: ({ context }) => {
       const t = targetOf(context, null);
@@ -474,7 +483,6 @@ const raftSetup = setup({
       context.outbox.send({ type: 'appendEntriesResponse', from: context.id, to: context.id, term: context.term, success: true, matchIndex: noop.index });
     },
     broadcastAppends: ({ context }) => broadcastAppends(context, true),
-    broadcastHeartbeats: ({ context }) => broadcastHeartbeats(context),
     handleAppendResponse: ({ context, event }) => {
       assertEvent(event, 'appendEntriesResponse');
       const pr = context.progress.get(event.from)!;
@@ -492,7 +500,7 @@ const raftSetup = setup({
       if (pr.maybeUpdate(event.matchIndex)) {
         if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex)) pr.becomeReplicate();
         if (maybeCommit(context)) commitAdvanced(context);
-        if (context.transferTo === event.from) nudgeTransferTarget(context, event.from);
+        if (context.transfer?.to === event.from) nudgeTransferTarget(context, event.from);
         sendAppends(context, event.from, false);
       } else if (wasPaused && !pr.isPaused()) {
         sendAppends(context, event.from, false);
@@ -550,8 +558,19 @@ const raftSetup = setup({
       context.membership.history.compactedTo(base);
     },
     forgetLeader: assign({ leaderId: null }),
-    resetRecentActive: ({ context }) => {
+    /**
+     * The leader's heartbeat tick: heartbeats to everyone (they also confirm leadership
+     * for reads) and, once an election timeout has passed since the last check,
+     * CheckQuorum's bookkeeping: who was heard from starts over, and departing members
+     * that stay silent age.
+     */
+    leaderTick: ({ context }) => {
+      broadcastHeartbeats(context);
+      const now = context.env.nowMs();
+      if (!context.quorumCheck.due(now)) return;
+      context.quorumCheck.rearm(now + context.config.electionTimeoutMs);
       for (const pr of context.progress.values()) pr.recentActive = false;
+      for (const id of context.departing.age()) context.progress.delete(id);
     },
     /**
      * A node outside our configuration asks for votes: a member removed that never
@@ -568,10 +587,6 @@ const raftSetup = setup({
     releaseDeparted: ({ context, event }) => {
       const m = messageOf(event);
       if (context.departing.reached(m.from, context.progress.get(m.from)!.match)) context.progress.delete(m.from);
-    },
-    /** Departing members that have not answered for DEPARTURE_ROUNDS_MAX election timeouts are given up. */
-    ageDepartures: ({ context }) => {
-      for (const id of context.departing.age()) context.progress.delete(id);
     },
     appendProposals: ({ context, event }) => {
       assertEvent(event, ['propose', 'proposeRequest']);
@@ -738,7 +753,8 @@ export const raftMachine = raftSetup.createMachine({
     votes: new Map(),
     progress: new Map(),
     departing: new Departures(DEPARTURE_ROUNDS_MAX),
-    transferTo: null,
+    transfer: null,
+    quorumCheck: new QuorumCheck(0),
     campaignForTransfer: false,
     reads: new ReadIndexTracker(),
     forwardedReads: new ForwardedReads(),
@@ -830,10 +846,14 @@ export const raftMachine = raftSetup.createMachine({
     leader: {
       entry: ['becomeLeader', 'appendNoop', 'broadcastAppends'],
       exit: 'failReads',
-      type: 'parallel',
       // A leader whose removal is committed steps down and hands over (dissertation §4.2.2).
       always: { guard: 'removalCommitted', target: 'follower', actions: ['handOver', 'forgetLeader', { type: 'count', params: { counter: 'removalStepDowns' } }] },
       on: {
+        transferLeadership: [
+          { guard: 'transferring', actions: 'refuseTransfer' },
+          { guard: 'transferAllowed', actions: ['startTransfer', 'answerTransferStarted', 'nudgeTransferTarget'] },
+          { actions: 'answerTransferRefused' },
+        ],
         // Answers from members and departing members only: any other's late answers have no progress to update.
         appendEntriesResponse: { guard: 'fromTrackedMember', actions: ['handleAppendResponse', 'releaseDeparted'] },
         heartbeatResponse: { guard: 'fromTrackedMember', actions: 'handleHeartbeatResponse' },
@@ -870,45 +890,22 @@ export const raftMachine = raftSetup.createMachine({
           { guard: 'isCurrentTerm', actions: 'queueRemoteRead' },
         ],
       },
+      // One timer, as etcd's tick: XState looks at every active state on every event, so
+      // parallel regions per timer cost each message of a loaded leader. Every
+      // heartbeat interval the tick sends heartbeats, runs CheckQuorum once an election
+      // timeout has passed since its last check (a leader that heard from no majority
+      // steps down), and gives up a leadership transfer that ran for an election timeout
+      // (dissertation §3.10: proposals wait while the target is brought up to date and
+      // told to campaign; without a new leader by then, this one leads on).
+      initial: 'ticking',
       states: {
-        heartbeat: {
-          initial: 'waiting',
-          states: {
-            waiting: { after: { heartbeatInterval: { target: 'waiting', reenter: true, actions: 'broadcastHeartbeats' } } },
-          },
-        },
-        // CheckQuorum: a leader that has not heard from a majority for an election timeout steps down.
-        quorum: {
-          initial: 'waiting',
-          states: {
-            waiting: {
-              after: {
-                electionTimeout: [
-                  { guard: 'quorumActive', target: 'waiting', reenter: true, actions: ['resetRecentActive', 'ageDepartures'] },
-                  { target: '#raft.follower', actions: ['forgetLeader', { type: 'count', params: { counter: 'checkQuorumStepDowns' } }] },
-                ],
-              },
-            },
-          },
-        },
-        // Leadership transfer (dissertation §3.10): proposals wait while the target is
-        // brought up to date and told to campaign; after an election timeout without a
-        // new leader, this one leads on.
-        transfer: {
-          initial: 'idle',
-          states: {
-            idle: {
-              on: {
-                transferLeadership: [
-                  { guard: 'transferAllowed', target: 'active', actions: ['startTransfer', 'answerTransferStarted', 'nudgeTransferTarget'] },
-                  { actions: 'answerTransferRefused' },
-                ],
-              },
-            },
-            active: {
-              after: { electionTimeout: { target: 'idle', actions: ['abortTransfer', { type: 'count', params: { counter: 'transfersAborted' } }] } },
-              on: { transferLeadership: { actions: 'refuseTransfer' } },
-            },
+        ticking: {
+          after: {
+            heartbeatInterval: [
+              { guard: 'quorumLost', target: '#raft.follower', actions: ['forgetLeader', { type: 'count', params: { counter: 'checkQuorumStepDowns' } }] },
+              { guard: 'transferExpired', target: 'ticking', reenter: true, actions: ['leaderTick', 'abortTransfer', { type: 'count', params: { counter: 'transfersAborted' } }] },
+              { target: 'ticking', reenter: true, actions: 'leaderTick' },
+            ],
           },
         },
       },

@@ -10,12 +10,13 @@ test('the role machine graph has the four roles and the elections between them, 
   const g = roleMachineGraph();
   assert.equal(g.initial, 'follower');
   assert.deepEqual(g.states.map((s) => s.id), ['follower', 'preCandidate', 'candidate', 'leader']);
-  assert.deepEqual(g.states.find((s) => s.id === 'leader')!.regions, ['heartbeat', 'quorum', 'transfer']);
+  // One tick drives the leader's heartbeats, CheckQuorum and the transfer timeout: no parallel regions.
+  assert.deepEqual(g.states.find((s) => s.id === 'leader'), { id: 'leader', type: 'compound', regions: ['ticking'] });
   const has = (from: string, to: string, event: string, guard: string | null): boolean => g.edges.some((e) => e.from === from && e.to === to && e.events.includes(event) && e.guard === guard);
   assert.ok(has('follower', 'preCandidate', 'after randomizedElectionTimeout', 'mayCampaign'));
   assert.ok(has('preCandidate', 'candidate', 'always', 'electionWon'));
   assert.ok(has('candidate', 'leader', 'always', 'electionWon'));
-  assert.ok(has('leader', 'follower', 'after electionTimeout', null), 'CheckQuorum steps down');
+  assert.ok(has('leader', 'follower', 'after heartbeatInterval', 'quorumLost'), 'CheckQuorum steps down');
   assert.ok(has('follower', 'candidate', 'timeoutNow', 'isTransferToUs'), 'a transfer target campaigns at once');
   assert.ok(has('leader', 'follower', 'any message', 'termIsNewer'), 'a newer term makes every role a follower');
 });

@@ -469,6 +469,30 @@ scenario('CheckQuorum: a leader isolated from the majority steps down within abo
   assert.ok(!s.appliedEver.has('lonely'));
 });
 
+scenario('leadership transfer: one to a cut-off target is given up on the first tick an election timeout after it started; the leader leads on', 37, 5, (s) => {
+  const leader = s.waitLeader();
+  s.commit('a');
+  s.waitAllApplied();
+  const t = s.status(leader).term;
+  const target = s.ids.find((id) => id !== leader)!;
+  const others = s.ids.filter((id) => id !== target);
+  s.c.isolate(target);
+  const startedAt = s.now();
+  void s.c.kvNode(leader)!.transferLeadership(target);
+  assert.equal(s.c.propose(leader, [cmd('during')])?.ok, false, 'a transferring leader takes no proposals');
+  s.runUntil(() => s.node(leader).counters.transfersAborted === 1, 3 * s.electionMs, 'the transfer is given up');
+  const tookMs = s.now() - startedAt;
+  const tickMs = s.c.raftConfig.heartbeatIntervalMs;
+  // By the leader's own (drifting) clock it is an election timeout and at most one tick more.
+  assert.ok(tookMs >= 0.9 * s.electionMs && tookMs <= 1.1 * (s.electionMs + tickMs), `given up after ${tookMs} ms`);
+  assert.equal(s.status(leader).role, 'leader');
+  assert.equal(s.status(leader).term, t, 'no election: the leader led on');
+  s.commit('b', others);
+  s.c.heal();
+  s.waitAllApplied();
+  assert.ok(s.appliedEver.has('b') && !s.appliedEver.has('during'));
+});
+
 scenario('the core counts elections, pre-votes and proposals consistently through partitions', 71, 5, (s) => {
   // Every term with a leader is one election won (election safety: one leader per term).
   const leaderTerms = new Set<number>();

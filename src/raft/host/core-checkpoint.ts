@@ -1,6 +1,7 @@
 import { Departures } from '../departures.js';
 import { Inflights } from '../inflights.js';
 import { LeaderContact } from '../leader-contact.js';
+import { QuorumCheck } from '../check-quorum.js';
 import { RaftLog } from '../log.js';
 import { Outbox } from '../outbox.js';
 import { Progress } from '../progress.js';
@@ -24,7 +25,7 @@ export interface CoreCheckpoint {
   readonly seq: number;
   readonly atMs: number;
   readonly role: Role;
-  /** The machine's state value (a string, or the leader's parallel regions). */
+  /** The machine's state value (a string, or the leader's `{ ticking }`). */
   readonly value: unknown;
   readonly context: Readonly<Record<string, unknown>>;
   readonly log: RaftLog;
@@ -54,6 +55,7 @@ export const coreStateClasses: ReadonlyMap<string, { readonly prototype: object 
   ['ConfigHistory', ConfigHistory],
   ['Departures', Departures],
   ['LeaderContact', LeaderContact],
+  ['QuorumCheck', QuorumCheck],
 ]);
 
 const classOfPrototype = new Map<object, string>([...coreStateClasses].map(([name, c]) => [c.prototype, name]));

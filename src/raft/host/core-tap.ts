@@ -20,7 +20,7 @@ export type CoreInput =
   | { readonly kind: 'snapshotTaken'; readonly snapshot: Snapshot }
   | { readonly kind: 'changeMembers'; readonly change: ConfigChange }
   | { readonly kind: 'transferLeadership'; readonly to: NodeId | null }
-  /** A delayed event of the machine fired; `event` is its XState type (`xstate.after.heartbeatInterval.raft.leader.heartbeat.waiting`). */
+  /** A delayed event of the machine fired; `event` is its XState type (`xstate.after.heartbeatInterval.raft.leader.ticking`). */
   | { readonly kind: 'timer'; readonly event: string }
   | { readonly kind: 'ready' };
 

@@ -358,7 +358,7 @@ export class RaftNode {
 
   role(): Role {
     const v = this.actor.getSnapshot().value;
-    // Only the leader state has child states (its timers run in parallel regions).
+    // Only the leader state has a child state (its tick).
     return typeof v === 'string' ? (v as Role) : 'leader';
   }
 
