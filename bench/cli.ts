@@ -32,7 +32,9 @@ const USAGE = `usage: npm run bench -- [options]
   --vs-etcd               the same runs against an etcd of as many members, interleaved with ours
   --repeat N              repetitions (default 1; 3 with --vs-etcd)
   --find-max              search the highest open-model rate meeting the k6 thresholds
-  --find-max-steps N      runs per search at most (default 10)
+  --find-max-steps N      rates per search at most (default 10)
+  --find-max-runs N       runs per rate, an odd number: a rate is met when most of them meet the
+                          thresholds, and is run again until most agree (default 3; 1 is one run per rate)
   --node-config K=V       a kvstore config key for every node, e.g. http.forward_writes=true (repeatable)
   --cpu-prof DIR          kvstore nodes run with node --cpu-prof, profiles written to DIR
   --node-arg FLAG         a Node.js flag for every kvstore node, e.g. --node-arg=--single-threaded-gc (repeatable)
@@ -62,6 +64,7 @@ const options = {
   repeat: { type: 'string' },
   'find-max': { type: 'boolean', default: false },
   'find-max-steps': { type: 'string', default: '10' },
+  'find-max-runs': { type: 'string', default: '3' },
   'node-config': { type: 'string', multiple: true },
   'cpu-prof': { type: 'string' },
   'node-arg': { type: 'string', multiple: true },
@@ -78,6 +81,12 @@ class UsageError extends Error {}
 function positive(name: string, text: string, integer = true): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function oddPositive(name: string, text: string): number {
+  const n = positive(name, text);
+  if (n % 2 === 0) throw new UsageError(`--${name} must be odd (a majority decides), got ${n}`);
   return n;
 }
 
@@ -103,6 +112,7 @@ interface Plan {
   readonly repeat: number;
   readonly findMax: boolean;
   readonly findMaxSteps: number;
+  readonly findMaxRuns: number;
   readonly json: string | null;
   readonly quiet: boolean;
 }
@@ -149,6 +159,7 @@ function planOf(argv: readonly string[]): Plan | 'help' {
     repeat: v.repeat === undefined ? (vsEtcd && !findMax ? 3 : 1) : positive('repeat', v.repeat),
     findMax,
     findMaxSteps: positive('find-max-steps', v['find-max-steps']),
+    findMaxRuns: oddPositive('find-max-runs', v['find-max-runs']),
     json: v.json ?? null,
     quiet: v.quiet,
   };
@@ -174,7 +185,7 @@ async function measure(plan: Plan): Promise<Record<string, unknown>> {
     process.stdout.write(`${text}\n`);
   };
   if (plan.findMax) {
-    const searches = plan.systems.map((system) => ({ system, search: new RateSearch(plan.base.model.kind === 'open' ? plan.base.model.ratePerS : 1000, 0.1, plan.findMaxSteps) }));
+    const searches = plan.systems.map((system) => ({ system, search: new RateSearch(plan.base.model.kind === 'open' ? plan.base.model.ratePerS : 1000, 0.1, plan.findMaxSteps, plan.findMaxRuns) }));
     for (let active = true; active; ) {
       active = false;
       // The systems' searches advance in turn, so both see the machine in the same state.

@@ -25,22 +25,37 @@ export function thresholdMiss(r: RunResult): string | null {
   return null;
 }
 
-/** One system's search: which rate to try next, given what passed and what failed. */
+/**
+ * One system's search: which rate to try next, given what passed and what failed.
+ * A rate's verdict is the majority of up to `runsPerRate` runs at it (an odd
+ * number): on a shared host one stall of 10–25 ms in a 5-second run decides its
+ * p99, for either system, and a single run per rate let that decide the whole
+ * bisection. The same rate is tried again until a majority of its runs agree.
+ */
 export class RateSearch {
   private bestPass: { rate: number; run: RunResult } | null = null;
   private lowestFail: number | null = null;
+  /** Every run, in order. */
   readonly steps: { rate: number; miss: string | null; run: RunResult }[] = [];
+  /** The rate being decided and its runs so far. */
+  private current: { rate: number; passes: RunResult[]; misses: number } | null = null;
+  private decided = 0;
 
   constructor(
     private readonly startRate: number,
     /** Stop once the bracket [pass, fail] is narrower than this fraction of pass. */
     private readonly precision: number,
-    private readonly stepsMax: number,
-  ) {}
+    /** Rates decided at most. */
+    private readonly ratesMax: number,
+    private readonly runsPerRate = 1,
+  ) {
+    if (!Number.isInteger(runsPerRate) || runsPerRate < 1 || runsPerRate % 2 === 0) throw new Error(`RateSearch: runsPerRate must be a positive odd number, got ${runsPerRate}`);
+  }
 
-  /** The next rate to try, or null when the search is over. */
+  /** The next rate to run, or null when the search is over. */
   next(): number | null {
-    if (this.steps.length >= this.stepsMax) return null;
+    if (this.current !== null) return this.current.rate;
+    if (this.decided >= this.ratesMax) return null;
     const pass = this.bestPass?.rate ?? null;
     const fail = this.lowestFail;
     if (pass === null && fail === null) return this.startRate;
@@ -53,11 +68,22 @@ export class RateSearch {
   report(rate: number, run: RunResult): void {
     const miss = thresholdMiss(run);
     this.steps.push({ rate, miss, run });
-    if (miss === null) {
-      if (this.bestPass === null || rate > this.bestPass.rate) this.bestPass = { rate, run };
+    if (this.current === null || this.current.rate !== rate) this.current = { rate, passes: [], misses: 0 };
+    const c = this.current;
+    if (miss === null) c.passes.push(run);
+    else c.misses++;
+    const majority = (this.runsPerRate + 1) / 2;
+    if (c.passes.length < majority && c.misses < majority) return;
+    this.current = null;
+    this.decided++;
+    if (c.passes.length >= majority) {
+      // The reported run is the passing one with the highest p99, not the luckiest.
+      const worst = c.passes.reduce((a, b) => (b.latency.all.p99Ms > a.latency.all.p99Ms ? b : a));
+      if (this.bestPass === null || rate > this.bestPass.rate) this.bestPass = { rate, run: worst };
     } else if (this.lowestFail === null || rate < this.lowestFail) this.lowestFail = rate;
   }
 
+  /** The highest rate a majority of whose runs met the thresholds, with the worst of those runs. */
   best(): { rate: number; run: RunResult } | null {
     return this.bestPass;
   }

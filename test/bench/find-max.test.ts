@@ -7,7 +7,7 @@ import { parseMix } from '../../bench/workload.js';
 
 const p = (p99Ms: number): Percentiles => ({ count: 100, p50Ms: 1, p90Ms: 1, p99Ms, p999Ms: p99Ms, maxMs: p99Ms, meanMs: 1 });
 
-function run(rate: number, o: { getP99?: number; putP99?: number; failed?: number; dropped?: number; achieved?: number } = {}): RunResult {
+function run(rate: number, o: { getP99?: number; putP99?: number; allP99?: number; failed?: number; dropped?: number; achieved?: number } = {}): RunResult {
   return {
     system: 'kvstore',
     version: 'test',
@@ -18,7 +18,7 @@ function run(rate: number, o: { getP99?: number; putP99?: number; failed?: numbe
     completed: 1000,
     dropped: o.dropped ?? 0,
     failures: o.failed === undefined ? {} : { unavailable: o.failed },
-    latency: { put: p(o.putP99 ?? 5), get: p(o.getP99 ?? 2), delete: p(5), all: p(5) },
+    latency: { put: p(o.putP99 ?? 5), get: p(o.getP99 ?? 2), delete: p(5), all: p(o.allP99 ?? 5) },
     nodes: [],
     serverCpuUsPerOp: null,
     generatorCpuUsPerOp: 0,
@@ -58,6 +58,36 @@ test('the search halves from a start rate that fails, and stops after its step b
   }
   assert.deepEqual(tried, [8000, 4000, 2000]);
   assert.equal(search.best(), null);
+});
+
+test('with three runs per rate, a rate is decided by the majority of its runs: a single stalled run neither fails nor passes a rate', () => {
+  const search = new RateSearch(2000, 0.1, 3, 3);
+  // What each run at a rate gives, in order: 2000 passes once and misses twice; 1000 misses once (a stall) and passes twice.
+  const outcomes = new Map<number, boolean[]>([
+    [2000, [true, false, false]],
+    [1000, [false, true, true]],
+    [1500, [true, true]],
+  ]);
+  const tried: number[] = [];
+  for (let rate = search.next(); rate !== null; rate = search.next()) {
+    tried.push(rate);
+    const pass = outcomes.get(rate)!.shift()!;
+    search.report(rate, run(rate, pass ? { getP99: rate / 1000 } : { getP99: 20 }));
+  }
+  assert.deepEqual(tried, [2000, 2000, 2000, 1000, 1000, 1000, 1500, 1500], 'a rate is run again until two of its runs agree');
+  assert.equal(search.steps.length, 8);
+  assert.equal(search.best()!.rate, 1500);
+  assert.throws(() => new RateSearch(2000, 0.1, 3, 2), /odd/);
+});
+
+test('of a rate met by a majority, the passing run reported is the one with the highest p99', () => {
+  const search = new RateSearch(1000, 0.1, 1, 3);
+  search.report(1000, run(1000, { allP99: 7 }));
+  search.report(1000, run(1000, { getP99: 20, allP99: 20 }));
+  assert.equal(search.next(), 1000, 'one pass and one miss decide nothing');
+  search.report(1000, run(1000, { allP99: 3 }));
+  assert.equal(search.next(), null, 'one rate was allowed');
+  assert.equal(search.best()!.run.latency.all.p99Ms, 7, 'the worse of the two passing runs, not the later or the luckier');
 });
 
 test('the op mix is three percentages adding up to 100', () => {
