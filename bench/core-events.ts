@@ -2,7 +2,7 @@
 // host around it: a RaftNode of three voters driven by hand. Run by hand, before
 // and after a change to the role machine or the core's data structures:
 //
-//   npm run bench:core [-- --rounds R]
+//   npm run bench:core [-- --rounds R --proposals N]
 //
 // Two shapes, as an unbatched operation gives them (the open model at a low
 // rate): a proposal's round of inputs (propose, the turn's Ready, the leader's
@@ -13,51 +13,25 @@
 
 import { parseArgs } from 'node:util';
 import { defaultRaftConfig } from '../src/raft/config.js';
-import { RaftNode, emptyPersistedState, type Clock } from '../src/raft/host/raft-node.js';
+import { RaftNode, emptyPersistedState } from '../src/raft/host/raft-node.js';
 import { configuration } from '../src/raft/membership.js';
 import { logIndex, nodeId, term, type Message } from '../src/raft/types.js';
+import { SimClock } from '../sim/clock.js';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, proposals: { type: 'string', default: '20000' } } });
 const rounds = Number(args.rounds);
 const proposals = Number(args.proposals);
 
-/** Time moves only when told; due timers fire in deadline order. */
-class HandClock implements Clock {
-  nowMs = 0;
-  private timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const t = { at: this.nowMs + ms, fn, cancelled: false };
-    this.timers.push(t);
-    return t;
-  }
-
-  clearTimeout(id: unknown): void {
-    (id as { cancelled: boolean }).cancelled = true;
-  }
-
-  advance(ms: number): void {
-    const until = this.nowMs + ms;
-    for (;;) {
-      this.timers = this.timers.filter((t) => !t.cancelled);
-      const due = this.timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at)[0];
-      if (due === undefined) break;
-      due.cancelled = true;
-      this.nowMs = due.at;
-      due.fn();
-    }
-    this.nowMs = until;
-  }
-}
-
 const [n1, n2, n3] = [nodeId('n1'), nodeId('n2'), nodeId('n3')];
 
 /** n1, elected leader of term 1 by n2's votes, its no-op committed. */
 function leader(): RaftNode {
-  const clock = new HandClock();
+  // The simulator's clock: time moves only when a timer is run, so no tick fires while measuring.
+  const clock = new SimClock();
   const voters = configuration([n1, n2, n3].map((id) => ({ id, role: 'voter', addrs: { raftAddr: id, httpAddr: id, grpcAddr: id } })));
-  const node = new RaftNode({ id: n1, bootstrap: voters, config: defaultRaftConfig, env: { nowMs: () => clock.nowMs, randomInt: () => 0 }, clock, persisted: emptyPersistedState, onReady: () => {} });
-  clock.advance(2 * defaultRaftConfig.electionTimeoutMs);
+  const node = new RaftNode({ id: n1, bootstrap: voters, config: defaultRaftConfig, env: { nowMs: () => clock.now(), randomInt: () => 0 }, clock, persisted: emptyPersistedState, onReady: () => {} });
+  // Its election timer: it asks for pre-votes.
+  if (!clock.runNext() || node.role() !== 'preCandidate') throw new Error('core-events: n1 did not campaign');
   node.takeReady();
   node.step({ type: 'requestVoteResponse', from: n2, to: n1, term: term(1), preVote: true, granted: true });
   const rd = node.takeReady();
