@@ -72,6 +72,11 @@ export class ByteWriter {
     return this.buf.subarray(this.head, this.end);
   }
 
+  /** Forgets everything written; the buffer is kept for the next writes. */
+  clear(): void {
+    this.head = this.end = 0;
+  }
+
   /** Copies out the first `n` unread bytes and forgets them. */
   take(n: number): Uint8Array {
     if (n > this.length) throw new Error(`ByteWriter.take(${n}) with ${this.length} written`);

@@ -258,10 +258,17 @@ export function commandProblem(c: KvCommand): string | null {
   }
 }
 
-export function encodeCommand(c: KvCommand): Uint8Array {
+/**
+ * `c` as the log stores it. Written into `into` when given (cleared first), and
+ * then the result is a view of that writer's buffer, valid until it is written
+ * again: a caller that encodes many commands reuses one writer and copies each
+ * out (the node, into ByteBlocks), instead of a buffer per command.
+ */
+export function encodeCommand(c: KvCommand, into?: ByteWriter): Uint8Array {
   const problem = commandProblem(c);
   if (problem !== null) throw new Error(`encodeCommand: ${problem}`);
-  const w = new ByteWriter(64 + (c.op === 'put' ? c.key.length + c.value.length : c.op === 'delete' ? c.key.length : 0));
+  const w = into ?? new ByteWriter(64 + (c.op === 'put' ? c.key.length + c.value.length : c.op === 'delete' ? c.key.length : 0));
+  w.clear();
   const tagFlag = 'tag' in c && c.tag !== null ? flagTag : 0;
   switch (c.op) {
     case 'put':

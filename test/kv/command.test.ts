@@ -24,6 +24,15 @@ test('codec: every command round-trips through encodeCommand/decodeCommand', () 
   );
 });
 
+test('codec: a command encoded into a reused writer is the same bytes as one encoded alone', () => {
+  const w = new ByteWriter(8);
+  fc.assert(
+    fc.property(fc.array(commands, { minLength: 1, maxLength: 4 }), (cs) => {
+      for (const c of cs) assert.deepEqual([...encodeCommand(c, w)], [...encodeCommand(c)]);
+    }),
+  );
+});
+
 test('codec: empty values, 1 MiB values and every byte value survive unchanged', () => {
   const every = Uint8Array.from({ length: 256 }, (_, i) => i);
   for (const value of [new Uint8Array(0), every, new Uint8Array(1 << 20).fill(0xa5)]) {

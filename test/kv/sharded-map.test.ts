@@ -230,3 +230,15 @@ test('ShardedMap: a pinned shard is cloned on its first write only; an unpinned 
   assert.equal(after, clone, 'no reader held it, so no clone');
   assert.equal(after!.size, 3);
 });
+
+test('sharded map: a value too long to share a block, given as a view into a larger Buffer, is stored as its own bytes', () => {
+  const m = new ShardedMap(1);
+  const frame = Buffer.alloc(3 * arenaValueBytesMax, 1);
+  frame.fill(2, arenaValueBytesMax, 2 * arenaValueBytesMax + 1);
+  const value = frame.subarray(arenaValueBytesMax, 2 * arenaValueBytesMax + 1);
+  m.set(binaryKey(Uint8Array.of(1)), value, 5, 0);
+  frame.fill(0);
+  const got = m.get(binaryKey(Uint8Array.of(1)))!.value;
+  assert.equal(got.length, arenaValueBytesMax + 1);
+  assert.ok(got.every((b) => b === 2));
+});
