@@ -12,6 +12,7 @@
 // other would accept; the codec checks what it returns exactly as it checks the
 // other path's (src/transport/codec.ts).
 
+import type { ByteBlocks } from '../kv/byte-blocks.js';
 import { logIndex, term, type Entry, type EntryKind } from '../raft/types.js';
 import { kvstore } from './generated/peer.js';
 
@@ -115,8 +116,12 @@ class Reader {
   }
 }
 
-/** The messages of a batch frame of only the kinds read here, or null for any other frame. */
-export function readHotBatch(bytes: Uint8Array): HotMessage[] | null {
+/**
+ * The messages of a batch frame of only the kinds read here, or null for any other
+ * frame. Entries' data and forwarded commands are views of the frame, or with
+ * `kept`, copies there (see decodeFrame).
+ */
+export function readHotBatch(bytes: Uint8Array, kept: ByteBlocks | null = null): HotMessage[] | null {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     const r = new Reader(buf, 0);
@@ -126,7 +131,7 @@ export function readHotBatch(bytes: Uint8Array): HotMessage[] | null {
     const messages: HotMessage[] = [];
     while (r.pos < end) {
       if (!r.tag((1 << 3) | 2, end)) return null;
-      messages.push(readMessage(r, r.delimited(end)));
+      messages.push(readMessage(r, r.delimited(end), kept));
     }
     return messages;
   } catch (err) {
@@ -135,7 +140,7 @@ export function readHotBatch(bytes: Uint8Array): HotMessage[] | null {
   }
 }
 
-function readMessage(r: Reader, end: number): HotMessage {
+function readMessage(r: Reader, end: number, kept: ByteBlocks | null): HotMessage {
   const from = r.stringField((1 << 3) | 2, end);
   const to = r.stringField((2 << 3) | 2, end);
   const t = r.u64Field((3 << 3) | 0, end);
@@ -148,7 +153,7 @@ function readMessage(r: Reader, end: number): HotMessage {
       const prevLogIndex = r.u64Field((1 << 3) | 0, end);
       const prevLogTerm = r.u64Field((2 << 3) | 0, end);
       const entries: Entry[] = [];
-      while (r.tag((3 << 3) | 2, end)) entries.push(readEntry(r, r.delimited(end)));
+      while (r.tag((3 << 3) | 2, end)) entries.push(readEntry(r, r.delimited(end), kept));
       const leaderCommit = r.u64Field((4 << 3) | 0, end);
       done(r, end);
       return { from, to, term: t, body: 'appendEntries', prevLogIndex, prevLogTerm, entries, leaderCommit };
@@ -189,7 +194,7 @@ function readMessage(r: Reader, end: number): HotMessage {
     case (20 << 3) | 2: {
       const batchId = r.u64Field((1 << 3) | 0, end);
       const commands: Uint8Array[] = [];
-      while (r.tag((2 << 3) | 2, end)) commands.push(r.bytes(end));
+      while (r.tag((2 << 3) | 2, end)) commands.push(keep(r.bytes(end), kept));
       done(r, end);
       return { from, to, term: t, body: 'proposeRequest', batchId, commands };
     }
@@ -214,13 +219,17 @@ function readMessage(r: Reader, end: number): HotMessage {
   }
 }
 
-function readEntry(r: Reader, end: number): Entry {
+function readEntry(r: Reader, end: number, kept: ByteBlocks | null): Entry {
   const index = r.u64Field((1 << 3) | 0, end);
   const t = r.u64Field((2 << 3) | 0, end);
   const kind = entryKindFromNumber(r.u64Field((3 << 3) | 0, end)) ?? bail();
-  const data = r.tag((4 << 3) | 2, end) ? r.bytes(end) : new Uint8Array(0);
+  const data = r.tag((4 << 3) | 2, end) ? keep(r.bytes(end), kept) : new Uint8Array(0);
   done(r, end);
   return { index: logIndex(index), term: term(t), kind, data };
+}
+
+function keep(view: Uint8Array, kept: ByteBlocks | null): Uint8Array {
+  return kept === null ? view : kept.copy(view);
 }
 
 /** The entry kind of a wire number (peer.proto EntryKind), null for a number it does not define. */

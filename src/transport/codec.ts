@@ -14,6 +14,7 @@
 // only a wiped dist/ needs `npm run proto` again (`npm run build` does it). The
 // .d.ts gets an eslint-disable banner: generated code follows protobufjs's style.
 
+import type { ByteBlocks } from '../kv/byte-blocks.js';
 import { entryKindFromNumber, readHotBatch, type HotMessage } from './batch-reader.js';
 import { entryKindToWire, writeBatchFrame } from './batch-writer.js';
 import { kvstore } from './generated/peer.js';
@@ -160,9 +161,16 @@ function malformed(what: string): never {
   throw new MalformedFrame(what);
 }
 
-export function decodeFrame(bytes: Uint8Array): DecodeResult {
+/**
+ * Decodes a peer frame. Entries and forwarded commands outlive their frame, in the
+ * log until a snapshot covers them: with `kept`, the fast path copies their bytes
+ * there, so that a view of each does not hold the frame's whole buffer, and one
+ * ArrayBuffer per frame does not pile up in the old generation (see ByteBlocks).
+ * Frames the fast path does not read (rare: src/transport/batch-reader.ts) keep views.
+ */
+export function decodeFrame(bytes: Uint8Array, kept: ByteBlocks | null = null): DecodeResult {
   try {
-    const hot = readHotBatch(bytes);
+    const hot = readHotBatch(bytes, kept);
     if (hot !== null) return { ok: true, frame: { kind: 'batch', messages: hot.map((h, i) => messageFromHot(h, `messages[${i}]`)) } };
     return { ok: true, frame: frameFromWire(pb.Frame.decode(bytes)) };
   } catch (err) {

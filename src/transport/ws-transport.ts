@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
+import { ByteBlocks } from '../kv/byte-blocks.js';
 import type { Logger } from '../log.js';
 import { listenOn } from '../listen.js';
 import { LogThrottle } from '../log-throttle.js';
@@ -107,6 +108,8 @@ export type HandshakeRefusal =
   | 'listener_bad_secret';
 
 const UNKNOWN_PEER = 'unknown';
+/** The blocks received entries and forwarded commands are copied into (decodeFrame): about 180 PUTs of 288 bytes each. */
+const KEPT_BLOCK_BYTES = 64 * 1024;
 
 /** An accepted socket, from accept until it closes; `peer` is set once its handshake has passed. */
 interface Inbound {
@@ -138,6 +141,8 @@ export class WsTransport implements MessageTransport {
   private readonly inbound = new Map<Duplex, Inbound>();
   /** The live, handshaken inbound connection of each peer. */
   private readonly inboundByPeer = new Map<NodeId, Inbound>();
+  /** Where received entries and forwarded commands are kept, out of their frames' buffers. */
+  private readonly kept = new ByteBlocks(KEPT_BLOCK_BYTES, KEPT_BLOCK_BYTES);
   private started = false;
   private stopped = false;
 
@@ -390,7 +395,7 @@ export class WsTransport implements MessageTransport {
       return;
     }
     const bytes = toBytes(data);
-    const decoded = decodeFrame(bytes);
+    const decoded = decodeFrame(bytes, this.kept);
     if (!decoded.ok) {
       this.malformed(conn, CloseCode.invalidPayload, 'malformed frame', decoded.error);
       return;

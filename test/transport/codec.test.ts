@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import protobuf from 'protobufjs/minimal.js';
+import { ByteBlocks } from '../../src/kv/byte-blocks.js';
 import { encodeConfiguration } from '../../src/raft/configuration-codec.js';
 import { configuration } from '../../src/raft/membership.js';
 import { logIndex, nodeId, term, type Message } from '../../src/raft/types.js';
+import { readHotBatch } from '../../src/transport/batch-reader.js';
 import { decodeFrame, encodeFrame, FRAME_OVERHEAD_BYTES_MAX, messageBytesBound, toWire, type DecodeResult, type Frame } from '../../src/transport/codec.js';
 import { kvstore } from '../../src/transport/generated/peer.js';
 import { appendEntriesArb, idArb, MAX, messageArb } from './arbitraries.js';
@@ -315,7 +317,7 @@ test('a bool written as a varint other than 0 or 1 decodes as the generated deco
   }
 });
 
-test('forwarded commands decode as views of the frame, not copies', () => {
+test('forwarded commands decode as views of the frame, not copies, when nothing is given to keep them in', () => {
   const m: Message = { type: 'proposeRequest', from: nodeId('a'), to: nodeId('b'), term: term(1), batchId: 3, commands: [Uint8Array.of(1, 2, 3), new Uint8Array(0)] };
   const bytes = encodeFrame({ kind: 'batch', messages: [m] });
   const frame = decodeOk(bytes);
@@ -325,4 +327,31 @@ test('forwarded commands decode as views of the frame, not copies', () => {
     assert.deepStrictEqual(got.commands.map((c) => [...c]), [[1, 2, 3], []]);
     assert.equal(got.commands[0]?.buffer, bytes.buffer);
   }
+});
+
+test('with blocks to keep them in, entries and forwarded commands decode as copies there, and nothing else changes', () => {
+  // Buffers (views of the frame) and Uint8Arrays (the copies) compared by their bytes; the holder's own
+  // value, since JSON.stringify has already turned a Buffer into its toJSON() form.
+  const plainBytes = (d: DecodeResult): unknown =>
+    JSON.parse(
+      JSON.stringify(d, function (this: Record<string, unknown>, k: string, v: unknown) {
+        const own = this[k];
+        return own instanceof Uint8Array ? [...own] : v;
+      }),
+    );
+  const proposeArb = fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 5 }).map((commands): Message => ({ type: 'proposeRequest', from: nodeId('n2'), to: nodeId('n1'), term: term(3), batchId: 7, commands }));
+  const appendArb = appendEntriesArb.map((m): Message => ({ ...m, from: nodeId('n1'), to: nodeId('n2') }));
+  fc.assert(
+    fc.property(fc.array(fc.oneof(appendArb, proposeArb), { minLength: 1, maxLength: 4 }), (messages) => {
+      const bytes = encodeFrame({ kind: 'batch', messages });
+      assert.notEqual(readHotBatch(bytes), null, 'a frame the fast path reads');
+      const r = decodeFrame(bytes, new ByteBlocks(4096, 4096));
+      assert.deepStrictEqual(plainBytes(r), plainBytes(decodeFrame(bytes)));
+      assert.ok(r.ok && r.frame.kind === 'batch');
+      for (const m of r.frame.messages) {
+        const held = m.type === 'appendEntries' ? m.entries.map((e) => e.data) : m.type === 'proposeRequest' ? m.commands : [];
+        for (const b of held) assert.notEqual(b.buffer, bytes.buffer);
+      }
+    }),
+  );
 });
