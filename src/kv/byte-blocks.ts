@@ -4,8 +4,8 @@
  * is an ArrayBuffer with a backing store outside the heap, about 200 bytes of
  * overhead besides the bytes, and V8 keeps every ArrayBuffer on a list that each
  * collection sweeps. A leader's in-memory log of encoded commands, one buffer
- * each, made that sweep 3.6–4.1 ms of every full collection's pause (BENCHMARKS.md,
- * tenth session); in blocks it is 0.3 ms.
+ * each, made that sweep 3.5–3.7 ms of every full collection's pause at 1750 ops/s
+ * (BENCHMARKS.md, tenth session); with the commands in blocks it is 0.2–0.3 ms.
  *
  * Nothing is freed or rewritten: a block is collected with the last view or
  * reference into it, so what is kept together should die together (a log's
