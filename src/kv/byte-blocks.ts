@@ -27,7 +27,7 @@ export class ByteBlocks {
     if (!Number.isSafeInteger(minBlockBytes) || minBlockBytes < 1 || !Number.isSafeInteger(maxBlockBytes) || maxBlockBytes < minBlockBytes) {
       throw new Error(`ByteBlocks: block sizes ${minBlockBytes}..${maxBlockBytes} are not 1 <= min <= max`);
     }
-    this.sharedBytesMax = Math.floor(maxBlockBytes / 8);
+    this.sharedBytesMax = sharedBytesMaxOf(maxBlockBytes);
   }
 
   /** A copy of `b`: in a shared block if it is at most `sharedBytesMax` long, else in a buffer of its own. */
@@ -63,6 +63,11 @@ export class ByteBlocks {
     this.bytes = new Uint8Array(this.current);
     this.used = 0;
   }
+}
+
+/** The longest string blocks of at most `maxBlockBytes` share: an eighth of a block, so a block's unused tail stays small. */
+export function sharedBytesMaxOf(maxBlockBytes: number): number {
+  return Math.floor(maxBlockBytes / 8);
 }
 
 /**

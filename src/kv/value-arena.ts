@@ -1,4 +1,4 @@
-import { ByteBlocks, ownCopy } from './byte-blocks.js';
+import { ByteBlocks, ownCopy, sharedBytesMaxOf } from './byte-blocks.js';
 import type { LeaseId } from './command.js';
 import type { KvEntry } from './sharded-map.js';
 
@@ -6,7 +6,7 @@ import type { KvEntry } from './sharded-map.js';
 const arenaBlockBytesMax = 64 * 1024;
 const arenaBlockBytesMin = 4 * 1024;
 /** Values longer than this get a buffer of their own instead of a share of a block. */
-export const arenaValueBytesMax = arenaBlockBytesMax / 8;
+export const arenaValueBytesMax = sharedBytesMaxOf(arenaBlockBytesMax);
 
 /**
  * An entry whose value bytes live in an arena block. Why not a Uint8Array per
